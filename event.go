@@ -1,0 +1,146 @@
+package sse
+
+import (
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Errors returned when an Event cannot be written without changing its meaning.
+var (
+	ErrInvalidID    = errors.New("sse: event id contains CR, LF or NUL")
+	ErrInvalidType  = errors.New("sse: event type contains CR or LF")
+	ErrInvalidRetry = errors.New("sse: negative retry")
+)
+
+// Event is one server-sent event.
+//
+// When decoded, ID is the last event ID at dispatch time (as the browser's
+// MessageEvent.lastEventId), Type is "message" when the stream gave none, and
+// Data is the data buffer with its final newline removed.
+//
+// When encoded, an empty ID or Type writes no field, and Data is always
+// written (an empty Data as a single "data:" line), so every encoded Event is
+// dispatched by the receiver.
+type Event struct {
+	ID   string
+	Type string
+	Data string
+
+	// Retry is the reconnection time. It is written, in whole milliseconds,
+	// when it is positive or HasRetry is set; a decoded event has HasRetry set
+	// when its block carried a valid retry field (which may be 0).
+	Retry    time.Duration
+	HasRetry bool
+}
+
+// Validate reports whether e can be written without injecting a field or an
+// event: ID and Type must be single lines (and ID free of NUL, which a
+// receiver would ignore), and Retry not negative.
+func (e *Event) Validate() error {
+	if strings.ContainsAny(e.ID, "\r\n\x00") {
+		return ErrInvalidID
+	}
+	if strings.ContainsAny(e.Type, "\r\n") {
+		return ErrInvalidType
+	}
+	if e.Retry < 0 {
+		return ErrInvalidRetry
+	}
+	return nil
+}
+
+// AppendTo appends the wire form of e, ending with the blank line that
+// dispatches it, to dst. It appends nothing and returns an error when e does
+// not Validate.
+func (e *Event) AppendTo(dst []byte) ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return dst, err
+	}
+	if e.ID != "" {
+		dst = appendField(dst, "id:", e.ID)
+	}
+	if e.Type != "" {
+		dst = appendField(dst, "event:", e.Type)
+	}
+	if e.Retry > 0 || e.HasRetry {
+		dst = append(dst, "retry:"...)
+		dst = strconv.AppendInt(dst, e.Retry.Milliseconds(), 10)
+		dst = append(dst, '\n')
+	}
+	dst = appendLines(dst, "data:", e.Data)
+	return append(dst, '\n'), nil
+}
+
+// WriteTo writes the wire form of e to w in one Write call.
+func (e *Event) WriteTo(w io.Writer) (int64, error) {
+	buf, err := e.AppendTo(make([]byte, 0, e.encodedSizeHint()))
+	if err != nil {
+		return 0, err
+	}
+	n, err := w.Write(buf)
+	return int64(n), err
+}
+
+func (e *Event) encodedSizeHint() int {
+	return len(e.ID) + len(e.Type) + len(e.Data) + 32
+}
+
+// AppendComment appends text as comment lines (": text"), one per line of
+// text, so a newline in text cannot end the comment early. An empty text
+// appends the bare ":" line used as a heartbeat.
+func AppendComment(dst []byte, text string) []byte {
+	if text == "" {
+		return append(dst, ":\n"...)
+	}
+	return appendLines(dst, ": ", text)
+}
+
+// appendField appends "name value\n". The value is known to be one line; a
+// value starting with a space gets the separator space the reader strips.
+func appendField(dst []byte, name, value string) []byte {
+	dst = append(dst, name...)
+	if value != "" && value[0] == ' ' {
+		dst = append(dst, ' ')
+	}
+	dst = append(dst, value...)
+	return append(dst, '\n')
+}
+
+// appendLines appends one prefix+line+"\n" per line of text, splitting on
+// CRLF, LF and CR alike. A trailing line break yields a final empty line, so
+// the receiver gets it back. The next CR and LF positions are each searched
+// once (with the vectorised IndexByte), so any mix of line ends is linear.
+func appendLines(dst []byte, prefix, text string) []byte {
+	lf, cr := strings.IndexByte(text, '\n'), strings.IndexByte(text, '\r')
+	start := 0
+	for lf >= 0 || cr >= 0 {
+		end, next := lf, lf+1
+		if cr >= 0 && (lf < 0 || cr < lf) {
+			end, next = cr, cr+1
+			if lf == cr+1 {
+				next = lf + 1
+			}
+		}
+		dst = appendField(dst, prefix, text[start:end])
+		start = next
+		if lf >= 0 && lf < next {
+			lf = indexFrom(text, '\n', next)
+		}
+		if cr >= 0 && cr < next {
+			cr = indexFrom(text, '\r', next)
+		}
+	}
+	return appendField(dst, prefix, text[start:])
+}
+
+// indexFrom is strings.IndexByte on text[from:], as an index into text.
+func indexFrom(text string, c byte, from int) int {
+	i := strings.IndexByte(text[from:], c)
+	if i < 0 {
+		return -1
+	}
+	return from + i
+}
