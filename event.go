@@ -70,7 +70,7 @@ func (e *Event) AppendTo(dst []byte) ([]byte, error) {
 		dst = strconv.AppendInt(dst, e.Retry.Milliseconds(), 10)
 		dst = append(dst, '\n')
 	}
-	dst = appendLines(dst, "data:", e.Data)
+	dst = appendLines(dst, "data:", e.Data, true)
 	return append(dst, '\n'), nil
 }
 
@@ -95,14 +95,23 @@ func AppendComment(dst []byte, text string) []byte {
 	if text == "" {
 		return append(dst, ":\n"...)
 	}
-	return appendLines(dst, ": ", text)
+	// A reader keeps a comment's text as is (no space is stripped), so a
+	// line starting with a space needs no extra one.
+	return appendLines(dst, ": ", text, false)
 }
 
 // appendField appends "name value\n". The value is known to be one line; a
 // value starting with a space gets the separator space the reader strips.
 func appendField(dst []byte, name, value string) []byte {
-	dst = append(dst, name...)
-	if value != "" && value[0] == ' ' {
+	return appendLine(dst, name, value, true)
+}
+
+// appendLine appends prefix+value+"\n", with a space between them when
+// guardSpace is set and value starts with a space (a field value, whose one
+// leading space the reader strips).
+func appendLine(dst []byte, prefix, value string, guardSpace bool) []byte {
+	dst = append(dst, prefix...)
+	if guardSpace && value != "" && value[0] == ' ' {
 		dst = append(dst, ' ')
 	}
 	dst = append(dst, value...)
@@ -113,7 +122,8 @@ func appendField(dst []byte, name, value string) []byte {
 // CRLF, LF and CR alike. A trailing line break yields a final empty line, so
 // the receiver gets it back. The next CR and LF positions are each searched
 // once (with the vectorised IndexByte), so any mix of line ends is linear.
-func appendLines(dst []byte, prefix, text string) []byte {
+// guardSpace is as for appendLine.
+func appendLines(dst []byte, prefix, text string, guardSpace bool) []byte {
 	lf, cr := strings.IndexByte(text, '\n'), strings.IndexByte(text, '\r')
 	start := 0
 	for lf >= 0 || cr >= 0 {
@@ -124,7 +134,7 @@ func appendLines(dst []byte, prefix, text string) []byte {
 				next = lf + 1
 			}
 		}
-		dst = appendField(dst, prefix, text[start:end])
+		dst = appendLine(dst, prefix, text[start:end], guardSpace)
 		start = next
 		if lf >= 0 && lf < next {
 			lf = indexFrom(text, '\n', next)
@@ -133,7 +143,7 @@ func appendLines(dst []byte, prefix, text string) []byte {
 			cr = indexFrom(text, '\r', next)
 		}
 	}
-	return appendField(dst, prefix, text[start:])
+	return appendLine(dst, prefix, text[start:], guardSpace)
 }
 
 // indexFrom is strings.IndexByte on text[from:], as an index into text.
