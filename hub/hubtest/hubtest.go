@@ -1,0 +1,558 @@
+// Package hubtest is the conformance suite and benchmark set that every
+// hub.Store implementation runs, so the memory, bolt, NATS JetStream and
+// Redis Streams stores keep one contract:
+//
+//	func TestStore(t *testing.T) {
+//		hubtest.RunStoreTests(t, func(t *testing.T) hub.Store {
+//			s, err := bolt.Open(filepath.Join(t.TempDir(), "h.db"), bolt.Options{})
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			return s
+//		})
+//	}
+//
+// Retention (by count, size or age) is store-specific and tested by each
+// store itself.
+package hubtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssekit/sse/hub"
+)
+
+// waitTimeout bounds every wait for asynchronous delivery. It is generous so
+// slow CI machines and network stores pass; nothing is asserted about speed.
+const waitTimeout = 20 * time.Second
+
+// RunStoreTests runs the Store contract against stores made by open. Each
+// call of open must return a new, empty store that retains at least 1,000
+// updates. The suite closes every store it opens (some twice, to check that
+// a second Close does not panic), so open need not register a Close itself.
+func RunStoreTests(t *testing.T, open func(t *testing.T) hub.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s hub.Store)
+	}{
+		{"AppendAssignsSeqAndTime", testAppendAssignsSeqAndTime},
+		{"AfterEmptyIDReturnsAll", testAfterEmptyIDReturnsAll},
+		{"AfterEmptyStore", testAfterEmptyStore},
+		{"AfterIDReturnsStrictlyAfter", testAfterIDReturnsStrictlyAfter},
+		{"AfterLastIDReturnsNothing", testAfterLastIDReturnsNothing},
+		{"AfterUnknownIDReturnsAll", testAfterUnknownIDReturnsAll},
+		{"AfterStopsWhenFnReturnsFalse", testAfterStopsWhenFnReturnsFalse},
+		{"FieldsRoundTrip", testFieldsRoundTrip},
+		{"DuplicateID", testDuplicateID},
+		{"SubscribeConcurrentAppends", testSubscribeConcurrentAppends},
+		{"SubscribeOnlyNewUpdates", testSubscribeOnlyNewUpdates},
+		{"SubscribeStop", testSubscribeStop},
+		{"AfterDuringAppends", testAfterDuringAppends},
+		{"Closed", testClosed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { _ = s.Close() })
+			tt.fn(t, s)
+		})
+	}
+}
+
+// newUpdate returns an update with id and one topic, ready to Append.
+func newUpdate(id string) *hub.Update {
+	return &hub.Update{ID: id, Topics: []string{"https://example.com/t/" + id}, Data: "data of " + id}
+}
+
+func appendN(t testing.TB, s hub.Store, prefix string, n int) []*hub.Update {
+	t.Helper()
+	us := make([]*hub.Update, n)
+	for i := range us {
+		us[i] = newUpdate(fmt.Sprintf("%s-%d", prefix, i))
+		if err := s.Append(context.Background(), us[i]); err != nil {
+			t.Fatalf("Append(%q): %v", us[i].ID, err)
+		}
+	}
+	return us
+}
+
+// collectAfter returns the ids After passes to fn, checking Seq increases.
+func collectAfter(t *testing.T, s hub.Store, id string) (ids []string, found bool) {
+	t.Helper()
+	var last uint64
+	found, err := s.After(context.Background(), id, func(u *hub.Update) bool {
+		if len(ids) > 0 && u.Seq <= last {
+			t.Errorf("After(%q): Seq %d after %d; want increasing", id, u.Seq, last)
+		}
+		last = u.Seq
+		ids = append(ids, u.ID)
+		return true
+	})
+	if err != nil {
+		t.Fatalf("After(%q): %v", id, err)
+	}
+	return ids, found
+}
+
+func idsOf(us []*hub.Update) []string {
+	ids := make([]string, len(us))
+	for i, u := range us {
+		ids[i] = u.ID
+	}
+	return ids
+}
+
+func testAppendAssignsSeqAndTime(t *testing.T, s hub.Store) {
+	before := time.Now().Add(-time.Minute) // tolerate a store clock slightly behind
+	us := appendN(t, s, "seq", 20)
+	for i, u := range us {
+		if u.Seq == 0 {
+			t.Errorf("update %d: Seq 0; want assigned", i)
+		}
+		if u.Time.IsZero() {
+			t.Errorf("update %d: zero Time; want assigned", i)
+		}
+		if u.Time.Before(before) {
+			t.Errorf("update %d: Time %v; want after %v", i, u.Time, before)
+		}
+		if i > 0 {
+			if u.Seq <= us[i-1].Seq {
+				t.Errorf("update %d: Seq %d after %d; want increasing", i, u.Seq, us[i-1].Seq)
+			}
+			if u.Time.Before(us[i-1].Time) {
+				t.Errorf("update %d: Time %v before previous %v; want non-decreasing", i, u.Time, us[i-1].Time)
+			}
+		}
+	}
+	// The Seq seen by After is the one Append assigned.
+	i := 0
+	_, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+		if i < len(us) && u.Seq != us[i].Seq {
+			t.Errorf("After: update %q Seq %d; want %d as assigned by Append", u.ID, u.Seq, us[i].Seq)
+		}
+		i++
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testAfterEmptyIDReturnsAll(t *testing.T, s hub.Store) {
+	us := appendN(t, s, "all", 50)
+	ids, found := collectAfter(t, s, "")
+	if !found {
+		t.Errorf(`After(""): found false; want true`)
+	}
+	if want := idsOf(us); !slices.Equal(ids, want) {
+		t.Errorf(`After(""): got %v; want %v`, ids, want)
+	}
+}
+
+func testAfterEmptyStore(t *testing.T, s hub.Store) {
+	ids, _ := collectAfter(t, s, "")
+	if len(ids) != 0 {
+		t.Errorf(`After("") on an empty store: got %v; want nothing`, ids)
+	}
+	ids, found := collectAfter(t, s, "unknown")
+	if found || len(ids) != 0 {
+		t.Errorf(`After("unknown") on an empty store: got %v, found %v; want nothing, false`, ids, found)
+	}
+}
+
+func testAfterIDReturnsStrictlyAfter(t *testing.T, s hub.Store) {
+	us := appendN(t, s, "after", 30)
+	for _, i := range []int{0, 1, 14, 28} {
+		ids, found := collectAfter(t, s, us[i].ID)
+		if !found {
+			t.Errorf("After(%q): found false; want true", us[i].ID)
+		}
+		if want := idsOf(us[i+1:]); !slices.Equal(ids, want) {
+			t.Errorf("After(%q): got %v; want %v", us[i].ID, ids, want)
+		}
+	}
+}
+
+func testAfterLastIDReturnsNothing(t *testing.T, s hub.Store) {
+	us := appendN(t, s, "last", 5)
+	ids, found := collectAfter(t, s, us[4].ID)
+	if !found || len(ids) != 0 {
+		t.Errorf("After(last id): got %v, found %v; want nothing, true", ids, found)
+	}
+}
+
+func testAfterUnknownIDReturnsAll(t *testing.T, s hub.Store) {
+	us := appendN(t, s, "unknown", 10)
+	ids, found := collectAfter(t, s, "never-appended")
+	if found {
+		t.Errorf("After(unknown): found true; want false")
+	}
+	if want := idsOf(us); !slices.Equal(ids, want) {
+		t.Errorf("After(unknown): got %v; want the whole history %v", ids, want)
+	}
+}
+
+func testAfterStopsWhenFnReturnsFalse(t *testing.T, s hub.Store) {
+	us := appendN(t, s, "stop", 20)
+	for _, id := range []string{"", us[3].ID, "never-appended"} {
+		calls := 0
+		_, err := s.After(context.Background(), id, func(*hub.Update) bool {
+			calls++
+			return calls < 3
+		})
+		if err != nil {
+			t.Fatalf("After(%q): %v", id, err)
+		}
+		if calls != 3 {
+			t.Errorf("After(%q) with fn returning false on the 3rd call: %d calls; want 3", id, calls)
+		}
+	}
+}
+
+func testFieldsRoundTrip(t *testing.T, s hub.Store) {
+	big := strings.Repeat("0123456789abcdef", 4096) // 64 KiB
+	want := []hub.Update{
+		{ID: "urn:uuid:6f1c0d8e-1b7a-4c41-9a43-3c1b0f1d2e3f", Topics: []string{"https://example.com/books/1"}},
+		{ID: "full", Topics: []string{"https://example.com/a", "https://example.com/b", "urn:c"},
+			Private: true, Type: "book.updated", Data: "line 1\nline 2\r\nline 3\n", Retry: 1500 * time.Millisecond},
+		{ID: "unicode é 😀", Topics: []string{"/topic with spaces/ü"}, Data: "é😀\x00"},
+		{ID: "big", Topics: []string{"big"}, Data: big},
+		{ID: "empty-data", Topics: []string{"x"}, Data: ""},
+	}
+	var mu sync.Mutex
+	var live []hub.Update
+	done := make(chan struct{})
+	stop, err := s.Subscribe(func(u *hub.Update) {
+		mu.Lock()
+		defer mu.Unlock()
+		live = append(live, *u)
+		if len(live) == len(want) {
+			close(done)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for i := range want {
+		u := want[i]
+		if err := s.Append(context.Background(), &u); err != nil {
+			t.Fatalf("Append(%q): %v", u.ID, err)
+		}
+	}
+	var replayed []hub.Update
+	if _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+		replayed = append(replayed, *u)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, done, "Subscribe delivery of every update")
+	mu.Lock()
+	defer mu.Unlock()
+	for name, got := range map[string][]hub.Update{"After": replayed, "Subscribe": live} {
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d updates; want %d", name, len(got), len(want))
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			if g.ID != w.ID || !slices.Equal(g.Topics, w.Topics) || g.Private != w.Private ||
+				g.Type != w.Type || g.Data != w.Data || g.Retry != w.Retry {
+				t.Errorf("%s: update %d:\n got {ID:%q Topics:%q Private:%v Type:%q Data:%.40q Retry:%v}\nwant {ID:%q Topics:%q Private:%v Type:%q Data:%.40q Retry:%v}",
+					name, i, g.ID, g.Topics, g.Private, g.Type, g.Data, g.Retry,
+					w.ID, w.Topics, w.Private, w.Type, w.Data, w.Retry)
+			}
+			if g.Seq == 0 || g.Time.IsZero() {
+				t.Errorf("%s: update %d: Seq %d, Time %v; want both set", name, i, g.Seq, g.Time)
+			}
+		}
+	}
+}
+
+func testDuplicateID(t *testing.T, s hub.Store) {
+	appendN(t, s, "dup", 3)
+	err := s.Append(context.Background(), newUpdate("dup-1"))
+	if !errors.Is(err, hub.ErrDuplicateID) {
+		t.Fatalf("Append of a retained id: got %v; want ErrDuplicateID", err)
+	}
+	ids, _ := collectAfter(t, s, "")
+	if want := []string{"dup-0", "dup-1", "dup-2"}; !slices.Equal(ids, want) {
+		t.Errorf("history after a refused duplicate: got %v; want %v", ids, want)
+	}
+	// The store still works after the refusal.
+	if err := s.Append(context.Background(), newUpdate("dup-3")); err != nil {
+		t.Fatalf("Append after a refused duplicate: %v", err)
+	}
+}
+
+// recorder collects what a Subscribe callback receives.
+type recorder struct {
+	mu   sync.Mutex
+	got  []*hub.Update
+	want int
+	done chan struct{}
+}
+
+func newRecorder(want int) *recorder {
+	return &recorder{want: want, done: make(chan struct{})}
+}
+
+func (r *recorder) fn(u *hub.Update) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cp := *u
+	r.got = append(r.got, &cp)
+	if len(r.got) == r.want {
+		close(r.done)
+	}
+}
+
+func (r *recorder) updates() []*hub.Update {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+func waitClosed(t *testing.T, c <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(waitTimeout):
+		t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
+	}
+}
+
+func testSubscribeConcurrentAppends(t *testing.T, s hub.Store) {
+	const appenders, each = 8, 50
+	recs := []*recorder{newRecorder(appenders * each), newRecorder(appenders * each)}
+	for _, r := range recs {
+		stop, err := s.Subscribe(r.fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, appenders)
+	for a := range appenders {
+		wg.Go(func() {
+			for i := range each {
+				if err := s.Append(context.Background(), newUpdate(fmt.Sprintf("c%d-%d", a, i))); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent Append: %v", err)
+	}
+	for n, r := range recs {
+		waitClosed(t, r.done, fmt.Sprintf("subscriber %d to receive %d updates", n, appenders*each))
+		got := r.updates()
+		seen := make(map[string]bool, len(got))
+		for i, u := range got {
+			if seen[u.ID] {
+				t.Errorf("subscriber %d: %q delivered twice", n, u.ID)
+			}
+			seen[u.ID] = true
+			if i > 0 && u.Seq <= got[i-1].Seq {
+				t.Errorf("subscriber %d: Seq %d delivered after %d; want increasing", n, u.Seq, got[i-1].Seq)
+			}
+		}
+		for a := range appenders {
+			for i := range each {
+				if id := fmt.Sprintf("c%d-%d", a, i); !seen[id] {
+					t.Errorf("subscriber %d: %q never delivered", n, id)
+				}
+			}
+		}
+		// Delivery order is the history order.
+		replayed, _ := collectAfter(t, s, "")
+		if !slices.Equal(replayed, idsOf(got)) {
+			t.Errorf("subscriber %d: delivery order differs from After order", n)
+		}
+	}
+}
+
+func testSubscribeOnlyNewUpdates(t *testing.T, s hub.Store) {
+	appendN(t, s, "old", 3)
+	r := newRecorder(2)
+	stop, err := s.Subscribe(r.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	appendN(t, s, "new", 2)
+	waitClosed(t, r.done, "two new updates")
+	if got, want := idsOf(r.updates()), []string{"new-0", "new-1"}; !slices.Equal(got, want) {
+		t.Errorf("Subscribe delivered %v; want only the updates appended after it: %v", got, want)
+	}
+}
+
+func testSubscribeStop(t *testing.T, s hub.Store) {
+	stopped := newRecorder(1)
+	stop, err := s.Subscribe(stopped.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, s, "before", 1)
+	waitClosed(t, stopped.done, "the update before stop")
+	stop()
+	stop() // idempotent
+
+	// A second subscriber shows when the next update has been delivered.
+	witness := newRecorder(1)
+	stopWitness, err := s.Subscribe(witness.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopWitness()
+	appendN(t, s, "after", 1)
+	waitClosed(t, witness.done, "the update after stop, to the other subscriber")
+	if got := idsOf(stopped.updates()); !slices.Equal(got, []string{"before-0"}) {
+		t.Errorf("stopped subscriber received %v; want only [before-0]", got)
+	}
+}
+
+func testAfterDuringAppends(t *testing.T, s hub.Store) {
+	const n = 300
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			if err := s.Append(ctx, newUpdate(fmt.Sprintf("during-%d", i))); err != nil {
+				t.Errorf("Append: %v", err)
+				return
+			}
+		}
+	}()
+	for passes := 0; ; passes++ {
+		var last uint64
+		prev := -1
+		_, err := s.After(ctx, "", func(u *hub.Update) bool {
+			if u.Seq <= last {
+				t.Errorf("After during appends: Seq %d after %d", u.Seq, last)
+			}
+			last = u.Seq
+			var i int
+			if _, err := fmt.Sscanf(u.ID, "during-%d", &i); err != nil || i != prev+1 {
+				t.Errorf("After during appends: %q after during-%d; want no gap", u.ID, prev)
+			}
+			prev = i
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+			ids, _ := collectAfter(t, s, "")
+			if len(ids) != n {
+				t.Errorf("after %d appends: %d retained; want %d", n, len(ids), n)
+			}
+			return
+		default:
+		}
+	}
+}
+
+func testClosed(t *testing.T, s hub.Store) {
+	appendN(t, s, "closed", 2)
+	r := newRecorder(1)
+	stop, err := s.Subscribe(r.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	stop() // after Close: must not panic or block
+	ctx := context.Background()
+	if err := s.Append(ctx, newUpdate("late")); !errors.Is(err, hub.ErrStoreClosed) {
+		t.Errorf("Append after Close: got %v; want ErrStoreClosed", err)
+	}
+	if _, err := s.After(ctx, "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
+		t.Errorf("After after Close: got %v; want ErrStoreClosed", err)
+	}
+	if _, err := s.Subscribe(func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
+		t.Errorf("Subscribe after Close: got %v; want ErrStoreClosed", err)
+	}
+	if err := s.Close(); err != nil && !errors.Is(err, hub.ErrStoreClosed) {
+		t.Errorf("second Close: got %v; want nil or ErrStoreClosed", err)
+	}
+}
+
+// BenchmarkStore measures a store: Append one at a time and from parallel
+// goroutines (small updates, about 100 bytes of data), and After replaying
+// 1,000 updates. open must return a new, empty store retaining at least
+// 1,001 updates; the benchmark closes it.
+func BenchmarkStore(b *testing.B, open func(b *testing.B) hub.Store) {
+	data := strings.Repeat("x", 100)
+	b.Run("Append", func(b *testing.B) {
+		s := open(b)
+		defer s.Close()
+		ctx := context.Background()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			u := &hub.Update{ID: fmt.Sprintf("a-%d", i), Topics: []string{"https://example.com/bench"}, Data: data}
+			if err := s.Append(ctx, u); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("AppendParallel", func(b *testing.B) {
+		s := open(b)
+		defer s.Close()
+		ctx := context.Background()
+		var mu sync.Mutex
+		next := 0
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			mu.Lock()
+			g := next
+			next++
+			mu.Unlock()
+			i := 0
+			for pb.Next() {
+				u := &hub.Update{ID: fmt.Sprintf("p%d-%d", g, i), Topics: []string{"https://example.com/bench"}, Data: data}
+				if err := s.Append(ctx, u); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	})
+	b.Run("After1000", func(b *testing.B) {
+		s := open(b)
+		defer s.Close()
+		ctx := context.Background()
+		for i := range 1001 {
+			u := &hub.Update{ID: fmt.Sprintf("r-%d", i), Topics: []string{"https://example.com/bench"}, Data: data}
+			if err := s.Append(ctx, u); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			found, err := s.After(ctx, "r-0", func(*hub.Update) bool { n++; return true })
+			if err != nil || !found || n != 1000 {
+				b.Fatalf("After: %d updates, found %v, err %v; want 1000, true, nil", n, found, err)
+			}
+		}
+	})
+}
