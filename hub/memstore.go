@@ -1,0 +1,287 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Defaults of MemoryStoreConfig.
+const (
+	DefaultMaxUpdates = 10_000
+	DefaultMaxBytes   = 64 << 20
+)
+
+// updateOverhead approximates the memory an Update costs beyond its strings:
+// the struct, the Topics slice header and the store's index entry.
+const updateOverhead = 256
+
+// MemoryStoreConfig bounds a MemoryStore's history. The oldest updates are
+// dropped first when any bound is exceeded; the newest update is always kept.
+// The zero value works.
+type MemoryStoreConfig struct {
+	// MaxUpdates is the number of updates kept; 0 or less means
+	// DefaultMaxUpdates (10,000).
+	MaxUpdates int
+	// MaxBytes bounds the approximate memory the history takes (the
+	// strings of every update plus about 256 bytes each); 0 or less means
+	// DefaultMaxBytes (64 MiB).
+	MaxBytes int64
+	// MaxAge drops updates older than this; 0 or less means no age limit.
+	MaxAge time.Duration
+}
+
+// MemoryStore is a Store that keeps a bounded history in memory, for a
+// single hub node. Append delivers to Subscribe callbacks synchronously, in
+// Seq order, before it returns.
+type MemoryStore struct {
+	cfg MemoryStoreConfig
+
+	// deliverMu serialises Append and delivery so callbacks see updates in
+	// Seq order, one at a time; it also guards subs. Lock order: deliverMu
+	// before mu.
+	deliverMu sync.Mutex
+	subs      []*memSub // guarded by deliverMu
+
+	mu      sync.RWMutex
+	ring    []*Update      // guarded by mu; retained updates are ring[head:]
+	head    int            // guarded by mu
+	byID    map[string]int // guarded by mu; id → Seq
+	bytes   int64          // guarded by mu
+	lastSeq uint64         // guarded by mu
+	last    time.Time      // guarded by mu; Time of the newest update
+	closed  bool           // guarded by mu
+}
+
+type memSub struct {
+	fn func(*Update)
+}
+
+// NewMemoryStore returns an empty MemoryStore bounded by cfg.
+func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
+	if cfg.MaxUpdates <= 0 {
+		cfg.MaxUpdates = DefaultMaxUpdates
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.MaxAge < 0 {
+		cfg.MaxAge = 0
+	}
+	return &MemoryStore{cfg: cfg, byID: make(map[string]int)}
+}
+
+func updateSize(u *Update) int64 {
+	n := len(u.ID) + len(u.Type) + len(u.Data) + updateOverhead
+	for _, t := range u.Topics {
+		n += len(t) + 16
+	}
+	return int64(n)
+}
+
+// Append records a copy of u, assigns u.Seq and u.Time, and calls every
+// Subscribe callback with it before returning. The store keeps u.Topics:
+// the caller must not modify it afterwards.
+func (s *MemoryStore) Append(ctx context.Context, u *Update) error {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrStoreClosed
+	}
+	if _, dup := s.byID[u.ID]; dup {
+		s.mu.Unlock()
+		return ErrDuplicateID
+	}
+	now := time.Now()
+	if now.Before(s.last) { // the wall clock stepped back: keep Time ordered
+		now = s.last
+	}
+	s.lastSeq++
+	s.last = now
+	u.Seq, u.Time = s.lastSeq, now
+	c := *u
+	s.ring = append(s.ring, &c)
+	s.byID[c.ID] = int(c.Seq)
+	s.bytes += updateSize(&c)
+	s.evictLocked(now)
+	s.mu.Unlock()
+
+	for _, sub := range s.subs {
+		sub.fn(&c)
+	}
+	return nil
+}
+
+// evictLocked drops the oldest updates beyond the bounds, keeping the
+// newest. It compacts the ring when half of it is dropped, so appends stay
+// amortised O(1).
+func (s *MemoryStore) evictLocked(now time.Time) {
+	for len(s.ring)-s.head > 1 {
+		old := s.ring[s.head]
+		if len(s.ring)-s.head <= s.cfg.MaxUpdates && s.bytes <= s.cfg.MaxBytes &&
+			(s.cfg.MaxAge == 0 || now.Sub(old.Time) <= s.cfg.MaxAge) {
+			break
+		}
+		delete(s.byID, old.ID)
+		s.bytes -= updateSize(old)
+		s.ring[s.head] = nil
+		s.head++
+	}
+	if s.head > 64 && s.head >= len(s.ring)/2 {
+		n := copy(s.ring, s.ring[s.head:])
+		clear(s.ring[n:])
+		s.ring = s.ring[:n]
+		s.head = 0
+	}
+}
+
+// indexLocked returns the ring index of the update with Seq seq, or -1
+// when it is no longer retained. Seqs are consecutive in the ring.
+func (s *MemoryStore) indexLocked(seq int) int {
+	if s.head == len(s.ring) {
+		return -1
+	}
+	i := s.head + seq - int(s.ring[s.head].Seq)
+	if i < s.head || i >= len(s.ring) {
+		return -1
+	}
+	return i
+}
+
+// firstLiveLocked returns the ring index of the oldest update not older
+// than MaxAge at now.
+func (s *MemoryStore) firstLiveLocked(now time.Time) int {
+	i := s.head
+	if s.cfg.MaxAge == 0 {
+		return i
+	}
+	// Times are non-decreasing: binary search for the first young enough.
+	lo, hi := i, len(s.ring)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if now.Sub(s.ring[m].Time) > s.cfg.MaxAge {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// After calls fn with the retained updates after id, oldest first. It reads
+// the history in batches and calls fn without holding the store's lock, so
+// fn may take its time; updates evicted meanwhile are skipped.
+func (s *MemoryStore) After(ctx context.Context, id string, fn func(*Update) bool) (found bool, err error) {
+	var batch [64]*Update
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return false, ErrStoreClosed
+	}
+	first := s.firstLiveLocked(time.Now())
+	found = id == ""
+	if id != "" {
+		if seq, ok := s.byID[id]; ok {
+			if i := s.indexLocked(seq); i >= first {
+				first, found = i+1, true
+			}
+		}
+	}
+	var next uint64 // Seq of the next update to pass to fn
+	if first < len(s.ring) {
+		next = s.ring[first].Seq
+	} else {
+		next = s.lastSeq + 1
+	}
+	for {
+		n := 0
+		i := s.indexLocked(int(next))
+		if i < 0 && s.head < len(s.ring) && next < s.ring[s.head].Seq {
+			i = s.head // evicted while fn ran: continue with the oldest
+		}
+		for ; i >= 0 && i < len(s.ring) && n < len(batch); i++ {
+			batch[n] = s.ring[i]
+			n++
+		}
+		s.mu.RUnlock()
+		if n == 0 {
+			return found, nil
+		}
+		for _, u := range batch[:n] {
+			if !fn(u) {
+				return found, nil
+			}
+		}
+		next = batch[n-1].Seq + 1
+		clear(batch[:n])
+		if err := ctx.Err(); err != nil {
+			return found, err
+		}
+		s.mu.RLock()
+		if s.closed {
+			s.mu.RUnlock()
+			return found, ErrStoreClosed
+		}
+	}
+}
+
+// Subscribe calls fn with every update appended from now on, in Seq order,
+// synchronously from Append. fn must not block and must not call the
+// store's Append, nor stop. stop is idempotent; after it returns fn is not
+// called again.
+func (s *MemoryStore) Subscribe(fn func(*Update)) (stop func(), err error) {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, ErrStoreClosed
+	}
+	sub := &memSub{fn: fn}
+	// Copy on write: a new slice, so no delivery sees a half-changed one.
+	s.subs = append(s.subs[:len(s.subs):len(s.subs)], sub)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.deliverMu.Lock()
+			defer s.deliverMu.Unlock()
+			subs := make([]*memSub, 0, len(s.subs))
+			for _, x := range s.subs {
+				if x != sub {
+					subs = append(subs, x)
+				}
+			}
+			s.subs = subs
+		})
+	}, nil
+}
+
+// Len reports how many updates the store retains (including any older than
+// MaxAge that have not been dropped yet).
+func (s *MemoryStore) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.ring) - s.head
+}
+
+// Close drops the history and every subscription. It returns
+// ErrStoreClosed when called again.
+func (s *MemoryStore) Close() error {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrStoreClosed
+	}
+	s.closed = true
+	s.ring, s.head, s.byID, s.bytes = nil, 0, nil, 0
+	s.subs = nil
+	return nil
+}
+
+var _ Store = (*MemoryStore)(nil)
