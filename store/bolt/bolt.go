@@ -1,0 +1,665 @@
+// Package bolt is the hub's embedded durable store: the update history in
+// one bbolt file, for a single hub node.
+//
+// An Append returns only after the transaction holding the update is
+// committed, and bbolt fsyncs on commit, so an acknowledged publish survives
+// a crash or kill -9. Appends are committed in groups: one committer
+// goroutine takes every Append waiting at that moment and writes them in one
+// transaction, so concurrent publishers share an fsync instead of queueing
+// for one each, and a lone publisher waits for a single fsync with no added
+// delay.
+//
+// The file holds three buckets:
+//
+//	updates  Seq (8 bytes, big-endian) → encoded update (see codec.go)
+//	ids      update ID → Seq key
+//	meta     format version, count and size of the retained history
+//
+// Seq comes from the updates bucket's sequence, which is committed with the
+// updates, so it survives restarts and never repeats, even when retention
+// has deleted everything. After(id) looks the id up and seeks the cursor to
+// the next Seq: replay costs no scan of older history. Retention (by count,
+// approximate bytes and age) deletes the oldest updates in the same
+// transactions that append new ones.
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/ssekit/sse/hub"
+)
+
+// Defaults for the zero Config fields.
+const (
+	// DefaultHistorySize is the number of updates kept when
+	// Config.HistorySize is zero.
+	DefaultHistorySize = 10_000
+	// DefaultMaxBatch is the most appends committed in one transaction when
+	// Config.MaxBatch is zero.
+	DefaultMaxBatch = 1024
+	// DefaultOpenTimeout is how long Open waits for the file lock when
+	// Config.OpenTimeout is zero.
+	DefaultOpenTimeout = time.Second
+)
+
+// Errors returned by the store besides hub.ErrStoreClosed and
+// hub.ErrDuplicateID.
+var (
+	// ErrNoID is returned by Append for an update whose ID is empty.
+	ErrNoID = errors.New("bolt: update has no id")
+	// ErrIDTooLong is returned by Append for an ID longer than bbolt's
+	// maximum key size (32 KiB).
+	ErrIDTooLong = errors.New("bolt: update id too long")
+	// ErrFormat is returned by Open for a file written in a format this
+	// version does not know (a newer ssekit, or not an ssekit store).
+	ErrFormat = errors.New("bolt: unknown store format")
+)
+
+// Config configures a Store. The zero value keeps the newest 10,000 updates
+// with no age or size limit.
+type Config struct {
+	// HistorySize is the most updates retained; the oldest are deleted
+	// beyond it. Zero means DefaultHistorySize (10,000); a negative value
+	// means no limit by count.
+	HistorySize int
+
+	// MaxBytes bounds the retained history's size: the encoded updates
+	// plus their keys and id index entries, which approximates the live
+	// data in the file (bbolt's page overhead and free pages are not
+	// counted). The newest update is always kept, even if larger. Zero
+	// means no limit by size.
+	MaxBytes int64
+
+	// MaxAge is how long an update is retained. Expired updates are no
+	// longer returned by After; they are deleted by the next Append's
+	// transaction. Zero means no limit by age.
+	MaxAge time.Duration
+
+	// MaxBatch is the most appends committed in one transaction. Zero
+	// means DefaultMaxBatch (1024).
+	MaxBatch int
+
+	// OpenTimeout is how long Open waits for the file's lock when another
+	// process (or Store) has it open. Zero means DefaultOpenTimeout (1s).
+	OpenTimeout time.Duration
+
+	// Now returns the current time, used for Update.Time and age-based
+	// retention. Nil means time.Now; tests inject a fake clock.
+	Now func() time.Time
+}
+
+var (
+	bucketUpdates = []byte("updates")
+	bucketIDs     = []byte("ids")
+	bucketMeta    = []byte("meta")
+
+	keyFormat = []byte("format")
+	keyCount  = []byte("count")
+	keyBytes  = []byte("bytes")
+)
+
+// storeFormat is the version of the bucket layout, kept in meta/format.
+const storeFormat = 1
+
+// readChunk is how many updates After decodes per read transaction, so that
+// a slow fn never holds a transaction open (a long read transaction stops
+// bbolt from growing the file's mmap and so blocks commits).
+const readChunk = 256
+
+// Store is a hub.Store in a bbolt file. It is safe for concurrent use.
+type Store struct {
+	db    *bbolt.DB
+	cfg   Config
+	now   func() time.Time
+	limit int // HistorySize after defaults; < 0 means none
+
+	// mu guards pending and closed.
+	mu      sync.Mutex
+	pending []*request
+	closed  bool
+	wake    chan struct{} // cap 1: pending has work or closed was set
+
+	committerDone chan struct{}
+
+	// subsMu guards subs; subsView is the copy the dispatcher reads.
+	subsMu   sync.Mutex
+	subs     []*subscriber
+	subsView atomic.Pointer[[]*subscriber]
+
+	// dmu guards dqueue and dclosed: committed batches waiting for the
+	// dispatcher goroutine.
+	dmu            sync.Mutex
+	dqueue         [][]*hub.Update
+	dclosed        bool
+	dwake          chan struct{}
+	dispatcherDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// request is one Append waiting for the committer.
+type request struct {
+	ctx  context.Context
+	u    *hub.Update // the committer's own copy, later given to subscribers
+	err  error
+	done chan struct{}
+}
+
+// subscriber is one Subscribe callback. mu is held while fn runs, so stop
+// can wait for a call in progress.
+type subscriber struct {
+	fn      func(*hub.Update)
+	mu      sync.Mutex
+	stopped bool // guarded by mu
+}
+
+// Open opens (creating if needed) the store in the bbolt file at path. Only
+// one Store, in one process, can have a file open at a time.
+func Open(path string, cfg Config) (*Store, error) {
+	if cfg.MaxBatch < 0 {
+		return nil, fmt.Errorf("bolt: negative MaxBatch %d", cfg.MaxBatch)
+	}
+	if cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("bolt: negative MaxBytes %d", cfg.MaxBytes)
+	}
+	if cfg.MaxAge < 0 {
+		return nil, fmt.Errorf("bolt: negative MaxAge %v", cfg.MaxAge)
+	}
+	s := &Store{
+		cfg:            cfg,
+		now:            cfg.Now,
+		limit:          cfg.HistorySize,
+		wake:           make(chan struct{}, 1),
+		committerDone:  make(chan struct{}),
+		dwake:          make(chan struct{}, 1),
+		dispatcherDone: make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.limit == 0 {
+		s.limit = DefaultHistorySize
+	}
+	if s.cfg.MaxBatch == 0 {
+		s.cfg.MaxBatch = DefaultMaxBatch
+	}
+	timeout := cfg.OpenTimeout
+	if timeout <= 0 {
+		timeout = DefaultOpenTimeout
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:      timeout,
+		FreelistType: bbolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	s.db = db
+	if err := db.Update(initBuckets); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	s.subsView.Store(&[]*subscriber{})
+	go s.committer()
+	go s.dispatcher()
+	return s, nil
+}
+
+// initBuckets creates the buckets of a new file and checks the format of an
+// existing one.
+func initBuckets(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{bucketUpdates, bucketIDs, bucketMeta} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	switch v := meta.Get(keyFormat); {
+	case v == nil:
+		if tx.Bucket(bucketUpdates).Sequence() != 0 {
+			return fmt.Errorf("%w: updates without a format version", ErrFormat)
+		}
+		return meta.Put(keyFormat, u64(storeFormat))
+	case len(v) != 8 || binary.BigEndian.Uint64(v) != storeFormat:
+		return fmt.Errorf("%w: version %x", ErrFormat, v)
+	}
+	return nil
+}
+
+// Append records u, durably: it returns nil only after the transaction that
+// holds u is committed to disk. It sets u.Seq and u.Time. When ctx ends
+// first Append returns ctx.Err() and u may or may not be stored.
+func (s *Store) Append(ctx context.Context, u *hub.Update) error {
+	switch {
+	case u.ID == "":
+		return ErrNoID
+	case len(u.ID) > bbolt.MaxKeySize:
+		return ErrIDTooLong
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cp := *u
+	cp.Topics = append([]string(nil), u.Topics...)
+	r := &request{ctx: ctx, u: &cp, done: make(chan struct{})}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return hub.ErrStoreClosed
+	}
+	s.pending = append(s.pending, r)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // the committer is already woken
+	}
+
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.err != nil {
+		return r.err
+	}
+	u.Seq, u.Time = r.u.Seq, r.u.Time
+	return nil
+}
+
+// committer is the only writer: it takes the pending appends in batches,
+// commits each batch in one transaction and hands it to the dispatcher. It
+// returns when the store is closed and nothing is pending.
+func (s *Store) committer() {
+	defer close(s.committerDone)
+	var spare []*request
+	for {
+		s.mu.Lock()
+		batch := s.pending
+		if len(batch) > s.cfg.MaxBatch {
+			rest := batch[s.cfg.MaxBatch:]
+			batch = batch[:s.cfg.MaxBatch:s.cfg.MaxBatch]
+			s.pending = append(spare[:0], rest...)
+			spare = nil
+		} else {
+			s.pending = spare[:0]
+			spare = nil
+		}
+		closed := s.closed
+		s.mu.Unlock()
+
+		if len(batch) == 0 {
+			if closed {
+				return
+			}
+			<-s.wake
+			continue
+		}
+		s.commit(batch)
+		clear(batch) // drop references to finished requests
+		spare = batch[:0]
+	}
+}
+
+// commit writes batch in one transaction, then delivers and acknowledges.
+func (s *Store) commit(batch []*request) {
+	now := time.Unix(0, s.now().UnixNano()) // no monotonic reading, as decoded
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return s.appendTx(tx, batch, now)
+	})
+	var added []*hub.Update
+	for _, r := range batch {
+		switch {
+		case err != nil && r.err == nil:
+			r.err = fmt.Errorf("bolt: commit: %w", err)
+		case r.err == nil:
+			added = append(added, r.u)
+		}
+	}
+	if len(added) > 0 {
+		s.dispatch(added)
+	}
+	for _, r := range batch {
+		close(r.done)
+	}
+}
+
+// appendTx stores the batch's updates in tx, assigning Seq and Time, and
+// applies retention. A request that cannot be stored gets its own error and
+// does not fail the others.
+func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
+	ups, ids, meta := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs), tx.Bucket(bucketMeta)
+	st := stats{count: getU64(meta, keyCount), bytes: getU64(meta, keyBytes)}
+
+	// Expire first, so an expired id can be published again.
+	if s.cfg.MaxAge > 0 {
+		cutoff := now.Add(-s.cfg.MaxAge)
+		if err := trim(ups, ids, &st, func(t time.Time) bool { return t.Before(cutoff) }); err != nil {
+			return err
+		}
+	}
+	for _, r := range batch {
+		r.err = nil // a previous attempt's error does not carry over
+		if err := r.ctx.Err(); err != nil {
+			r.err = err // the caller has gone; do not store what it gave up on
+			continue
+		}
+		id := []byte(r.u.ID)
+		if ids.Get(id) != nil {
+			r.err = hub.ErrDuplicateID
+			continue
+		}
+		seq, err := ups.NextSequence()
+		if err != nil {
+			return err
+		}
+		r.u.Seq, r.u.Time = seq, now
+		key := u64(seq)
+		val := appendUpdate(make([]byte, 0, encodedSize(r.u)), r.u)
+		if err := ups.Put(key, val); err != nil {
+			return err
+		}
+		if err := ids.Put(id, key); err != nil {
+			return err
+		}
+		st.count++
+		st.bytes += entrySize(len(id), len(val))
+	}
+	if s.limit > 0 && st.count > uint64(s.limit) {
+		excess := st.count - uint64(s.limit)
+		if err := trim(ups, ids, &st, func(time.Time) bool {
+			if excess == 0 {
+				return false
+			}
+			excess--
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	if s.cfg.MaxBytes > 0 && st.bytes > uint64(s.cfg.MaxBytes) {
+		if err := trim(ups, ids, &st, func(time.Time) bool {
+			return st.count > 1 && st.bytes > uint64(s.cfg.MaxBytes)
+		}); err != nil {
+			return err
+		}
+	}
+	if err := meta.Put(keyCount, u64(st.count)); err != nil {
+		return err
+	}
+	return meta.Put(keyBytes, u64(st.bytes))
+}
+
+// stats are the retained history's count and approximate size, kept in the
+// meta bucket and updated in every write transaction.
+type stats struct{ count, bytes uint64 }
+
+// entrySize is what one update adds to stats.bytes: its key and value in
+// updates, its id and Seq key in ids.
+func entrySize(idLen, valLen int) uint64 { return uint64(8 + valLen + idLen + 8) }
+
+// trim deletes the oldest updates while drop(their Time) is true.
+func trim(ups, ids *bbolt.Bucket, st *stats, drop func(time.Time) bool) error {
+	c := ups.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.First() {
+		t, id, err := peekTimeID(v)
+		if err != nil {
+			return fmt.Errorf("bolt: retention at seq %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		if !drop(t) {
+			return nil
+		}
+		size := entrySize(len(id), len(v))
+		if sk := ids.Get(id); sk != nil && string(sk) == string(k) {
+			if err := ids.Delete(id); err != nil {
+				return err
+			}
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		st.count = max(st.count, 1) - 1
+		st.bytes -= min(st.bytes, size)
+	}
+	return nil
+}
+
+// dispatch queues a committed batch for the dispatcher goroutine. It never
+// blocks on subscribers.
+func (s *Store) dispatch(batch []*hub.Update) {
+	s.dmu.Lock()
+	s.dqueue = append(s.dqueue, batch)
+	s.dmu.Unlock()
+	select {
+	case s.dwake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatcher calls the Subscribe callbacks with committed updates in Seq
+// order. Being a single goroutine, it calls each callback from one
+// goroutine at a time, and a slow callback delays deliveries but never the
+// commits. It returns once closed and drained.
+func (s *Store) dispatcher() {
+	defer close(s.dispatcherDone)
+	for {
+		s.dmu.Lock()
+		q := s.dqueue
+		s.dqueue = nil
+		closed := s.dclosed
+		s.dmu.Unlock()
+		if len(q) == 0 {
+			if closed {
+				return
+			}
+			<-s.dwake
+			continue
+		}
+		for _, batch := range q {
+			for _, u := range batch {
+				for _, sub := range *s.subsView.Load() {
+					sub.deliver(u)
+				}
+			}
+		}
+	}
+}
+
+func (sub *subscriber) deliver(u *hub.Update) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if !sub.stopped {
+		sub.fn(u)
+	}
+}
+
+// Subscribe calls fn with every update committed from now on, in Seq order,
+// from one goroutine at a time, after the commit. fn must not block and must
+// not call stop (stop waits for a call of fn in progress).
+func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, hub.ErrStoreClosed
+	}
+	sub := &subscriber{fn: fn}
+	s.subsMu.Lock()
+	s.subs = append(s.subs, sub)
+	s.publishSubsLocked()
+	s.subsMu.Unlock()
+
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.subsMu.Lock()
+			for i, x := range s.subs {
+				if x == sub {
+					s.subs = append(s.subs[:i:i], s.subs[i+1:]...)
+					break
+				}
+			}
+			s.publishSubsLocked()
+			s.subsMu.Unlock()
+			sub.mu.Lock() // waits for a call in progress
+			sub.stopped = true
+			sub.mu.Unlock()
+		})
+	}, nil
+}
+
+// publishSubsLocked gives the dispatcher a fresh copy of subs. subsMu must
+// be held.
+func (s *Store) publishSubsLocked() {
+	view := append([]*subscriber(nil), s.subs...)
+	s.subsView.Store(&view)
+}
+
+// After calls fn, oldest first, with the retained updates appended after
+// the one with the given id (see hub.Store). It replays the history as it
+// was when After was called; later updates reach subscribers through
+// Subscribe. Reads run in short transactions of readChunk updates, and fn
+// is called outside them, so a slow fn holds no transaction open.
+func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool) (found bool, err error) {
+	var cutoff time.Time
+	if s.cfg.MaxAge > 0 {
+		cutoff = s.now().Add(-s.cfg.MaxAge)
+	}
+	expired := func(t time.Time) bool { return s.cfg.MaxAge > 0 && t.Before(cutoff) }
+
+	var next, last uint64 // next Seq to read, last Seq to read
+	err = s.view(func(tx *bbolt.Tx) error {
+		ups := tx.Bucket(bucketUpdates)
+		last = ups.Sequence()
+		if id == "" {
+			return nil
+		}
+		k := tx.Bucket(bucketIDs).Get([]byte(id))
+		if k == nil {
+			return nil
+		}
+		v := ups.Get(k)
+		if v == nil {
+			return nil
+		}
+		t, err := peekTime(v)
+		if err != nil {
+			return err
+		}
+		if !expired(t) {
+			found = true
+			next = binary.BigEndian.Uint64(k) + 1
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+
+	chunk := make([]*hub.Update, 0, readChunk)
+	for next <= last {
+		if err := ctx.Err(); err != nil {
+			return found, err
+		}
+		chunk = chunk[:0]
+		err := s.view(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucketUpdates).Cursor()
+			for k, v := c.Seek(u64(next)); k != nil && len(chunk) < readChunk; k, v = c.Next() {
+				seq := binary.BigEndian.Uint64(k)
+				if seq > last {
+					break
+				}
+				next = seq + 1
+				u, err := decodeUpdate(v, seq)
+				if err != nil {
+					return fmt.Errorf("bolt: seq %d: %w", seq, err)
+				}
+				if !expired(u.Time) {
+					chunk = append(chunk, u)
+				}
+			}
+			if len(chunk) < readChunk {
+				next = last + 1 // the cursor reached the end
+			}
+			return nil
+		})
+		if err != nil {
+			return found, err
+		}
+		for _, u := range chunk {
+			if !fn(u) {
+				return found, nil
+			}
+		}
+	}
+	return found, nil
+}
+
+// view runs a read transaction, mapping a closed database to
+// hub.ErrStoreClosed.
+func (s *Store) view(fn func(*bbolt.Tx) error) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return hub.ErrStoreClosed
+	}
+	err := s.db.View(fn)
+	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		return hub.ErrStoreClosed
+	}
+	return err
+}
+
+// Close stops accepting appends, commits those already waiting, delivers
+// them to subscribers and closes the file. Later calls return nil and do
+// nothing; other methods return hub.ErrStoreClosed.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+		<-s.committerDone
+
+		s.dmu.Lock()
+		s.dclosed = true
+		s.dmu.Unlock()
+		select {
+		case s.dwake <- struct{}{}:
+		default:
+		}
+		<-s.dispatcherDone
+
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("bolt: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// u64 encodes v as 8 bytes, big-endian: a fresh slice, as bbolt requires
+// keys and values to stay valid for the life of the transaction.
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
+
+func getU64(b *bbolt.Bucket, key []byte) uint64 {
+	v := b.Get(key)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+var _ hub.Store = (*Store)(nil)

@@ -1,0 +1,626 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/ssekit/sse/hub"
+)
+
+// clock is a settable time source for Config.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openStore(t testing.TB, path string, cfg Config) *Store {
+	t.Helper()
+	s, err := Open(path, cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func tempPath(t testing.TB) string { return filepath.Join(t.TempDir(), "hub.db") }
+
+func appendIDs(t testing.TB, s *Store, ids ...string) []uint64 {
+	t.Helper()
+	seqs := make([]uint64, len(ids))
+	for i, id := range ids {
+		u := &hub.Update{ID: id, Topics: []string{"t"}, Data: "data " + id}
+		if err := s.Append(context.Background(), u); err != nil {
+			t.Fatalf("Append(%q): %v", id, err)
+		}
+		seqs[i] = u.Seq
+	}
+	return seqs
+}
+
+// history returns the ids After passes to fn, and found.
+func history(t testing.TB, s *Store, after string) ([]string, bool) {
+	t.Helper()
+	var ids []string
+	found, err := s.After(context.Background(), after, func(u *hub.Update) bool {
+		ids = append(ids, u.ID)
+		return true
+	})
+	if err != nil {
+		t.Fatalf("After(%q): %v", after, err)
+	}
+	return ids, found
+}
+
+func ids(prefix string, from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return out
+}
+
+func TestAppendAfterRoundTrip(t *testing.T) {
+	clk := newClock()
+	s := openStore(t, tempPath(t), Config{Now: clk.Now})
+	in := &hub.Update{
+		ID:      "urn:uuid:1",
+		Topics:  []string{"https://example.com/books/1", "https://example.com/books/{id}"},
+		Private: true,
+		Type:    "update",
+		Data:    "line 1\nline 2\x00\xff",
+		Retry:   1500 * time.Millisecond,
+	}
+	if err := s.Append(context.Background(), in); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	if in.Seq != 1 || !in.Time.Equal(clk.Now()) {
+		t.Fatalf("Append set Seq=%d Time=%v; want 1, %v", in.Seq, in.Time, clk.Now())
+	}
+	var got []*hub.Update
+	found, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+		got = append(got, u)
+		return true
+	})
+	if err != nil || found {
+		t.Fatalf("After(\"\") = %v, %v; want false, nil", found, err)
+	}
+	if len(got) != 1 || !reflect.DeepEqual(got[0], in) {
+		t.Fatalf("After gave %+v; want [%+v]", got, in)
+	}
+}
+
+func TestAfter(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{})
+	appendIDs(t, s, ids("a", 1, 5)...)
+	tests := []struct {
+		name      string
+		after     string
+		want      []string
+		wantFound bool
+	}{
+		{"all", "", ids("a", 1, 5), false},
+		{"middle", "a2", ids("a", 3, 5), true},
+		{"last", "a5", nil, true},
+		{"unknown", "zzz", ids("a", 1, 5), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, found := history(t, s, tt.after)
+			if !reflect.DeepEqual(got, tt.want) || found != tt.wantFound {
+				t.Errorf("After(%q) = %v, found %v; want %v, found %v", tt.after, got, found, tt.want, tt.wantFound)
+			}
+		})
+	}
+	t.Run("stop early", func(t *testing.T) {
+		var got []string
+		s.After(context.Background(), "", func(u *hub.Update) bool {
+			got = append(got, u.ID)
+			return len(got) < 2
+		})
+		if want := ids("a", 1, 2); !reflect.DeepEqual(got, want) {
+			t.Errorf("got %v; want %v", got, want)
+		}
+	})
+}
+
+// TestAfterManyChunks replays more than one read transaction's worth, and
+// appends while replaying: After gives the history as of its call.
+func TestAfterManyChunks(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{HistorySize: -1})
+	n := 3*readChunk + 7
+	appendIDs(t, s, ids("u", 1, n)...)
+	var got []string
+	var prev uint64
+	found, err := s.After(context.Background(), "u5", func(u *hub.Update) bool {
+		if u.Seq <= prev {
+			t.Fatalf("seq %d after %d", u.Seq, prev)
+		}
+		prev = u.Seq
+		got = append(got, u.ID)
+		if len(got) == readChunk {
+			appendIDs(t, s, "late") // commits while After is between chunks
+		}
+		return true
+	})
+	if err != nil || !found {
+		t.Fatalf("After = %v, %v; want true, nil", found, err)
+	}
+	if want := ids("u", 6, n); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %d ids; want %d (u6..u%d)", len(got), len(want), n)
+	}
+}
+
+func TestReopenKeepsHistoryAndSeq(t *testing.T) {
+	path := tempPath(t)
+	s, err := Open(path, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := appendIDs(t, s, "a", "b", "c")
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s = openStore(t, path, Config{})
+	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Fatalf("history after reopen = %v; want [a b c]", got)
+	}
+	if got, found := history(t, s, "b"); !found || !reflect.DeepEqual(got, []string{"c"}) {
+		t.Fatalf("After(b) after reopen = %v, %v; want [c], true", got, found)
+	}
+	next := appendIDs(t, s, "d")
+	if next[0] != seqs[2]+1 {
+		t.Fatalf("seq after reopen = %d; want %d", next[0], seqs[2]+1)
+	}
+	if err := s.Append(context.Background(), &hub.Update{ID: "a"}); !errors.Is(err, hub.ErrDuplicateID) {
+		t.Fatalf("re-Append(a) after reopen: %v; want ErrDuplicateID", err)
+	}
+}
+
+// TestSeqSurvivesEmptyHistory: once retention has deleted everything, a
+// reopened store still continues the sequence instead of reusing numbers.
+func TestSeqSurvivesEmptyHistory(t *testing.T) {
+	path := tempPath(t)
+	clk := newClock()
+	s, err := Open(path, Config{MaxAge: time.Minute, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendIDs(t, s, "a", "b")
+	clk.Advance(time.Hour)
+	appendIDs(t, s, "c") // its transaction deletes a and b
+	s.Close()
+
+	clk.Advance(time.Hour)
+	s = openStore(t, path, Config{MaxAge: time.Minute, Now: clk.Now})
+	if got, _ := history(t, s, ""); len(got) != 0 {
+		t.Fatalf("history = %v; want empty", got)
+	}
+	if seq := appendIDs(t, s, "d")[0]; seq != 4 {
+		t.Fatalf("seq = %d; want 4", seq)
+	}
+}
+
+func TestRetentionByCount(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{HistorySize: 3})
+	appendIDs(t, s, ids("a", 1, 5)...)
+	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, ids("a", 3, 5)) {
+		t.Fatalf("history = %v; want %v", got, ids("a", 3, 5))
+	}
+	// a1 was dropped: not found, and the whole retained history instead.
+	got, found := history(t, s, "a1")
+	if found || !reflect.DeepEqual(got, ids("a", 3, 5)) {
+		t.Fatalf("After(a1) = %v, found %v; want %v, false", got, found, ids("a", 3, 5))
+	}
+	// A dropped id may be published again.
+	appendIDs(t, s, "a1")
+	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, []string{"a4", "a5", "a1"}) {
+		t.Fatalf("history = %v; want [a4 a5 a1]", got)
+	}
+}
+
+func TestRetentionByCountInOneBatch(t *testing.T) {
+	// Many concurrent appends land in few transactions; retention still
+	// keeps exactly the newest HistorySize.
+	s := openStore(t, tempPath(t), Config{HistorySize: 10})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 25 {
+				u := &hub.Update{ID: fmt.Sprintf("g%d-%d", g, i)}
+				if err := s.Append(context.Background(), u); err != nil {
+					t.Errorf("Append: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var seqs []uint64
+	s.After(context.Background(), "", func(u *hub.Update) bool {
+		seqs = append(seqs, u.Seq)
+		return true
+	})
+	if len(seqs) != 10 || seqs[0] != 191 || seqs[9] != 200 {
+		t.Fatalf("retained seqs %v; want 191..200", seqs)
+	}
+}
+
+func TestRetentionByAge(t *testing.T) {
+	clk := newClock()
+	s := openStore(t, tempPath(t), Config{MaxAge: time.Hour, Now: clk.Now})
+	appendIDs(t, s, "old1", "old2")
+	clk.Advance(40 * time.Minute)
+	appendIDs(t, s, "mid")
+	clk.Advance(30 * time.Minute) // old* are 70 minutes old, mid 30
+
+	// Expired updates are gone from After before any deletion ran.
+	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, []string{"mid"}) {
+		t.Fatalf("history = %v; want [mid]", got)
+	}
+	if got, found := history(t, s, "old2"); found || !reflect.DeepEqual(got, []string{"mid"}) {
+		t.Fatalf("After(old2) = %v, found %v; want [mid], false", got, found)
+	}
+	// The next append deletes them, and their ids are free again.
+	appendIDs(t, s, "new", "old1")
+	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, []string{"mid", "new", "old1"}) {
+		t.Fatalf("history = %v; want [mid new old1]", got)
+	}
+	st := s.stats(t)
+	if st.count != 3 {
+		t.Fatalf("stored count = %d; want 3", st.count)
+	}
+}
+
+func TestRetentionByBytes(t *testing.T) {
+	data := string(make([]byte, 1000))
+	s := openStore(t, tempPath(t), Config{MaxBytes: 3500})
+	for i := range 10 {
+		if err := s.Append(context.Background(), &hub.Update{ID: fmt.Sprint(i), Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := history(t, s, "")
+	if want := []string{"7", "8", "9"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("history = %v; want %v", got, want)
+	}
+	if st := s.stats(t); st.bytes > 3500 || st.count != 3 {
+		t.Fatalf("stats = %+v; want 3 updates within 3500 bytes", st)
+	}
+
+	// An update larger than MaxBytes is still kept, alone.
+	big := string(make([]byte, 5000))
+	if err := s.Append(context.Background(), &hub.Update{ID: "big", Data: big}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, []string{"big"}) {
+		t.Fatalf("history = %v; want [big]", got)
+	}
+}
+
+// stats reads the counters kept in the meta bucket.
+func (s *Store) stats(t testing.TB) stats {
+	t.Helper()
+	var st stats
+	err := s.view(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		st = stats{count: getU64(meta, keyCount), bytes: getU64(meta, keyBytes)}
+		n := tx.Bucket(bucketUpdates).Stats().KeyN
+		if m := tx.Bucket(bucketIDs).Stats().KeyN; n != m || uint64(n) != st.count {
+			t.Errorf("updates has %d keys, ids %d, meta count %d; want all equal", n, m, st.count)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestAppendErrors(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{})
+	appendIDs(t, s, "taken")
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		u    *hub.Update
+		want error
+	}{
+		{"duplicate", context.Background(), &hub.Update{ID: "taken"}, hub.ErrDuplicateID},
+		{"no id", context.Background(), &hub.Update{}, ErrNoID},
+		{"id too long", context.Background(), &hub.Update{ID: string(make([]byte, 40000))}, ErrIDTooLong},
+		{"canceled", canceled, &hub.Update{ID: "new"}, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.Append(tt.ctx, tt.u); !errors.Is(err, tt.want) {
+				t.Errorf("Append: %v; want %v", err, tt.want)
+			}
+			if tt.u.Seq != 0 {
+				t.Errorf("failed Append set Seq %d", tt.u.Seq)
+			}
+		})
+	}
+	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, []string{"taken"}) {
+		t.Fatalf("history = %v; want [taken]", got)
+	}
+}
+
+// TestDuplicateInOneBatch: of concurrent appends with one id, exactly one
+// wins, and the others in its transaction still commit.
+func TestDuplicateInOneBatch(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, dups := 0, 0
+	for i := range 20 {
+		wg.Go(func() {
+			err := s.Append(context.Background(), &hub.Update{ID: "same"})
+			other := s.Append(context.Background(), &hub.Update{ID: fmt.Sprint("other", i)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, hub.ErrDuplicateID):
+				dups++
+			default:
+				t.Errorf("Append: %v", err)
+			}
+			if other != nil {
+				t.Errorf("Append(other): %v", other)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 || dups != 19 {
+		t.Fatalf("%d appends won, %d duplicates; want 1, 19", wins, dups)
+	}
+	if got, _ := history(t, s, ""); len(got) != 21 {
+		t.Fatalf("history has %d updates; want 21", len(got))
+	}
+}
+
+func TestSubscribeOrder(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{HistorySize: -1})
+	var mu sync.Mutex
+	var got []uint64
+	inCall := false
+	stop, err := s.Subscribe(func(u *hub.Update) {
+		mu.Lock()
+		if inCall {
+			t.Error("callback called concurrently")
+		}
+		inCall = true
+		got = append(got, u.Seq)
+		inCall = false
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	const goroutines, each = 8, 50
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				if err := s.Append(context.Background(), &hub.Update{ID: fmt.Sprintf("%d-%d", g, i)}); err != nil {
+					t.Errorf("Append: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == goroutines*each
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i, seq := range got {
+		if seq != uint64(i+1) {
+			t.Fatalf("delivery %d has seq %d; want %d", i, seq, i+1)
+		}
+	}
+}
+
+func TestSubscribeStop(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{})
+	var mu sync.Mutex
+	var got []string
+	stop, err := s.Subscribe(func(u *hub.Update) {
+		mu.Lock()
+		got = append(got, u.ID)
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendIDs(t, s, "a")
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	stop()
+	stop() // idempotent
+	appendIDs(t, s, "b")
+	// A second subscriber registered after stop sees b; once it has,
+	// the dispatcher is past b and the stopped one must not have seen it.
+	seen := make(chan struct{})
+	stop2, _ := s.Subscribe(func(u *hub.Update) {
+		if u.ID == "c" {
+			close(seen)
+		}
+	})
+	defer stop2()
+	appendIDs(t, s, "c")
+	<-seen
+	mu.Lock()
+	defer mu.Unlock()
+	if !reflect.DeepEqual(got, []string{"a"}) {
+		t.Fatalf("stopped subscriber got %v; want [a]", got)
+	}
+}
+
+// TestSlowSubscriberDoesNotBlockAppend: a callback that blocks delays
+// delivery, not commits.
+func TestSlowSubscriberDoesNotBlockAppend(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{})
+	release := make(chan struct{})
+	var n int
+	var mu sync.Mutex
+	stop, _ := s.Subscribe(func(*hub.Update) {
+		<-release
+		mu.Lock()
+		n++
+		mu.Unlock()
+	})
+	defer stop()
+	appendIDs(t, s, ids("x", 1, 20)...) // would hang if Append waited for delivery
+	close(release)
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return n == 20 })
+}
+
+func TestClose(t *testing.T) {
+	s, err := Open(tempPath(t), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := make(chan uint64, 1)
+	s.Subscribe(func(u *hub.Update) { delivered <- u.Seq })
+	appendIDs(t, s, "a")
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// Close waits for delivery of what was committed.
+	select {
+	case <-delivered:
+	default:
+		t.Fatal("Close returned before delivering a committed update")
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := s.Append(context.Background(), &hub.Update{ID: "b"}); !errors.Is(err, hub.ErrStoreClosed) {
+		t.Errorf("Append after Close: %v; want ErrStoreClosed", err)
+	}
+	if _, err := s.After(context.Background(), "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
+		t.Errorf("After after Close: %v; want ErrStoreClosed", err)
+	}
+	if _, err := s.Subscribe(func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
+		t.Errorf("Subscribe after Close: %v; want ErrStoreClosed", err)
+	}
+}
+
+// TestCloseFlushesPending: appends racing with Close either fail with
+// ErrStoreClosed or are on disk after it.
+func TestCloseFlushesPending(t *testing.T) {
+	path := tempPath(t)
+	s, err := Open(path, Config{HistorySize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("%d-%d", g, i)
+				err := s.Append(context.Background(), &hub.Update{ID: id})
+				if errors.Is(err, hub.ErrStoreClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, id)
+				mu.Unlock()
+			}
+		})
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 50 })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+
+	s = openStore(t, path, Config{HistorySize: -1})
+	got, _ := history(t, s, "")
+	have := make(map[string]bool, len(got))
+	for _, id := range got {
+		have[id] = true
+	}
+	for _, id := range acked {
+		if !have[id] {
+			t.Fatalf("acknowledged %s is missing after Close", id)
+		}
+	}
+}
+
+func TestOpenLockedFile(t *testing.T) {
+	path := tempPath(t)
+	openStore(t, path, Config{})
+	if s, err := Open(path, Config{OpenTimeout: 50 * time.Millisecond}); err == nil {
+		s.Close()
+		t.Fatal("second Open of a locked file succeeded")
+	}
+}
+
+func TestOpenBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"negative MaxBatch", Config{MaxBatch: -1}},
+		{"negative MaxBytes", Config{MaxBytes: -1}},
+		{"negative MaxAge", Config{MaxAge: -time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if s, err := Open(tempPath(t), tt.cfg); err == nil {
+				s.Close()
+				t.Fatal("Open succeeded; want an error")
+			}
+		})
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
