@@ -129,6 +129,11 @@ type Store struct {
 
 	committerDone chan struct{}
 
+	// committed is the highest Seq committed, stored by the committer
+	// before it hands the batch to the dispatcher. A new subscriber starts
+	// after it: updates committed before Subscribe are history, for After.
+	committed atomic.Uint64
+
 	// subsMu guards subs; subsView is the copy the dispatcher reads.
 	subsMu   sync.Mutex
 	subs     []*subscriber
@@ -158,6 +163,7 @@ type request struct {
 // can wait for a call in progress.
 type subscriber struct {
 	fn      func(*hub.Update)
+	from    uint64 // the first Seq to deliver
 	mu      sync.Mutex
 	stopped bool // guarded by mu
 }
@@ -205,6 +211,13 @@ func Open(path string, cfg Config) (*Store, error) {
 	}
 	s.db = db
 	if err := db.Update(initBuckets); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	if err := db.View(func(tx *bbolt.Tx) error {
+		s.committed.Store(tx.Bucket(bucketUpdates).Sequence())
+		return nil
+	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
@@ -326,6 +339,7 @@ func (s *Store) commit(batch []*request) {
 		}
 	}
 	if len(added) > 0 {
+		s.committed.Store(added[len(added)-1].Seq)
 		s.dispatch(added)
 	}
 	for _, r := range batch {
@@ -477,13 +491,15 @@ func (s *Store) dispatcher() {
 func (sub *subscriber) deliver(u *hub.Update) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	if !sub.stopped {
+	if !sub.stopped && u.Seq >= sub.from {
 		sub.fn(u)
 	}
 }
 
 // Subscribe calls fn with every update committed from now on, in Seq order,
-// from one goroutine at a time, after the commit. fn must not block and must
+// from one goroutine at a time, after the commit. Updates committed before
+// Subscribe was called are not delivered, even if their Append has not
+// returned yet: they are history, returned by After. fn must not block and must
 // not call stop (stop waits for a call of fn in progress).
 func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
 	s.mu.Lock()
@@ -492,7 +508,7 @@ func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
 	if closed {
 		return nil, hub.ErrStoreClosed
 	}
-	sub := &subscriber{fn: fn}
+	sub := &subscriber{fn: fn, from: s.committed.Load() + 1}
 	s.subsMu.Lock()
 	s.subs = append(s.subs, sub)
 	s.publishSubsLocked()
@@ -541,6 +557,7 @@ func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool)
 		ups := tx.Bucket(bucketUpdates)
 		last = ups.Sequence()
 		if id == "" {
+			found = true
 			return nil
 		}
 		k := tx.Bucket(bucketIDs).Get([]byte(id))

@@ -104,8 +104,8 @@ func TestAppendAfterRoundTrip(t *testing.T) {
 		got = append(got, u)
 		return true
 	})
-	if err != nil || found {
-		t.Fatalf("After(\"\") = %v, %v; want false, nil", found, err)
+	if err != nil || !found {
+		t.Fatalf("After(\"\") = %v, %v; want true, nil", found, err)
 	}
 	if len(got) != 1 || !reflect.DeepEqual(got[0], in) {
 		t.Fatalf("After gave %+v; want [%+v]", got, in)
@@ -121,7 +121,7 @@ func TestAfter(t *testing.T) {
 		want      []string
 		wantFound bool
 	}{
-		{"all", "", ids("a", 1, 5), false},
+		{"all", "", ids("a", 1, 5), true},
 		{"middle", "a2", ids("a", 3, 5), true},
 		{"last", "a5", nil, true},
 		{"unknown", "zzz", ids("a", 1, 5), false},
