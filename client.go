@@ -108,7 +108,8 @@ type Client struct {
 	HTTPClient *http.Client
 
 	// Retry is the reconnection time until the server sets one with a
-	// retry field. Zero means DefaultRetry.
+	// retry field. Zero means DefaultRetry; negative means no wait (as a
+	// server's "retry: 0"), for tests and local tools.
 	Retry time.Duration
 	// MaxRetry caps the backoff after consecutive failures. Zero means
 	// DefaultMaxRetry.
@@ -197,8 +198,11 @@ func (c *Client) Connect(req *http.Request) *EventSource {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
 	}
-	if cfg.Retry <= 0 {
+	switch {
+	case cfg.Retry == 0:
 		cfg.Retry = DefaultRetry
+	case cfg.Retry < 0:
+		cfg.Retry = 0
 	}
 	if cfg.MaxRetry <= 0 {
 		cfg.MaxRetry = DefaultMaxRetry

@@ -278,3 +278,17 @@ func TestClientTimingReadTimeoutWaitingForHeaders(t *testing.T) {
 		}
 	})
 }
+
+func TestClientTimingNegativeRetryMeansNoWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &timedScript{steps: []step{send("data: a\n\n"), send(""), send("retry: 2000\ndata: b\n\n")}}
+		es := connectPipe(t, &sse.Client{HTTPClient: servePipe(t, s), Retry: -1})
+		if got := es.Retry(); got != 0 {
+			t.Errorf("Retry: got %v; want 0", got)
+		}
+		drain(t, es)
+		if got := gaps(s.arrivals()); len(got) != 3 || got[0] != 0 || got[1] != 0 || got[2] != 2*time.Second {
+			t.Errorf("gaps: got %v; want [0s 0s 2s]", got)
+		}
+	})
+}
