@@ -192,3 +192,27 @@ func TestBenchWorkloadsRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestEventWriteToAllocatesOnce checks that WriteTo sizes its buffer right
+// the first time, even when every line of Data needs a "data:" prefix and a
+// guard space.
+func TestEventWriteToAllocatesOnce(t *testing.T) {
+	events := map[string]sse.Event{
+		"small":          mercureEvents(1)[0],
+		"big multi-line": bigEvents(1)[0],
+		"all breaks":     {ID: " x", Type: " y", Data: strings.Repeat("\r\n\r\n", 1000), Retry: 1<<63 - 1},
+		"spaced lines":   {Data: strings.Repeat(" a\r", 1000), HasRetry: true},
+	}
+	for name, ev := range events {
+		t.Run(name, func(t *testing.T) {
+			allocs := testing.AllocsPerRun(10, func() {
+				if _, err := ev.WriteTo(io.Discard); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 1 {
+				t.Errorf("WriteTo allocated %v times; want 1", allocs)
+			}
+		})
+	}
+}

@@ -200,19 +200,18 @@ func (d *Decoder) checkBOM() bool {
 
 // lineEnd returns the position in buf of the first CR or LF in the unread
 // bytes, or -1.
+//
+// Each search runs to the end of the buffered bytes, not just to the other
+// character's position: in the usual LF-only stream one search finds no CR
+// in the whole read window and no line after that searches for CR again (a
+// search limited to the next LF would run once per line). A CR found far
+// ahead is kept in d.cr until the lines before it are consumed.
 func (d *Decoder) lineEnd() int {
 	if d.lf < d.start {
 		d.lf, d.lfScanned = d.search('\n', d.lfScanned)
 	}
 	if d.cr < d.start {
-		// No need to look past an LF already found.
-		limit := d.end
-		if d.lf >= 0 {
-			limit = d.lf
-		}
-		if d.crScanned < limit {
-			d.cr, d.crScanned = d.searchTo('\r', d.crScanned, limit)
-		}
+		d.cr, d.crScanned = d.search('\r', d.crScanned)
 	}
 	switch {
 	case d.cr >= d.start && (d.lf < 0 || d.cr < d.lf):
@@ -222,20 +221,16 @@ func (d *Decoder) lineEnd() int {
 	}
 }
 
+// search looks for c in buf[max(start, scanned):end].
 func (d *Decoder) search(c byte, scanned int) (pos, newScanned int) {
-	return d.searchTo(c, scanned, d.end)
-}
-
-// searchTo looks for c in buf[max(start, scanned):limit].
-func (d *Decoder) searchTo(c byte, scanned, limit int) (pos, newScanned int) {
 	from := max(d.start, scanned)
-	if from >= limit {
+	if from >= d.end {
 		return -1, max(scanned, from)
 	}
-	if i := bytes.IndexByte(d.buf[from:limit], c); i >= 0 {
+	if i := bytes.IndexByte(d.buf[from:d.end], c); i >= 0 {
 		return from + i, from + i
 	}
-	return -1, limit
+	return -1, d.end
 }
 
 // fill reads more bytes, compacting or growing the buffer as needed. It
@@ -304,12 +299,9 @@ func (d *Decoder) processLine(line []byte) (Event, bool) {
 		}
 		return Event{}, false
 	}
-	field, value := line, line[len(line):]
-	if i := bytes.IndexByte(line, ':'); i >= 0 {
-		field, value = line[:i], line[i+1:]
-		if len(value) > 0 && value[0] == ' ' {
-			value = value[1:]
-		}
+	field, value, ok := splitField(line)
+	if !ok {
+		return Event{}, false
 	}
 	switch string(field) {
 	case "data":
@@ -331,6 +323,31 @@ func (d *Decoder) processLine(line []byte) (Event, bool) {
 		}
 	}
 	return Event{}, false
+}
+
+// maxFieldName is the length of the longest field name a block uses
+// ("event", "retry").
+const maxFieldName = 5
+
+// splitField splits a line that is not a comment into field name and value,
+// with one leading space stripped from the value. It reports false for a
+// line whose name is longer than any known field, which is ignored: only a
+// colon among the first maxFieldName+1 bytes can end a known name, so the
+// rest of the line (maybe a long value) is never searched.
+func splitField(line []byte) (field, value []byte, ok bool) {
+	for i := range min(len(line), maxFieldName+1) {
+		if line[i] == ':' {
+			value = line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+			return line[:i], value, true
+		}
+	}
+	if len(line) > maxFieldName {
+		return nil, nil, false
+	}
+	return line, nil, true // a field without a colon has an empty value
 }
 
 // parseRetry accepts only ASCII digits; a value too large for a Duration is

@@ -84,8 +84,23 @@ func (e *Event) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
+// encodedSizeHint is an upper bound of the size of e's wire form, so that
+// WriteTo allocates its buffer once, even for multi-line data: each field
+// line costs its name, a colon, a guard space and a LF on top of the value;
+// retry is at most 13 digits of milliseconds; and each CR or LF in Data
+// starts another "data:" line. The two counts are vectorised scans, much
+// cheaper than growing a large buffer.
 func (e *Event) encodedSizeHint() int {
-	return len(e.ID) + len(e.Type) + len(e.Data) + 32
+	const (
+		idLine    = len("id: \n")
+		typeLine  = len("event: \n")
+		retryLine = len("retry:9223372036854\n")
+		dataLine  = len("data: \n")
+		blankLine = len("\n")
+	)
+	breaks := strings.Count(e.Data, "\n") + strings.Count(e.Data, "\r")
+	return len(e.ID) + len(e.Type) + len(e.Data) +
+		idLine + typeLine + retryLine + blankLine + dataLine*(breaks+1)
 }
 
 // AppendComment appends text as comment lines (": text"), one per line of

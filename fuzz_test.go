@@ -118,7 +118,7 @@ func FuzzEncodeDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("AppendTo(%+v): %v", ev, err)
 		}
-		if !utf8.ValidString(id + typ + data + comment) {
+		if !utf8.ValidString(id) || !utf8.ValidString(typ) || !utf8.ValidString(data) || !utf8.ValidString(comment) {
 			return // the decoder replaces invalid UTF-8; that is FuzzDecoderSplits' business
 		}
 
