@@ -221,7 +221,7 @@ func (m *Main) listenEnd(parent context.Context, opts *listenOptions, err error,
 	case parent.Err() != nil:
 		return context.Canceled
 	case errors.Is(err, errTimeout):
-		return &exitError{exitTimeout, fmt.Errorf("timed out after %s (%d events)", opts.timeout, events)}
+		return &exitError{exitTimeout, fmt.Errorf("timed out after %s (%s)", opts.timeout, plural(events, "event"))}
 	case errors.Is(err, io.EOF):
 		m.logf("listen", "the server ended the stream")
 		return nil
@@ -245,6 +245,14 @@ func (m *Main) listenEnd(parent context.Context, opts *listenOptions, err error,
 	default:
 		return fmt.Errorf("%s: %s", opts.url, endReason(err))
 	}
+}
+
+// plural says "1 event", "2 events".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // connectError is a first connection that failed.
