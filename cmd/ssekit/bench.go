@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssekit/sse/bench"
+)
+
+const benchUsage = `Usage: ssekit bench [flags]
+
+Load-tests a Mercure-protocol hub (ssekit serve, or any other Mercure hub).
+It connects --subscribers subscribers, a --hot-share of them on hot topics
+(the others each on a topic of its own that gets nothing, i.e. idle), waits
+until every one has its response headers, then publishes --updates updates
+at --rate per second to the hot topics, and waits until every expected
+delivery arrived or none arrived for --drain. It reports, per subscriber and
+in total: delivered, lost, duplicated and out-of-order updates, the latency
+from publish to receive (p50, p99, max), the connect time, the publish rate
+and, with --pid, the hub's memory (RSS before and with the subscribers
+connected: the cost of an idle subscriber) and CPU time (per delivery).
+
+A progress line goes to stderr every second; the report goes to stdout, as
+a table or, with --json, as one JSON object. The hub must be on a loopback
+address unless --allow-remote is given.
+
+Tokens: --jwt TOKEN is sent as the publisher's and every subscriber's
+bearer token; --jwt-key SECRET mints HS256 tokens granting
+{"mercure":{"publish":["*"],"subscribe":["*"]}} instead.
+
+Many subscribers: each is one TCP connection. The limit on open files is
+raised as far as the process may (as root, past the hard limit); the hub
+needs the same ("ulimit -n 200000" in its shell). On Linux, connections to
+an IPv4 loopback hub use source addresses 127.0.0.2, 127.0.0.3, … (16 000
+per address), so 50 000 subscribers do not exhaust the ephemeral ports.
+
+Exit status: 0 when the run completed (whatever it measured); 1 when it
+could not run (no subscriber connected, publishes refused, bad target);
+2 for a bad command line; 130 when interrupted (the partial report is
+printed first).
+
+Examples:
+
+  ssekit bench --subscribers 10000 --updates 1000 --rate 100 --pid "$(pgrep -n ssekit)"
+  ssekit bench --subscribers 10000 --all-active --rate 2 --updates 60 --jwt-key "$KEY"
+  ssekit bench --subscribers 0 --updates 100000 --rate 0 --publishers 8 --json
+`
+
+func runBench(ctx context.Context, m *Main, args []string) error {
+	var (
+		cfg      bench.Config
+		token    string
+		key      string
+		jsonOut  bool
+		quiet    bool
+		insecure bool
+	)
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&cfg.Hub, "hub", bench.DefaultHub, "the hub's `URL`")
+	fs.IntVar(&cfg.Subscribers, "subscribers", 1000, "subscriber connections to open (`N`)")
+	fs.Float64Var(&cfg.HotShare, "hot-share", bench.DefaultHotShare, "`FRACTION` of subscribers on hot topics; the others idle")
+	fs.IntVar(&cfg.HotTopics, "hot-topics", 1, "spread hot subscribers and updates round-robin over `N` topics")
+	fs.BoolVar(&cfg.AllActive, "all-active", false, "put every subscriber on a hot topic (--hot-share 1)")
+	fs.IntVar(&cfg.Updates, "updates", 1000, "updates to publish (`N`)")
+	fs.Float64Var(&cfg.Rate, "rate", 100, "publish `RATE` in updates per second, over all publishers (0: as fast as possible)")
+	fs.IntVar(&cfg.Payload, "payload", bench.DefaultPayload, "data size of each update in `BYTES`")
+	fs.IntVar(&cfg.Publishers, "publishers", 1, "concurrent publish requests (`N`)")
+	fs.StringVar(&token, "jwt", "", "bearer `TOKEN` for publishing and subscribing")
+	fs.StringVar(&key, "jwt-key", "", "HS256 `SECRET` to mint publisher and subscriber tokens with")
+	fs.IntVar(&cfg.PID, "pid", 0, "the hub's process id on this machine: report its RSS and CPU (`PID`)")
+	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "cap on the connect and publish phases (`DURATION`)")
+	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after the last publish, stop when no delivery arrived for `DURATION`")
+	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", bench.DefaultConnectConcurrency, "connections opened at once (`N`)")
+	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a hub that is not on a loopback address")
+	fs.BoolVar(&insecure, "insecure", false, "do not verify the hub's TLS certificate")
+	fs.BoolVar(&jsonOut, "json", false, "print the report as one JSON object")
+	fs.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
+
+	rest, err := m.parseFlags(fs, benchUsage, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageErrorf("takes no arguments, got %q (the hub is --hub URL)", rest[0])
+	}
+	if token != "" && key != "" {
+		return usageErrorf("--jwt and --jwt-key exclude each other")
+	}
+	if cfg.HotShare <= 0 && !cfg.AllActive {
+		return usageErrorf("--hot-share must be above 0")
+	}
+	if cfg.Payload <= 0 {
+		return usageErrorf("--payload must be above 0")
+	}
+	if cfg.Publishers <= 0 || cfg.HotTopics <= 0 || cfg.ConnectConcurrency <= 0 {
+		return usageErrorf("--publishers, --hot-topics and --connect-concurrency must be above 0")
+	}
+	if cfg.Duration <= 0 || cfg.Drain <= 0 {
+		return usageErrorf("--duration and --drain must be above 0")
+	}
+	if key != "" {
+		exp := time.Now().Add(cfg.Duration + cfg.Drain + time.Hour)
+		if token, err = mintBenchToken(key, exp); err != nil {
+			return err
+		}
+	}
+	cfg.PublisherToken, cfg.SubscriberToken = token, token
+	if insecure {
+		cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	if !quiet {
+		cfg.Progress = m.Stderr
+	}
+
+	rep, err := bench.Run(ctx, cfg)
+	if errors.Is(err, bench.ErrInvalidConfig) {
+		return &usageError{err.Error()}
+	}
+	if rep != nil && (err == nil || ctx.Err() != nil) {
+		if jsonOut {
+			if werr := rep.WriteJSON(m.Stdout); werr != nil {
+				return werr
+			}
+		} else if werr := rep.WriteText(m.Stdout); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+// mintBenchToken signs an HS256 token that may publish to and subscribe to
+// every topic, valid until exp.
+func mintBenchToken(secret string, exp time.Time) (string, error) {
+	claims := jwt.MapClaims{
+		"mercure": map[string]any{
+			"publish":   []string{"*"},
+			"subscribe": []string{"*"},
+		},
+		"exp": exp.Unix(),
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	if err != nil {
+		return "", fmt.Errorf("minting a token: %w", err)
+	}
+	return s, nil
+}
