@@ -76,6 +76,7 @@ type command struct {
 // Adding one is a file that defines its run function, and a line here.
 func commands() []command {
 	return []command{
+		{"serve", "run the hub: Mercure-protocol publish/subscribe with replay and auth", runServe},
 		{"listen", "watch any SSE endpoint live (the SSE curl)", runListen},
 		{"demo", "the article's example: a stream of sentences and the page that shows them", runDemo},
 		{"bench", "load-test a Mercure hub: loss, latency, the hub's memory and CPU", runBench},

@@ -1,0 +1,198 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/jwtauth"
+	"github.com/ssekit/sse/server"
+)
+
+const testSecret = "0123456789abcdef0123456789abcdef-test-secret"
+
+// testHub is a hub with a memory store behind a real HTTP server.
+type testHub struct {
+	t      *testing.T
+	hub    *hub.Hub
+	server *server.Server
+	http   *httptest.Server
+	key    *jwtauth.Key
+	url    string // the hub endpoint
+}
+
+// protos runs f over HTTP/1.1 (subscribers taken over by the writer pool)
+// and HTTP/2 (subscribers served by their handler).
+func protos(t *testing.T, f func(t *testing.T, proto string)) {
+	for _, p := range []string{"HTTP/1.1", "HTTP/2"} {
+		t.Run(p, func(t *testing.T) { f(t, p) })
+	}
+}
+
+func newTestHub(t *testing.T, proto string, configure func(*hub.Config, *server.Config)) *testHub {
+	t.Helper()
+	key, err := jwtauth.NewKey("HS256", []byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := jwtauth.New(jwtauth.Config{PublisherKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcfg := hub.Config{}
+	scfg := server.Config{Auth: auth, AllowAnonymous: true, Heartbeat: time.Minute}
+	if configure != nil {
+		configure(&hcfg, &scfg)
+	}
+	if hcfg.Store == nil {
+		hcfg.Store = hub.NewMemoryStore(hub.MemoryStoreConfig{})
+	}
+	h, err := hub.New(hcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg.Hub = h
+	srv, err := server.New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv)
+	if proto == "HTTP/2" {
+		hs.EnableHTTP2 = true
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
+	th := &testHub{t: t, hub: h, server: srv, http: hs, key: key, url: hs.URL + "/.well-known/mercure"}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hs.Close()
+		hcfg.Store.Close()
+	})
+	return th
+}
+
+func (th *testHub) token(c hub.Claims) string {
+	th.t.Helper()
+	tok, err := jwtauth.Sign(th.key, c)
+	if err != nil {
+		th.t.Fatal(err)
+	}
+	return tok
+}
+
+// publisher returns a token that may publish anywhere.
+func (th *testHub) publisher() string { return th.token(hub.Claims{Publish: []string{"*"}}) }
+
+// publish posts form with token and returns the status and the body.
+func (th *testHub) publish(token string, form url.Values) (int, string) {
+	th.t.Helper()
+	req, _ := http.NewRequest("POST", th.url, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return th.do(req)
+}
+
+func (th *testHub) do(req *http.Request) (int, string) {
+	th.t.Helper()
+	resp, err := th.http.Client().Do(req)
+	if err != nil {
+		th.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// mustPublish publishes data to topics and returns the update's id.
+func (th *testHub) mustPublish(data string, topics ...string) string {
+	th.t.Helper()
+	status, body := th.publish(th.publisher(), url.Values{"topic": topics, "data": {data}})
+	if status != http.StatusOK {
+		th.t.Fatalf("publish: %d %s", status, body)
+	}
+	return body
+}
+
+// subscription is an open subscriber stream.
+type subscription struct {
+	t      *testing.T
+	resp   *http.Response
+	events chan sse.Event
+	done   chan error
+}
+
+// subscribe opens a stream for the selectors; header may carry a token
+// or Last-Event-ID.
+func (th *testHub) subscribe(query url.Values, header http.Header) *subscription {
+	th.t.Helper()
+	req, _ := http.NewRequest("GET", th.url+"?"+query.Encode(), nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := th.http.Client().Do(req)
+	if err != nil {
+		th.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		th.t.Fatalf("subscribe: %d %s", resp.StatusCode, body)
+	}
+	s := &subscription{t: th.t, resp: resp, events: make(chan sse.Event, 1024), done: make(chan error, 1)}
+	go func() {
+		for ev, err := range sse.NewDecoder(resp.Body).Events() {
+			if err != nil {
+				s.done <- err
+				return
+			}
+			s.events <- ev
+		}
+		s.done <- io.EOF
+	}()
+	th.t.Cleanup(func() { resp.Body.Close() })
+	return s
+}
+
+func topics(ts ...string) url.Values { return url.Values{"topic": ts} }
+
+// next waits for the next event.
+func (s *subscription) next() sse.Event {
+	s.t.Helper()
+	select {
+	case ev := <-s.events:
+		return ev
+	case err := <-s.done:
+		s.t.Fatalf("stream ended (%v) while waiting for an event", err)
+	case <-time.After(10 * time.Second):
+		s.t.Fatal("no event within 10s")
+	}
+	return sse.Event{}
+}
+
+// expectNone checks that no event arrives until a later marker event does:
+// publish the marker after what must not be delivered.
+func (s *subscription) nextData() string { s.t.Helper(); return s.next().Data }
+
+// ended waits for the stream to end and returns why.
+func (s *subscription) ended() error {
+	s.t.Helper()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(10 * time.Second):
+		s.t.Fatal("stream did not end within 10s")
+		return nil
+	}
+}

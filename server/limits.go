@@ -1,0 +1,114 @@
+package server
+
+import (
+	"crypto/sha256"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// subscriberLimits counts subscribers in total and per client address.
+type subscriberLimits struct {
+	max, perClient int
+
+	mu       sync.Mutex // guards total and byClient
+	total    int
+	byClient map[string]int
+}
+
+func newSubscriberLimits(max, perClient int) *subscriberLimits {
+	return &subscriberLimits{max: max, perClient: perClient, byClient: make(map[string]int)}
+}
+
+// acquire counts a new subscriber from remoteAddr, or says why not.
+func (l *subscriberLimits) acquire(remoteAddr string) error {
+	host := clientHost(remoteAddr)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.max > 0 && l.total >= l.max {
+		return tooBusy(http.StatusServiceUnavailable, "subscriber limit reached ("+strconv.Itoa(l.max)+")", retryAfterOverloaded)
+	}
+	if l.perClient > 0 && l.byClient[host] >= l.perClient {
+		return tooBusy(http.StatusTooManyRequests, "too many subscriptions from "+host+" (max "+strconv.Itoa(l.perClient)+")", retryAfterOverloaded)
+	}
+	l.total++
+	l.byClient[host]++
+	return nil
+}
+
+func (l *subscriberLimits) release(remoteAddr string) {
+	host := clientHost(remoteAddr)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if n := l.byClient[host] - 1; n > 0 {
+		l.byClient[host] = n
+	} else {
+		delete(l.byClient, host)
+	}
+}
+
+func clientHost(remoteAddr string) string {
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		return host
+	}
+	return remoteAddr
+}
+
+// rateLimiter is a token bucket per key (a publisher's token), refilled
+// at rate per second up to burst. Idle buckets are dropped so the map
+// stays bounded by the number of recently active keys.
+type rateLimiter struct {
+	rate  float64
+	burst float64
+
+	mu        sync.Mutex // guards buckets and lastSweep
+	buckets   map[[32]byte]*bucket
+	lastSweep time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate float64, burst int) *rateLimiter {
+	return &rateLimiter{rate: rate, burst: float64(burst), buckets: make(map[[32]byte]*bucket)}
+}
+
+// allow takes one token for key, or says how long until one is available.
+func (l *rateLimiter) allow(key string) (time.Duration, bool) {
+	now := time.Now()
+	k := sha256.Sum256([]byte(key)) // the map keeps no token
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.lastSweep) > time.Minute {
+		l.sweepLocked(now)
+	}
+	b := l.buckets[k]
+	if b == nil {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[k] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
+	}
+	b.tokens--
+	return 0, true
+}
+
+// sweepLocked drops buckets that have refilled completely: they are
+// indistinguishable from new ones.
+func (l *rateLimiter) sweepLocked(now time.Time) {
+	l.lastSweep = now
+	full := time.Duration(l.burst / l.rate * float64(time.Second))
+	for k, b := range l.buckets {
+		if now.Sub(b.last) > full {
+			delete(l.buckets, k)
+		}
+	}
+}

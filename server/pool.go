@@ -1,0 +1,250 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// netConn is the part of net.Conn the pool uses.
+type netConn interface {
+	Write(p []byte) (int, error)
+	SetWriteDeadline(t time.Time) error
+	Close() error
+}
+
+// hijack takes the connection over from net/http and writes the response
+// head (status line, w's headers) and preamble itself. The body is
+// delimited by the connection's close, as HTTP/1.1 allows, so events go out
+// without chunk framing.
+func hijack(w http.ResponseWriter, preamble []byte) (net.Conn, error) {
+	nc, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	// The server's read and write deadlines no longer apply; the pool sets
+	// its own write deadline on every write. The bufio buffers net/http
+	// returned are dropped: an idle subscriber keeps none.
+	_ = nc.SetDeadline(time.Time{})
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	w.Header().Write(&head)
+	head.WriteString("Connection: close\r\n\r\n")
+	head.Write(preamble)
+	_ = nc.SetWriteDeadline(time.Now().Add(DefaultWriteTimeout))
+	if _, err := nc.Write(head.Bytes()); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("server: writing response head: %w", err)
+	}
+	return nc, nil
+}
+
+// writerPool writes to taken-over HTTP/1.1 subscriber connections from a
+// fixed set of goroutines. A subscriber with something to send is queued
+// once (subConn.queued) however many updates arrive meanwhile, and the
+// writer sends everything queued in one write: flush coalescing. A ticker
+// marks idle connections for a heartbeat, which is also how a departed
+// client (nobody reads these connections) is noticed, and ends those whose
+// token expired.
+type writerPool struct {
+	heartbeat    time.Duration
+	writeTimeout time.Duration
+	end          func(c *subConn, reason string)
+
+	mu     sync.Mutex // guards ready, head and closed
+	cond   *sync.Cond
+	ready  []*subConn
+	head   int
+	closed bool
+
+	connsMu sync.Mutex // guards conns
+	conns   map[*subConn]struct{}
+
+	stopTicker chan struct{}
+	wg         sync.WaitGroup
+}
+
+func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, end func(*subConn, string)) *writerPool {
+	p := &writerPool{
+		heartbeat:    heartbeat,
+		writeTimeout: writeTimeout,
+		end:          end,
+		conns:        make(map[*subConn]struct{}),
+		stopTicker:   make(chan struct{}),
+	}
+	p.cond = sync.NewCond(&p.mu)
+	p.wg.Add(writers + 1)
+	for range writers {
+		go p.writer()
+	}
+	go p.tick()
+	return p
+}
+
+// add starts serving c: it is registered for heartbeats and scheduled once
+// for what the hub queued while it was set up (the replay).
+func (p *writerPool) add(c *subConn) {
+	c.lastWrite.Store(time.Now().UnixNano())
+	c.wake = func() { p.schedule(c) }
+	p.connsMu.Lock()
+	p.conns[c] = struct{}{}
+	p.connsMu.Unlock()
+	c.started.Store(true)
+	p.schedule(c)
+}
+
+func (p *writerPool) remove(c *subConn) {
+	p.connsMu.Lock()
+	delete(p.conns, c)
+	p.connsMu.Unlock()
+}
+
+// schedule queues c for a writer unless it is queued already.
+func (p *writerPool) schedule(c *subConn) {
+	if !c.queued.CompareAndSwap(false, true) {
+		return
+	}
+	p.mu.Lock()
+	p.ready = append(p.ready, c)
+	p.mu.Unlock()
+	p.cond.Signal()
+}
+
+func (p *writerPool) next() (*subConn, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.head == len(p.ready) {
+		if p.closed {
+			return nil, false
+		}
+		p.cond.Wait()
+	}
+	c := p.ready[p.head]
+	p.ready[p.head] = nil
+	p.head++
+	if p.head == len(p.ready) {
+		p.ready, p.head = p.ready[:0], 0
+	}
+	return c, true
+}
+
+func (p *writerPool) writer() {
+	defer p.wg.Done()
+	var buf []byte
+	for {
+		c, ok := p.next()
+		if !ok {
+			return
+		}
+		buf = p.serve(c, buf)
+	}
+}
+
+// serve writes everything queued for c in one write.
+func (p *writerPool) serve(c *subConn, buf []byte) []byte {
+	// Unqueue before draining: an update arriving during the write
+	// schedules c again instead of being missed.
+	c.queued.Store(false)
+	if c.ended.Load() {
+		return buf
+	}
+	buf, err := c.sub.Drain(buf[:0])
+	if c.heartbeatDue.Swap(false) && len(buf) == 0 && err == nil {
+		buf = append(buf, ":\n"...)
+	}
+	if len(buf) > 0 {
+		now := time.Now()
+		_ = c.nc.SetWriteDeadline(now.Add(p.writeTimeout))
+		if _, werr := c.nc.Write(buf); werr != nil {
+			p.end(c, reasonGone)
+			return shrink(buf)
+		}
+		c.lastWrite.Store(now.UnixNano())
+	}
+	if err != nil {
+		p.end(c, reasonOf(err))
+	}
+	return shrink(buf)
+}
+
+// tick sends heartbeats to idle connections and ends expired ones.
+func (p *writerPool) tick() {
+	defer p.wg.Done()
+	// At most a second apart so tokens expire on time; a pass over 50,000
+	// connections takes about a millisecond.
+	period := time.Second
+	if p.heartbeat > 0 {
+		period = min(period, p.heartbeat/2)
+	}
+	t := time.NewTicker(max(period, 10*time.Millisecond))
+	defer t.Stop()
+	var due, expired []*subConn
+	for {
+		select {
+		case <-p.stopTicker:
+			return
+		case now := <-t.C:
+			due, expired = due[:0], expired[:0]
+			idleSince := now.Add(-p.heartbeat).UnixNano()
+			p.connsMu.Lock()
+			for c := range p.conns {
+				switch {
+				case !c.expires.IsZero() && now.After(c.expires):
+					expired = append(expired, c)
+				case p.heartbeat > 0 && c.lastWrite.Load() <= idleSince:
+					due = append(due, c)
+				}
+			}
+			p.connsMu.Unlock()
+			for _, c := range expired {
+				p.end(c, reasonAuth)
+			}
+			for _, c := range due {
+				c.heartbeatDue.Store(true)
+				p.schedule(c)
+			}
+		}
+	}
+}
+
+// shutdown waits until every connection has ended (the hub's shutdown ends
+// each subscriber, whose writer then closes it) or ctx is done, then
+// closes what remains and stops the goroutines.
+func (p *writerPool) shutdown(ctx context.Context) error {
+	var err error
+	for {
+		p.connsMu.Lock()
+		n := len(p.conns)
+		p.connsMu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	p.connsMu.Lock()
+	rest := make([]*subConn, 0, len(p.conns))
+	for c := range p.conns {
+		rest = append(rest, c)
+	}
+	p.connsMu.Unlock()
+	for _, c := range rest {
+		p.end(c, reasonShutdown)
+	}
+	close(p.stopTicker)
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.cond.Broadcast()
+	p.wg.Wait()
+	return err
+}

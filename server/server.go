@@ -1,0 +1,250 @@
+// Package server is the hub's HTTP surface: the Mercure protocol
+// (subscribe, publish, the subscriptions API), health and readiness, limits
+// with clear answers, CORS, and the UI.
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/hub"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultMaxTopics       = 100
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultWriters         = 64
+	DefaultPublishBurst    = 100
+	hubPath                = "/.well-known/mercure"
+	subscriptionsPath      = hubPath + "/subscriptions"
+	cookieName             = "mercureAuthorization"
+	historyGapEvent        = "ssekit-history-gap"
+	retryAfterOverloaded   = 5 * time.Second
+	retryAfterShuttingDown = 1 * time.Second
+)
+
+// Config configures a Server. Only Hub is required.
+type Config struct {
+	// Hub is the hub the server exposes.
+	Hub *hub.Hub
+
+	// Auth verifies publisher and subscriber tokens. Without it no publish
+	// can be authorised (401) and only anonymous subscribers are served,
+	// when AllowAnonymous is set.
+	Auth hub.Authenticator
+
+	// AllowAnonymous lets subscribers without a token in; they never
+	// receive private updates.
+	AllowAnonymous bool
+
+	// CORSOrigins lists the origins allowed to call the hub from a browser,
+	// exactly as they appear in the Origin header ("https://app.example").
+	// Credentials (the auth cookie) are allowed for them. "*" allows any
+	// origin but then without credentials. Empty: no cross-origin access.
+	CORSOrigins []string
+
+	// Heartbeat is how long a subscriber's stream may be idle before a
+	// comment line is sent. Zero means sse.DefaultHeartbeat; negative
+	// disables heartbeats (and with them the noticing of departed clients).
+	Heartbeat time.Duration
+
+	// WriteTimeout bounds one write to a subscriber; a subscriber that does
+	// not read for that long is disconnected. Zero means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+
+	// Writers is how many goroutines write to HTTP/1.1 subscribers, whose
+	// connections are taken over from net/http so an idle subscriber costs
+	// no goroutine. Zero means DefaultWriters.
+	Writers int
+
+	// MaxBodyBytes limits a publish request's body (413 above it). Zero
+	// means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+
+	// MaxSubscribers limits concurrent subscribers (503 with Retry-After
+	// above it); MaxSubscribersPerClient limits them per client address
+	// (429). Zero means no limit.
+	MaxSubscribers          int
+	MaxSubscribersPerClient int
+
+	// MaxTopics limits the topic selectors of one subscription (400 above
+	// it). Zero means DefaultMaxTopics.
+	MaxTopics int
+
+	// PublishRate limits publishes per second per token (429 with
+	// Retry-After above it), with bursts of PublishBurst. Zero means no
+	// limit; PublishBurst zero means DefaultPublishBurst.
+	PublishRate  float64
+	PublishBurst int
+
+	// Subscriptions enables the subscriptions API
+	// (GET /.well-known/mercure/subscriptions…).
+	Subscriptions bool
+
+	// Ready reports whether the hub can serve (for /readyz), e.g. the
+	// store's health. Nil means always ready until shutdown.
+	Ready func(ctx context.Context) error
+
+	// Metrics serves /metrics. Nil: 404.
+	Metrics http.Handler
+
+	// UI serves / (the hub's page). Nil: the built-in page (see UI).
+	UI http.Handler
+
+	// Logger receives the server's logs. Nil: discarded.
+	Logger *slog.Logger
+}
+
+// Server serves the hub over HTTP. Create it with New.
+type Server struct {
+	cfg  Config
+	hub  *hub.Hub
+	log  *slog.Logger
+	mux  *http.ServeMux
+	pool *writerPool
+
+	limits      *subscriberLimits
+	publishRate *rateLimiter
+	cors        corsPolicy
+
+	shuttingDown atomic.Bool
+	streams      sync.WaitGroup // HTTP/2 subscriber handlers still running
+}
+
+// New checks cfg and returns a Server; its writer goroutines run until
+// Shutdown.
+func New(cfg Config) (*Server, error) {
+	if cfg.Hub == nil {
+		return nil, errors.New("server: Config.Hub is required")
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = sse.DefaultHeartbeat
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = DefaultWriters
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxTopics <= 0 {
+		cfg.MaxTopics = DefaultMaxTopics
+	}
+	if cfg.PublishBurst <= 0 {
+		cfg.PublishBurst = DefaultPublishBurst
+	}
+	if cfg.PublishRate < 0 || cfg.MaxSubscribers < 0 || cfg.MaxSubscribersPerClient < 0 {
+		return nil, errors.New("server: limits must not be negative")
+	}
+	cors, err := newCORSPolicy(cfg.CORSOrigins)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:    cfg,
+		hub:    cfg.Hub,
+		log:    log,
+		mux:    http.NewServeMux(),
+		limits: newSubscriberLimits(cfg.MaxSubscribers, cfg.MaxSubscribersPerClient),
+		cors:   cors,
+	}
+	if cfg.PublishRate > 0 {
+		s.publishRate = newRateLimiter(cfg.PublishRate, cfg.PublishBurst)
+	}
+	s.pool = newWriterPool(cfg.Writers, cfg.Heartbeat, cfg.WriteTimeout, s.endConn)
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET "+hubPath, s.subscribe)
+	s.mux.HandleFunc("POST "+hubPath, s.publish)
+	s.mux.HandleFunc("OPTIONS "+hubPath, s.preflight)
+	s.mux.HandleFunc("GET "+subscriptionsPath, s.subscriptions)
+	s.mux.HandleFunc("GET "+subscriptionsPath+"/{topic}", s.subscriptions)
+	s.mux.HandleFunc("GET "+subscriptionsPath+"/{topic}/{subscriber}", s.subscriptions)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if s.cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.cfg.Metrics)
+	}
+	ui := s.cfg.UI
+	if ui == nil {
+		ui = UI()
+	}
+	s.mux.Handle("GET /", ui)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.cors.apply(w, r)
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.shuttingDown.Load() {
+		s.fail(w, r, tooBusy(http.StatusServiceUnavailable, "shutting down", retryAfterShuttingDown))
+		return
+	}
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.fail(w, r, tooBusy(http.StatusServiceUnavailable, "not ready: "+oneLine(err.Error()), retryAfterShuttingDown))
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ready\n")
+}
+
+// Shutdown stops taking subscribers and publishes, ends every stream so
+// clients reconnect (to another node, behind a load balancer), and waits
+// for the writers until ctx is done. Closing the store is the caller's,
+// after Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shuttingDown.Store(true)
+	err := s.hub.Shutdown(ctx)
+	if perr := s.pool.shutdown(ctx); err == nil {
+		err = perr
+	}
+	done := make(chan struct{})
+	go func() { s.streams.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+// oneLine keeps only the first line of s, so a reason is one line.
+func oneLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

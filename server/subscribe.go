@@ -1,0 +1,292 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/hub"
+)
+
+// subscribe handles GET /.well-known/mercure?topic=…: it checks the
+// request, registers the subscriber with the hub (which reads the history
+// to replay), sends the headers, and hands the stream over: HTTP/1.1
+// connections are taken over from net/http and written by the writer pool
+// (no goroutine per idle subscriber), HTTP/2 streams keep their handler.
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
+	if s.shuttingDown.Load() {
+		s.fail(w, r, tooBusy(http.StatusServiceUnavailable, "shutting down", retryAfterShuttingDown))
+		return
+	}
+	q := r.URL.Query()
+	selectors := q["topic"]
+	if err := s.checkSelectors(selectors); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	claims, err := s.subscriberClaims(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lastEventID := r.Header.Get("Last-Event-ID")
+	if lastEventID == "" {
+		lastEventID = q.Get("lastEventID")
+	}
+	if lastEventID == "" {
+		lastEventID = q.Get("last_event_id")
+	}
+	if err := s.limits.acquire(r.RemoteAddr); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+
+	c := &subConn{remote: r.RemoteAddr}
+	if claims != nil {
+		c.expires = claims.ExpiresAt
+	}
+	sub, info, err := s.hub.Subscribe(r.Context(), hub.SubscribeRequest{
+		Selectors:   selectors,
+		Claims:      claims,
+		LastEventID: lastEventID,
+		RemoteAddr:  r.RemoteAddr,
+		Notify:      c.notify,
+	})
+	if err != nil {
+		s.limits.release(r.RemoteAddr)
+		s.fail(w, r, err)
+		return
+	}
+	c.sub = sub
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	if info.ResumedAfter != "" {
+		h.Set("Last-Event-ID", info.ResumedAfter)
+		h.Set("Mercure-Last-Event-ID", info.ResumedAfter)
+	}
+	preamble := sse.AppendComment(nil, "") // makes the stream visibly open at once
+	if lastEventID != "" && lastEventID != earliestID && !info.Found {
+		preamble = appendHistoryGap(preamble, lastEventID)
+	}
+
+	if r.ProtoMajor == 1 {
+		if nc, err := hijack(w, preamble); err == nil {
+			c.nc = nc
+			s.pool.add(c)
+			return
+		}
+		// Not hijackable (a wrapped ResponseWriter): serve it like HTTP/2.
+	}
+	s.serveStream(w, r, c, preamble)
+}
+
+// checkSelectors refuses a subscription without topics, with an empty
+// one, or with more than MaxTopics.
+func (s *Server) checkSelectors(selectors []string) error {
+	if len(selectors) == 0 {
+		return errorf(http.StatusBadRequest, "missing topic: subscribe with ?topic=<selector>")
+	}
+	if len(selectors) > s.cfg.MaxTopics {
+		return errorf(http.StatusBadRequest, "too many topics ("+strconv.Itoa(len(selectors))+"; max "+strconv.Itoa(s.cfg.MaxTopics)+")")
+	}
+	for _, sel := range selectors {
+		if sel == "" {
+			return errorf(http.StatusBadRequest, "empty topic selector")
+		}
+	}
+	return nil
+}
+
+// subscriberClaims verifies the subscriber's token, if any. Without one the
+// subscriber is anonymous, which only AllowAnonymous permits.
+func (s *Server) subscriberClaims(r *http.Request) (*hub.Claims, error) {
+	token, src, err := requestToken(r, true)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" {
+		if !s.cfg.AllowAnonymous {
+			return nil, errorf(http.StatusUnauthorized, "subscribing needs a token (Authorization: Bearer, ?authorization= or the "+cookieName+" cookie)")
+		}
+		return nil, nil
+	}
+	if err := s.checkCookieOrigin(r, src); err != nil {
+		return nil, err
+	}
+	return s.verify(token, false)
+}
+
+// historyGap is the data of the event that tells a subscriber its
+// Last-Event-ID is not in the retained history, so what follows is the
+// whole retained history and updates in between may be missing.
+type historyGap struct {
+	LastEventID  string `json:"lastEventID"`
+	ResumedAfter string `json:"resumedAfter"`
+}
+
+func appendHistoryGap(dst []byte, lastEventID string) []byte {
+	data, _ := json.Marshal(historyGap{LastEventID: lastEventID, ResumedAfter: earliestID})
+	ev := sse.Event{Type: historyGapEvent, Data: string(data)}
+	dst, _ = ev.AppendTo(dst)
+	return dst
+}
+
+// serveStream writes a subscriber's stream from its handler goroutine: for
+// HTTP/2, where a connection carries many streams and cannot be taken over.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, c *subConn, preamble []byte) {
+	s.streams.Add(1)
+	defer s.streams.Done()
+	wake := make(chan struct{}, 1)
+	c.wake = func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	c.started.Store(true)
+	rc := http.NewResponseController(w)
+	write := func(p []byte) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	w.WriteHeader(http.StatusOK)
+	if err := write(preamble); err != nil {
+		s.endConn(c, reasonGone)
+		return
+	}
+
+	var heartbeat <-chan time.Time
+	if s.cfg.Heartbeat > 0 {
+		t := time.NewTicker(s.cfg.Heartbeat)
+		defer t.Stop()
+		heartbeat = t.C
+	}
+	var expiry <-chan time.Time
+	if !c.expires.IsZero() {
+		t := time.NewTimer(time.Until(c.expires))
+		defer t.Stop()
+		expiry = t.C
+	}
+	var buf []byte
+	wrote := true // nothing to heartbeat for before the first tick
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-wake:
+			case <-heartbeat:
+				if !wrote {
+					if err := write([]byte(":\n")); err != nil {
+						s.endConn(c, reasonGone)
+						return
+					}
+				}
+				wrote = false
+				continue
+			case <-expiry:
+				s.endConn(c, reasonAuth)
+				return
+			case <-r.Context().Done():
+				s.endConn(c, reasonGone)
+				return
+			}
+		}
+		var err error
+		buf, err = c.sub.Drain(buf[:0])
+		if len(buf) > 0 {
+			if werr := write(buf); werr != nil {
+				s.endConn(c, reasonGone)
+				return
+			}
+			wrote = true
+			buf = shrink(buf)
+		}
+		if err != nil {
+			s.endConn(c, reasonOf(err))
+			return
+		}
+	}
+}
+
+// Disconnect reasons, as counted in metrics and logs.
+const (
+	reasonGone     = hub.DisconnectGone
+	reasonSlow     = hub.DisconnectSlow
+	reasonAuth     = hub.DisconnectAuth
+	reasonShutdown = hub.DisconnectShutdown
+)
+
+// earliestID is the Last-Event-ID that asks for the whole retained
+// history, and what the hub says it resumed after when it did not know
+// the id asked for.
+const earliestID = "earliest"
+
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, hub.ErrSlowSubscriber):
+		return reasonSlow
+	case errors.Is(err, hub.ErrHubClosed):
+		return reasonShutdown
+	default:
+		return reasonGone
+	}
+}
+
+// endConn ends a subscriber once: its connection is closed, the hub
+// forgets it, and its limit slot is freed.
+func (s *Server) endConn(c *subConn, reason string) {
+	if !c.ended.CompareAndSwap(false, true) {
+		return
+	}
+	if c.nc != nil {
+		c.nc.Close()
+		s.pool.remove(c)
+	}
+	if reason == reasonAuth {
+		c.sub.Expire()
+	} else {
+		c.sub.Close() // a no-op for a subscriber the hub ended itself
+	}
+	s.limits.release(c.remote)
+}
+
+// subConn is one subscriber's connection.
+type subConn struct {
+	sub     *hub.Subscriber
+	remote  string
+	expires time.Time // zero: the token never expires (or no token)
+
+	nc   netConn // the taken-over HTTP/1.1 connection; nil for HTTP/2
+	wake func()  // set before started; schedules a write
+
+	started      atomic.Bool  // wake may be called
+	queued       atomic.Bool  // in the writer pool's ready queue
+	heartbeatDue atomic.Bool  // idle for a heartbeat period
+	lastWrite    atomic.Int64 // unix nanoseconds of the last write
+	ended        atomic.Bool
+}
+
+// notify is the hub's Notify callback: it must not block.
+func (c *subConn) notify() {
+	if c.started.Load() {
+		c.wake()
+	}
+}
+
+// shrink drops a write buffer that grew for one large batch, so an idle
+// subscriber does not keep it.
+func shrink(buf []byte) []byte {
+	if cap(buf) > 64<<10 {
+		return nil
+	}
+	return buf[:0]
+}
