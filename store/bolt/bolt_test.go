@@ -624,3 +624,23 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestAfterContextCanceled(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{})
+	appendIDs(t, s, ids("a", 1, 2*readChunk)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	_, err := s.After(ctx, "", func(*hub.Update) bool {
+		n++
+		if n == 10 {
+			cancel()
+		}
+		return true
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("After with a canceled ctx: %v; want context.Canceled", err)
+	}
+	if n >= 2*readChunk {
+		t.Fatalf("After went on for %d updates after its ctx was canceled", n)
+	}
+}
