@@ -151,7 +151,7 @@ func TestAfter(t *testing.T) {
 func TestAfterManyChunks(t *testing.T) {
 	s := openStore(t, tempPath(t), Config{HistorySize: -1})
 	n := 3*readChunk + 7
-	appendIDs(t, s, ids("u", 1, n)...)
+	appendBatch(t, s, ids("u", 1, n)...)
 	var got []string
 	var prev uint64
 	found, err := s.After(context.Background(), "u5", func(u *hub.Update) bool {
@@ -627,7 +627,7 @@ func waitFor(t testing.TB, cond func() bool) {
 
 func TestAfterContextCanceled(t *testing.T) {
 	s := openStore(t, tempPath(t), Config{})
-	appendIDs(t, s, ids("a", 1, 2*readChunk)...)
+	appendBatch(t, s, ids("a", 1, 2*readChunk)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
 	_, err := s.After(ctx, "", func(*hub.Update) bool {
@@ -642,5 +642,29 @@ func TestAfterContextCanceled(t *testing.T) {
 	}
 	if n >= 2*readChunk {
 		t.Fatalf("After went on for %d updates after its ctx was canceled", n)
+	}
+}
+
+// appendBatch appends updates with the given ids, in order, queued all at
+// once so that they share a few transactions: seeding a large history one
+// fsync per update would make the tests slow on a slow disk.
+func appendBatch(t testing.TB, s *Store, ids ...string) {
+	t.Helper()
+	reqs := make([]*request, len(ids))
+	for i, id := range ids {
+		reqs[i] = &request{ctx: context.Background(), u: &hub.Update{ID: id, Topics: []string{"t"}, Data: "data " + id}, done: make(chan struct{})}
+	}
+	s.mu.Lock()
+	s.pending = append(s.pending, reqs...)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	for _, r := range reqs {
+		<-r.done
+		if r.err != nil {
+			t.Fatalf("append %s: %v", r.u.ID, r.err)
+		}
 	}
 }
