@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -84,7 +85,8 @@ func (h *stubHub) subscribe(w http.ResponseWriter, r *http.Request) {
 		h.subs = slices.DeleteFunc(h.subs, func(s *stubSub) bool { return s == sub })
 		h.mu.Unlock()
 	}()
-	st, err := sse.NewStream(w, r, sse.StreamConfig{})
+	// Frequent heartbeats exercise the idle subscribers' heartbeat skipping.
+	st, err := sse.NewStream(w, r, sse.StreamConfig{Heartbeat: 5 * time.Millisecond})
 	if err != nil {
 		return
 	}
@@ -503,4 +505,68 @@ func TestReportFormats(t *testing.T) {
 			t.Errorf("JSON report lacks %q: %s", key, js.String())
 		}
 	}
+}
+
+// chunks is a reader that returns one chunk per Read.
+type chunks []string
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	if n == len((*c)[0]) {
+		*c = (*c)[1:]
+	} else {
+		(*c)[0] = (*c)[0][n:]
+	}
+	return n, nil
+}
+
+func TestSkipHeartbeats(t *testing.T) {
+	tests := []struct {
+		name   string
+		chunks []string
+	}{
+		{"heartbeats then an event", []string{":\n", ": ping\r\n", "\n", "data: 1\n\n"}},
+		{"event at once", []string{"data: 1\n\n"}},
+		{"comment without line end", []string{":", "\ndata: 1\n\n"}},
+		{"comment then event in one read", []string{":\ndata: 1\n\n"}},
+		{"CR split from its LF", []string{":\r", "\ndata: 1\n\n"}},
+		{"BOM at the start", []string{"\xEF\xBB\xBFdata: 1\n\n"}},
+		{"BOM after a heartbeat is not stripped", []string{":\n", "\xEF\xBB\xBFdata: 1\n\ndata: 2\n\n"}},
+		{"only heartbeats", []string{":\n", ":\n"}},
+		{"long event", []string{":\n", "data: " + strings.Repeat("y", 1000) + "\n\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := decodeAll(t, sse.NewDecoder(strings.NewReader(strings.Join(tt.chunks, ""))))
+			c := chunks(slices.Clone(tt.chunks))
+			first, skipped, err := skipHeartbeats(&c, make([]byte, 16))
+			var got []sse.Event
+			if err == nil {
+				if skipped {
+					first = append([]byte(":\n"), first...)
+				}
+				got = decodeAll(t, sse.NewDecoder(io.MultiReader(bytes.NewReader(first), &c)))
+			} else if err != io.EOF {
+				t.Fatalf("skipHeartbeats: %v", err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("got events %+v; want %+v", got, want)
+			}
+		})
+	}
+}
+
+func decodeAll(t *testing.T, d *sse.Decoder) []sse.Event {
+	t.Helper()
+	var evs []sse.Event
+	for ev, err := range d.Events() {
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
 }

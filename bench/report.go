@@ -144,6 +144,10 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if rep.FirstPublishError != "" {
 		row("", "first failure: %s", rep.FirstPublishError)
 	}
+	if rep.Rate > 0 && rep.Published > 1 && rep.PublishRate < 0.9*rep.Rate {
+		row("", "below the requested %g/s: the hub answered too slowly for %d %s (try more --publishers)",
+			rep.Rate, rep.Publishers, plural(rep.Publishers, "publisher", "publishers"))
+	}
 	row("delivered", "%d of %d expected", rep.Delivered, rep.Expected)
 	row("lost", "%d", rep.Lost)
 	row("duplicated", "%d", rep.Duplicated)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -35,6 +36,9 @@ const (
 	// readBufferSize is each subscriber's bufio buffer: response headers
 	// and chunk framing go through it.
 	readBufferSize = 2048
+	// heartbeatBufferSize is the buffer an idle subscriber reads
+	// heartbeats into before it needs a decoder.
+	heartbeatBufferSize = 256
 	// pollInterval paces the drain's checks.
 	pollInterval = 10 * time.Millisecond
 )
@@ -288,7 +292,7 @@ feed:
 
 func (r *runner) connectOne(ctx context.Context, i int) {
 	began := time.Now()
-	conn, br, body, err := r.dial(ctx, i)
+	conn, body, err := r.dial(ctx, i)
 	if err != nil {
 		r.connectFailed.Add(1)
 		r.recordErr(&r.firstConnectErr, err)
@@ -301,7 +305,7 @@ func (r *runner) connectOne(ctx context.Context, i int) {
 	r.subs[i].connected = true
 	r.connected.Add(1)
 	r.readers.Add(1)
-	go r.read(&r.subs[i], br, body, &r.latency[i%latencyShards])
+	go r.read(&r.subs[i], body, &r.latency[i%latencyShards])
 }
 
 // track remembers conn for closeAll; it closes conn and reports false when
@@ -331,7 +335,7 @@ func (r *runner) closeAll() {
 // dial opens subscriber i's connection and reads the response headers: a
 // hub sends them once the subscription is in place, so their arrival means
 // "connected".
-func (r *runner) dial(ctx context.Context, i int) (net.Conn, *bufio.Reader, io.ReadCloser, error) {
+func (r *runner) dial(ctx context.Context, i int) (net.Conn, io.Reader, error) {
 	s := r.s
 	ctx, cancel := context.WithTimeout(ctx, s.ConnectTimeout)
 	defer cancel()
@@ -343,11 +347,11 @@ func (r *runner) dial(ctx context.Context, i int) (net.Conn, *bufio.Reader, io.R
 	}
 	conn, err := d.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("bench: subscribe: %w", err)
+		return nil, nil, fmt.Errorf("bench: subscribe: %w", err)
 	}
-	fail := func(err error) (net.Conn, *bufio.Reader, io.ReadCloser, error) {
+	fail := func(err error) (net.Conn, io.Reader, error) {
 		conn.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
@@ -385,7 +389,7 @@ func (r *runner) dial(ctx context.Context, i int) (net.Conn, *bufio.Reader, io.R
 		return fail(fmt.Errorf("bench: subscribe: Content-Type %q, not text/event-stream", resp.Header.Get("Content-Type")))
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return conn, br, resp.Body, nil
+	return conn, resp.Body, nil
 }
 
 // request returns subscriber i's HTTP/1.1 request.
@@ -422,15 +426,22 @@ func readLine(body io.Reader) string {
 }
 
 // read tallies the events of one subscriber until its connection ends.
-func (r *runner) read(sub *subscriber, br *bufio.Reader, body io.ReadCloser, h *hist) {
+func (r *runner) read(sub *subscriber, body io.Reader, h *hist) {
 	defer r.readers.Done()
-	// An idle subscriber waits here with only its small bufio buffer: the
-	// decoder allocates its read window on first use.
-	if _, err := br.Peek(1); err != nil {
+	// An idle subscriber waits here with only its small buffers: the
+	// decoder allocates a 64 KB read window on first use, so it is made
+	// only once something other than heartbeats arrives.
+	first, skipped, err := skipHeartbeats(body, make([]byte, heartbeatBufferSize))
+	if err != nil {
 		sub.gone = !r.closing.Load()
 		return
 	}
-	dec := sse.NewDecoder(body)
+	if skipped {
+		// A BOM is stripped only at the very start of a stream: a comment
+		// line in front keeps a fresh decoder from stripping one here.
+		first = append([]byte(":\n"), first...)
+	}
+	dec := sse.NewDecoder(io.MultiReader(bytes.NewReader(first), body))
 	dec.MaxEventSize = max(4*r.s.Payload, 64<<10)
 	for {
 		ev, err := dec.Next()
@@ -440,6 +451,45 @@ func (r *runner) read(sub *subscriber, br *bufio.Reader, body io.ReadCloser, h *
 		}
 		r.receive(sub, ev.Data, time.Now(), h)
 	}
+}
+
+// skipHeartbeats reads body into buf until a read holds something other
+// than whole comment lines and blank lines, and returns that read and
+// whether anything was skipped before it. What it
+// skips cannot change a fresh decoder's state (comments are ignored, a
+// blank line with no data dispatches nothing), so a decoder fed the
+// returned bytes and then the rest of body sees the same events.
+func skipHeartbeats(body io.Reader, buf []byte) (first []byte, skipped bool, err error) {
+	for {
+		n, err := body.Read(buf)
+		if n > 0 && !onlyHeartbeats(buf[:n]) {
+			return buf[:n], skipped, nil
+		}
+		if err != nil {
+			return nil, skipped, err
+		}
+		skipped = skipped || n > 0
+	}
+}
+
+// onlyHeartbeats reports whether b is whole lines (ending in CR or LF), each
+// empty or a comment.
+func onlyHeartbeats(b []byte) bool {
+	if c := b[len(b)-1]; c != '\n' && c != '\r' {
+		return false
+	}
+	atLineStart := true
+	for _, c := range b {
+		switch {
+		case c == '\n' || c == '\r':
+			atLineStart = true
+		case atLineStart && c != ':':
+			return false
+		default:
+			atLineStart = false
+		}
+	}
+	return true
 }
 
 // receive tallies one event's data for sub.
