@@ -1,0 +1,425 @@
+// Package hub is the publish/subscribe core of ssekit: topics and selector
+// matching (exact, RFC 6570 URI templates, "*"), subscribers with bounded
+// queues, fan-out that encodes each update once, replay from a Store, and
+// private updates for authorised subscribers. It speaks no HTTP; the server
+// package puts the Mercure protocol on top of it.
+//
+// The package imports only the standard library and the root sse package.
+//
+// # Locks
+//
+// Lock order: Hub.fanMu, then Hub.mu, then Subscriber.mu. A Store's own
+// locks come before all of them (the store calls the fan-out). Notify
+// callbacks and Metrics are called with no hub lock held except fanMu.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ssekit/sse"
+)
+
+// Errors of the hub, to test with errors.Is. The store's are in store.go,
+// ErrUnauthorized in auth.go.
+var (
+	// ErrInvalidUpdate is wrapped, with a one-line reason, by Publish for an
+	// update it refuses.
+	ErrInvalidUpdate = errors.New("hub: invalid update")
+	// ErrSlowSubscriber is returned by Drain once the subscriber's queue
+	// filled up and the hub ended it; the client should reconnect with its
+	// last event id to get the rest.
+	ErrSlowSubscriber = errors.New("hub: subscriber too slow, disconnected")
+	// ErrHubClosed is returned by a hub after Shutdown, and by Drain for a
+	// subscriber ended by Shutdown.
+	ErrHubClosed = errors.New("hub: closed")
+	// ErrNoSelector is returned by Subscribe without a topic selector.
+	ErrNoSelector = errors.New("hub: no topic selector")
+	// ErrInvalidConfig is wrapped by New for a Config it cannot use.
+	ErrInvalidConfig = errors.New("hub: invalid config")
+)
+
+// DefaultQueueSize is Config.QueueSize's default.
+const DefaultQueueSize = 1024
+
+// Config configures a Hub. The zero value works.
+type Config struct {
+	// Store keeps the history and carries updates between hub nodes. nil
+	// means a MemoryStore with default bounds, which Shutdown closes; a
+	// Store given here is closed by the caller.
+	Store Store
+	// QueueSize bounds how many live updates wait for one subscriber to
+	// Drain them; a subscriber whose queue is full when an update arrives
+	// is ended with ErrSlowSubscriber. 0 means DefaultQueueSize (1024).
+	QueueSize int
+	// Logger receives the hub's logs (slow subscribers at Warn); nil
+	// discards them.
+	Logger *slog.Logger
+	// Metrics receives the hub's measurements; nil means NopMetrics.
+	Metrics Metrics
+	// SubscriptionEvents publishes a private Mercure subscription update
+	// (topic /.well-known/mercure/subscriptions/{topic}/{subscriber}) for
+	// every selector of a subscriber when it connects and disconnects.
+	SubscriptionEvents bool
+	// SelectorCacheSize bounds how many compiled selectors the hub keeps;
+	// 0 means DefaultSelectorCacheSize (10,000).
+	SelectorCacheSize int
+}
+
+// Hub routes published updates to subscribers. Create it with New; it is
+// safe for concurrent use.
+type Hub struct {
+	store     Store
+	ownStore  bool
+	queueSize int
+	log       *slog.Logger
+	metrics   Metrics
+	subEvents bool
+	selectors *selectorCache
+	stopFan   func()
+
+	// fanMu serialises fan-out (stores promise one callback at a time; this
+	// makes it hold for the race detector too) and guards the scratch list.
+	fanMu   sync.Mutex
+	scratch []*Subscriber // guarded by fanMu
+
+	// mu guards the subscriber index. Fan-out holds it for reading while it
+	// walks the index; Subscribe, Close and Shutdown hold it for writing.
+	mu         sync.RWMutex
+	exact      map[string]*group        // guarded by mu; exact selector → subscribers
+	patterns   []*group                 // guarded by mu; template and "*" selectors
+	patternIdx map[string]*group        // guarded by mu; selector → its entry in patterns
+	subs       map[*Subscriber]struct{} // guarded by mu
+	closed     bool                     // guarded by mu
+
+	// last is the last update fanned out; stored with mu held for reading,
+	// so a Subscribe holding mu for writing sees exactly the last update it
+	// did not receive.
+	last atomic.Pointer[Update]
+
+	events sync.WaitGroup // disconnect subscription events being published
+}
+
+// group is the subscribers of one selector.
+type group struct {
+	sel  *Selector
+	subs []*Subscriber // guarded by Hub.mu
+	idx  int           // guarded by Hub.mu; position in Hub.patterns (pattern groups)
+}
+
+// New returns a hub that fans out every update its store delivers.
+func New(cfg Config) (*Hub, error) {
+	if cfg.QueueSize < 0 {
+		return nil, fmt.Errorf("%w: negative QueueSize %d", ErrInvalidConfig, cfg.QueueSize)
+	}
+	if cfg.SelectorCacheSize < 0 {
+		return nil, fmt.Errorf("%w: negative SelectorCacheSize %d", ErrInvalidConfig, cfg.SelectorCacheSize)
+	}
+	h := &Hub{
+		store:      cfg.Store,
+		queueSize:  cfg.QueueSize,
+		log:        cfg.Logger,
+		metrics:    cfg.Metrics,
+		subEvents:  cfg.SubscriptionEvents,
+		exact:      make(map[string]*group),
+		patternIdx: make(map[string]*group),
+		subs:       make(map[*Subscriber]struct{}),
+	}
+	if h.store == nil {
+		h.store, h.ownStore = NewMemoryStore(MemoryStoreConfig{}), true
+	}
+	if h.queueSize == 0 {
+		h.queueSize = DefaultQueueSize
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.metrics == nil {
+		h.metrics = NopMetrics{}
+	}
+	size := cfg.SelectorCacheSize
+	if size == 0 {
+		size = DefaultSelectorCacheSize
+	}
+	h.selectors = newSelectorCache(size)
+	stop, err := h.store.Subscribe(h.fanOut)
+	if err != nil {
+		return nil, fmt.Errorf("hub: subscribe to the store: %w", err)
+	}
+	h.stopFan = stop
+	return h, nil
+}
+
+// validateUpdate checks what Publish refuses, with a one-line reason.
+func validateUpdate(u *Update) error {
+	switch {
+	case len(u.Topics) == 0:
+		return fmt.Errorf("%w: no topic", ErrInvalidUpdate)
+	case slices.Contains(u.Topics, ""):
+		return fmt.Errorf("%w: empty topic", ErrInvalidUpdate)
+	case strings.HasPrefix(u.ID, "#"):
+		return fmt.Errorf("%w: id starts with #", ErrInvalidUpdate)
+	case strings.ContainsAny(u.ID, "\r\n\x00"):
+		return fmt.Errorf("%w: id contains CR, LF or NUL", ErrInvalidUpdate)
+	case strings.ContainsAny(u.Type, "\r\n"):
+		return fmt.Errorf("%w: type contains CR or LF", ErrInvalidUpdate)
+	case u.Retry < 0:
+		return fmt.Errorf("%w: negative retry", ErrInvalidUpdate)
+	}
+	return nil
+}
+
+// Publish validates u, gives it an id ("urn:uuid:…", random) when it has
+// none, appends it to the store and returns its id. When Publish returns
+// nil the update is in the history; subscribers get it from the fan-out.
+// u's ID, Seq and Time are set as stored; the hub keeps a copy, so u may be
+// reused. Errors: ErrInvalidUpdate (wrapped with the reason), ErrHubClosed,
+// or the store's (ErrDuplicateID for an id already retained).
+func (h *Hub) Publish(ctx context.Context, u *Update) (string, error) {
+	start := time.Now()
+	if err := validateUpdate(u); err != nil {
+		return "", err
+	}
+	h.mu.RLock()
+	closed := h.closed
+	h.mu.RUnlock()
+	if closed {
+		return "", ErrHubClosed
+	}
+	c := *u
+	c.Topics = slices.Clone(u.Topics)
+	c.Seq, c.Time = 0, time.Time{}
+	if c.ID == "" {
+		c.ID = "urn:uuid:" + newUUID()
+	}
+	if err := h.store.Append(ctx, &c); err != nil {
+		return "", err
+	}
+	u.ID, u.Seq, u.Time = c.ID, c.Seq, c.Time
+	h.metrics.Published(time.Since(start))
+	return c.ID, nil
+}
+
+// Match reports whether topic matches selector, with the selector compiled
+// once and cached: for the server's publish authorisation and the
+// subscriptions API.
+func (h *Hub) Match(selector, topic string) bool {
+	return h.selectors.get(selector).Match(topic)
+}
+
+// LastEventID returns the id of the last update this hub fanned out, or ""
+// when it has fanned out none since New.
+func (h *Hub) LastEventID() string {
+	if u := h.last.Load(); u != nil {
+		return u.ID
+	}
+	return ""
+}
+
+// encode returns u's wire form: the bytes every subscriber of u shares.
+func encode(dst []byte, u *Update) ([]byte, error) {
+	e := sse.Event{ID: u.ID, Type: u.Type, Data: u.Data, Retry: u.Retry}
+	return e.AppendTo(dst)
+}
+
+// encodedSize is a close upper bound of u's wire size for short data: the
+// fields, their names, and a few data-line prefixes.
+func encodedSize(u *Update) int {
+	return len(u.ID) + len(u.Type) + len(u.Data) + 48
+}
+
+// fanOut is the store's Subscribe callback: it encodes u once and queues
+// the same bytes for every matching subscriber, without blocking on any.
+func (h *Hub) fanOut(u *Update) {
+	b, err := encode(make([]byte, 0, encodedSize(u)), u)
+	if err != nil {
+		h.log.Error("hub: update cannot be encoded; dropped", "id", u.ID, "err", err)
+		return
+	}
+	h.fanMu.Lock()
+	defer h.fanMu.Unlock()
+	wake := h.scratch[:0]
+	var slow []*Subscriber
+	delivered := 0
+	deliver := func(subs []*Subscriber) {
+		for _, s := range subs {
+			switch s.enqueue(u, b) {
+			case enqueued:
+				delivered++
+			case enqueuedWake:
+				delivered++
+				wake = append(wake, s)
+			case enqueueFull:
+				slow = append(slow, s)
+				wake = append(wake, s)
+			}
+		}
+	}
+
+	h.mu.RLock()
+	h.last.Store(u)
+	for _, t := range u.Topics {
+		if g := h.exact[t]; g != nil {
+			deliver(g.subs)
+		}
+	}
+	for _, g := range h.patterns {
+		if g.sel.MatchAny(u.Topics) {
+			deliver(g.subs)
+		}
+	}
+	h.mu.RUnlock()
+
+	for _, s := range slow {
+		h.endSlow(s)
+	}
+	for _, s := range wake {
+		if s.notify != nil {
+			s.notify()
+		}
+	}
+	clear(wake)
+	h.scratch = wake[:0]
+	h.metrics.Delivered(delivered)
+}
+
+// endSlow unregisters s, which enqueue has just ended as slow (enqueue
+// reports that once per subscriber, so it is counted once).
+func (h *Hub) endSlow(s *Subscriber) {
+	h.mu.Lock()
+	h.unregisterLocked(s)
+	h.mu.Unlock()
+	h.metrics.SubscriberDisconnected(DisconnectSlow)
+	h.log.Warn("hub: slow subscriber disconnected", "subscriber", s.id,
+		"remote_addr", s.remoteAddr, "queue_size", h.queueSize)
+	h.publishEventsAsync(s, false)
+}
+
+// registerLocked adds s to the index.
+func (h *Hub) registerLocked(s *Subscriber) {
+	h.subs[s] = struct{}{}
+	s.members = make([]membership, 0, len(s.sels))
+	for _, sel := range s.sels {
+		var g *group
+		if sel.Exact() {
+			if g = h.exact[sel.raw]; g == nil {
+				g = &group{sel: sel}
+				h.exact[sel.raw] = g
+			}
+		} else if g = h.patternIdx[sel.raw]; g == nil {
+			g = &group{sel: sel, idx: len(h.patterns)}
+			h.patterns = append(h.patterns, g)
+			h.patternIdx[sel.raw] = g
+		}
+		s.members = append(s.members, membership{g: g, i: len(g.subs)})
+		g.subs = append(g.subs, s)
+	}
+}
+
+// unregisterLocked removes s from the index; it reports false when s was
+// not registered (already removed).
+func (h *Hub) unregisterLocked(s *Subscriber) bool {
+	if _, ok := h.subs[s]; !ok {
+		return false
+	}
+	delete(h.subs, s)
+	for _, m := range s.members {
+		g := m.g
+		last := len(g.subs) - 1
+		moved := g.subs[last]
+		g.subs[m.i] = moved
+		g.subs[last] = nil
+		g.subs = g.subs[:last]
+		if moved != s {
+			for j := range moved.members {
+				if moved.members[j].g == g {
+					moved.members[j].i = m.i
+					break
+				}
+			}
+		}
+		if len(g.subs) == 0 {
+			h.dropGroupLocked(g)
+		} else if cap(g.subs) > 64 && len(g.subs) < cap(g.subs)/4 {
+			g.subs = slices.Clip(slices.Clone(g.subs))
+		}
+	}
+	s.members = nil
+	return true
+}
+
+// dropGroupLocked forgets an empty group.
+func (h *Hub) dropGroupLocked(g *group) {
+	if g.sel.Exact() {
+		delete(h.exact, g.sel.raw)
+		return
+	}
+	delete(h.patternIdx, g.sel.raw)
+	last := len(h.patterns) - 1
+	moved := h.patterns[last]
+	h.patterns[g.idx] = moved
+	moved.idx = g.idx
+	h.patterns[last] = nil
+	h.patterns = h.patterns[:last]
+}
+
+// Shutdown ends every subscriber (their Drain returns ErrHubClosed after
+// what remains), stops the fan-out, and waits for subscription events being
+// published. It returns ctx.Err() if ctx ends first. A memory store the hub
+// made itself is closed; a Config.Store is the caller's to close.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return h.waitEvents(ctx)
+	}
+	h.closed = true
+	subs := make([]*Subscriber, 0, len(h.subs))
+	for s := range h.subs {
+		subs = append(subs, s)
+	}
+	clear(h.subs)
+	clear(h.exact)
+	clear(h.patternIdx)
+	clear(h.patterns)
+	h.patterns = nil
+	h.mu.Unlock()
+
+	h.stopFan()
+	for _, s := range subs {
+		if s.end(ErrHubClosed) {
+			h.metrics.SubscriberDisconnected(DisconnectShutdown)
+			if s.notify != nil {
+				s.notify()
+			}
+		}
+	}
+	err := h.waitEvents(ctx)
+	if h.ownStore {
+		if cerr := h.store.Close(); cerr != nil && !errors.Is(cerr, ErrStoreClosed) && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+func (h *Hub) waitEvents(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.events.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

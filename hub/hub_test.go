@@ -1,0 +1,727 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssekit/sse"
+)
+
+const waitTimeout = 10 * time.Second
+
+// recMetrics records what the hub reports.
+type recMetrics struct {
+	mu           sync.Mutex
+	connected    int
+	disconnected map[string]int
+	published    int
+	delivered    int
+	replays      map[bool]int
+	depths       []int
+}
+
+func newRecMetrics() *recMetrics {
+	return &recMetrics{disconnected: map[string]int{}, replays: map[bool]int{}}
+}
+
+func (m *recMetrics) SubscriberConnected() { m.mu.Lock(); m.connected++; m.mu.Unlock() }
+func (m *recMetrics) SubscriberDisconnected(r string) {
+	m.mu.Lock()
+	m.disconnected[r]++
+	m.mu.Unlock()
+}
+func (m *recMetrics) Published(time.Duration) { m.mu.Lock(); m.published++; m.mu.Unlock() }
+func (m *recMetrics) Delivered(n int)         { m.mu.Lock(); m.delivered += n; m.mu.Unlock() }
+func (m *recMetrics) Replay(hit bool)         { m.mu.Lock(); m.replays[hit]++; m.mu.Unlock() }
+func (m *recMetrics) QueueDepth(n int)        { m.mu.Lock(); m.depths = append(m.depths, n); m.mu.Unlock() }
+
+func (m *recMetrics) disconnects(reason string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.disconnected[reason]
+}
+
+func newHub(t testing.TB, cfg Config) *Hub {
+	t.Helper()
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	return h
+}
+
+// client is a subscriber with the reading side a server would have.
+type client struct {
+	*Subscriber
+	info    ReplayInfo
+	wake    chan struct{}
+	buf     []byte
+	err     error
+	notifyN int // guarded by mu
+	mu      sync.Mutex
+}
+
+func subscribe(t testing.TB, h *Hub, req SubscribeRequest) *client {
+	t.Helper()
+	c := &client{wake: make(chan struct{}, 1)}
+	req.Notify = func() {
+		c.mu.Lock()
+		c.notifyN++
+		c.mu.Unlock()
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	s, info, err := h.Subscribe(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Subscribe(%q): %v", req.Selectors, err)
+	}
+	c.Subscriber, c.info = s, info
+	t.Cleanup(s.Close)
+	return c
+}
+
+func (c *client) drain() {
+	c.buf, c.err = c.Drain(c.buf)
+}
+
+// events decodes what the client has drained so far.
+func (c *client) events(t testing.TB) []sse.Event {
+	t.Helper()
+	var evs []sse.Event
+	for ev, err := range sse.NewDecoder(bytes.NewReader(c.buf)).Events() {
+		if err != nil {
+			t.Fatalf("decoding the stream: %v", err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// waitEvents drains until the client has n events or the hub ended it.
+func (c *client) waitEvents(t testing.TB, n int) []sse.Event {
+	t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		c.drain()
+		evs := c.events(t)
+		if len(evs) >= n || c.err != nil {
+			return evs
+		}
+		select {
+		case <-c.wake:
+		case <-deadline:
+			t.Fatalf("timed out with %d events; want %d", len(evs), n)
+		}
+	}
+}
+
+func ids(evs []sse.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func publish(t testing.TB, h *Hub, u *Update) string {
+	t.Helper()
+	id, err := h.Publish(context.Background(), u)
+	if err != nil {
+		t.Fatalf("Publish(%q): %v", u.ID, err)
+	}
+	return id
+}
+
+func TestPublishValidation(t *testing.T) {
+	h := newHub(t, Config{})
+	tests := []struct {
+		name   string
+		u      Update
+		reason string
+	}{
+		{"NoTopic", Update{Data: "x"}, "no topic"},
+		{"EmptyTopic", Update{Topics: []string{"a", ""}}, "empty topic"},
+		{"HashID", Update{ID: "#1", Topics: []string{"a"}}, "id starts with #"},
+		{"LFInID", Update{ID: "a\nb", Topics: []string{"a"}}, "id contains CR, LF or NUL"},
+		{"CRInID", Update{ID: "a\rb", Topics: []string{"a"}}, "id contains CR, LF or NUL"},
+		{"NULInID", Update{ID: "a\x00b", Topics: []string{"a"}}, "id contains CR, LF or NUL"},
+		{"LFInType", Update{Type: "a\nb", Topics: []string{"a"}}, "type contains CR or LF"},
+		{"NegativeRetry", Update{Retry: -time.Second, Topics: []string{"a"}}, "negative retry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.Publish(context.Background(), &tt.u)
+			if !errors.Is(err, ErrInvalidUpdate) {
+				t.Fatalf("Publish: got %v; want ErrInvalidUpdate", err)
+			}
+			if want := "hub: invalid update: " + tt.reason; err.Error() != want {
+				t.Errorf("error: got %q; want %q", err, want)
+			}
+		})
+	}
+}
+
+func TestPublishIDs(t *testing.T) {
+	h := newHub(t, Config{})
+	u := &Update{Topics: []string{"a"}, Data: "x"}
+	id := publish(t, h, u)
+	if !regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+		t.Errorf("generated id %q; want urn:uuid:<v4>", id)
+	}
+	if u.ID != id || u.Seq == 0 || u.Time.IsZero() {
+		t.Errorf("after Publish: u.ID %q, Seq %d, Time %v; want the stored id, Seq and Time", u.ID, u.Seq, u.Time)
+	}
+	if id2 := publish(t, h, &Update{Topics: []string{"a"}}); id2 == id {
+		t.Errorf("two generated ids are both %q", id)
+	}
+	if got := publish(t, h, &Update{ID: "mine", Topics: []string{"a"}}); got != "mine" {
+		t.Errorf("Publish with an id returned %q; want mine", got)
+	}
+	if _, err := h.Publish(context.Background(), &Update{ID: "mine", Topics: []string{"a"}}); !errors.Is(err, ErrDuplicateID) {
+		t.Errorf("Publish of a duplicate id: got %v; want ErrDuplicateID", err)
+	}
+}
+
+func TestDeliveryWireFormat(t *testing.T) {
+	h := newHub(t, Config{})
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"https://example.com/books/1"}})
+	publish(t, h, &Update{ID: "1", Topics: []string{"https://example.com/books/1"}, Data: "a\nb"})
+	publish(t, h, &Update{ID: "2", Topics: []string{"https://example.com/books/2"}, Data: "other"})
+	publish(t, h, &Update{ID: "3", Topics: []string{"https://example.com/books/1"}, Type: "t", Retry: 2 * time.Second})
+	c.waitEvents(t, 2)
+	want := "id:1\ndata:a\ndata:b\n\nid:3\nevent:t\nretry:2000\ndata:\n\n"
+	if string(c.buf) != want {
+		t.Errorf("stream:\n got %q\nwant %q", c.buf, want)
+	}
+}
+
+func TestGeneratedIDAlwaysSent(t *testing.T) {
+	h := newHub(t, Config{})
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"a"}})
+	id := publish(t, h, &Update{Topics: []string{"a"}, Data: "x"})
+	if evs := c.waitEvents(t, 1); evs[0].ID != id {
+		t.Errorf("event id %q; want %q", evs[0].ID, id)
+	}
+}
+
+// TestEncodedOnce checks that every subscriber of an update queues the same
+// bytes: the update was encoded once.
+func TestEncodedOnce(t *testing.T) {
+	h := newHub(t, Config{})
+	var subs []*client
+	for _, sel := range []string{"a", "a", "*", "{x}", "b"} {
+		subs = append(subs, subscribe(t, h, SubscribeRequest{Selectors: []string{sel}}))
+	}
+	publish(t, h, &Update{ID: "1", Topics: []string{"a", "b"}, Data: strings.Repeat("x", 100)})
+	var first *byte
+	for i, c := range subs {
+		c.mu.Lock()
+		c.Subscriber.mu.Lock()
+		if len(c.queue) != 1 {
+			t.Fatalf("subscriber %d: %d queued; want 1", i, len(c.queue))
+		}
+		p := &c.queue[0].b[0]
+		c.Subscriber.mu.Unlock()
+		c.mu.Unlock()
+		if first == nil {
+			first = p
+		} else if p != first {
+			t.Errorf("subscriber %d queued its own copy of the bytes; want the shared encoding", i)
+		}
+	}
+}
+
+func TestMatching(t *testing.T) {
+	h := newHub(t, Config{})
+	tests := []struct {
+		name      string
+		selectors []string
+		want      []string
+	}{
+		{"Exact", []string{"https://example.com/books/1"}, []string{"1", "4"}},
+		{"Template", []string{"https://example.com/books/{id}"}, []string{"1", "2", "4"}},
+		{"All", []string{"*"}, []string{"1", "2", "3", "4"}},
+		{"AlternateTopic", []string{"urn:alt"}, []string{"3"}},
+		{"SeveralSelectorsOnce", []string{"https://example.com/books/1", "https://example.com/books/{id}", "*"}, []string{"1", "2", "3", "4"}},
+		{"None", []string{"nothing"}, nil},
+	}
+	clients := make([]*client, len(tests))
+	for i, tt := range tests {
+		clients[i] = subscribe(t, h, SubscribeRequest{Selectors: tt.selectors})
+	}
+	publish(t, h, &Update{ID: "1", Topics: []string{"https://example.com/books/1"}})
+	publish(t, h, &Update{ID: "2", Topics: []string{"https://example.com/books/2"}})
+	publish(t, h, &Update{ID: "3", Topics: []string{"https://example.com/books/3/reviews", "urn:alt"}})
+	publish(t, h, &Update{ID: "4", Topics: []string{"https://example.com/books/1", "https://example.com/books/1", "urn:x"}})
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clients[i].drain()
+			if got := ids(clients[i].events(t)); !slices.Equal(got, tt.want) {
+				t.Errorf("received %v; want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPrivateUpdates(t *testing.T) {
+	h := newHub(t, Config{})
+	tests := []struct {
+		name   string
+		claims *Claims
+		want   []string
+	}{
+		{"Anonymous", nil, []string{"public"}},
+		{"NoSubscribeClaim", &Claims{}, []string{"public"}},
+		{"OtherTopic", &Claims{Subscribe: []string{"https://example.com/users/{id}"}}, []string{"public"}},
+		{"ExactTopic", &Claims{Subscribe: []string{"https://example.com/books/1"}}, []string{"public", "private", "private-alt"}},
+		{"AlternateTopic", &Claims{Subscribe: []string{"urn:alt"}}, []string{"public", "private-alt"}},
+		{"Template", &Claims{Subscribe: []string{"https://example.com/books/{id}"}}, []string{"public", "private", "private-alt"}},
+		{"All", &Claims{Subscribe: []string{"*"}}, []string{"public", "private", "private-alt"}},
+	}
+	// Published before and after subscribing: replay and live must agree.
+	updates := []*Update{
+		{ID: "public", Topics: []string{"https://example.com/books/1"}},
+		{ID: "private", Topics: []string{"https://example.com/books/1"}, Private: true},
+		{ID: "private-alt", Topics: []string{"https://example.com/books/1", "urn:alt"}, Private: true},
+	}
+	live := make([]*client, len(tests))
+	for i, tt := range tests {
+		live[i] = subscribe(t, h, SubscribeRequest{Selectors: []string{"https://example.com/books/{id}"}, Claims: tt.claims})
+	}
+	for _, u := range updates {
+		publish(t, h, u)
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			live[i].drain()
+			if got := ids(live[i].events(t)); !slices.Equal(got, tt.want) {
+				t.Errorf("live: received %v; want %v", got, tt.want)
+			}
+			replay := subscribe(t, h, SubscribeRequest{Selectors: []string{"https://example.com/books/{id}"}, Claims: tt.claims, LastEventID: "earliest"})
+			replay.drain()
+			if got := ids(replay.events(t)); !slices.Equal(got, tt.want) {
+				t.Errorf("replay: received %v; want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReplay(t *testing.T) {
+	h := newHub(t, Config{})
+	for i := range 5 {
+		publish(t, h, &Update{ID: fmt.Sprint(i), Topics: []string{"a"}})
+	}
+	publish(t, h, &Update{ID: "other", Topics: []string{"b"}})
+	tests := []struct {
+		name        string
+		lastEventID string
+		want        []string
+		info        ReplayInfo
+	}{
+		{"LiveOnly", "", nil, ReplayInfo{ResumedAfter: "other", Found: true}},
+		{"Earliest", "earliest", []string{"0", "1", "2", "3", "4"}, ReplayInfo{ResumedAfter: "earliest", Found: true}},
+		{"Known", "2", []string{"3", "4"}, ReplayInfo{ResumedAfter: "2", Found: true}},
+		{"Last", "other", nil, ReplayInfo{ResumedAfter: "other", Found: true}},
+		{"Unknown", "nope", []string{"0", "1", "2", "3", "4"}, ReplayInfo{ResumedAfter: "earliest", Found: false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := subscribe(t, h, SubscribeRequest{Selectors: []string{"a"}, LastEventID: tt.lastEventID})
+			if c.info != tt.info {
+				t.Errorf("ReplayInfo: got %+v; want %+v", c.info, tt.info)
+			}
+			c.drain()
+			if got := ids(c.events(t)); !slices.Equal(got, tt.want) {
+				t.Errorf("replayed %v; want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("EmptyHistory", func(t *testing.T) {
+		h := newHub(t, Config{})
+		for _, id := range []string{"", "earliest", "x"} {
+			c := subscribe(t, h, SubscribeRequest{Selectors: []string{"a"}, LastEventID: id})
+			if c.info.ResumedAfter != "earliest" {
+				t.Errorf("LastEventID %q on an empty hub: ResumedAfter %q; want earliest", id, c.info.ResumedAfter)
+			}
+		}
+	})
+}
+
+// TestReplayThenLive subscribes with a Last-Event-ID while publishers run,
+// many times, and checks every subscriber sees each update after its
+// resume point once, in order.
+func TestReplayThenLive(t *testing.T) {
+	const total, subscribers = 2000, 40
+	m := newRecMetrics()
+	h := newHub(t, Config{QueueSize: total + 10, Metrics: m})
+	ctx := context.Background()
+	publish(t, h, &Update{ID: "0", Topics: []string{"t"}})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i < total; i++ {
+			if _, err := h.Publish(ctx, &Update{ID: fmt.Sprint(i), Topics: []string{"t"}}); err != nil {
+				t.Errorf("Publish: %v", err)
+				return
+			}
+		}
+	}()
+	var clients []*client
+	var from []int
+	for i := 0; i < subscribers; i++ {
+		last := h.LastEventID()
+		var n int
+		fmt.Sscan(last, &n)
+		from = append(from, n+1)
+		clients = append(clients, subscribe(t, h, SubscribeRequest{Selectors: []string{"t", "{x}"}, LastEventID: last}))
+	}
+	<-done
+	for i, c := range clients {
+		evs := c.waitEvents(t, total-from[i])
+		if c.err != nil {
+			t.Fatalf("subscriber %d ended: %v", i, c.err)
+		}
+		for j, e := range evs {
+			if want := fmt.Sprint(from[i] + j); e.ID != want {
+				t.Fatalf("subscriber %d resuming at %d: event %d is %q; want %q (no gap, no duplicate)", i, from[i], j, e.ID, want)
+			}
+		}
+		if len(evs) != total-from[i] {
+			t.Errorf("subscriber %d: %d events; want %d", i, len(evs), total-from[i])
+		}
+	}
+}
+
+func TestSlowSubscriber(t *testing.T) {
+	m := newRecMetrics()
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))
+	h := newHub(t, Config{QueueSize: 4, Metrics: m, Logger: logger})
+	slow := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, RemoteAddr: "192.0.2.1:1234"})
+	fast := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}})
+	for i := range 10 {
+		publish(t, h, &Update{ID: fmt.Sprint(i), Topics: []string{"t"}})
+		fast.drain()
+	}
+	if got, want := ids(fast.events(t)), []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}; !slices.Equal(got, want) || fast.err != nil {
+		t.Errorf("fast subscriber: %v, %v; want %v, nil", got, fast.err, want)
+	}
+	select {
+	case <-slow.wake:
+	default:
+		t.Errorf("slow subscriber not notified of its end")
+	}
+	slow.drain()
+	if !errors.Is(slow.err, ErrSlowSubscriber) {
+		t.Errorf("slow subscriber Drain: %v; want ErrSlowSubscriber", slow.err)
+	}
+	if got, want := ids(slow.events(t)), []string{"0", "1", "2", "3"}; !slices.Equal(got, want) {
+		t.Errorf("slow subscriber got %v; want what fitted its queue, %v", got, want)
+	}
+	if n := m.disconnects(DisconnectSlow); n != 1 {
+		t.Errorf("slow disconnects counted: %d; want 1", n)
+	}
+	slow.Close()
+	if n := m.disconnects(DisconnectGone); n != 0 {
+		t.Errorf("Close of an ended subscriber counted as gone %d times; want 0", n)
+	}
+	logMu.Lock()
+	log := logs.String()
+	logMu.Unlock()
+	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, slow.ID()) || !strings.Contains(log, "192.0.2.1:1234") {
+		t.Errorf("log %q; want a warning with the subscriber id and remote address", log)
+	}
+	if subs := h.Subscriptions(); len(subs) != 1 || subs[0].Subscriber != fast.ID() {
+		t.Errorf("subscriptions after a slow disconnect: %+v; want only the fast one", subs)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestNotifyCoalesced(t *testing.T) {
+	h := newHub(t, Config{})
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}})
+	for i := range 5 {
+		publish(t, h, &Update{ID: fmt.Sprint(i), Topics: []string{"t"}})
+	}
+	c.mu.Lock()
+	n := c.notifyN
+	c.mu.Unlock()
+	if n != 1 {
+		t.Errorf("Notify called %d times for 5 updates before a Drain; want 1", n)
+	}
+	c.drain()
+	if got := len(c.events(t)); got != 5 {
+		t.Errorf("one Drain returned %d events; want all 5", got)
+	}
+	publish(t, h, &Update{ID: "5", Topics: []string{"t"}})
+	c.mu.Lock()
+	n = c.notifyN
+	c.mu.Unlock()
+	if n != 2 {
+		t.Errorf("Notify called %d times; want 2 (again after the Drain)", n)
+	}
+}
+
+func TestCloseUnregisters(t *testing.T) {
+	m := newRecMetrics()
+	h := newHub(t, Config{Metrics: m})
+	a := subscribe(t, h, SubscribeRequest{Selectors: []string{"x", "{y}", "*"}})
+	b := subscribe(t, h, SubscribeRequest{Selectors: []string{"x"}})
+	a.Close()
+	a.Close()
+	b.Expire()
+	if subs := h.Subscriptions(); len(subs) != 0 {
+		t.Errorf("subscriptions after Close: %+v; want none", subs)
+	}
+	h.mu.RLock()
+	nexact, npat := len(h.exact), len(h.patterns)
+	h.mu.RUnlock()
+	if nexact != 0 || npat != 0 {
+		t.Errorf("index after every Close: %d exact, %d pattern groups; want none", nexact, npat)
+	}
+	if g, a := m.disconnects(DisconnectGone), m.disconnects(DisconnectAuth); g != 1 || a != 1 {
+		t.Errorf("disconnects: gone %d, auth %d; want 1 and 1", g, a)
+	}
+	publish(t, h, &Update{ID: "1", Topics: []string{"x"}})
+	if buf, err := a.Drain(nil); len(buf) != 0 || err != nil {
+		t.Errorf("Drain after Close: %q, %v; want nothing", buf, err)
+	}
+}
+
+// TestIndexConsistent subscribes and closes at random, then checks the
+// index agrees with itself.
+func TestIndexConsistent(t *testing.T) {
+	h := newHub(t, Config{})
+	rng := rand.New(rand.NewPCG(1, 2))
+	selectors := []string{"a", "b", "c", "{x}", "*", "d/{x}"}
+	var live []*Subscriber
+	for range 2000 {
+		if len(live) > 0 && rng.IntN(3) == 0 {
+			i := rng.IntN(len(live))
+			live[i].Close()
+			live = slices.Delete(live, i, i+1)
+			continue
+		}
+		var sels []string
+		for range 1 + rng.IntN(3) {
+			sels = append(sels, selectors[rng.IntN(len(selectors))])
+		}
+		s, _, err := h.Subscribe(context.Background(), SubscribeRequest{Selectors: sels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live = append(live, s)
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.subs) != len(live) {
+		t.Fatalf("%d registered; want %d", len(h.subs), len(live))
+	}
+	members := 0
+	for s := range h.subs {
+		for _, m := range s.members {
+			members++
+			if m.g.subs[m.i] != s {
+				t.Fatalf("subscriber %s: membership of %q points at index %d, held by another", s.id, m.g.sel, m.i)
+			}
+		}
+	}
+	n := 0
+	for _, g := range h.exact {
+		n += len(g.subs)
+	}
+	for i, g := range h.patterns {
+		n += len(g.subs)
+		if g.idx != i || h.patternIdx[g.sel.raw] != g {
+			t.Fatalf("pattern group %q: idx %d at position %d", g.sel, g.idx, i)
+		}
+	}
+	if n != members {
+		t.Fatalf("groups hold %d entries; subscribers have %d memberships", n, members)
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	m := newRecMetrics()
+	h, err := New(Config{Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}})
+	b := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}})
+	publish(t, h, &Update{ID: "1", Topics: []string{"t"}})
+	b.Close()
+	if err := h.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case <-a.wake:
+	default:
+		t.Errorf("subscriber not notified of the shutdown")
+	}
+	a.drain()
+	if !errors.Is(a.err, ErrHubClosed) || len(a.events(t)) != 1 {
+		t.Errorf("Drain after Shutdown: %d events, %v; want the queued one, ErrHubClosed", len(a.events(t)), a.err)
+	}
+	if n := m.disconnects(DisconnectShutdown); n != 1 {
+		t.Errorf("shutdown disconnects: %d; want 1", n)
+	}
+	if _, err := h.Publish(context.Background(), &Update{Topics: []string{"t"}}); !errors.Is(err, ErrHubClosed) {
+		t.Errorf("Publish after Shutdown: %v; want ErrHubClosed", err)
+	}
+	if _, _, err := h.Subscribe(context.Background(), SubscribeRequest{Selectors: []string{"t"}}); !errors.Is(err, ErrHubClosed) {
+		t.Errorf("Subscribe after Shutdown: %v; want ErrHubClosed", err)
+	}
+	if err := h.Shutdown(context.Background()); err != nil {
+		t.Errorf("second Shutdown: %v", err)
+	}
+	a.Close()
+	if n := m.disconnects(DisconnectGone); n != 1 {
+		t.Errorf("gone disconnects: %d; want 1 (b only)", n)
+	}
+}
+
+func TestSubscribeErrors(t *testing.T) {
+	h := newHub(t, Config{})
+	if _, _, err := h.Subscribe(context.Background(), SubscribeRequest{}); !errors.Is(err, ErrNoSelector) {
+		t.Errorf("Subscribe without selectors: %v; want ErrNoSelector", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 100 {
+		publish(t, h, &Update{ID: fmt.Sprint(i), Topics: []string{"t"}})
+	}
+	if _, _, err := h.Subscribe(ctx, SubscribeRequest{Selectors: []string{"t"}, LastEventID: "earliest"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Subscribe with a cancelled context and a replay: %v; want context.Canceled", err)
+	}
+	if subs := h.Subscriptions(); len(subs) != 0 {
+		t.Errorf("failed Subscribe left %d subscriptions", len(subs))
+	}
+	if _, err := New(Config{QueueSize: -1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("New with a negative QueueSize: %v; want ErrInvalidConfig", err)
+	}
+}
+
+func TestSubscriptionEvents(t *testing.T) {
+	h := newHub(t, Config{SubscriptionEvents: true})
+	watcher := subscribe(t, h, SubscribeRequest{
+		Selectors: []string{SubscriptionsPath + "{/topic}{/subscriber}"},
+		Claims:    &Claims{Subscribe: []string{SubscriptionsPath + "{/topic}{/subscriber}"}},
+	})
+	anon := subscribe(t, h, SubscribeRequest{Selectors: []string{SubscriptionsPath + "{/topic}{/subscriber}"}})
+	watcher.waitEvents(t, 1) // its own connection
+	c := subscribe(t, h, SubscribeRequest{
+		Selectors:  []string{"https://example.com/books/{id}"},
+		Claims:     &Claims{Payload: json.RawMessage(`{"user":"alice"}`)},
+		RemoteAddr: "192.0.2.1:1",
+	})
+	subs := h.Subscriptions()
+	var info SubscriptionInfo
+	for _, s := range subs {
+		if s.Subscriber == c.ID() {
+			info = s
+		}
+	}
+	wantID := SubscriptionsPath + "/https%3A%2F%2Fexample.com%2Fbooks%2F%7Bid%7D/" + strings.ReplaceAll(c.ID(), ":", "%3A")
+	if info.ID != wantID || info.Topic != "https://example.com/books/{id}" || !info.Active || info.RemoteAddr != "192.0.2.1:1" || string(info.Payload) != `{"user":"alice"}` {
+		t.Errorf("Subscriptions entry: %+v; want id %s", info, wantID)
+	}
+	c.Close()
+	// The watcher sees its own connection, anon's, then c's two.
+	evs := watcher.waitEvents(t, 4)
+	if len(evs) != 4 {
+		t.Fatalf("watcher got %d events; want 4", len(evs))
+	}
+	for i, active := range []bool{true, false} {
+		var got map[string]any
+		if err := json.Unmarshal([]byte(evs[2+i].Data), &got); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{
+			"@context": "https://mercure.rocks/", "id": wantID, "type": "Subscription",
+			"topic": "https://example.com/books/{id}", "subscriber": c.ID(), "active": active,
+			"payload": map[string]any{"user": "alice"},
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("event %d:\n got %v\nwant %v", 2+i, got, want)
+		}
+	}
+	anon.drain()
+	if n := len(anon.events(t)); n != 0 {
+		t.Errorf("anonymous subscriber got %d private subscription updates; want 0", n)
+	}
+}
+
+// TestConcurrentChurn publishes, subscribes, drains and closes at once, for
+// the race detector.
+func TestConcurrentChurn(t *testing.T) {
+	store := NewMemoryStore(MemoryStoreConfig{MaxUpdates: 500}) // bounds each replay
+	t.Cleanup(func() { store.Close() })
+	h := newHub(t, Config{Store: store, QueueSize: 8, SubscriptionEvents: true})
+	ctx := context.Background()
+	var pubs, wg sync.WaitGroup
+	stop := make(chan struct{})
+	for p := range 2 {
+		pubs.Go(func() {
+			for i := range 20_000 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				topic := []string{"a", "b", "c/1"}[i%3]
+				if _, err := h.Publish(ctx, &Update{ID: fmt.Sprintf("%d-%d", p, i), Topics: []string{topic}, Private: i%5 == 0}); err != nil {
+					t.Errorf("Publish: %v", err)
+					return
+				}
+			}
+		})
+	}
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				s, _, err := h.Subscribe(ctx, SubscribeRequest{
+					Selectors:   []string{"a", "c/{x}", "*"}[g%3 : g%3+1],
+					Claims:      &Claims{Subscribe: []string{"*"}},
+					LastEventID: []string{"", "earliest"}[i%2],
+					Notify:      func() {},
+				})
+				if err != nil {
+					t.Errorf("Subscribe: %v", err)
+					return
+				}
+				_, _ = s.Drain(nil)
+				_ = h.Subscriptions()
+				s.Close()
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	pubs.Wait()
+}
