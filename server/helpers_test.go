@@ -137,6 +137,23 @@ type subscription struct {
 // or Last-Event-ID.
 func (th *testHub) subscribe(query url.Values, header http.Header) *subscription {
 	th.t.Helper()
+	s := th.open(query, header)
+	go func() {
+		for ev, err := range sse.NewDecoder(s.resp.Body).Events() {
+			if err != nil {
+				s.done <- err
+				return
+			}
+			s.events <- ev
+		}
+		s.done <- io.EOF
+	}()
+	return s
+}
+
+// open opens a stream without reading it: a stalled client.
+func (th *testHub) open(query url.Values, header http.Header) *subscription {
+	th.t.Helper()
 	req, _ := http.NewRequest("GET", th.url+"?"+query.Encode(), nil)
 	for k, v := range header {
 		req.Header[k] = v
@@ -151,16 +168,6 @@ func (th *testHub) subscribe(query url.Values, header http.Header) *subscription
 		th.t.Fatalf("subscribe: %d %s", resp.StatusCode, body)
 	}
 	s := &subscription{t: th.t, resp: resp, events: make(chan sse.Event, 1024), done: make(chan error, 1)}
-	go func() {
-		for ev, err := range sse.NewDecoder(resp.Body).Events() {
-			if err != nil {
-				s.done <- err
-				return
-			}
-			s.events <- ev
-		}
-		s.done <- io.EOF
-	}()
 	th.t.Cleanup(func() { resp.Body.Close() })
 	return s
 }
@@ -181,8 +188,7 @@ func (s *subscription) next() sse.Event {
 	return sse.Event{}
 }
 
-// expectNone checks that no event arrives until a later marker event does:
-// publish the marker after what must not be delivered.
+// nextData waits for the next event and returns its data.
 func (s *subscription) nextData() string { s.t.Helper(); return s.next().Data }
 
 // ended waits for the stream to end and returns why.
@@ -195,4 +201,18 @@ func (s *subscription) ended() error {
 		s.t.Fatal("stream did not end within 10s")
 		return nil
 	}
+}
+
+
+// endedWithin waits for the end of a stalled stream: a read that fails
+// once the server has closed the connection.
+func (s *subscription) endedWithin(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	buf := make([]byte, 1<<20)
+	for time.Now().Before(deadline) {
+		if _, err := s.resp.Body.Read(buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }

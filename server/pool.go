@@ -65,6 +65,7 @@ type writerPool struct {
 	conns   map[*subConn]struct{}
 
 	stopTicker chan struct{}
+	stopOnce   sync.Once
 	wg         sync.WaitGroup
 }
 
@@ -147,8 +148,12 @@ func (p *writerPool) writer() {
 // serve writes everything queued for c in one write.
 func (p *writerPool) serve(c *subConn, buf []byte) []byte {
 	// Unqueue before draining: an update arriving during the write
-	// schedules c again instead of being missed.
+	// schedules c again instead of being missed. The writer that takes it
+	// then waits for this one: one writer at a time drains and writes a
+	// connection, so updates go out in the order they were drained.
 	c.queued.Store(false)
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	if c.ended.Load() {
 		return buf
 	}
@@ -240,11 +245,13 @@ func (p *writerPool) shutdown(ctx context.Context) error {
 	for _, c := range rest {
 		p.end(c, reasonShutdown)
 	}
-	close(p.stopTicker)
-	p.mu.Lock()
-	p.closed = true
-	p.mu.Unlock()
-	p.cond.Broadcast()
+	p.stopOnce.Do(func() {
+		close(p.stopTicker)
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		p.cond.Broadcast()
+	})
 	p.wg.Wait()
 	return err
 }

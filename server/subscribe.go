@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -265,8 +266,9 @@ type subConn struct {
 	remote  string
 	expires time.Time // zero: the token never expires (or no token)
 
-	nc   netConn // the taken-over HTTP/1.1 connection; nil for HTTP/2
-	wake func()  // set before started; schedules a write
+	nc      netConn    // the taken-over HTTP/1.1 connection; nil for HTTP/2
+	wake    func()     // set before started; schedules a write
+	writeMu sync.Mutex // held by the writer draining and writing nc
 
 	started      atomic.Bool  // wake may be called
 	queued       atomic.Bool  // in the writer pool's ready queue
