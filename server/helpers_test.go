@@ -203,7 +203,6 @@ func (s *subscription) ended() error {
 	}
 }
 
-
 // endedWithin waits for the end of a stalled stream: a read that fails
 // once the server has closed the connection.
 func (s *subscription) endedWithin(d time.Duration) error {
