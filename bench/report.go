@@ -89,7 +89,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // connected subscribers: the cost of an idle subscriber. CPU is user +
 // system time: CPUConnect while subscribers connected, CPUPublish from the
 // first publish to the end of the drain; CPUPerDelivery divides the latter
-// by the deliveries.
+// by the deliveries, CPUPerPublish by the publishes (with no subscribers,
+// the cost of a publish alone).
 type ServerStats struct {
 	PID              int     `json:"pid"`
 	RSSBaseline      int64   `json:"rss_baseline_bytes"`
@@ -100,6 +101,7 @@ type ServerStats struct {
 	CPUConnect       float64 `json:"cpu_connect_seconds"`
 	CPUPublish       float64 `json:"cpu_publish_seconds"`
 	CPUPerDelivery   float64 `json:"cpu_us_per_delivery"`
+	CPUPerPublish    float64 `json:"cpu_us_per_publish"`
 }
 
 func (r *runner) newReport() *Report {
@@ -162,7 +164,8 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if st := rep.Server; st != nil {
 		row("server RSS", "%s baseline, %s connected (%s per subscriber), %s end, %s peak (pid %d)",
 			mib(st.RSSBaseline), mib(st.RSSConnected), kib(st.RSSPerSubscriber), mib(st.RSSEnd), mib(st.RSSPeak), st.PID)
-		row("server CPU", "%.2fs connecting, %.2fs publishing (%.1f µs per delivery)", st.CPUConnect, st.CPUPublish, st.CPUPerDelivery)
+		row("server CPU", "%.2fs connecting, %.2fs publishing (%.1f µs per delivery, %.1f µs per publish)",
+			st.CPUConnect, st.CPUPublish, st.CPUPerDelivery, st.CPUPerPublish)
 	}
 	if rep.ServerError != "" {
 		row("server", "%s", rep.ServerError)

@@ -169,7 +169,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	if s.Subscribers > 0 && r.connected.Load() == 0 {
 		runErr = fmt.Errorf("%w: %v", ErrNoSubscriber, r.firstErr(&r.firstConnectErr))
 	}
-	if runErr == nil && s.PID != 0 && s.Settle > 0 {
+	if runErr == nil && s.PID != 0 && s.Settle > 0 && s.Subscribers > 0 {
 		sleep(runCtx, s.Settle)
 	}
 	sample(1)
@@ -741,15 +741,19 @@ func (r *runner) fill(rep *Report, samples [3]procSample) {
 			RSSBaseline:  base.RSS,
 			RSSConnected: conn.RSS,
 			RSSEnd:       end.RSS,
-			RSSPeak:      end.PeakRSS,
-			CPUConnect:   (conn.CPU - base.CPU).Seconds(),
-			CPUPublish:   (end.CPU - conn.CPU).Seconds(),
+			// The kernel updates VmHWM lazily: a reading may top it.
+			RSSPeak:    max(end.PeakRSS, base.RSS, conn.RSS, end.RSS),
+			CPUConnect: (conn.CPU - base.CPU).Seconds(),
+			CPUPublish: (end.CPU - conn.CPU).Seconds(),
 		}
 		if rep.Connected > 0 {
 			st.RSSPerSubscriber = float64(conn.RSS-base.RSS) / float64(rep.Connected)
 		}
 		if rep.Delivered > 0 {
-			st.CPUPerDelivery = (end.CPU - conn.CPU).Seconds() * 1e6 / float64(rep.Delivered)
+			st.CPUPerDelivery = st.CPUPublish * 1e6 / float64(rep.Delivered)
+		}
+		if rep.Published > 0 {
+			st.CPUPerPublish = st.CPUPublish * 1e6 / float64(rep.Published)
 		}
 		rep.Server = st
 	}
