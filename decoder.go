@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -309,8 +310,7 @@ func (d *Decoder) processLine(line []byte) (Event, bool) {
 			d.done = ErrEventTooLarge
 			return Event{}, false
 		}
-		d.data = append(d.data, value...)
-		d.data = append(d.data, '\n')
+		d.appendData(value)
 	case "event":
 		d.eventType = append(d.eventType[:0], value...)
 	case "id":
@@ -323,6 +323,21 @@ func (d *Decoder) processLine(line []byte) (Event, bool) {
 		}
 	}
 	return Event{}, false
+}
+
+// appendData appends value and a LF to the data buffer. It reslices d.data
+// in place instead of assigning append's result: that assignment stores the
+// slice's pointer, which costs a GC write barrier on every data line while a
+// collection runs (often, when events are large), whereas reslicing a slice
+// into itself stores only its length.
+func (d *Decoder) appendData(value []byte) {
+	n := len(d.data)
+	if cap(d.data)-n <= len(value) {
+		d.data = slices.Grow(d.data, len(value)+1)
+	}
+	d.data = d.data[:n+len(value)+1]
+	copy(d.data[n:], value)
+	d.data[n+len(value)] = '\n'
 }
 
 // maxFieldName is the length of the longest field name a block uses

@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/ssekit/sse"
 	gosse "github.com/tmaxmax/go-sse"
@@ -15,7 +16,9 @@ import (
 var goSSEReadConfig = &gosse.ReadConfig{MaxEventSize: 1 << 20}
 
 // measure runs op under b.Loop with the stream size as bytes per op, and
-// reports ns, allocations and bytes allocated per event (events per op).
+// reports per event (events per op): wall time (ns/event), CPU time of the
+// whole process (cpu-ns/event, where the platform tells it), allocations
+// and bytes allocated.
 func measure(b *testing.B, bytesPerOp int, eventsPerOp int, op func()) {
 	b.Helper()
 	b.SetBytes(int64(bytesPerOp))
@@ -23,13 +26,24 @@ func measure(b *testing.B, bytesPerOp int, eventsPerOp int, op func()) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	ops := 0
+	var cpu0 time.Duration
+	var cpuOK bool
 	for b.Loop() {
+		if ops == 0 {
+			// b.Loop started the timer on its first call; start the CPU
+			// clock with it.
+			cpu0, cpuOK = processCPU()
+		}
 		op()
 		ops++
 	}
+	cpu1, cpuOK1 := processCPU()
 	runtime.ReadMemStats(&after)
 	events := float64(ops * eventsPerOp)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
+	if cpuOK && cpuOK1 {
+		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/events, "cpu-ns/event")
+	}
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/events, "allocs/event")
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/events, "B/event")
 }
