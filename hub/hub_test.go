@@ -725,3 +725,25 @@ func TestConcurrentChurn(t *testing.T) {
 	close(stop)
 	pubs.Wait()
 }
+
+// TestExactSelectorsIndexed checks subscribers with exact selectors are
+// found by map lookup, not by a scan: none of them is in the pattern list
+// that every publish walks (BenchmarkPublishAmongOthers shows the cost).
+func TestExactSelectorsIndexed(t *testing.T) {
+	h := newHub(t, Config{})
+	const n = 50_000
+	for i := range n {
+		subscribe(t, h, SubscribeRequest{Selectors: []string{fmt.Sprintf("https://example.com/t/%d", i)}})
+	}
+	pattern := subscribe(t, h, SubscribeRequest{Selectors: []string{"https://example.com/t/{id}"}})
+	h.mu.RLock()
+	nexact, npat := len(h.exact), len(h.patterns)
+	h.mu.RUnlock()
+	if nexact != n || npat != 1 {
+		t.Errorf("index: %d exact groups, %d pattern groups; want %d and 1", nexact, npat, n)
+	}
+	publish(t, h, &Update{ID: "1", Topics: []string{"https://example.com/t/7"}})
+	if evs := pattern.waitEvents(t, 1); len(evs) != 1 {
+		t.Errorf("pattern subscriber got %d events; want 1", len(evs))
+	}
+}
