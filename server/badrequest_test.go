@@ -1,0 +1,285 @@
+package server_test
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/jwtauth"
+	"github.com/ssekit/sse/server"
+)
+
+// TestBadRequests sends requests a hub must refuse: each gets the right
+// status and a one-line reason, and the hub goes on serving everyone else.
+func TestBadRequests(t *testing.T) {
+	protos(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) {
+			s.AllowAnonymous = false
+			s.MaxTopics = 3
+			s.MaxBodyBytes = 1024
+			s.CORSOrigins = []string{"https://app.example"}
+		})
+		// A subscriber that must keep receiving while the bad requests come.
+		watcher := th.subscribe(topics("health"), http.Header{"Authorization": {"Bearer " + th.token(hub.Claims{Subscribe: []string{"*"}})}})
+		taken := th.mustPublish("taken", "t")
+
+		otherKey, err := jwtauth.NewKey("HS256", []byte("another-secret-another-secret-another"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrongKey, _ := jwtauth.Sign(otherKey, hub.Claims{Publish: []string{"*"}, Subscribe: []string{"*"}})
+		expired := th.token(hub.Claims{Publish: []string{"*"}, Subscribe: []string{"*"}, ExpiresAt: time.Now().Add(-time.Hour)})
+		b64 := base64.RawURLEncoding.EncodeToString
+		algNone := b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + b64([]byte(`{"mercure":{"publish":["*"],"subscribe":["*"]}}`)) + "."
+		subscriberOnly := th.token(hub.Claims{Subscribe: []string{"*"}})
+		booksOnly := th.token(hub.Claims{Publish: []string{"https://example.com/books/{id}"}})
+		pub := th.publisher()
+
+		sub := func(query string, header ...string) *http.Request {
+			req, _ := http.NewRequest("GET", th.url+"?"+query, nil)
+			for i := 0; i+1 < len(header); i += 2 {
+				req.Header.Set(header[i], header[i+1])
+			}
+			return req
+		}
+		bearer := func(token string) []string { return []string{"Authorization", "Bearer " + token} }
+		subAs := func(query, token string) *http.Request { return sub(query, bearer(token)...) }
+		post := func(body, contentType string, header ...string) *http.Request {
+			req, _ := http.NewRequest("POST", th.url, strings.NewReader(body))
+			if contentType != "" {
+				req.Header.Set("Content-Type", contentType)
+			}
+			for i := 0; i+1 < len(header); i += 2 {
+				req.Header.Set(header[i], header[i+1])
+			}
+			return req
+		}
+		const form = "application/x-www-form-urlencoded"
+		postAs := func(token, body string) *http.Request { return post(body, form, bearer(token)...) }
+		method := func(m, path string) *http.Request {
+			req, _ := http.NewRequest(m, th.http.URL+path, nil)
+			return req
+		}
+		preflight := func(origin string) *http.Request {
+			req := method("OPTIONS", "/.well-known/mercure")
+			req.Header.Set("Origin", origin)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			return req
+		}
+
+		tests := []struct {
+			name   string
+			req    *http.Request
+			status int
+			reason string // a part of the one-line reason
+		}{
+			{"subscribe without topic", subAs("", subscriberOnly), 400, "missing topic"},
+			{"subscribe with empty topic", subAs("topic=", subscriberOnly), 400, "empty topic"},
+			{"subscribe to too many topics", subAs("topic=a&topic=b&topic=c&topic=d", subscriberOnly), 400, "too many topics"},
+			{"subscribe anonymously when not allowed", sub("topic=a"), 401, "needs a token"},
+			{"subscribe with Basic auth", sub("topic=a", "Authorization", "Basic dTpw"), 401, "Bearer"},
+			{"subscribe with a garbage token", subAs("topic=a", "not.a.jwt"), 401, "invalid token"},
+			{"subscribe with a token of another key", subAs("topic=a", wrongKey), 401, "invalid token"},
+			{"subscribe with an expired token", subAs("topic=a", expired), 401, "expired"},
+			{"subscribe with alg none", subAs("topic=a", algNone), 401, "not accepted"},
+			{"subscribe with empty authorization query", sub("topic=a&authorization="), 401, "empty authorization"},
+			{"subscribe with a cookie from a foreign origin", sub("topic=a", "Cookie", "mercureAuthorization="+subscriberOnly, "Origin", "https://evil.example"), 403, "may not use the authorization cookie"},
+			{"publish without token", post("topic=a&data=x", form), 401, "needs a token"},
+			{"publish with a token of another key", postAs(wrongKey, "topic=a"), 401, "invalid token"},
+			{"publish with an expired token", postAs(expired, "topic=a"), 401, "expired"},
+			{"publish with alg none", postAs(algNone, "topic=a"), 401, "not accepted"},
+			{"publish with a subscriber-only token", postAs(subscriberOnly, "topic=a"), 403, "may not publish"},
+			{"publish outside the token's topics", postAs(booksOnly, "topic=https://example.com/authors/1"), 403, "may not publish"},
+			{"publish to one allowed and one forbidden topic", postAs(booksOnly, "topic=https://example.com/books/1&topic=secret"), 403, "may not publish"},
+			{"publish with a cookie from a foreign origin", post("topic=a", form, "Cookie", "mercureAuthorization="+pub, "Origin", "https://evil.example"), 403, "may not use the authorization cookie"},
+			{"publish JSON", post(`{"topic":"a"}`, "application/json", bearer(pub)...), 415, "x-www-form-urlencoded"},
+			{"publish without Content-Type", post("topic=a", "", bearer(pub)...), 415, "x-www-form-urlencoded"},
+			{"publish without topic", postAs(pub, "data=x"), 400, "missing topic"},
+			{"publish with empty topic", postAs(pub, "topic=&data=x"), 400, "empty topic"},
+			{"publish with LF in id", postAs(pub, "topic=a&id="+url.QueryEscape("1\nevent: x")), 400, "id"},
+			{"publish with CR in id", postAs(pub, "topic=a&id="+url.QueryEscape("1\rdata: x")), 400, "id"},
+			{"publish with NUL in id", postAs(pub, "topic=a&id=1%00"), 400, "id"},
+			{"publish with id starting with #", postAs(pub, "topic=a&id=%23frag"), 400, "#"},
+			{"publish with LF in type", postAs(pub, "topic=a&type="+url.QueryEscape("x\ndata: injected")), 400, "type"},
+			{"publish with non-digit retry", postAs(pub, "topic=a&retry=12a"), 400, "retry"},
+			{"publish with negative retry", postAs(pub, "topic=a&retry=-5"), 400, "retry"},
+			{"publish with spaced retry", postAs(pub, "topic=a&retry=+5"), 400, "retry"},
+			{"publish with huge retry", postAs(pub, "topic=a&retry=99999999999999999999"), 400, "retry"},
+			{"publish a body over the limit", postAs(pub, "topic=a&data="+strings.Repeat("x", 2000)), 413, "larger than"},
+			{"publish a malformed form", postAs(pub, "topic=a&data=%zz"), 400, "malformed form"},
+			{"publish a duplicate id", postAs(pub, "topic=t&id="+url.QueryEscape(taken)), 409, "duplicate"},
+			{"PUT the hub", method("PUT", "/.well-known/mercure"), 405, "Method Not Allowed"},
+			{"DELETE the hub", method("DELETE", "/.well-known/mercure"), 405, "Method Not Allowed"},
+			{"preflight from a foreign origin", preflight("https://evil.example"), 403, "origin not allowed"},
+			{"subscriptions API when disabled", method("GET", "/.well-known/mercure/subscriptions"), 404, "not enabled"},
+			{"unknown path", method("GET", "/nope"), 404, "not found"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				status, body := th.do(tt.req)
+				if status != tt.status {
+					t.Errorf("status = %d (%q); want %d", status, body, tt.status)
+				}
+				reason := strings.TrimSuffix(body, "\n")
+				if reason == "" || strings.ContainsAny(reason, "\r\n") {
+					t.Errorf("reason %q is not one line", body)
+				}
+				if !strings.Contains(strings.ToLower(reason), strings.ToLower(tt.reason)) {
+					t.Errorf("reason %q does not say %q", reason, tt.reason)
+				}
+			})
+		}
+		if len(tests) < 25 {
+			t.Fatalf("only %d bad requests", len(tests))
+		}
+		// Nothing refused reached the store or a subscriber, and the hub
+		// still serves.
+		th.mustPublish("still serving", "health")
+		if got := watcher.nextData(); got != "still serving" {
+			t.Fatalf("watcher got %q; want the update published after the bad requests", got)
+		}
+	})
+}
+
+func TestLimits(t *testing.T) {
+	t.Run("subscribers in total", func(t *testing.T) {
+		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) { s.MaxSubscribers = 2 })
+		th.subscribe(topics("a"), nil)
+		th.subscribe(topics("a"), nil)
+		req, _ := http.NewRequest("GET", th.url+"?topic=a", nil)
+		resp, err := th.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("third subscriber: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	})
+	t.Run("subscribers per client", func(t *testing.T) {
+		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) { s.MaxSubscribersPerClient = 1 })
+		first := th.subscribe(topics("a"), nil)
+		req, _ := http.NewRequest("GET", th.url+"?topic=a", nil)
+		resp, err := th.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("second subscriber: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		// The slot is freed when the first one leaves.
+		first.resp.Body.Close()
+		th.mustPublish("x", "a") // the departure is noticed on a write
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := th.http.Client().Do(req.Clone(req.Context()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("slot never freed: %d", resp.StatusCode)
+			}
+			th.mustPublish("x", "a")
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	t.Run("publish rate per token", func(t *testing.T) {
+		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) {
+			s.PublishRate = 0.001
+			s.PublishBurst = 3
+		})
+		tok := th.publisher()
+		for i := range 3 {
+			if status, body := th.publish(tok, url.Values{"topic": {"a"}}); status != 200 {
+				t.Fatalf("publish %d: %d %s", i, status, body)
+			}
+		}
+		req, _ := http.NewRequest("POST", th.url, strings.NewReader("topic=a"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := th.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("fourth publish: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		other := th.token(hub.Claims{Publish: []string{"a"}})
+		if status, body := th.publish(other, url.Values{"topic": {"a"}}); status != 200 {
+			t.Fatalf("another token is limited too: %d %s", status, body)
+		}
+	})
+}
+
+func TestCORS(t *testing.T) {
+	th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) {
+		s.CORSOrigins = []string{"https://app.example"}
+	})
+	req, _ := http.NewRequest("OPTIONS", th.url, nil)
+	req.Header.Set("Origin", "https://app.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := th.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := resp.Header
+	if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		h.Get("Access-Control-Allow-Credentials") != "true" || !strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, h)
+	}
+	// A cookie-authenticated publish from the allowed origin works.
+	preq, _ := http.NewRequest("POST", th.url, strings.NewReader("topic=a&data=x"))
+	preq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	preq.Header.Set("Origin", "https://app.example")
+	preq.Header.Set("Cookie", "mercureAuthorization="+th.publisher())
+	if status, body := th.do(preq); status != 200 {
+		t.Fatalf("cookie publish from an allowed origin: %d %s", status, body)
+	}
+	if _, err := server.New(server.Config{Hub: th.hub, CORSOrigins: []string{"app.example"}}); err == nil {
+		t.Error("an origin without scheme was accepted")
+	}
+}
+
+func TestSubscriptionsAPI(t *testing.T) {
+	th := newTestHub(t, "HTTP/1.1", func(h *hub.Config, s *server.Config) {
+		h.SubscriptionEvents = true
+		s.Subscriptions = true
+	})
+	reader := http.Header{"Authorization": {"Bearer " + th.token(hub.Claims{Subscribe: []string{"/.well-known/mercure/subscriptions{/topic}{/subscriber}"}})}}
+	events := th.subscribe(topics("/.well-known/mercure/subscriptions{/topic}{/subscriber}"), reader)
+	th.subscribe(topics("https://example.com/books/1"), http.Header{"Authorization": {"Bearer " + th.token(hub.Claims{Payload: []byte(`{"user":"ann"}`)})}})
+	ev := events.next() // the reader's own subscription comes first
+	for range 3 {
+		if strings.Contains(ev.Data, "books/1") {
+			break
+		}
+		ev = events.next()
+	}
+	for _, want := range []string{`"type":"Subscription"`, `"topic":"https://example.com/books/1"`, `"active":true`, `"payload":{"user":"ann"}`} {
+		if !strings.Contains(ev.Data, want) {
+			t.Errorf("subscription event %s lacks %s", ev.Data, want)
+		}
+	}
+	req, _ := http.NewRequest("GET", th.url+"/subscriptions", nil)
+	req.Header = reader
+	status, body := th.do(req)
+	if status != 200 || !strings.Contains(body, `"type":"Subscriptions"`) || !strings.Contains(body, "https://example.com/books/1") {
+		t.Fatalf("list: %d %s", status, body)
+	}
+	req, _ = http.NewRequest("GET", th.url+"/subscriptions", nil)
+	req.Header.Set("Authorization", "Bearer "+th.token(hub.Claims{Subscribe: []string{"https://example.com/books/{id}"}}))
+	if status, _ := th.do(req); status != 403 {
+		t.Errorf("list with a token for other topics: %d; want 403", status)
+	}
+}
