@@ -77,6 +77,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the hub: Mercure-protocol publish/subscribe with replay and auth", runServe},
+		{"publish", "publish an update to a hub and print its id", runPublish},
+		{"token", "mint a JWT for a hub: the topics it may publish to and subscribe to", runToken},
 		{"listen", "watch any SSE endpoint live (the SSE curl)", runListen},
 		{"demo", "the article's example: a stream of sentences and the page that shows them", runDemo},
 		{"bench", "load-test a Mercure hub: loss, latency, the hub's memory and CPU", runBench},
