@@ -225,6 +225,7 @@ func TestDecodersAgree(t *testing.T) {
 			if i != len(ours) || i != len(w.events) {
 				t.Fatalf("go-sse %d events, ssekit %d; want %d", i, len(ours), len(w.events))
 			}
+			t.Logf("%s: %d events, %d bytes", w.name, len(w.events), len(w.stream))
 		})
 	}
 }
