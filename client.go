@@ -509,8 +509,8 @@ func (es *EventSource) connEnded(err error) {
 // backoff returns the wait before a reconnection: the reconnection time
 // retry after a healthy connection (attempt 0); then, for each further
 // failed attempt, double that with jitter: a uniform wait in [d/2, d] where
-// d = retry·2^attempt, capped at the larger of maxDelay and retry. jitter(n)
-// returns a number in [0, n).
+// d = retry·2^attempt, capped at the larger of maxDelay and retry, and never
+// below retry. jitter(n) returns a number in [0, n).
 func backoff(retry, maxDelay time.Duration, attempt int, jitter func(n int64) int64) time.Duration {
 	if retry <= 0 {
 		return 0
@@ -528,7 +528,7 @@ func backoff(retry, maxDelay time.Duration, attempt int, jitter func(n int64) in
 		d *= 2
 	}
 	half := d / 2
-	return d - half + time.Duration(jitter(int64(half)+1))
+	return max(retry, d-half+time.Duration(jitter(int64(half)+1)))
 }
 
 // isEventStream reports whether a Content-Type's essence is

@@ -24,6 +24,7 @@ func TestBackoff(t *testing.T) {
 		{"retry 0 never waits", 0, 30000 * ms, 5, 0, 0},
 		{"server asks more than the cap: honoured", 60000 * ms, 30000 * ms, 0, 60000 * ms, 60000 * ms},
 		{"server asks more than the cap: no growth past it", 60000 * ms, 30000 * ms, 3, 30000 * ms, 60000 * ms},
+		{"jitter never goes below the server's retry", 20000 * ms, 30000 * ms, 1, 20000 * ms, 30000 * ms},
 		{"huge retry does not overflow", 1 << 62, 30000 * ms, 70, 1 << 61, 1 << 62},
 	}
 	for _, tt := range tests {
