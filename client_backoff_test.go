@@ -23,9 +23,9 @@ func TestBackoff(t *testing.T) {
 		{"capped far out", 3000 * ms, 30000 * ms, 1000, 15000 * ms, 30000 * ms},
 		{"retry 0 never waits", 0, 30000 * ms, 5, 0, 0},
 		{"server asks more than the cap: honoured", 60000 * ms, 30000 * ms, 0, 60000 * ms, 60000 * ms},
-		{"server asks more than the cap: no growth past it", 60000 * ms, 30000 * ms, 3, 30000 * ms, 60000 * ms},
+		{"server asks more than the cap: exactly that", 60000 * ms, 30000 * ms, 3, 60000 * ms, 60000 * ms},
 		{"jitter never goes below the server's retry", 20000 * ms, 30000 * ms, 1, 20000 * ms, 30000 * ms},
-		{"huge retry does not overflow", 1 << 62, 30000 * ms, 70, 1 << 61, 1 << 62},
+		{"huge retry does not overflow", 1 << 62, 30000 * ms, 70, 1 << 62, 1 << 62},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
