@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/debugger"
 )
 
 const listenUsage = `Usage: ssekit listen [flags] URL
@@ -68,11 +69,66 @@ type listenOptions struct {
 	json        bool
 	color       string
 	insecure    bool
+	raw         bool   // print the body's bytes as received instead of events
+	llm         bool   // print the LLM answer assembled from the events
+	record      string // write the session as JSON Lines to this file
 }
 
 func runListen(ctx context.Context, m *Main, args []string) error {
 	opts := listenOptions{headers: http.Header{}}
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
+	addRequestFlags(fs, &opts)
+	fs.StringVar(&opts.lastEventID, "last-event-id", "", "send Last-Event-ID: `ID` on the first request, to resume a stream")
+	fs.IntVar(&opts.maxEvents, "max-events", 0, "exit after `N` events (0: no limit)")
+	fs.DurationVar(&opts.timeout, "timeout", 0, "give up after `DURATION` in all, with exit status 124 (0: never)")
+	fs.BoolVar(&opts.noReconnect, "no-reconnect", false, "exit when the stream ends instead of reconnecting")
+	fs.BoolVar(&opts.json, "json", false, "print one JSON object per event, and nothing else, on stdout")
+	fs.BoolVar(&opts.raw, "raw", false, "print the body's bytes as received, each read marked, instead of events")
+	fs.BoolVar(&opts.llm, "llm", false, "print the answer of an LLM streaming API (OpenAI, Anthropic) as it grows, instead of events")
+	fs.StringVar(&opts.record, "record", "", "also write the session (events, comments, connections, with timing) as JSON Lines to `FILE`, for 'ssekit replay'")
+	fs.StringVar(&opts.color, "color", "auto", "colour the output: `WHEN` is auto (when stdout is a terminal and NO_COLOR is unset), always or never")
+
+	rest, err := m.parseFlags(fs, listenUsage, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usageErrorf("want exactly one URL, got %d arguments (see 'ssekit listen --help')", len(rest))
+	}
+	opts.url = rest[0]
+	if u, err := url.Parse(opts.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageErrorf("%q is not an http:// or https:// URL", opts.url)
+	}
+	if opts.maxEvents < 0 {
+		return usageErrorf("--max-events must not be negative")
+	}
+	if opts.timeout < 0 {
+		return usageErrorf("--timeout must not be negative")
+	}
+	if modes := btoi(opts.json) + btoi(opts.raw) + btoi(opts.llm); modes > 1 {
+		return usageErrorf("--json, --raw and --llm are different outputs: choose one")
+	}
+	color, err := m.colorEnabled(opts.color)
+	if err != nil {
+		return err
+	}
+	out := &eventPrinter{w: m.Stdout, json: opts.json, raw: opts.raw, color: color}
+	if opts.llm {
+		out.llm = &debugger.Assembler{}
+	}
+	return m.listen(ctx, &opts, out)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// addRequestFlags defines the flags that describe the request (-X, -H, -d,
+// --insecure), shared by the commands that make one (listen, lint).
+func addRequestFlags(fs *flag.FlagSet, opts *listenOptions) {
 	fs.StringVar(&opts.method, "X", "", "request `METHOD` (default GET, or POST with -d)")
 	fs.Func("H", "request header `'Name: value'` (repeatable)", func(s string) error {
 		name, value, ok := strings.Cut(s, ":")
@@ -92,36 +148,7 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 		opts.data, opts.hasData = s, true
 		return nil
 	})
-	fs.StringVar(&opts.lastEventID, "last-event-id", "", "send Last-Event-ID: `ID` on the first request, to resume a stream")
-	fs.IntVar(&opts.maxEvents, "max-events", 0, "exit after `N` events (0: no limit)")
-	fs.DurationVar(&opts.timeout, "timeout", 0, "give up after `DURATION` in all, with exit status 124 (0: never)")
-	fs.BoolVar(&opts.noReconnect, "no-reconnect", false, "exit when the stream ends instead of reconnecting")
-	fs.BoolVar(&opts.json, "json", false, "print one JSON object per event, and nothing else, on stdout")
-	fs.StringVar(&opts.color, "color", "auto", "colour the output: `WHEN` is auto (when stdout is a terminal and NO_COLOR is unset), always or never")
 	fs.BoolVar(&opts.insecure, "insecure", false, "do not verify the server's TLS certificate")
-
-	rest, err := m.parseFlags(fs, listenUsage, args)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		return usageErrorf("want exactly one URL, got %d arguments (see 'ssekit listen --help')", len(rest))
-	}
-	opts.url = rest[0]
-	if u, err := url.Parse(opts.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageErrorf("%q is not an http:// or https:// URL", opts.url)
-	}
-	if opts.maxEvents < 0 {
-		return usageErrorf("--max-events must not be negative")
-	}
-	if opts.timeout < 0 {
-		return usageErrorf("--timeout must not be negative")
-	}
-	color, err := m.colorEnabled(opts.color)
-	if err != nil {
-		return err
-	}
-	return m.listen(ctx, &opts, &eventPrinter{w: m.Stdout, json: opts.json, color: color})
 }
 
 // colorEnabled decides --color: "auto" colours a terminal unless NO_COLOR
@@ -191,21 +218,48 @@ func (m *Main) listen(ctx context.Context, opts *listenOptions, out *eventPrinte
 			m.logf("listen", "%s; reconnecting in %s%s", endReason(err), delay.Round(time.Millisecond), resume)
 		},
 	}
+	if opts.raw {
+		client.OnRead = func(chunk []byte) { out.chunk(chunk, m.now()) }
+	}
+	var rec *sessionRecorder
+	if opts.record != "" {
+		if rec, err = m.startRecord(opts, client); err != nil {
+			return err
+		}
+		defer rec.close()
+		req = req.WithContext(rec.tracker.Trace(req.Context()))
+	}
 	es = client.Connect(req)
 	defer es.Close()
+	if rec != nil {
+		rec.tracker.Source = es
+	}
+	defer out.end(m)
 
 	events := 0
 	for {
 		ev, err := es.Next()
 		if err != nil {
+			if rec != nil {
+				rec.write(rec.tracker.End(err))
+			}
+			if err := rec.err(); err != nil {
+				return err
+			}
 			return m.listenEnd(parent, opts, err, connections, events)
 		}
 		events++
+		if rec != nil {
+			rec.write(rec.tracker.Event(&ev))
+		}
 		if err := out.event(&ev, m.now()); err != nil {
 			return err
 		}
 		if opts.maxEvents > 0 && events >= opts.maxEvents {
-			return nil
+			if rec != nil {
+				rec.write(rec.tracker.End(nil))
+			}
+			return rec.err()
 		}
 	}
 }
@@ -399,7 +453,13 @@ func (m *Main) logf(cmd, format string, args ...any) {
 type eventPrinter struct {
 	w     io.Writer
 	json  bool
+	raw   bool                // print chunks, not events
+	llm   *debugger.Assembler // print the assembled answer, not events
 	color bool
+	// Set by --raw and --llm.
+	chunks  int
+	lastEnd byte // the last byte written by chunk or llm output
+	tools   int  // tool calls announced by the llm output
 	prev  time.Time // the previous event, or the connection
 	buf   bytes.Buffer
 }
@@ -431,6 +491,14 @@ func (p *eventPrinter) connected(at time.Time) {
 
 func (p *eventPrinter) event(ev *sse.Event, at time.Time) error {
 	p.buf.Reset()
+	switch {
+	case p.raw:
+		p.prev = at
+		return nil
+	case p.llm != nil:
+		p.prev = at
+		return p.llmDelta(ev)
+	}
 	if p.json {
 		je := jsonEvent{Type: ev.Type, Data: ev.Data, ID: ev.ID}
 		if ev.HasRetry {
@@ -480,7 +548,7 @@ func (p *eventPrinter) event(ev *sse.Event, at time.Time) error {
 // comment shows a comment line (a heartbeat, usually) in the human output;
 // --json output has only events.
 func (p *eventPrinter) comment(text string, at time.Time) {
-	if p.json {
+	if p.json || p.raw || p.llm != nil {
 		return
 	}
 	p.buf.Reset()
@@ -551,4 +619,184 @@ func sanitize(s string) string {
 
 func isControl(r rune) bool {
 	return (r < 0x20 && r != '\t') || (r >= 0x7f && r < 0xa0)
+}
+
+// chunk prints one read of the body (--raw): a marker line with its number,
+// size and arrival, then its bytes with line ends shown (\r, \n) and other
+// control characters escaped, so that where the server's writes (or a
+// proxy's buffering) cut the stream is visible.
+func (p *eventPrinter) chunk(b []byte, at time.Time) {
+	p.chunks++
+	p.buf.Reset()
+	if p.lastEnd != '\n' && p.chunks > 1 {
+		p.buf.WriteByte('\n')
+	}
+	gap := time.Duration(0)
+	if !p.prev.IsZero() {
+		gap = at.Sub(p.prev)
+	}
+	p.prev = at
+	p.style(styleDim, fmt.Sprintf("── read %d · %s · %s +%s ──", p.chunks, plural(len(b), "byte"), at.Format("15:04:05.000"), formatGap(gap)))
+	p.buf.WriteByte('\n')
+	for _, line := range splitAfterLineEnds(b) {
+		body := strings.TrimRight(line, "\r\n")
+		p.buf.WriteString(sanitize(body))
+		end := line[len(body):]
+		if end != "" {
+			p.style(styleRetry, strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(end))
+			p.buf.WriteByte('\n')
+		}
+	}
+	if n := p.buf.Len(); n > 0 {
+		p.lastEnd = p.buf.Bytes()[n-1]
+	}
+	p.w.Write(p.buf.Bytes())
+}
+
+// splitAfterLineEnds cuts b after each LF, CRLF or lone CR.
+func splitAfterLineEnds(b []byte) []string {
+	var lines []string
+	start := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\n':
+			lines = append(lines, string(b[start:i+1]))
+			start = i + 1
+		case '\r':
+			if i+1 < len(b) && b[i+1] == '\n' {
+				i++
+			}
+			lines = append(lines, string(b[start:i+1]))
+			start = i + 1
+		}
+	}
+	if start < len(b) {
+		lines = append(lines, string(b[start:]))
+	}
+	return lines
+}
+
+// llmDelta prints what an event added to an LLM answer (--llm): text as
+// is, as it arrives, and each tool call on a line of its own followed by
+// its arguments.
+func (p *eventPrinter) llmDelta(ev *sse.Event) error {
+	d, ok := p.llm.Feed(ev)
+	if !ok {
+		return nil
+	}
+	if d.Reasoning != "" {
+		p.style(styleDim, sanitizeText(d.Reasoning))
+	}
+	p.buf.WriteString(sanitizeText(d.Text))
+	if t := d.Tool; t != nil {
+		if t.Name != "" || t.ID != "" || len(p.llm.ToolCalls()) > p.tools {
+			p.tools = len(p.llm.ToolCalls())
+			if p.lastEnd != '\n' && p.lastEnd != 0 || p.buf.Len() > 0 {
+				p.buf.WriteByte('\n')
+			}
+			name := t.Name
+			if name == "" {
+				name = "?"
+			}
+			p.style(styleType, "[tool call "+sanitize(name)+"]")
+			if t.ID != "" {
+				p.style(styleDim, " "+sanitize(t.ID))
+			}
+			p.buf.WriteByte('\n')
+		}
+		p.buf.WriteString(sanitizeText(t.Args))
+	}
+	if p.buf.Len() == 0 {
+		return nil
+	}
+	p.lastEnd = p.buf.Bytes()[p.buf.Len()-1]
+	_, err := p.w.Write(p.buf.Bytes())
+	return err
+}
+
+// sanitizeText is sanitize for flowing text: newlines stay.
+func sanitizeText(s string) string {
+	if !strings.ContainsAny(s, "\n") {
+		return sanitize(s)
+	}
+	parts := strings.Split(s, "\n")
+	for i := range parts {
+		parts[i] = sanitize(parts[i])
+	}
+	return strings.Join(parts, "\n")
+}
+
+// end finishes the --raw and --llm outputs with a newline, and says when
+// --llm saw no LLM stream.
+func (p *eventPrinter) end(m *Main) {
+	if (p.raw || p.llm != nil) && p.lastEnd != '\n' && p.lastEnd != 0 {
+		io.WriteString(p.w, "\n")
+	}
+	if p.llm != nil {
+		switch {
+		case p.llm.Format() == "":
+			m.logf("listen", "no LLM deltas recognised (OpenAI choices[].delta, Anthropic content_block_delta, OpenAI response.*.delta)")
+		case p.llm.Finish() != "":
+			m.logf("listen", "the model stopped: %s", p.llm.Finish())
+		}
+	}
+}
+
+// sessionRecorder writes --record.
+type sessionRecorder struct {
+	f       *os.File
+	w       *debugger.RecordWriter
+	tracker *debugger.Tracker
+	werr    error
+}
+
+// startRecord creates the --record file, writes the request to it and
+// installs the tracker's hooks on the client (after the ones it has).
+func (m *Main) startRecord(opts *listenOptions, client *sse.Client) (*sessionRecorder, error) {
+	f, err := os.Create(opts.record)
+	if err != nil {
+		return nil, fmt.Errorf("--record: %w", err)
+	}
+	r := &sessionRecorder{f: f, w: debugger.NewRecordWriter(f), tracker: debugger.NewTracker(m.now)}
+	spec := debugger.RequestSpec{Method: opts.method, URL: opts.url, LastEventID: opts.lastEventID, NoReconnect: opts.noReconnect}
+	if spec.Method == "" {
+		spec.Method = http.MethodGet
+		if opts.hasData {
+			spec.Method = http.MethodPost
+		}
+	}
+	for name, values := range opts.headers {
+		for _, v := range values {
+			spec.Headers = append(spec.Headers, debugger.Header{Name: name, Value: v})
+		}
+	}
+	if opts.hasData && !strings.HasPrefix(opts.data, "@") {
+		spec.Body = opts.data
+	}
+	spec = spec.Redacted()
+	r.write(debugger.Record{Kind: debugger.KindRequest, Request: &spec})
+	r.tracker.Install(client, r.write)
+	return r, nil
+}
+
+func (r *sessionRecorder) write(rec debugger.Record) {
+	if r.werr == nil {
+		if err := r.w.Write(&rec); err != nil {
+			r.werr = fmt.Errorf("--record: %w", err)
+		}
+	}
+}
+
+// err returns the first write error; nil on a nil sessionRecorder.
+func (r *sessionRecorder) err() error {
+	if r == nil {
+		return nil
+	}
+	return r.werr
+}
+
+func (r *sessionRecorder) close() {
+	if err := r.f.Close(); err != nil && r.werr == nil {
+		r.werr = err
+	}
 }

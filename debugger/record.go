@@ -1,0 +1,147 @@
+package debugger
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Kinds of Record.
+const (
+	KindRequest   = "request"   // the request a session made
+	KindOpen      = "open"      // a connection was accepted (status, headers, ttfb)
+	KindEvent     = "event"     // a dispatched event
+	KindComment   = "comment"   // a comment line (heartbeat)
+	KindRaw       = "raw"       // body bytes as received
+	KindReconnect = "reconnect" // a connection ended; the client reconnects
+	KindError     = "error"     // the session ended on a failure
+	KindEnd       = "end"       // the session ended
+)
+
+// A Record is one line of a session: what "ssekit listen --record" writes,
+// what the debugger's page receives and exports, and what "ssekit replay"
+// serves again. Times are milliseconds since the session started.
+type Record struct {
+	T    float64 `json:"t"`
+	Kind string  `json:"kind"`
+
+	// Event fields (kind event).
+	Seq   int    `json:"seq,omitempty"` // 1 for the first event of the session
+	ID    string `json:"id,omitempty"`
+	Type  string `json:"type,omitempty"`
+	Data  string `json:"data,omitempty"`
+	Retry *int64 `json:"retry,omitempty"` // milliseconds, when the block set one
+	// Raw is the bytes of the event's block (kind event), or of a chunk
+	// (kind raw), as received.
+	Raw string    `json:"raw,omitempty"`
+	LLM *LLMDelta `json:"llm,omitempty"`
+
+	// Text is a comment's text, or the reason of a reconnect, error or end.
+	Text string `json:"text,omitempty"`
+
+	// Connection fields (kind open, reconnect).
+	Attempt     int         `json:"attempt,omitempty"` // 1 for the first connection
+	Status      int         `json:"status,omitempty"`
+	Proto       string      `json:"proto,omitempty"`
+	Header      http.Header `json:"header,omitempty"`
+	TTFB        float64     `json:"ttfb,omitempty"`  // ms from sending the request to the response
+	Delay       float64     `json:"delay,omitempty"` // ms before the next attempt
+	LastEventID string      `json:"lastEventId,omitempty"`
+	Body        string      `json:"body,omitempty"` // start of a refused response's body
+
+	// Bytes is the count of body bytes received so far in the session.
+	Bytes int64 `json:"bytes,omitempty"`
+
+	Request *RequestSpec `json:"request,omitempty"` // kind request
+}
+
+// A RequestSpec is a request to watch, as the debugger's page sends it.
+type RequestSpec struct {
+	Method      string   `json:"method"`
+	URL         string   `json:"url"`
+	Headers     []Header `json:"headers,omitempty"`
+	Body        string   `json:"body,omitempty"`
+	LastEventID string   `json:"lastEventId,omitempty"`
+	// NoReconnect ends the session when the stream ends instead of
+	// reconnecting as a browser does.
+	NoReconnect bool `json:"noReconnect,omitempty"`
+	// Raw asks for raw chunk records too.
+	Raw bool `json:"raw,omitempty"`
+	// Insecure skips TLS certificate verification.
+	Insecure bool `json:"insecure,omitempty"`
+}
+
+// A Header is one request header line.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Redacted returns a copy whose credentials (Authorization, Cookie, API-key
+// headers) are replaced, for a recording that may be shared.
+func (r RequestSpec) Redacted() RequestSpec {
+	r.Headers = append([]Header(nil), r.Headers...)
+	for i, h := range r.Headers {
+		if isSecretHeader(h.Name) {
+			r.Headers[i].Value = "REDACTED"
+		}
+	}
+	return r
+}
+
+func isSecretHeader(name string) bool {
+	n := strings.ToLower(name)
+	return n == "authorization" || n == "cookie" || n == "proxy-authorization" ||
+		strings.Contains(n, "api-key") || strings.Contains(n, "apikey") || strings.Contains(n, "token")
+}
+
+// ms converts a duration to the milliseconds of a Record.
+func ms(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
+
+// RecordWriter writes Records as JSON Lines.
+type RecordWriter struct {
+	enc *json.Encoder
+}
+
+// NewRecordWriter returns a RecordWriter on w.
+func NewRecordWriter(w io.Writer) *RecordWriter {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &RecordWriter{enc: enc}
+}
+
+// Write writes one record as one line.
+func (w *RecordWriter) Write(r *Record) error { return w.enc.Encode(r) }
+
+// ReadRecords reads a JSON Lines session (from --record or the page's
+// export). Blank lines are skipped; a line that is not a record is an error
+// naming its line number.
+func ReadRecords(r io.Reader) ([]Record, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	var recs []Record
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var rec Record
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			return nil, fmt.Errorf("debugger: line %d: %w", n, err)
+		}
+		if rec.Kind == "" {
+			return nil, fmt.Errorf("debugger: line %d: no \"kind\"; not a session record", n)
+		}
+		recs = append(recs, rec)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("debugger: %w", err)
+	}
+	return recs, nil
+}

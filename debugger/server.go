@@ -1,0 +1,443 @@
+package debugger
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssekit/sse"
+)
+
+//go:embed static
+var static embed.FS
+
+// Defaults of a zero Config.
+const (
+	DefaultMaxSessions = 16
+	// attachTimeout is how long a created session waits for the page to
+	// open its stream before it is dropped.
+	attachTimeout = 30 * time.Second
+	// recordQueue bounds the records waiting for the page: a page that
+	// falls behind slows the watched stream down rather than the heap
+	// growing.
+	recordQueue = 4096
+	// maxSpecSize bounds a request the page sends.
+	maxSpecSize = 16 << 20
+)
+
+// TokenHeader carries the Server's token on API calls; the stream, opened
+// by EventSource which cannot set headers, takes it as the token query
+// parameter.
+const TokenHeader = "X-Ssekit-Token"
+
+// Errors of the API.
+var (
+	errBadToken    = errors.New("debugger: missing or wrong token; open the address ssekit debug printed")
+	errNoSession   = errors.New("debugger: no such session")
+	errTooMany     = errors.New("debugger: too many sessions")
+	errBadURL      = errors.New("debugger: want an http:// or https:// URL")
+	errAttached    = errors.New("debugger: the session's stream is already open")
+	errBadSpecJSON = errors.New("debugger: the request is not valid JSON")
+)
+
+// Config configures a Server. The zero value works, with no token.
+type Config struct {
+	// Token, when not empty, must come with every API call (TokenHeader or
+	// the token query parameter): without it the Server would be a proxy
+	// for anyone who can reach it, or for any web page open in the user's
+	// browser.
+	Token string
+	// HTTPClient makes the watched requests. Nil means a client with no
+	// overall timeout.
+	HTTPClient *http.Client
+	// MaxSessions bounds the sessions at a time. Zero means
+	// DefaultMaxSessions.
+	MaxSessions int
+	// Logger reports sessions starting and ending. Nil means no logging.
+	Logger *slog.Logger
+}
+
+// Server is the debugger's web UI: the page (static files embedded in the
+// binary) and the API behind it, which makes the watched requests with the
+// sse Client (any method, headers and body, no CORS limits) and streams
+// what happens to the page as Records over SSE:
+//
+//	GET    /                            the page
+//	POST   /api/sessions                create a session from a RequestSpec → {"id": …}
+//	GET    /api/sessions/{id}/stream    the session's Records (text/event-stream); starts it
+//	POST   /api/sessions/{id}/restart   drop the connection: the client reconnects (resume)
+//	DELETE /api/sessions/{id}           stop the session
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+
+	mu       sync.Mutex
+	sessions map[string]*session // guarded by mu
+}
+
+// session is one watched stream.
+type session struct {
+	spec   RequestSpec
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	attached bool             // guarded by mu
+	es       *sse.EventSource // guarded by mu; nil until attached
+}
+
+// NewToken returns a random token for Config.Token.
+func NewToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), sessions: map[string]*session{}}
+	files, _ := fs.Sub(static, "static")
+	fileServer := http.FileServerFS(files)
+	s.mux.Handle("GET /", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The page holds no secret: the token arrives in its URL.
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer") // the token is in the URL
+		fileServer.ServeHTTP(w, r)
+	}))
+	s.mux.HandleFunc("POST /api/sessions", s.create)
+	s.mux.HandleFunc("GET /api/sessions/{id}/stream", s.stream)
+	s.mux.HandleFunc("POST /api/sessions/{id}/restart", s.restart)
+	s.mux.HandleFunc("DELETE /api/sessions/{id}", s.stop)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(r) {
+		httpError(w, errBadToken, http.StatusUnauthorized)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// authorized checks the token in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return true
+	}
+	got := r.Header.Get(TokenHeader)
+	if got == "" {
+		got = r.URL.Query().Get("token")
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+func httpError(w http.ResponseWriter, err error, code int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}
+
+// Close stops every session.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, ss := range s.sessions {
+		ss.cancel()
+		delete(s.sessions, id)
+	}
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	var spec RequestSpec
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxSpecSize)).Decode(&spec); err != nil {
+		httpError(w, errBadSpecJSON, http.StatusBadRequest)
+		return
+	}
+	if u, err := url.Parse(spec.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		httpError(w, errBadURL, http.StatusBadRequest)
+		return
+	}
+	if spec.Method == "" {
+		spec.Method = http.MethodGet
+	}
+	if _, err := newRequest(context.Background(), &spec); err != nil {
+		httpError(w, err, http.StatusBadRequest)
+		return
+	}
+	id := NewToken()
+	ctx, cancel := context.WithCancel(context.Background())
+	ss := &session{spec: spec, ctx: ctx, cancel: cancel}
+	s.mu.Lock()
+	if len(s.sessions) >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		cancel()
+		httpError(w, errTooMany, http.StatusTooManyRequests)
+		return
+	}
+	s.sessions[id] = ss
+	s.mu.Unlock()
+	time.AfterFunc(attachTimeout, func() {
+		ss.mu.Lock()
+		attached := ss.attached
+		ss.mu.Unlock()
+		if !attached {
+			s.drop(id)
+		}
+	})
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"id": id})
+}
+
+func (s *Server) session(id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
+}
+
+func (s *Server) drop(id string) {
+	s.mu.Lock()
+	ss := s.sessions[id]
+	delete(s.sessions, id)
+	s.mu.Unlock()
+	if ss != nil {
+		ss.cancel()
+	}
+}
+
+func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
+	ss := s.session(r.PathValue("id"))
+	if ss == nil {
+		httpError(w, errNoSession, http.StatusNotFound)
+		return
+	}
+	ss.mu.Lock()
+	es := ss.es
+	ss.mu.Unlock()
+	if es != nil {
+		es.Restart()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
+	if s.session(r.PathValue("id")) == nil {
+		httpError(w, errNoSession, http.StatusNotFound)
+		return
+	}
+	s.drop(r.PathValue("id"))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// stream runs the session and sends its records to the page. A second
+// attach, or one after the end (an EventSource reconnecting), gets 204,
+// which stops an EventSource for good.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	ss := s.session(id)
+	if ss == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	ss.mu.Lock()
+	if ss.attached {
+		ss.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	ss.attached = true
+	ss.mu.Unlock()
+	defer s.drop(id)
+
+	out, err := sse.NewStream(w, r, sse.StreamConfig{Heartbeat: 15 * time.Second})
+	if err != nil {
+		return
+	}
+	defer out.Close()
+	ctx, cancel := context.WithCancel(ss.ctx)
+	defer cancel()
+	stop := context.AfterFunc(out.Context(), cancel) // the page went away
+	defer stop()
+
+	records := make(chan Record, recordQueue)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(records)
+		s.watch(ctx, ss, records)
+	})
+	defer wg.Wait()
+	defer cancel()
+	s.cfg.Logger.Info("debugger: session started", "method", ss.spec.Method, "url", ss.spec.URL)
+
+	// Send every record waiting at once: one write and one flush for a
+	// burst of events.
+	var batch []sse.Event
+	seq := 0
+	for rec := range records {
+		batch = batch[:0]
+		for {
+			data, _ := json.Marshal(&rec)
+			seq++
+			batch = append(batch, sse.Event{ID: strconv.Itoa(seq), Data: string(data)})
+			if len(batch) == 512 {
+				break
+			}
+			var ok bool
+			select {
+			case rec, ok = <-records:
+			default:
+			}
+			if !ok {
+				break
+			}
+		}
+		if err := out.Send(batch...); err != nil {
+			cancel()
+			for range records { // let watch finish
+			}
+			return
+		}
+	}
+}
+
+// watch runs the watched stream until it ends, sending records to out.
+func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
+	tr := NewTracker(nil)
+	tr.Raw = ss.spec.Raw
+	emit := func(r Record) {
+		select {
+		case out <- r:
+		case <-ctx.Done():
+		}
+	}
+	spec := ss.spec.Redacted()
+	emit(Record{T: 0, Kind: KindRequest, Request: &spec})
+
+	req, err := newRequest(tr.Trace(ctx), &ss.spec)
+	if err != nil {
+		emit(Record{T: tr.since(), Kind: KindError, Text: err.Error()})
+		return
+	}
+	connected := false
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	req = req.WithContext(ctx)
+	client := &sse.Client{
+		HTTPClient:  s.httpClient(ss.spec.Insecure),
+		NoReconnect: ss.spec.NoReconnect,
+		OnConnect:   func(*http.Response) { connected = true },
+		OnRetry: func(err error, _ time.Duration) {
+			if !connected { // a wrong URL says so at once, as listen does
+				fail(&firstConnectError{err})
+			}
+		},
+	}
+	tr.Install(client, emit)
+	es := client.Connect(req)
+	tr.Source = es
+	ss.mu.Lock()
+	ss.es = es
+	ss.mu.Unlock()
+	defer es.Close()
+	for {
+		ev, err := es.Next()
+		if err != nil {
+			var first *firstConnectError
+			if errors.As(err, &first) {
+				err = first.err
+			}
+			emit(tr.End(err))
+			return
+		}
+		emit(tr.Event(&ev))
+	}
+}
+
+type firstConnectError struct{ err error }
+
+func (e *firstConnectError) Error() string { return e.err.Error() }
+func (e *firstConnectError) Unwrap() error { return e.err }
+
+func (s *Server) httpClient(insecure bool) *http.Client {
+	if !insecure {
+		return s.cfg.HTTPClient
+	}
+	return InsecureClient(s.cfg.HTTPClient)
+}
+
+// InsecureClient returns a copy of c that does not verify TLS certificates.
+func InsecureClient(c *http.Client) *http.Client {
+	t, ok := c.Transport.(*http.Transport)
+	if c.Transport == nil {
+		t, ok = http.DefaultTransport.(*http.Transport)
+	}
+	if !ok {
+		return c
+	}
+	t = t.Clone()
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{}
+	}
+	t.TLSClientConfig.InsecureSkipVerify = true
+	cc := *c
+	cc.Transport = t
+	return &cc
+}
+
+// newRequest builds the request a spec describes.
+func newRequest(ctx context.Context, spec *RequestSpec) (*http.Request, error) {
+	var body io.Reader
+	if spec.Body != "" {
+		body = bytes.NewReader([]byte(spec.Body)) // GetBody: re-sent on reconnection
+	}
+	req, err := http.NewRequestWithContext(ctx, spec.Method, spec.URL, body)
+	if err != nil {
+		return nil, errors.New("debugger: " + err.Error())
+	}
+	for _, h := range spec.Headers {
+		name := strings.TrimSpace(h.Name)
+		if name == "" {
+			continue
+		}
+		if strings.EqualFold(name, "Host") {
+			req.Host = h.Value
+			continue
+		}
+		req.Header.Add(name, h.Value)
+	}
+	if spec.Body != "" && req.Header.Get("Content-Type") == "" {
+		ct := "text/plain; charset=utf-8"
+		if json.Valid([]byte(spec.Body)) {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
+	}
+	if spec.LastEventID != "" {
+		req.Header.Set("Last-Event-ID", spec.LastEventID)
+	}
+	return req, nil
+}
