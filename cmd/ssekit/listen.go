@@ -458,10 +458,10 @@ type eventPrinter struct {
 	color bool
 	// Set by --raw and --llm.
 	chunks  int
-	lastEnd byte // the last byte written by chunk or llm output
-	tools   int  // tool calls announced by the llm output
-	prev  time.Time // the previous event, or the connection
-	buf   bytes.Buffer
+	lastEnd byte      // the last byte written by chunk or llm output
+	tools   int       // tool calls announced by the llm output
+	prev    time.Time // the previous event, or the connection
+	buf     bytes.Buffer
 }
 
 // jsonEvent is the --json line: the DESIGN.md contract.
