@@ -223,12 +223,19 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 			return fmt.Errorf("loading TLS certificate: %w", err)
 		}
 		httpSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, httpSrv.TLSConfig)
 	} else {
 		httpSrv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge
 	}
 	served := make(chan error, 1)
-	go func() { served <- httpSrv.Serve(ln) }()
+	go func() {
+		if httpSrv.TLSConfig != nil {
+			// ServeTLS, not Serve on a TLS listener: it is what offers
+			// HTTP/2 ("h2") in the TLS handshake.
+			served <- httpSrv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- httpSrv.Serve(ln)
+	}()
 
 	base := scheme + "://" + ln.Addr().String()
 	log.Info("hub listening", "url", base+"/.well-known/mercure", "store", cfg.store, "anonymous", cfg.allowAnonymous)
@@ -335,14 +342,18 @@ func (m *Main) printDevHints(base string, secret []byte, cfg *serveConfig) {
 		return
 	}
 	hubURL := base + "/.well-known/mercure"
+	publish := "ssekit publish --topic demo hello"
+	if hubURL != defaultHubURL { // "ssekit publish" must find this hub
+		publish = "ssekit publish --hub " + hubURL + " --topic demo hello"
+	}
 	fmt.Fprintf(m.Stderr, `
   ssekit hub ready (development key in %s)
   UI:        %s/
   subscribe: curl -N '%s?topic=demo'
   publish:   curl -d topic=demo -d data=hello -H 'Authorization: Bearer %s' %s
-  or:        ssekit listen '%s?topic=demo'   and   SSEKIT_TOKEN=%s ssekit publish --topic demo hello
+  or:        ssekit listen '%s?topic=demo'   and   SSEKIT_TOKEN=%s %s
 
-`, filepath.Join(cfg.dataDir, "dev-jwt-secret"), base, hubURL, token, hubURL, hubURL, token)
+`, filepath.Join(cfg.dataDir, "dev-jwt-secret"), base, hubURL, token, hubURL, hubURL, token, publish)
 }
 
 // openStore opens the store --store names. This is the one place that
