@@ -1,0 +1,148 @@
+package e2e_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ssekit/sse/internal/browsertest"
+)
+
+// pageGot is what the test page's EventSource received, as "id data".
+const pageGot = `window.got`
+
+// TestBrowserResumesAfterRestart subscribes a real browser's EventSource
+// to the hub, kills the hub (kill -9) and restarts it on the same port and
+// data directory. The browser reconnects by itself with its Last-Event-ID:
+// an update published while it was away arrives through replay, later ones
+// live, and nothing it already had arrives twice.
+func TestBrowserResumesAfterRestart(t *testing.T) {
+	dataDir := t.TempDir()
+	args := []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", dataDir}
+	h := startHub(t, hubSpec{args: args})
+	c := newClient(t)
+
+	ctx := browsertest.New(t)
+	// A page of the hub's own origin, so the EventSource needs no CORS.
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.base()+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`
+		window.got = []; window.opens = 0; window.errors = 0;
+		window.es = new EventSource("/.well-known/mercure?topic=browser");
+		es.onopen = () => { window.opens++; };
+		es.onerror = () => { window.errors++; };
+		es.onmessage = (e) => { window.got.push(e.lastEventId + " " + e.data); };
+	`)); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `window.opens === 1`, 30*time.Second)
+
+	mustPublish(t, c, h.url(), "browser", "b-1", "one")
+	mustPublish(t, c, h.url(), "browser", "b-2", "two")
+	browsertest.WaitFor(t, ctx, pageGot+`.length === 2`, 30*time.Second)
+	// The last update before the kill: the browser has it, and must not get
+	// it again from the replay after the restart.
+	mustPublish(t, c, h.url(), "browser", "b-3", "three")
+	browsertest.WaitFor(t, ctx, pageGot+`.length === 3`, 30*time.Second)
+
+	h.kill()
+	browsertest.WaitFor(t, ctx, `window.errors >= 1 && es.readyState === EventSource.CONNECTING`, 30*time.Second)
+
+	// While the browser cannot reach the hub, publish through another hub
+	// process on the same data directory, on another port; the browser can
+	// only get this update by replay after its Last-Event-ID.
+	side := startHub(t, hubSpec{args: args})
+	mustPublish(t, newClient(t), side.url(), "browser", "b-4", "four")
+	if err := side.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := side.wait(30 * time.Second); err != nil {
+		t.Fatalf("side hub exit: %v", err)
+	}
+
+	h = startHub(t, hubSpec{addr: h.addr, args: args})
+	browsertest.WaitFor(t, ctx, `window.opens === 2`, 60*time.Second)
+	c = newClient(t)
+	mustPublish(t, c, h.url(), "browser", "b-5", "five")
+	browsertest.WaitFor(t, ctx, pageGot+`.includes("b-5 five")`, 30*time.Second)
+
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](pageGot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"b-1 one", "b-2 two", "b-3 three", "b-4 four", "b-5 five"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the page received\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestBrowserUI drives the hub's page like a person: types a topic,
+// clicks Subscribe, fills the publish form with a token from "ssekit
+// token", clicks Publish, and sees the event in the list.
+func TestBrowserUI(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	// No key: the development key, and anonymous subscribers.
+	h := startHub(t, hubSpec{args: []string{"--data-dir", dataDir}})
+	tok, stderr, code := runSSEKit(t, nil, "", "token", "--data-dir", dataDir, "--publish", "ui-*", "--publish", "ui-topic")
+	if code != 0 {
+		t.Fatalf("ssekit token: exit code %d: %s", code, stderr)
+	}
+	tok = strings.TrimSpace(tok)
+
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(h.base()+"/"),
+		chromedp.WaitVisible(chromedp.ID("subscribe-button")),
+		chromedp.SetValue(chromedp.ID("topics"), "ui-topic"),
+		chromedp.Click(chromedp.ID("subscribe-button")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `document.getElementById("status").textContent === "subscribed to ui-topic"`, 30*time.Second)
+
+	const data = "hello from the page"
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("ptopic"), "ui-topic"),
+		chromedp.SetValue(chromedp.ID("pdata"), data),
+		chromedp.SendKeys(chromedp.ID("ptoken"), tok),
+		chromedp.Click(chromedp.ID("publish-button")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `document.getElementById("published").textContent.startsWith("published ")`, 30*time.Second)
+	browsertest.WaitFor(t, ctx, `[...document.querySelectorAll("#events li pre")].some((p) => p.textContent === `+jsString(data)+`)`, 30*time.Second)
+
+	published, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("published")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimPrefix(published, "published ")
+	meta, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#events li .meta")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(meta, "id "+id+" ") {
+		t.Errorf("the event shows %q; want the id the hub answered, %q", meta, id)
+	}
+
+	// A topic the token does not allow: the page shows the hub's refusal.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("ptopic"), "elsewhere"),
+		chromedp.Click(chromedp.ID("publish-button")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `document.getElementById("published").textContent.startsWith("403 ")`, 30*time.Second)
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	return fmt.Sprintf("%q", s) // Go's quoting is valid JavaScript for plain text
+}
