@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssekit/sse/internal/testenv"
 )
 
 // TestServeNewcomer runs "ssekit serve" with no flags, as a newcomer does
@@ -43,7 +45,7 @@ func TestServeNewcomer(t *testing.T) {
 	}
 
 	// Paste the command into a shell, with ssekit in PATH.
-	sh := exec.Command("sh", "-c", command)
+	sh := exec.Command(testenv.NeedCommand(t, "sh"), "-c", command)
 	sh.Env = cleanEnv("PATH=" + filepath.Dir(ssekitBin) + string(os.PathListSeparator) + os.Getenv("PATH"))
 	got, err := sh.CombinedOutput()
 	if err != nil {

@@ -183,8 +183,9 @@ func (m *Main) publish(ctx context.Context, opts *publishOptions, form url.Value
 		}
 		return "", errors.New(msg)
 	}
-	if text == "" {
-		return "", errors.New("the hub answered 200 without an update id")
+	if text == "" || strings.ContainsAny(text, "\r\n") {
+		// Not a Mercure hub: it answers 200 with the id alone.
+		return "", fmt.Errorf("%s answered 200 without an update id: is it a Mercure hub's URL (…/.well-known/mercure)?", opts.hub)
 	}
 	return text, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -249,6 +250,20 @@ func TestPublishUnreachable(t *testing.T) {
 	got := run(t, nil, "publish", "--hub", url+"/.well-known/mercure", "--topic", "t", "x")
 	if got.code != 1 || !strings.HasPrefix(got.stderr, "ssekit publish: ") || strings.Count(got.stderr, "\n") != 1 {
 		t.Errorf("exit code %d, stderr %q; want 1 and one line", got.code, got.stderr)
+	}
+}
+
+// TestPublishNotAHub: a URL that answers 200 with something other than an
+// id is not taken for a success.
+func TestPublishNotAHub(t *testing.T) {
+	for _, body := range []string{"", "<html>\n<body>hello</body>\n</html>\n"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }))
+		got := run(t, nil, "publish", "--hub", srv.URL, "--topic", "t", "x")
+		srv.Close()
+		want := "ssekit publish: " + srv.URL + " answered 200 without an update id: is it a Mercure hub's URL (…/.well-known/mercure)?\n"
+		if got.code != 1 || got.stderr != want || got.stdout != "" {
+			t.Errorf("body %q: exit code %d, stderr %q, stdout %q; want 1, %q and nothing", body, got.code, got.stderr, got.stdout, want)
+		}
 	}
 }
 
