@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns `go test -bench` output of this module into the Markdown tables of
+"""Turns `go test -bench` output of this module (or of the root package) into the Markdown tables of
 docs/BENCHMARKS.md: one row per workload, ssekit and go-sse side by side,
 each figure the median of the -count runs.
 
@@ -10,7 +10,9 @@ import statistics
 import sys
 from collections import defaultdict
 
-LINE = re.compile(r"^Benchmark(\w+)/(\w+)/lib=([\w-]+)-\d+\s+\d+\s+(.*)$")
+# BenchmarkDecode/mercure/lib=ssekit-2 here; BenchmarkDecode/mercure-2 and
+# BenchmarkEncode/mercure/AppendTo-2 in the root package's benchmarks.
+LINE = re.compile(r"^Benchmark(\w+)/(\w+)(?:/(?:lib=)?([\w-]+))?-\d+\s+\d+\s+(.*)$")
 runs = defaultdict(lambda: defaultdict(list))  # (kind, workload, lib) -> unit -> values
 order = []
 for line in sys.stdin:
@@ -18,6 +20,7 @@ for line in sys.stdin:
     if not m:
         continue
     kind, workload, lib, rest = m.groups()
+    lib = lib or "ssekit"
     key = (kind, workload, lib)
     if key not in runs:
         order.append(key)
@@ -54,7 +57,7 @@ for kind in ("Decode", "Encode"):
     if not libs:
         continue
     print(f"\n#### {kind}\n")
-    print("| workload | library | MB/s | ns/event | CPU ns/event | allocs/event | B/event |")
+    print("| workload | library or method | MB/s | ns/event | CPU ns/event | allocs/event | B/event |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for w in workloads:
         for l in libs:
