@@ -65,7 +65,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	c := &serveConfig{}
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT`")
 	fs.StringVar(&c.dataDir, "data-dir", "ssekit-data", "`DIR` for the durable store and the development key")
-	fs.StringVar(&c.store, "store", "bolt", "history store: `bolt` (durable, in --data-dir) or memory")
+	fs.StringVar(&c.store, "store", "bolt", "history store: `bolt` (durable, in --data-dir), memory, or redis://HOST:6379/0 (also rediss://, redis+sentinel://, redis+cluster://; see docs/deploying.md)")
 	fs.StringVar(&c.jwtKey, "jwt-key", "", "`KEY` verifying publisher and subscriber tokens: an HMAC secret or a PEM public key, or @FILE")
 	fs.StringVar(&c.jwtAlg, "jwt-alg", "HS256", "`ALG` of --jwt-key: HS256, RS256, ES256, …")
 	fs.StringVar(&c.pubKey, "publisher-jwt-key", "", "`KEY` for publishers' tokens only (overrides --jwt-key for them)")
@@ -154,7 +154,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		cfg.allowAnonymous = true
 	}
 
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -358,8 +358,10 @@ func (m *Main) printDevHints(base string, secret []byte, cfg *serveConfig) {
 
 // openStore opens the store --store names. This is the one place that
 // knows the list of stores.
-func openStore(cfg *serveConfig) (hub.Store, error) {
+func openStore(cfg *serveConfig, log *slog.Logger) (hub.Store, error) {
 	switch {
+	case isRedisURL(cfg.store):
+		return openRedisStore(cfg, log)
 	case cfg.store == "memory":
 		return hub.NewMemoryStore(hub.MemoryStoreConfig{
 			MaxUpdates: cfg.historySize,
