@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/store/redisstream"
@@ -28,6 +31,9 @@ func openRedisStore(cfg *serveConfig, log *slog.Logger) (hub.Store, error) {
 	if cfg.historyBytes > 0 {
 		return nil, usageErrorf("--history-bytes is not supported by the redis store: use --history-size or --history-age")
 	}
+	// go-redis reports every failed dial on its own logger; the store
+	// reports an outage once, so its messages go to debug.
+	redis.SetLogger(redisLogger{log})
 	ctx, cancel := context.WithTimeout(context.Background(), redisOpenTimeout)
 	defer cancel()
 	return redisstream.Open(ctx, cfg.store, redisstream.Config{
@@ -35,4 +41,14 @@ func openRedisStore(cfg *serveConfig, log *slog.Logger) (hub.Store, error) {
 		MaxAge:      cfg.historyAge,
 		Logger:      log,
 	})
+}
+
+// redisLogger sends go-redis's own messages to the hub's logger at debug
+// level.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	if l.log.Enabled(ctx, slog.LevelDebug) {
+		l.log.DebugContext(ctx, "redis: "+strings.TrimSpace(fmt.Sprintf(format, v...)))
+	}
 }
