@@ -41,6 +41,10 @@ var (
 	ErrStoreClosed = errors.New("hub: store closed")
 	// ErrDuplicateID is returned by Append when the id is already retained.
 	ErrDuplicateID = errors.New("hub: duplicate update id")
+	// ErrStoreUnavailable is returned (wrapped with the reason) by a
+	// network store that cannot reach its backend; the request may succeed
+	// if retried later, and the server answers 503 with Retry-After.
+	ErrStoreUnavailable = errors.New("hub: store unavailable")
 )
 
 // Store keeps the update history and carries updates to every hub node that

@@ -41,6 +41,8 @@ func statusOf(err error) (status int, reason string, retryAfter time.Duration) {
 		return http.StatusBadRequest, err.Error(), 0
 	case errors.Is(err, hub.ErrDuplicateID):
 		return http.StatusConflict, err.Error(), 0
+	case errors.Is(err, hub.ErrStoreUnavailable):
+		return http.StatusServiceUnavailable, "hub: store unavailable, retry later", time.Second
 	case errors.Is(err, hub.ErrHubClosed):
 		return http.StatusServiceUnavailable, "hub: shutting down", time.Second
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

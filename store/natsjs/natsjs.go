@@ -1,0 +1,754 @@
+// Package natsjs is the hub's cluster store on NATS JetStream: every hub
+// node publishes its updates to one stream and consumes every update from
+// it, so subscribers on any node get updates published on any node, and a
+// subscriber that reconnects to another node resumes with the same ids.
+//
+// # Layout
+//
+// One stream (Config.Stream, "SSEKIT" by default) holds the updates, one
+// message per update, on the subject
+//
+//	ssekit.<stream>.u.<h>
+//
+// where h is the first 128 bits of the SHA-256 of the update's id,
+// base64url-encoded (22 characters, all valid in a subject token). The body
+// is the update itself (see codec.go): its topics are in the body, not in
+// the subject, so topics need no escaping and any string is a topic.
+//
+// A subject per update id makes the three operations the hub needs single
+// server-side lookups, with no second structure to keep in step:
+//
+//   - Append publishes with the header Nats-Expected-Last-Subject-Sequence: 0,
+//     so the stream refuses the message when its id's subject already holds
+//     one: an exact, atomic duplicate check that lasts as long as the update
+//     is retained (Nats-Msg-Id deduplication only lasts the duplicate window,
+//     keeps every id in the server's memory for it, and would refuse an id
+//     whose update retention has already dropped). The refusal is
+//     hub.ErrDuplicateID.
+//   - After(id) asks for the last message on the id's subject (the stream's
+//     per-subject index answers without a scan), which gives the id's stream
+//     sequence, then reads the stream from the next sequence in batches
+//     (direct get, which any replica may answer).
+//   - Every node reads the whole subject space ssekit.<stream>.u.* in
+//     stream-sequence order with an ordered consumer, and calls the
+//     Subscribe callbacks with each update.
+//
+// A KV bucket id→seq was the alternative: it costs a second write per
+// publish that can fail on its own, and its own retention to keep in step
+// with the stream's. A hash collision between two ids (2^-64 odds at four
+// billion retained updates) would refuse the second as a duplicate; After
+// checks the id in the body, so it never resumes from the wrong update.
+//
+// Update.Seq is the stream sequence, the same on every node. Update.Time is
+// the publishing node's clock when it appended the update, kept in the
+// body (a JetStream acknowledgement carries no timestamp).
+//
+// # Durability and failures
+//
+// Append returns after the stream's acknowledgement: the update is stored
+// on a quorum of the stream's replicas (Config.Replicas). When the
+// connection to NATS is down, Append fails at once with an error wrapping
+// hub.ErrStoreUnavailable (the server answers 503 and Retry-After); while
+// the stream has no leader (an election after a node died), Append retries
+// for up to Config.PublishTimeout. The client reconnects by itself, and
+// the consumer resumes after the last sequence it delivered, so a node
+// recovers with no gap once NATS is back. Healthy reports whether the
+// stream answers, for the hub's readiness.
+//
+// Retention is the stream's own: Config.HistorySize (max messages),
+// MaxBytes and MaxAge, oldest dropped first.
+package natsjs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ssekit/sse/hub"
+)
+
+// Defaults for the zero Config fields.
+const (
+	// DefaultStream is the stream name when Config.Stream is empty.
+	DefaultStream = "SSEKIT"
+	// DefaultHistorySize is the number of updates kept when
+	// Config.HistorySize is zero.
+	DefaultHistorySize = 10_000
+	// DefaultPublishTimeout bounds an Append (including its retries while
+	// the stream elects a leader) when Config.PublishTimeout is zero.
+	DefaultPublishTimeout = 5 * time.Second
+	// DefaultOpenTimeout is how long Open keeps trying to reach NATS and
+	// create the stream when Config.OpenTimeout is zero.
+	DefaultOpenTimeout = 30 * time.Second
+)
+
+// Errors returned by the store besides those of package hub.
+var (
+	// ErrNoID is returned by Append for an update whose ID is empty.
+	ErrNoID = errors.New("natsjs: update has no id")
+	// ErrBadConfig is returned by Open for an invalid Config (wrapped with
+	// the reason).
+	ErrBadConfig = errors.New("natsjs: bad config")
+)
+
+// Config configures a Store. The zero value connects to
+// nats://127.0.0.1:4222 and keeps the newest 10,000 updates in the stream
+// SSEKIT with one replica.
+type Config struct {
+	// URL is the NATS server, or a comma-separated list of the cluster's
+	// servers (nats://host1:4222,nats://host2:4222): the client connects
+	// to one and moves to another when it fails. Empty means
+	// nats.DefaultURL (nats://127.0.0.1:4222).
+	URL string
+
+	// Stream is the JetStream stream's name (letters, digits, - and _).
+	// Its subjects are ssekit.<Stream>.u.*, so hubs with different stream
+	// names share a NATS cluster without seeing each other's updates.
+	// Empty means DefaultStream.
+	Stream string
+
+	// Replicas is the stream's replica count (1 to 5; 3 in a 3-node
+	// cluster keeps every acknowledged update through the loss of one
+	// node). Zero means 1.
+	Replicas int
+
+	// HistorySize is the most updates retained (the stream's max
+	// messages). Zero means DefaultHistorySize; a negative value means no
+	// limit by count.
+	HistorySize int
+	// MaxBytes bounds the stream's size in bytes. Zero means no limit.
+	MaxBytes int64
+	// MaxAge is how long an update is retained. Zero means no limit.
+	MaxAge time.Duration
+
+	// PublishTimeout bounds an Append that has no earlier deadline in its
+	// context. Zero means DefaultPublishTimeout.
+	PublishTimeout time.Duration
+	// OpenTimeout is how long Open keeps trying to connect and create the
+	// stream (a cluster starting up has no JetStream quorum for a few
+	// seconds). Zero means DefaultOpenTimeout.
+	OpenTimeout time.Duration
+
+	// Name is the client connection's name, shown by the NATS server's
+	// monitoring. Empty means "ssekit".
+	Name string
+	// Options are more NATS client options (credentials, TLS, …), applied
+	// after the store's own.
+	Options []nats.Option
+
+	// Logger receives connection and consumer events. Nil means none.
+	Logger *slog.Logger
+}
+
+// Store is a hub.Store on a NATS JetStream stream. It is safe for
+// concurrent use.
+type Store struct {
+	cfg      Config
+	stream   string
+	prefix   string // "ssekit.<stream>.u."
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	log      *slog.Logger
+	consumer jetstream.ConsumeContext
+
+	// appended is the highest Seq this store's Appends were acknowledged
+	// with: After reads at least that far (read-your-writes, even from a
+	// replica that lags).
+	appended atomic.Uint64
+
+	// dmu serialises delivery; it guards delivered. A Subscribe registers
+	// under it, so a callback starts exactly after an update delivery.
+	dmu       sync.Mutex
+	delivered uint64 // guarded by dmu: the last Seq given to the callbacks
+
+	// mu guards subs and closed; subsView is the copy delivery reads.
+	mu       sync.Mutex
+	subs     []*subscriber
+	closed   bool
+	subsView atomic.Pointer[[]*subscriber]
+	isClosed atomic.Bool
+}
+
+// subscriber is one Subscribe callback. mu is held while fn runs, so stop
+// can wait for a call in progress.
+type subscriber struct {
+	fn      func(*hub.Update)
+	from    uint64 // the first Seq to deliver
+	mu      sync.Mutex
+	stopped bool // guarded by mu
+}
+
+// Open connects to NATS, creates the stream (or updates its limits to
+// cfg's), and starts consuming it. It retries for up to cfg.OpenTimeout
+// while NATS or its JetStream quorum is not there yet, or until ctx ends.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultStream
+	}
+	if cfg.Stream != strings.Map(streamNameRune, cfg.Stream) {
+		return nil, fmt.Errorf("%w: stream name %q: use letters, digits, - and _", ErrBadConfig, cfg.Stream)
+	}
+	switch {
+	case cfg.Replicas == 0:
+		cfg.Replicas = 1
+	case cfg.Replicas < 0 || cfg.Replicas > 5:
+		return nil, fmt.Errorf("%w: %d replicas: use 1 to 5", ErrBadConfig, cfg.Replicas)
+	}
+	if cfg.MaxBytes < 0 || cfg.MaxAge < 0 {
+		return nil, fmt.Errorf("%w: negative MaxBytes or MaxAge", ErrBadConfig)
+	}
+	if cfg.HistorySize == 0 {
+		cfg.HistorySize = DefaultHistorySize
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.OpenTimeout <= 0 {
+		cfg.OpenTimeout = DefaultOpenTimeout
+	}
+	if cfg.URL == "" {
+		cfg.URL = nats.DefaultURL
+	}
+	if cfg.Name == "" {
+		cfg.Name = "ssekit"
+	}
+	s := &Store{
+		cfg:    cfg,
+		stream: cfg.Stream,
+		prefix: "ssekit." + cfg.Stream + ".u.",
+		log:    cfg.Logger,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.subsView.Store(&[]*subscriber{})
+
+	ctx, cancel := context.WithTimeout(ctx, cfg.OpenTimeout)
+	defer cancel()
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		// Publishes fail at once while disconnected instead of waiting in
+		// a buffer for a server that may not come back in time.
+		nats.ReconnectBufSize(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			s.log.Warn("natsjs: disconnected from NATS", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			s.log.Info("natsjs: reconnected to NATS", "server", nc.ConnectedUrlRedacted())
+		}),
+	}
+	nc, err := nats.Connect(cfg.URL, append(opts, cfg.Options...)...)
+	if err != nil {
+		return nil, fmt.Errorf("natsjs: connect %s: %w", cfg.URL, err)
+	}
+	s.nc = nc
+	if s.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("natsjs: %w", err)
+	}
+	last, err := s.createStream(ctx)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	s.delivered = last
+	if err := s.startConsumer(ctx, last+1); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func streamNameRune(r rune) rune {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+		return r
+	}
+	return -1
+}
+
+// streamConfig is the stream the store needs.
+func (s *Store) streamConfig() jetstream.StreamConfig {
+	maxMsgs := int64(s.cfg.HistorySize)
+	if maxMsgs < 0 {
+		maxMsgs = -1
+	}
+	maxBytes := s.cfg.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = -1
+	}
+	return jetstream.StreamConfig{
+		Name:        s.stream,
+		Description: "ssekit hub updates",
+		Subjects:    []string{s.prefix + "*"},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxMsgs:     maxMsgs,
+		MaxBytes:    maxBytes,
+		MaxAge:      s.cfg.MaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.cfg.Replicas,
+		AllowDirect: true,
+	}
+}
+
+// createStream creates or updates the stream, retrying until ctx ends
+// while NATS is unreachable or JetStream has no quorum yet, and returns
+// its last sequence.
+func (s *Store) createStream(ctx context.Context) (uint64, error) {
+	cfg := s.streamConfig()
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := s.js.CreateOrUpdateStream(actx, cfg)
+		var info *jetstream.StreamInfo
+		if err == nil {
+			info, err = st.Info(actx)
+		}
+		cancel()
+		if err == nil {
+			return info.State.LastSeq, nil
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.Code != 503 && apiErr.Code != 408 && apiErr.Code != 500 {
+			return 0, fmt.Errorf("natsjs: stream %s: %w", s.stream, err) // a refusal, not an outage
+		}
+		s.log.Debug("natsjs: stream not ready, retrying", "stream", s.stream, "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: natsjs: stream %s not ready: %w", hub.ErrStoreUnavailable, s.stream, err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// startConsumer starts the ordered consumer that feeds the Subscribe
+// callbacks, from stream sequence from.
+func (s *Store) startConsumer(ctx context.Context, from uint64) error {
+	oc, err := s.js.OrderedConsumer(ctx, s.stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{s.prefix + "*"},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       from,
+		InactiveThreshold: time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("natsjs: consumer: %w", err)
+	}
+	cc, err := oc.Consume(s.deliver,
+		// Short pulls with heartbeats: a consumer lost with a NATS node is
+		// noticed in seconds and recreated after the last delivered Seq.
+		jetstream.PullExpiry(5*time.Second),
+		jetstream.PullHeartbeat(time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !s.isClosed.Load() {
+				s.log.Debug("natsjs: consumer", "err", err)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("natsjs: consume: %w", err)
+	}
+	s.consumer = cc
+	return nil
+}
+
+// deliver is the ordered consumer's handler: it gives each update to every
+// callback registered before it, once, in Seq order.
+func (s *Store) deliver(m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil {
+		s.log.Error("natsjs: message without metadata; skipped", "err", err)
+		return
+	}
+	seq := md.Sequence.Stream
+	u, err := decodeUpdate(m.Data(), seq)
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if seq <= s.delivered { // a consumer reset can repeat the last messages
+		return
+	}
+	s.delivered = seq
+	if err != nil {
+		s.log.Error("natsjs: undecodable update; skipped", "seq", seq, "err", err)
+		return
+	}
+	for _, sub := range *s.subsView.Load() {
+		if seq < sub.from {
+			continue
+		}
+		sub.mu.Lock()
+		if !sub.stopped {
+			sub.fn(u)
+		}
+		sub.mu.Unlock()
+	}
+}
+
+// publishRetryWait is the pause between publishes while the stream has no
+// leader to acknowledge them (NATS answers "no responders").
+const publishRetryWait = 50 * time.Millisecond
+
+// subject is the subject of the update with the given id.
+func (s *Store) subject(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return s.prefix + base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// Append publishes u to the stream and returns after the stream
+// acknowledged it (stored on a quorum of replicas); it sets u.Seq (the
+// stream sequence) and u.Time. Errors: hub.ErrDuplicateID when the id is
+// retained, an error wrapping hub.ErrStoreUnavailable when NATS cannot be
+// reached (at once when disconnected), hub.ErrStoreClosed, ctx's error.
+// When it fails for lack of an acknowledgement the update may or may not
+// be stored: a retry with the same id then answers ErrDuplicateID.
+func (s *Store) Append(ctx context.Context, u *hub.Update) error {
+	if u.ID == "" {
+		return ErrNoID
+	}
+	if s.isClosed.Load() {
+		return hub.ErrStoreClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if st := s.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w: natsjs: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
+	}
+	c := *u
+	c.Time = time.Now()
+	msg := &nats.Msg{
+		Subject: s.subject(u.ID),
+		Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}},
+		Data:    appendUpdate(make([]byte, 0, encodedSize(&c)), &c),
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	ack, err := s.js.PublishMsg(pctx, msg,
+		jetstream.WithRetryWait(publishRetryWait), jetstream.WithRetryAttempts(int(s.cfg.PublishTimeout/publishRetryWait)+1))
+	if err != nil {
+		return s.publishError(ctx, err)
+	}
+	u.Seq, u.Time = ack.Sequence, c.Time
+	for {
+		old := s.appended.Load()
+		if old >= ack.Sequence || s.appended.CompareAndSwap(old, ack.Sequence) {
+			break
+		}
+	}
+	return nil
+}
+
+// publishError maps a failed publish to the store's errors.
+func (s *Store) publishError(ctx context.Context, err error) error {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+		return hub.ErrDuplicateID
+	case ctx.Err() != nil: // the caller gave up: its error, not ours
+		return ctx.Err()
+	case s.isClosed.Load(), errors.Is(err, nats.ErrConnectionClosed):
+		return hub.ErrStoreClosed
+	case errors.As(err, &apiErr) && apiErr.Code != 503 && apiErr.Code != 408:
+		return fmt.Errorf("natsjs: publish: %w", err) // refused, e.g. too large
+	}
+	return fmt.Errorf("%w: natsjs: publish: %w", hub.ErrStoreUnavailable, err)
+}
+
+// After calls fn with the retained updates after the one with the given
+// id, oldest first (see hub.Store). It finds the id's sequence with one
+// lookup on the id's subject, then reads the stream in batches from the
+// next sequence to its end, and at least to the last update this store
+// appended or delivered, so a replica that lags is waited for.
+func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool) (anchor uint64, found bool, err error) {
+	if s.isClosed.Load() {
+		return 0, false, hub.ErrStoreClosed
+	}
+	s.dmu.Lock()
+	need := max(s.delivered, s.appended.Load())
+	s.dmu.Unlock()
+	found = id == ""
+	if id != "" {
+		seq, err := s.lookup(ctx, id)
+		if err != nil {
+			return 0, false, err
+		}
+		if seq > 0 {
+			anchor, found = seq, true
+		}
+	}
+	err = s.readFrom(ctx, anchor+1, need, fn)
+	return anchor, found, err
+}
+
+// lookup returns the stream sequence of the update with the given id, or 0
+// when it is not retained. A replica may answer the direct get and lag:
+// "not found" is confirmed by the stream leader.
+func (s *Store) lookup(ctx context.Context, id string) (uint64, error) {
+	subj := s.subject(id)
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	resp, err := s.nc.RequestWithContext(rctx, "$JS.API.DIRECT.GET."+s.stream+"."+subj, nil)
+	if err != nil {
+		return 0, s.readError(ctx, err)
+	}
+	if resp.Header.Get("Status") == "" {
+		seq, _ := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if u, err := decodeUpdate(resp.Data, seq); err == nil && u.ID == id && seq > 0 {
+			return seq, nil
+		}
+		return 0, nil // another id with the same hash
+	}
+	if st := resp.Header.Get("Status"); st != "404" {
+		return 0, fmt.Errorf("%w: natsjs: direct get: status %s %s", hub.ErrStoreUnavailable, st, resp.Header.Get("Description"))
+	}
+	// Ask the leader, which has every acknowledged update.
+	req, _ := json.Marshal(map[string]string{"last_by_subj": subj})
+	resp, err = s.nc.RequestWithContext(rctx, "$JS.API.STREAM.MSG.GET."+s.stream, req)
+	if err != nil {
+		return 0, s.readError(ctx, err)
+	}
+	var r struct {
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return 0, fmt.Errorf("natsjs: message get: %w", err)
+	}
+	switch {
+	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return 0, nil
+	case r.Error != nil:
+		return 0, fmt.Errorf("%w: natsjs: message get: %w", hub.ErrStoreUnavailable, r.Error)
+	case r.Message == nil:
+		return 0, nil
+	}
+	if u, err := decodeUpdate(r.Message.Data, r.Message.Seq); err == nil && u.ID == id {
+		return r.Message.Seq, nil
+	}
+	return 0, nil
+}
+
+// readBatch is how many messages one direct get returns, and readMaxBytes
+// bounds their size.
+const (
+	readBatch    = 256
+	readMaxBytes = 1 << 20
+)
+
+// readFrom calls fn with every update from stream sequence seq to the end
+// of the stream, and at least to need, until fn returns false.
+func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Update) bool) error {
+	ch := make(chan *nats.Msg, readBatch+1)
+	inbox := s.nc.NewRespInbox()
+	sub, err := s.nc.ChanSubscribe(inbox, ch)
+	if err != nil {
+		return s.readError(ctx, err)
+	}
+	defer sub.Unsubscribe()
+	subject := "$JS.API.DIRECT.GET." + s.stream
+	deadline := time.Now().Add(s.cfg.PublishTimeout)
+	for lagging := 1; ; {
+		req := fmt.Appendf(nil, `{"seq":%d,"batch":%d,"max_bytes":%d}`, seq, readBatch, readMaxBytes)
+		if err := s.nc.PublishRequest(subject, inbox, req); err != nil {
+			return s.readError(ctx, err)
+		}
+		more, stopped, err := s.readBatch(ctx, ch, &seq, fn)
+		switch {
+		case err != nil:
+			return err
+		case stopped:
+			return nil
+		case more:
+			continue
+		case seq > need: // the end, and no earlier than this store has seen
+			return nil
+		}
+		// The end came before need: either retention dropped the updates
+		// up to need, or a replica that lags answered. The leader knows.
+		if st, err := s.state(ctx); err != nil {
+			return err
+		} else if st.Msgs == 0 || st.LastSeq < seq {
+			return nil // nothing left at or after seq
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: natsjs: replica behind: read to %d, want %d", hub.ErrStoreUnavailable, seq-1, need)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(lagging) * time.Millisecond):
+		}
+		lagging = min(2*lagging, 50)
+	}
+}
+
+// state asks the stream's leader for the stream's state.
+func (s *Store) state(ctx context.Context) (jetstream.StreamState, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	st, err := s.js.Stream(ctx, s.stream)
+	if err != nil {
+		return jetstream.StreamState{}, s.readError(ctx, err)
+	}
+	return st.CachedInfo().State, nil
+}
+
+// readBatch reads the answers to one direct batch get, calling fn and
+// advancing *seq past each message. more reports that the server has
+// messages after the batch; stopped that fn returned false.
+func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, seq *uint64, fn func(*hub.Update) bool) (more, stopped bool, err error) {
+	timer := time.NewTimer(s.cfg.PublishTimeout)
+	defer timer.Stop()
+	for {
+		var m *nats.Msg
+		select {
+		case m = <-ch:
+		case <-ctx.Done():
+			return false, false, ctx.Err()
+		case <-timer.C:
+			return false, false, fmt.Errorf("%w: natsjs: direct get timed out", hub.ErrStoreUnavailable)
+		}
+		switch st := m.Header.Get("Status"); st {
+		case "":
+		case "404": // nothing at or after *seq
+			return false, false, nil
+		case "204": // end of batch
+			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+			return pending > 0, false, nil
+		case "503":
+			return false, false, fmt.Errorf("%w: natsjs: direct get: no responders", hub.ErrStoreUnavailable)
+		default:
+			return false, false, fmt.Errorf("natsjs: direct get: status %s %s", st, m.Header.Get("Description"))
+		}
+		n, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil || n < *seq {
+			return false, false, fmt.Errorf("natsjs: direct get: sequence %q after %d", m.Header.Get(jetstream.SequenceHeader), *seq)
+		}
+		*seq = n + 1
+		u, err := decodeUpdate(m.Data, n)
+		if err != nil {
+			s.log.Error("natsjs: undecodable update; skipped", "seq", n, "err", err)
+			continue
+		}
+		if !fn(u) {
+			return false, true, nil
+		}
+	}
+}
+
+// readError maps a failed read request to the store's errors.
+func (s *Store) readError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case s.isClosed.Load():
+		return hub.ErrStoreClosed
+	}
+	return fmt.Errorf("%w: natsjs: %w", hub.ErrStoreUnavailable, err)
+}
+
+// Subscribe calls fn with every update appended from now on by any node,
+// in Seq order, from the store's one delivery goroutine at a time. fn must
+// not block for long (it holds back delivery to every callback) and must
+// not call stop. stop is idempotent; after it returns fn is not called
+// again.
+func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
+	if s.isClosed.Load() {
+		return nil, hub.ErrStoreClosed
+	}
+	// "From now on": after the stream's last sequence at this moment, as
+	// the leader knows it; without NATS, after what this node has seen.
+	st, _ := s.state(context.Background())
+	last := st.LastSeq
+	sub := &subscriber{fn: fn}
+	s.dmu.Lock()
+	sub.from = max(last, s.delivered, s.appended.Load()) + 1
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.dmu.Unlock()
+		return nil, hub.ErrStoreClosed
+	}
+	s.subs = append(s.subs[:len(s.subs):len(s.subs)], sub)
+	s.subsView.Store(&s.subs)
+	s.mu.Unlock()
+	s.dmu.Unlock()
+
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			subs := make([]*subscriber, 0, len(s.subs))
+			for _, x := range s.subs {
+				if x != sub {
+					subs = append(subs, x)
+				}
+			}
+			s.subs = subs
+			s.subsView.Store(&s.subs)
+			s.mu.Unlock()
+			sub.mu.Lock()
+			sub.stopped = true
+			sub.mu.Unlock()
+		})
+	}, nil
+}
+
+// Healthy reports whether the stream answers: nil when this node is
+// connected to NATS and the stream's leader replies, an error wrapping
+// hub.ErrStoreUnavailable otherwise.
+func (s *Store) Healthy(ctx context.Context) error {
+	if s.isClosed.Load() {
+		return hub.ErrStoreClosed
+	}
+	if st := s.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w: natsjs: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := s.js.Stream(ctx, s.stream); err != nil {
+		return fmt.Errorf("%w: natsjs: stream %s: %w", hub.ErrStoreUnavailable, s.stream, err)
+	}
+	return nil
+}
+
+// Close stops consuming and closes the connection; updates already
+// acknowledged are in the stream. It returns hub.ErrStoreClosed when
+// called again.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return hub.ErrStoreClosed
+	}
+	s.closed = true
+	s.isClosed.Store(true)
+	s.subs = nil
+	s.subsView.Store(&[]*subscriber{})
+	s.mu.Unlock()
+	s.consumer.Stop()
+	s.nc.Close()
+	return nil
+}
+
+var (
+	_ hub.Store         = (*Store)(nil)
+	_ hub.HealthChecker = (*Store)(nil)
+)
