@@ -337,15 +337,16 @@ func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
 	spec := ss.spec.Redacted()
 	emit(Record{T: 0, Kind: KindRequest, Request: &spec})
 
-	req, err := newRequest(tr.Trace(ctx), &ss.spec)
+	// A failed first connection ends the stream (fail); emit still
+	// delivers the records that say so, on the page's ctx.
+	connected := false
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	req, err := newRequest(tr.Trace(runCtx), &ss.spec)
 	if err != nil {
 		emit(Record{T: tr.since(), Kind: KindError, Text: err.Error()})
 		return
 	}
-	connected := false
-	ctx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-	req = req.WithContext(ctx)
 	client := &sse.Client{
 		HTTPClient:  s.httpClient(ss.spec.Insecure),
 		NoReconnect: ss.spec.NoReconnect,
