@@ -517,9 +517,12 @@
       return '<div class="row marker ' + e.cls + '" data-i="' + e.i + '"><span class="c-time">' + clock(e.t) + '</span><span class="c-data">' + esc(e.text) + '</span></div>';
     }
     const preview = e.data.length > 300 ? e.data.slice(0, 300) : e.data;
+    const d = e.rec && e.rec.llm;
+    const piece = d ? (d.text || d.reasoning || (d.tool ? (d.tool.name ? d.tool.name + '(' : '') + (d.tool.args || '') : '')) : '';
+    const delta = piece ? '<span class="delta">' + esc(JSON.stringify(piece).slice(1, -1)) + '</span>' : '';
     return '<div class="row ' + e.kind + sel + '" data-i="' + e.i + '"><span class="c-time">' + clock(e.t) + '</span><span class="c-gap">' +
       (e.gap === null || e.gap === undefined ? '' : '+' + fmtMs(e.gap)) + '</span><span class="c-id">' + esc(e.id || '') + '</span><span class="c-type">' +
-      esc(e.type) + '</span><span class="c-data">' + esc(preview.replace(/\n/g, '⏎')) + '</span></div>';
+      esc(e.type) + '</span><span class="c-data">' + delta + esc(preview.replace(/\n/g, '⏎')) + '</span></div>';
   }
   rowsEl.addEventListener('click', (ev) => {
     const row = ev.target.closest('.row');
@@ -527,12 +530,21 @@
   });
 
   // ---- detail ----
+  // jsonHTML colours pretty-printed JSON: the tokens are found in the
+  // plain text and each piece is escaped on its own.
   function jsonHTML(text) {
-    return esc(text).replace(/("(?:\\.|[^"\\])*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g, (m, str, colon, lit, num) => {
-      if (str) return colon ? '<span class="j-key">' + str + '</span>' + colon : '<span class="j-str">' + str + '</span>';
-      if (lit) return '<span class="j-lit">' + lit + '</span>';
-      return '<span class="j-num">' + num + '</span>';
-    });
+    const re = /("(?:\\.|[^"\\])*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g;
+    let out = '';
+    let last = 0;
+    let m;
+    while ((m = re.exec(text)) !== null) {
+      out += esc(text.slice(last, m.index));
+      if (m[1]) out += m[2] ? '<span class="j-key">' + esc(m[1]) + '</span>' + m[2] : '<span class="j-str">' + esc(m[1]) + '</span>';
+      else if (m[3]) out += '<span class="j-lit">' + m[3] + '</span>';
+      else out += '<span class="j-num">' + m[4] + '</span>';
+      last = re.lastIndex;
+    }
+    return out + esc(text.slice(last));
   }
   function rawHTML(raw) {
     return esc(raw).replace(/\r\n|\r|\n/g, (m) => '<span class="eol">' + (m === '\r\n' ? '␍␊' : m === '\r' ? '␍' : '␊') + '</span>\n');
@@ -541,6 +553,7 @@
     selected = i;
     schedule();
     const e = entries[i];
+    $('detail').classList.toggle('none', !e || e.kind === 'marker');
     if (!e || e.kind === 'marker') {
       $('detail-title').textContent = 'Event';
       $('detail-meta').textContent = 'Select an event to see its data and raw bytes.';
