@@ -707,6 +707,7 @@
     inject(recs) { for (const r of recs) handle(r); },
     stats() { return Object.assign({}, st, { rows: entries.length, view: view.length, domRows: rowsEl.childElementCount }); },
     llm() { return llm; },
+    records() { return records; },
     fromCurl, toCurl, spec,
   };
 })();
