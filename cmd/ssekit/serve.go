@@ -59,13 +59,14 @@ type serveConfig struct {
 	subscriptions                                    bool
 	tlsCert, tlsKey                                  string
 	logFormat, logLevel                              string
+	nats                                             natsFlags // store_nats.go
 }
 
 func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	c := &serveConfig{}
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT`")
 	fs.StringVar(&c.dataDir, "data-dir", "ssekit-data", "`DIR` for the durable store and the development key")
-	fs.StringVar(&c.store, "store", "bolt", "history store: `bolt` (durable, in --data-dir), memory, or redis://HOST:6379/0 (also rediss://, redis+sentinel://, redis+cluster://; see docs/deploying.md)")
+	fs.StringVar(&c.store, "store", "bolt", "history store: `bolt` (durable, in --data-dir), memory, redis://HOST:6379/0 (also rediss://, redis+sentinel://, redis+cluster://), or nats://HOST:4222[,HOST2:4222…] (see docs/deploying.md)")
 	fs.StringVar(&c.jwtKey, "jwt-key", "", "`KEY` verifying publisher and subscriber tokens: an HMAC secret or a PEM public key, or @FILE")
 	fs.StringVar(&c.jwtAlg, "jwt-alg", "HS256", "`ALG` of --jwt-key: HS256, RS256, ES256, …")
 	fs.StringVar(&c.pubKey, "publisher-jwt-key", "", "`KEY` for publishers' tokens only (overrides --jwt-key for them)")
@@ -91,6 +92,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take (`DURATION`)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: `text` or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, `info`, warn or error")
+	c.nats.register(fs)
 	addEnvTwins(fs)
 	return c
 }
@@ -362,6 +364,8 @@ func openStore(cfg *serveConfig, log *slog.Logger) (hub.Store, error) {
 	switch {
 	case isRedisURL(cfg.store):
 		return openRedisStore(cfg, log)
+	case isNATSURL(cfg.store) || cfg.nats.cluster:
+		return openNATSStore(cfg, log)
 	case cfg.store == "memory":
 		return hub.NewMemoryStore(hub.MemoryStoreConfig{
 			MaxUpdates: cfg.historySize,
