@@ -49,6 +49,9 @@ var (
 // DefaultQueueSize is Config.QueueSize's default.
 const DefaultQueueSize = 1024
 
+// fanQueueSize is how many stored updates may wait for fan-out.
+const fanQueueSize = 1024
+
 // Config configures a Hub. The zero value works.
 type Config struct {
 	// Store keeps the history and carries updates between hub nodes. nil
@@ -84,6 +87,14 @@ type Hub struct {
 	subEvents bool
 	selectors *selectorCache
 	stopFan   func()
+
+	// fanQueue carries updates from the store's Subscribe callback to the
+	// fan-out goroutine, so a publish is acknowledged once it is stored,
+	// without waiting for the fan-out behind it. When fan-out falls
+	// fanQueueSize updates behind, the callback blocks: publishers are
+	// held back rather than memory growing.
+	fanQueue chan *Update
+	fanDone  chan struct{}
 
 	// fanMu serialises fan-out (stores promise one callback at a time; this
 	// makes it hold for the race detector too) and guards the scratch list.
@@ -149,11 +160,14 @@ func New(cfg Config) (*Hub, error) {
 		size = DefaultSelectorCacheSize
 	}
 	h.selectors = newSelectorCache(size)
-	stop, err := h.store.Subscribe(h.fanOut)
+	h.fanQueue = make(chan *Update, fanQueueSize)
+	h.fanDone = make(chan struct{})
+	stop, err := h.store.Subscribe(func(u *Update) { h.fanQueue <- u })
 	if err != nil {
 		return nil, fmt.Errorf("hub: subscribe to the store: %w", err)
 	}
 	h.stopFan = stop
+	go h.fanLoop()
 	return h, nil
 }
 
@@ -235,7 +249,16 @@ func encodedSize(u *Update) int {
 	return len(u.ID) + len(u.Type) + len(u.Data) + 48
 }
 
-// fanOut is the store's Subscribe callback: it encodes u once and queues
+// fanLoop fans out the updates the store delivers, in the store's order,
+// until Shutdown closes the queue.
+func (h *Hub) fanLoop() {
+	defer close(h.fanDone)
+	for u := range h.fanQueue {
+		h.fanOut(u)
+	}
+}
+
+// fanOut encodes an update from the store once and queues
 // the same bytes for every matching subscriber, without blocking on any.
 func (h *Hub) fanOut(u *Update) {
 	b, err := encode(make([]byte, 0, encodedSize(u)), u)
@@ -392,7 +415,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.patterns = nil
 	h.mu.Unlock()
 
-	h.stopFan()
+	h.stopFan() // no callback runs after it: the queue can be closed
+	close(h.fanQueue)
+	select {
+	case <-h.fanDone:
+	case <-ctx.Done():
+	}
 	for _, s := range subs {
 		if s.end(ErrHubClosed) {
 			h.metrics.SubscriberDisconnected(DisconnectShutdown)

@@ -137,13 +137,35 @@ func ids(evs []sse.Event) []string {
 	return out
 }
 
+// publish publishes u and waits until the hub has fanned it out, so a
+// test can look at the queues at once.
 func publish(t testing.TB, h *Hub, u *Update) string {
 	t.Helper()
 	id, err := h.Publish(context.Background(), u)
 	if err != nil {
 		t.Fatalf("Publish(%q): %v", u.ID, err)
 	}
+	waitFannedOut(t, h, u.Seq)
 	return id
+}
+
+// waitFannedOut returns once the fan-out goroutine has delivered every
+// update up to seq: it stores last before delivering, holding fanMu until
+// it is done.
+func waitFannedOut(t testing.TB, h *Hub, seq uint64) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		if u := h.last.Load(); u != nil && u.Seq >= seq {
+			h.fanMu.Lock()
+			h.fanMu.Unlock()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("update %d not fanned out within %v", seq, waitTimeout)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
 }
 
 func TestPublishValidation(t *testing.T) {

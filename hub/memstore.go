@@ -174,19 +174,19 @@ func (s *MemoryStore) firstLiveLocked(now time.Time) int {
 // After calls fn with the retained updates after id, oldest first. It reads
 // the history in batches and calls fn without holding the store's lock, so
 // fn may take its time; updates evicted meanwhile are skipped.
-func (s *MemoryStore) After(ctx context.Context, id string, fn func(*Update) bool) (found bool, err error) {
+func (s *MemoryStore) After(ctx context.Context, id string, fn func(*Update) bool) (anchor uint64, found bool, err error) {
 	var batch [64]*Update
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return false, ErrStoreClosed
+		return 0, false, ErrStoreClosed
 	}
 	first := s.firstLiveLocked(time.Now())
 	found = id == ""
 	if id != "" {
 		if seq, ok := s.byID[id]; ok {
 			if i := s.indexLocked(seq); i >= first {
-				first, found = i+1, true
+				first, found, anchor = i+1, true, uint64(seq)
 			}
 		}
 	}
@@ -208,22 +208,22 @@ func (s *MemoryStore) After(ctx context.Context, id string, fn func(*Update) boo
 		}
 		s.mu.RUnlock()
 		if n == 0 {
-			return found, nil
+			return anchor, found, nil
 		}
 		for _, u := range batch[:n] {
 			if !fn(u) {
-				return found, nil
+				return anchor, found, nil
 			}
 		}
 		next = batch[n-1].Seq + 1
 		clear(batch[:n])
 		if err := ctx.Err(); err != nil {
-			return found, err
+			return anchor, found, err
 		}
 		s.mu.RLock()
 		if s.closed {
 			s.mu.RUnlock()
-			return found, ErrStoreClosed
+			return anchor, found, ErrStoreClosed
 		}
 	}
 }

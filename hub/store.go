@@ -64,9 +64,12 @@ type Store interface {
 	// after the update with the given id, until fn returns false. An empty
 	// id means the whole retained history. found is false when a non-empty
 	// id is not (or no longer) retained; fn is then called with the whole
-	// retained history, so a client is never left stuck. The updates passed
-	// to fn must not be modified.
-	After(ctx context.Context, id string, fn func(*Update) bool) (found bool, err error)
+	// retained history, so a client is never left stuck. anchor is the Seq
+	// of the update with the given id when found (0 otherwise): the hub
+	// drops live deliveries at or below it that reach it late (fan-out lags
+	// the store, and in a cluster one node lags another). The updates
+	// passed to fn must not be modified.
+	After(ctx context.Context, id string, fn func(*Update) bool) (anchor uint64, found bool, err error)
 
 	// Subscribe calls fn with every update appended from now on (by any
 	// node), in Seq order, from one goroutine at a time. fn must not block:

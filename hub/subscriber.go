@@ -291,7 +291,7 @@ func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string) (Re
 	var buf []byte
 	var maxSeq uint64
 	var encErr error
-	found, err := h.store.After(ctx, after, func(u *Update) bool {
+	anchor, found, err := h.store.After(ctx, after, func(u *Update) bool {
 		maxSeq = max(maxSeq, u.Seq)
 		if s.wants(u) {
 			buf, encErr = encode(buf, u)
@@ -312,7 +312,9 @@ func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string) (Re
 
 	s.mu.Lock()
 	s.replaying = false
-	s.replayMax = maxSeq
+	// Live deliveries at or below the anchor may still come: fan-out lags
+	// the store. They are as much "already seen" as the replayed ones.
+	s.replayMax = max(maxSeq, anchor)
 	if !s.ended {
 		s.replay = buf
 	}

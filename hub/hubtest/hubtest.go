@@ -87,8 +87,18 @@ func appendN(t testing.TB, s hub.Store, prefix string, n int) []*hub.Update {
 // collectAfter returns the ids After passes to fn, checking Seq increases.
 func collectAfter(t *testing.T, s hub.Store, id string) (ids []string, found bool) {
 	t.Helper()
+	ids, anchor, found := collectAfterAnchor(t, s, id)
+	if !found && anchor != 0 {
+		t.Errorf("After(%q): anchor %d with found false; want 0", id, anchor)
+	}
+	return ids, found
+}
+
+// collectAfterAnchor is collectAfter that also returns the anchor Seq.
+func collectAfterAnchor(t *testing.T, s hub.Store, id string) (ids []string, anchor uint64, found bool) {
+	t.Helper()
 	var last uint64
-	found, err := s.After(context.Background(), id, func(u *hub.Update) bool {
+	anchor, found, err := s.After(context.Background(), id, func(u *hub.Update) bool {
 		if len(ids) > 0 && u.Seq <= last {
 			t.Errorf("After(%q): Seq %d after %d; want increasing", id, u.Seq, last)
 		}
@@ -99,7 +109,7 @@ func collectAfter(t *testing.T, s hub.Store, id string) (ids []string, found boo
 	if err != nil {
 		t.Fatalf("After(%q): %v", id, err)
 	}
-	return ids, found
+	return ids, anchor, found
 }
 
 func idsOf(us []*hub.Update) []string {
@@ -134,7 +144,7 @@ func testAppendAssignsSeqAndTime(t *testing.T, s hub.Store) {
 	}
 	// The Seq seen by After is the one Append assigned.
 	i := 0
-	_, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+	_, _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
 		if i < len(us) && u.Seq != us[i].Seq {
 			t.Errorf("After: update %q Seq %d; want %d as assigned by Append", u.ID, u.Seq, us[i].Seq)
 		}
@@ -171,9 +181,12 @@ func testAfterEmptyStore(t *testing.T, s hub.Store) {
 func testAfterIDReturnsStrictlyAfter(t *testing.T, s hub.Store) {
 	us := appendN(t, s, "after", 30)
 	for _, i := range []int{0, 1, 14, 28} {
-		ids, found := collectAfter(t, s, us[i].ID)
+		ids, anchor, found := collectAfterAnchor(t, s, us[i].ID)
 		if !found {
 			t.Errorf("After(%q): found false; want true", us[i].ID)
+		}
+		if anchor != us[i].Seq {
+			t.Errorf("After(%q): anchor %d; want its Seq %d", us[i].ID, anchor, us[i].Seq)
 		}
 		if want := idsOf(us[i+1:]); !slices.Equal(ids, want) {
 			t.Errorf("After(%q): got %v; want %v", us[i].ID, ids, want)
@@ -204,7 +217,7 @@ func testAfterStopsWhenFnReturnsFalse(t *testing.T, s hub.Store) {
 	us := appendN(t, s, "stop", 20)
 	for _, id := range []string{"", us[3].ID, "never-appended"} {
 		calls := 0
-		_, err := s.After(context.Background(), id, func(*hub.Update) bool {
+		_, _, err := s.After(context.Background(), id, func(*hub.Update) bool {
 			calls++
 			return calls < 3
 		})
@@ -249,7 +262,7 @@ func testFieldsRoundTrip(t *testing.T, s hub.Store) {
 		}
 	}
 	var replayed []hub.Update
-	if _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+	if _, _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
 		replayed = append(replayed, *u)
 		return true
 	}); err != nil {
@@ -441,7 +454,7 @@ func testAfterDuringAppends(t *testing.T, s hub.Store) {
 	for passes := 0; ; passes++ {
 		var last uint64
 		prev := -1
-		_, err := s.After(ctx, "", func(u *hub.Update) bool {
+		_, _, err := s.After(ctx, "", func(u *hub.Update) bool {
 			if u.Seq <= last {
 				t.Errorf("After during appends: Seq %d after %d", u.Seq, last)
 			}
@@ -483,7 +496,7 @@ func testClosed(t *testing.T, s hub.Store) {
 	if err := s.Append(ctx, newUpdate("late")); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Append after Close: got %v; want ErrStoreClosed", err)
 	}
-	if _, err := s.After(ctx, "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, _, err := s.After(ctx, "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("After after Close: got %v; want ErrStoreClosed", err)
 	}
 	if _, err := s.Subscribe(func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
@@ -549,7 +562,7 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) hub.Store) {
 		b.ReportAllocs()
 		for b.Loop() {
 			n := 0
-			found, err := s.After(ctx, "r-0", func(*hub.Update) bool { n++; return true })
+			_, found, err := s.After(ctx, "r-0", func(*hub.Update) bool { n++; return true })
 			if err != nil || !found || n != 1000 {
 				b.Fatalf("After: %d updates, found %v, err %v; want 1000, true, nil", n, found, err)
 			}

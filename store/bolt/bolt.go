@@ -545,7 +545,7 @@ func (s *Store) publishSubsLocked() {
 // was when After was called; later updates reach subscribers through
 // Subscribe. Reads run in short transactions of readChunk updates, and fn
 // is called outside them, so a slow fn holds no transaction open.
-func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool) (found bool, err error) {
+func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool) (anchor uint64, found bool, err error) {
 	var cutoff time.Time
 	if s.cfg.MaxAge > 0 {
 		cutoff = s.now().Add(-s.cfg.MaxAge)
@@ -574,18 +574,19 @@ func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool)
 		}
 		if !expired(t) {
 			found = true
-			next = binary.BigEndian.Uint64(k) + 1
+			anchor = binary.BigEndian.Uint64(k)
+			next = anchor + 1
 		}
 		return nil
 	})
 	if err != nil {
-		return false, err
+		return 0, false, err
 	}
 
 	chunk := make([]*hub.Update, 0, readChunk)
 	for next <= last {
 		if err := ctx.Err(); err != nil {
-			return found, err
+			return anchor, found, err
 		}
 		chunk = chunk[:0]
 		err := s.view(func(tx *bbolt.Tx) error {
@@ -610,15 +611,15 @@ func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool)
 			return nil
 		})
 		if err != nil {
-			return found, err
+			return anchor, found, err
 		}
 		for _, u := range chunk {
 			if !fn(u) {
-				return found, nil
+				return anchor, found, nil
 			}
 		}
 	}
-	return found, nil
+	return anchor, found, nil
 }
 
 // view runs a read transaction, mapping a closed database to

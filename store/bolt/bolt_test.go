@@ -64,7 +64,7 @@ func appendIDs(t testing.TB, s *Store, ids ...string) []uint64 {
 func history(t testing.TB, s *Store, after string) ([]string, bool) {
 	t.Helper()
 	var ids []string
-	found, err := s.After(context.Background(), after, func(u *hub.Update) bool {
+	_, found, err := s.After(context.Background(), after, func(u *hub.Update) bool {
 		ids = append(ids, u.ID)
 		return true
 	})
@@ -100,7 +100,7 @@ func TestAppendAfterRoundTrip(t *testing.T) {
 		t.Fatalf("Append set Seq=%d Time=%v; want 1, %v", in.Seq, in.Time, clk.Now())
 	}
 	var got []*hub.Update
-	found, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+	_, found, err := s.After(context.Background(), "", func(u *hub.Update) bool {
 		got = append(got, u)
 		return true
 	})
@@ -154,7 +154,7 @@ func TestAfterManyChunks(t *testing.T) {
 	appendBatch(t, s, ids("u", 1, n)...)
 	var got []string
 	var prev uint64
-	found, err := s.After(context.Background(), "u5", func(u *hub.Update) bool {
+	_, found, err := s.After(context.Background(), "u5", func(u *hub.Update) bool {
 		if u.Seq <= prev {
 			t.Fatalf("seq %d after %d", u.Seq, prev)
 		}
@@ -528,7 +528,7 @@ func TestClose(t *testing.T) {
 	if err := s.Append(context.Background(), &hub.Update{ID: "b"}); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Append after Close: %v; want ErrStoreClosed", err)
 	}
-	if _, err := s.After(context.Background(), "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, _, err := s.After(context.Background(), "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("After after Close: %v; want ErrStoreClosed", err)
 	}
 	if _, err := s.Subscribe(func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
@@ -630,7 +630,7 @@ func TestAfterContextCanceled(t *testing.T) {
 	appendBatch(t, s, ids("a", 1, 2*readChunk)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	_, err := s.After(ctx, "", func(*hub.Update) bool {
+	_, _, err := s.After(ctx, "", func(*hub.Update) bool {
 		n++
 		if n == 10 {
 			cancel()

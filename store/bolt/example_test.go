@@ -37,7 +37,7 @@ func ExampleOpen() {
 		}
 	}
 	// A subscriber that reconnects with Last-Event-ID "a" gets what follows.
-	found, err := s.After(ctx, "a", func(u *hub.Update) bool {
+	_, found, err := s.After(ctx, "a", func(u *hub.Update) bool {
 		fmt.Println(u.Seq, u.ID, u.Data)
 		return true
 	})

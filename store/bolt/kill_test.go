@@ -133,7 +133,7 @@ func TestKill9KeepsAcknowledged(t *testing.T) {
 	s := openStore(t, path, Config{HistorySize: -1})
 	stored := make(map[string]uint64)
 	var last uint64
-	_, err = s.After(context.Background(), "", func(u *hub.Update) bool {
+	_, _, err = s.After(context.Background(), "", func(u *hub.Update) bool {
 		if u.Seq != last+1 {
 			t.Errorf("stored seq %d follows %d; want no gap", u.Seq, last)
 		}
