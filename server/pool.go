@@ -55,10 +55,11 @@ type writerPool struct {
 	writeTimeout time.Duration
 	end          func(c *subConn, reason string)
 
-	mu     sync.Mutex // guards ready, head and closed
+	mu     sync.Mutex // guards ready, head, idle and closed
 	cond   *sync.Cond
 	ready  []*subConn
 	head   int
+	idle   int // writers waiting on cond and not yet signalled
 	closed bool
 
 	connsMu sync.Mutex // guards conns
@@ -111,8 +112,17 @@ func (p *writerPool) schedule(c *subConn) {
 	}
 	p.mu.Lock()
 	p.ready = append(p.ready, c)
+	// Wake a writer only if one is idle: a fan-out that readies thousands
+	// of connections costs at most one wake-up per writer, and busy
+	// writers find the rest when they come back for more.
+	wake := p.idle > 0
+	if wake {
+		p.idle--
+	}
 	p.mu.Unlock()
-	p.cond.Signal()
+	if wake {
+		p.cond.Signal()
+	}
 }
 
 func (p *writerPool) next() (*subConn, bool) {
@@ -122,6 +132,7 @@ func (p *writerPool) next() (*subConn, bool) {
 		if p.closed {
 			return nil, false
 		}
+		p.idle++
 		p.cond.Wait()
 	}
 	c := p.ready[p.head]

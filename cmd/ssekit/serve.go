@@ -240,7 +240,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}()
 
 	base := scheme + "://" + ln.Addr().String()
-	log.Info("hub listening", "url", base+"/.well-known/mercure", "store", cfg.store, "anonymous", cfg.allowAnonymous)
+	log.Info("hub listening", "url", base+"/.well-known/mercure", "store", redactURL(cfg.store), "anonymous", cfg.allowAnonymous)
 	if devSecret != nil {
 		m.printDevHints(base, devSecret, cfg)
 	}
@@ -413,4 +413,12 @@ func newLogger(m *Main, format, level string) (*slog.Logger, error) {
 	default:
 		return nil, usageErrorf("--log-format %q: use text or json", format)
 	}
+}
+
+// redactURL hides a password in a store URL (redis://:secret@host) for logs.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
 }
