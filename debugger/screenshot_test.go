@@ -138,4 +138,3 @@ func orders() http.Handler {
 		<-s.Context().Done()
 	})
 }
-
