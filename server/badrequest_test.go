@@ -145,6 +145,20 @@ func TestBadRequests(t *testing.T) {
 	})
 }
 
+func TestHeadSubscribeOpensNoStream(t *testing.T) {
+	protos(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, nil)
+		req, _ := http.NewRequest("HEAD", th.url+"?topic=a", nil)
+		status, body := th.do(req)
+		if status != 200 || body != "" {
+			t.Fatalf("HEAD: %d %q; want 200 and no body", status, body)
+		}
+		if n := len(th.hub.Subscriptions()); n != 0 {
+			t.Fatalf("HEAD registered %d subscriptions; want none", n)
+		}
+	})
+}
+
 func TestLimits(t *testing.T) {
 	t.Run("subscribers in total", func(t *testing.T) {
 		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) { s.MaxSubscribers = 2 })
