@@ -472,7 +472,15 @@
     requestAnimationFrame(render);
   }
   let lastFirst = -1, lastCount = -1, lastShown = -1, lastSel = -2;
+  const renderCost = []; // ms of the last renders, for the benchmark
   function render() {
+    const start = performance.now();
+    try { renderNow(); } finally {
+      if (renderCost.length >= 2000) renderCost.shift();
+      renderCost.push(performance.now() - start);
+    }
+  }
+  function renderNow() {
     pending = false;
     if (!paused) shown = view.length;
     $('spacer').style.height = shown * ROW + 'px';
@@ -708,6 +716,7 @@
     stats() { return Object.assign({}, st, { rows: entries.length, view: view.length, domRows: rowsEl.childElementCount }); },
     llm() { return llm; },
     records() { return records; },
+    renderCost() { return renderCost.slice(); },
     fromCurl, toCurl, spec,
   };
 })();
