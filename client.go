@@ -390,7 +390,7 @@ func (es *EventSource) open() error {
 	return nil
 }
 
-// newRequest builds one attempt's request from the caller'es.
+// newRequest builds one attempt's request from the caller's.
 func (es *EventSource) newRequest(ctx context.Context, lastID string) (*http.Request, error) {
 	if !es.bodyReady {
 		if err := es.prepareBody(); err != nil {
