@@ -194,8 +194,13 @@ func (s *Server) routes() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.cors.apply(w, r)
+	// Discovery: every answer names the hub, as Mercure resources do.
+	w.Header().Add("Link", discoveryLink)
 	s.mux.ServeHTTP(w, r)
 }
+
+// discoveryLink is the Link header value that advertises the hub.
+const discoveryLink = "<" + hubPath + `>; rel="mercure"`
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -29,6 +29,9 @@ func TestPublishSubscribe(t *testing.T) {
 		if status != http.StatusOK || id != "book-1" {
 			t.Fatalf("publish = %d %q; want 200 book-1", status, id)
 		}
+		if got := sub.resp.Header.Get("Link"); got != `</.well-known/mercure>; rel="mercure"` {
+			t.Errorf("Link = %q; want the hub's discovery link", got)
+		}
 		ev := sub.next()
 		if ev.ID != "book-1" || ev.Type != "book" || ev.Data != "line one\nline two" || !ev.HasRetry || ev.Retry != 1500*time.Millisecond {
 			t.Errorf("got %+v", ev)
