@@ -36,11 +36,14 @@ type blockSplitter struct {
 	cur       []byte // the block being read
 	lineStart int    // offset in cur of the current line
 	afterCR   bool   // the last byte was a CR: a following LF belongs to it
-	data      bool   // the block has a data field
-	truncated bool   // cur reached maxRawBlock
-	started   bool   // a byte was seen (for the BOM)
-	ends      LineEnds
-	pending   [][]byte // complete dispatching blocks, oldest first
+	// cutPending: a blank line ended by CR ends the block once the next
+	// byte is known; detached: that block was taken, drop the LF.
+	cutPending, detached bool
+	data                 bool // the block has a data field
+	truncated            bool // cur reached maxRawBlock
+	started              bool // a byte was seen (for the BOM)
+	ends                 LineEnds
+	pending              [][]byte // complete dispatching blocks, oldest first
 }
 
 // Write adds bytes of the stream.
@@ -50,19 +53,30 @@ func (s *blockSplitter) Write(p []byte) {
 			s.afterCR = false
 			if b == '\n' {
 				s.ends.CRLF++
-				s.add(b)
+				if !s.detached {
+					s.add(b)
+				}
+				s.detached = false
+				s.lineStart = len(s.cur) // the next line starts after the LF
+				if s.cutPending {
+					s.cut()
+				}
 				continue
 			}
 			s.ends.CR++
+			s.detached = false
+			if s.cutPending {
+				s.cut()
+			}
 		}
 		s.add(b)
 		switch b {
 		case '\n':
 			s.ends.LF++
-			s.endLine(len(s.cur) - 1)
+			s.endLine(len(s.cur)-1, false)
 		case '\r':
 			s.afterCR = true
-			s.endLine(len(s.cur) - 1)
+			s.endLine(len(s.cur)-1, true)
 		}
 	}
 }
@@ -75,8 +89,10 @@ func (s *blockSplitter) add(b byte) {
 	}
 }
 
-// endLine handles the line that ends at cur[end] (the terminator).
-func (s *blockSplitter) endLine(end int) {
+// endLine handles the line that ends at cur[end] (the terminator). A blank
+// line ended by CR is cut when the next byte shows whether an LF belongs
+// to it.
+func (s *blockSplitter) endLine(end int, cr bool) {
 	if end < s.lineStart { // truncated block: lines are no longer seen
 		return
 	}
@@ -92,11 +108,11 @@ func (s *blockSplitter) endLine(end int) {
 	}
 	switch {
 	case len(line) == 0:
-		if s.data {
-			s.pending = append(s.pending, s.cur)
+		if cr {
+			s.cutPending = true
+		} else {
+			s.cut()
 		}
-		s.cur, s.data, s.truncated = nil, false, false
-		s.lineStart = 0
 		return
 	case len(line) >= 4 && string(line[:4]) == "data" && (len(line) == 4 || line[4] == ':'):
 		s.data = true
@@ -104,8 +120,23 @@ func (s *blockSplitter) endLine(end int) {
 	s.lineStart = len(s.cur)
 }
 
+// cut ends the block at a blank line.
+func (s *blockSplitter) cut() {
+	if s.data {
+		s.pending = append(s.pending, s.cur)
+	}
+	s.cur, s.data, s.truncated, s.cutPending = nil, false, false, false
+	s.lineStart = 0
+}
+
 // Pop returns the raw bytes of the oldest dispatched block, or nil.
 func (s *blockSplitter) Pop() []byte {
+	if len(s.pending) == 0 && s.cutPending {
+		// The decoder dispatched at a CR before the next byte came: cut
+		// now, and let an LF that follows belong to no block.
+		s.cut()
+		s.detached = true
+	}
 	if len(s.pending) == 0 {
 		return nil
 	}
