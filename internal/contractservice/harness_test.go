@@ -287,7 +287,15 @@ func (s *streamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	http.NewResponseController(w).Flush()
-	s.conns <- c
+	// A connection nobody awaits (a reconnection the test does not look
+	// at) must not block: httptest's Close waits for every handler.
+	select {
+	case s.conns <- c:
+	case <-r.Context().Done():
+		return
+	case <-s.stop:
+		return
+	}
 	for {
 		select {
 		case op := <-c.ops:
