@@ -35,6 +35,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/updatecodec"
 )
 
 // Defaults for the zero Config fields.
@@ -378,7 +379,7 @@ func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
 		}
 		r.u.Seq, r.u.Time = seq, now
 		key := u64(seq)
-		val := appendUpdate(make([]byte, 0, encodedSize(r.u)), r.u)
+		val := updatecodec.Append(make([]byte, 0, updatecodec.EncodedSize(r.u)), r.u)
 		if err := ups.Put(key, val); err != nil {
 			return err
 		}
@@ -425,7 +426,7 @@ func entrySize(idLen, valLen int) uint64 { return uint64(8 + valLen + idLen + 8)
 func trim(ups, ids *bbolt.Bucket, st *stats, drop func(time.Time) bool) error {
 	c := ups.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.First() {
-		t, id, err := peekTimeID(v)
+		t, id, err := updatecodec.PeekTimeID(v)
 		if err != nil {
 			return fmt.Errorf("bolt: retention at seq %d: %w", binary.BigEndian.Uint64(k), err)
 		}
@@ -568,7 +569,7 @@ func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool)
 		if v == nil {
 			return nil
 		}
-		t, err := peekTime(v)
+		t, err := updatecodec.PeekTime(v)
 		if err != nil {
 			return err
 		}
@@ -597,7 +598,7 @@ func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool)
 					break
 				}
 				next = seq + 1
-				u, err := decodeUpdate(v, seq)
+				u, err := updatecodec.Decode(v, seq)
 				if err != nil {
 					return fmt.Errorf("bolt: seq %d: %w", seq, err)
 				}

@@ -12,7 +12,7 @@
 //
 // where h is the first 128 bits of the SHA-256 of the update's id,
 // base64url-encoded (22 characters, all valid in a subject token). The body
-// is the update itself (see codec.go): its topics are in the body, not in
+// is the update in internal/updatecodec's format: its topics are in the body, not in
 // the subject, so topics need no escaping and any string is a topic.
 //
 // A subject per update id makes the three operations the hub needs single
@@ -77,6 +77,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/updatecodec"
 )
 
 // Defaults for the zero Config fields.
@@ -374,7 +375,7 @@ func (s *Store) deliver(m jetstream.Msg) {
 		return
 	}
 	seq := md.Sequence.Stream
-	u, err := decodeUpdate(m.Data(), seq)
+	u, err := updatecodec.Decode(m.Data(), seq)
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
 	if seq <= s.delivered { // a consumer reset can repeat the last messages
@@ -432,7 +433,7 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	msg := &nats.Msg{
 		Subject: s.subject(u.ID),
 		Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}},
-		Data:    appendUpdate(make([]byte, 0, encodedSize(&c)), &c),
+		Data:    updatecodec.Append(make([]byte, 0, updatecodec.EncodedSize(&c)), &c),
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
@@ -507,7 +508,7 @@ func (s *Store) lookup(ctx context.Context, id string) (uint64, error) {
 	}
 	if resp.Header.Get("Status") == "" {
 		seq, _ := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
-		if u, err := decodeUpdate(resp.Data, seq); err == nil && u.ID == id && seq > 0 {
+		if u, err := updatecodec.Decode(resp.Data, seq); err == nil && u.ID == id && seq > 0 {
 			return seq, nil
 		}
 		return 0, nil // another id with the same hash
@@ -539,7 +540,7 @@ func (s *Store) lookup(ctx context.Context, id string) (uint64, error) {
 	case r.Message == nil:
 		return 0, nil
 	}
-	if u, err := decodeUpdate(r.Message.Data, r.Message.Seq); err == nil && u.ID == id {
+	if u, err := updatecodec.Decode(r.Message.Data, r.Message.Seq); err == nil && u.ID == id {
 		return r.Message.Seq, nil
 	}
 	return 0, nil
@@ -642,7 +643,7 @@ func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, seq *uint64,
 			return false, false, fmt.Errorf("natsjs: direct get: sequence %q after %d", m.Header.Get(jetstream.SequenceHeader), *seq)
 		}
 		*seq = n + 1
-		u, err := decodeUpdate(m.Data, n)
+		u, err := updatecodec.Decode(m.Data, n)
 		if err != nil {
 			s.log.Error("natsjs: undecodable update; skipped", "seq", n, "err", err)
 			continue

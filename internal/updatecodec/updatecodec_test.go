@@ -1,4 +1,4 @@
-package bolt
+package updatecodec
 
 import (
 	"errors"
@@ -29,11 +29,11 @@ func TestCodecRoundTrip(t *testing.T) {
 				in.Time = time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC)
 			}
 			in.Seq = 42
-			b := appendUpdate(nil, &in)
-			if len(b) > encodedSize(&in) {
-				t.Errorf("encoded %d bytes; encodedSize said at most %d", len(b), encodedSize(&in))
+			b := Append(nil, &in)
+			if len(b) > EncodedSize(&in) {
+				t.Errorf("encoded %d bytes; EncodedSize said at most %d", len(b), EncodedSize(&in))
 			}
-			got, err := decodeUpdate(b, 42)
+			got, err := Decode(b, 42)
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
@@ -44,9 +44,9 @@ func TestCodecRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(*got, in) {
 				t.Errorf("got %+v; want %+v", *got, in)
 			}
-			pt, id, err := peekTimeID(b)
+			pt, id, err := PeekTimeID(b)
 			if err != nil || !pt.Equal(in.Time) || string(id) != in.ID {
-				t.Errorf("peekTimeID = %v, %q, %v; want %v, %q, nil", pt, id, err, in.Time, in.ID)
+				t.Errorf("PeekTimeID = %v, %q, %v; want %v, %q, nil", pt, id, err, in.Time, in.ID)
 			}
 		})
 	}
@@ -57,13 +57,13 @@ func TestCodecFormat(t *testing.T) {
 	// change without a new version byte.
 	u := hub.Update{ID: "id", Topics: []string{"t"}, Private: true, Type: "ty", Data: "d", Retry: 1, Time: time.Unix(0, 2)}
 	want := []byte{1, 1, 4, 2, 2, 'i', 'd', 2, 't', 'y', 1, 1, 't', 1, 'd'}
-	if got := appendUpdate(nil, &u); !reflect.DeepEqual(got, want) {
+	if got := Append(nil, &u); !reflect.DeepEqual(got, want) {
 		t.Fatalf("encoding = %v; want %v", got, want)
 	}
 }
 
 func TestDecodeCorrupt(t *testing.T) {
-	good := appendUpdate(nil, &hub.Update{ID: "id", Topics: []string{"t"}, Data: "data"})
+	good := Append(nil, &hub.Update{ID: "id", Topics: []string{"t"}, Data: "data"})
 	tests := []struct {
 		name string
 		b    []byte
@@ -78,8 +78,8 @@ func TestDecodeCorrupt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := decodeUpdate(tt.b, 1); !errors.Is(err, errCorrupt) {
-				t.Errorf("decode: %v; want errCorrupt", err)
+			if _, err := Decode(tt.b, 1); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("decode: %v; want ErrCorrupt", err)
 			}
 		})
 	}
@@ -91,8 +91,8 @@ func FuzzCodec(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, topic, typ, data string, private bool, retry, nanos int64) {
 		in := hub.Update{ID: id, Topics: []string{topic, data}, Type: typ, Data: data,
 			Private: private, Retry: time.Duration(retry), Time: time.Unix(0, nanos), Seq: 7}
-		b := appendUpdate(nil, &in)
-		got, err := decodeUpdate(b, 7)
+		b := Append(nil, &in)
+		got, err := Decode(b, 7)
 		if err != nil {
 			t.Fatalf("decode of an encoding: %v", err)
 		}
@@ -105,9 +105,9 @@ func FuzzCodec(f *testing.F) {
 		}
 		// Any prefix or mutation decodes or fails cleanly, never panics.
 		for i := range b {
-			decodeUpdate(b[:i], 7)
-			peekTimeID(b[:i])
+			Decode(b[:i], 7)
+			PeekTimeID(b[:i])
 		}
-		decodeUpdate([]byte(data), 7)
+		Decode([]byte(data), 7)
 	})
 }

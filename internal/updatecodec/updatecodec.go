@@ -1,4 +1,7 @@
-package bolt
+// Package updatecodec is the compact binary form in which the stores that
+// keep bytes (bolt, NATS JetStream) record a hub.Update: one format, so a
+// record written by one reads the same everywhere.
+package updatecodec
 
 import (
 	"encoding/binary"
@@ -9,8 +12,7 @@ import (
 	"github.com/ssekit/sse/hub"
 )
 
-// The on-disk encoding of an update, the value stored under its Seq key.
-// Version 1, all integers as Go varints (encoding/binary):
+// The encoding of an update. Version 1, all integers as Go varints (encoding/binary):
 //
 //	byte     version (1)
 //	byte     flags: bit 0 = Private; other bits zero
@@ -21,20 +23,20 @@ import (
 //	uvarint  number of topics, then for each: uvarint len, bytes
 //	uvarint  len(Data), Data bytes
 //
-// Seq is not in the value: it is the key (8 bytes, big-endian), so the
-// cursor order is the Seq order. Time comes right after the header so
-// age-based retention reads it without decoding the rest. A new version
+// Seq is not in the record: each store keeps it as the record's position
+// (bolt's key, JetStream's stream sequence). Time comes right after the
+// header so age-based retention reads it without decoding the rest. A new version
 // gets a new version byte; decode keeps reading the old ones.
 const (
 	formatV1    byte = 1
 	flagPrivate byte = 1 << 0
 )
 
-// errCorrupt reports a value that does not decode; it wraps the reason.
-var errCorrupt = errors.New("bolt: corrupt update record")
+// ErrCorrupt reports a value that does not decode; it wraps the reason.
+var ErrCorrupt = errors.New("updatecodec: corrupt update record")
 
-// appendUpdate appends the version-1 encoding of u (without its Seq) to dst.
-func appendUpdate(dst []byte, u *hub.Update) []byte {
+// Append appends the version-1 encoding of u (without its Seq) to dst.
+func Append(dst []byte, u *hub.Update) []byte {
 	var flags byte
 	if u.Private {
 		flags |= flagPrivate
@@ -51,9 +53,9 @@ func appendUpdate(dst []byte, u *hub.Update) []byte {
 	return appendString(dst, u.Data)
 }
 
-// encodedSize is an upper bound of len(appendUpdate(nil, u)), to size the
+// EncodedSize is an upper bound of len(Append(nil, u)), to size the
 // buffer once.
-func encodedSize(u *hub.Update) int {
+func EncodedSize(u *hub.Update) int {
 	n := 2 + 2*binary.MaxVarintLen64 + 3*binary.MaxVarintLen64 + len(u.ID) + len(u.Type) + len(u.Data)
 	n += binary.MaxVarintLen64
 	for _, t := range u.Topics {
@@ -67,9 +69,9 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// decodeUpdate decodes a value written by appendUpdate. The strings are
-// copies, so the result outlives the transaction b came from.
-func decodeUpdate(b []byte, seq uint64) (*hub.Update, error) {
+// Decode decodes a record written by Append, giving it seq. The strings
+// are copies, so the result outlives the buffer b came from.
+func Decode(b []byte, seq uint64) (*hub.Update, error) {
 	d := decoder{b: b}
 	if err := d.header(); err != nil {
 		return nil, err
@@ -81,7 +83,7 @@ func decodeUpdate(b []byte, seq uint64) (*hub.Update, error) {
 	u.Type = d.string()
 	if n := d.uvarint(); n > 0 {
 		if n > uint64(len(d.b)) { // each topic takes at least one byte
-			return nil, fmt.Errorf("%w: %d topics in %d bytes", errCorrupt, n, len(d.b))
+			return nil, fmt.Errorf("%w: %d topics in %d bytes", ErrCorrupt, n, len(d.b))
 		}
 		u.Topics = make([]string, n)
 		for i := range u.Topics {
@@ -93,13 +95,13 @@ func decodeUpdate(b []byte, seq uint64) (*hub.Update, error) {
 		return nil, d.err
 	}
 	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
 	return u, nil
 }
 
-// peekTimeID decodes only the time and the id of a value, for retention.
-func peekTimeID(b []byte) (time.Time, []byte, error) {
+// PeekTimeID decodes only the time and the id of a value, for retention.
+func PeekTimeID(b []byte) (time.Time, []byte, error) {
 	d := decoder{b: b}
 	if err := d.header(); err != nil {
 		return time.Time{}, nil, err
@@ -110,8 +112,8 @@ func peekTimeID(b []byte) (time.Time, []byte, error) {
 	return t, id, d.err
 }
 
-// peekTime decodes only the time of a value.
-func peekTime(b []byte) (time.Time, error) {
+// PeekTime decodes only the time of a value.
+func PeekTime(b []byte) (time.Time, error) {
 	d := decoder{b: b}
 	if err := d.header(); err != nil {
 		return time.Time{}, err
@@ -130,10 +132,10 @@ type decoder struct {
 
 func (d *decoder) header() error {
 	if len(d.b) < 2 {
-		return fmt.Errorf("%w: %d bytes", errCorrupt, len(d.b))
+		return fmt.Errorf("%w: %d bytes", ErrCorrupt, len(d.b))
 	}
 	if d.b[0] != formatV1 {
-		return fmt.Errorf("%w: unknown format version %d", errCorrupt, d.b[0])
+		return fmt.Errorf("%w: unknown format version %d", ErrCorrupt, d.b[0])
 	}
 	d.flags = d.b[1]
 	d.b = d.b[2:]
@@ -142,7 +144,7 @@ func (d *decoder) header() error {
 
 func (d *decoder) fail(what string) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: bad %s", errCorrupt, what)
+		d.err = fmt.Errorf("%w: bad %s", ErrCorrupt, what)
 	}
 	d.b = nil
 }
