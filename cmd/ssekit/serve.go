@@ -240,7 +240,11 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}()
 
 	base := scheme + "://" + ln.Addr().String()
-	log.Info("hub listening", "url", base+"/.well-known/mercure", "store", redactURL(cfg.store), "anonymous", cfg.allowAnonymous)
+	storeName := redactURL(cfg.store)
+	if cfg.nats.cluster {
+		storeName = "nats (embedded, --cluster)"
+	}
+	log.Info("hub listening", "url", base+"/.well-known/mercure", "store", storeName, "anonymous", cfg.allowAnonymous)
 	if devSecret != nil {
 		m.printDevHints(base, devSecret, cfg)
 	}
