@@ -3,12 +3,17 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 )
+
+// errNotHijackable means the connection stays with net/http: nothing was
+// written, so the stream can be served from the handler instead.
+var errNotHijackable = errors.New("server: connection cannot be taken over")
 
 // netConn is the part of net.Conn the pool uses.
 type netConn interface {
@@ -24,7 +29,7 @@ type netConn interface {
 func hijack(w http.ResponseWriter, preamble []byte) (net.Conn, error) {
 	nc, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errNotHijackable, err)
 	}
 	// The server's read and write deadlines no longer apply; the pool sets
 	// its own write deadline on every write. The bufio buffers net/http

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/server"
 )
@@ -327,4 +329,27 @@ func TestHealthAndReadiness(t *testing.T) {
 	ready = notReady
 	check("/readyz", 503)
 	check("/healthz", 200)
+}
+
+// flushOnly hides Hijack, as a middleware's ResponseWriter wrapper does.
+type flushOnly struct{ http.ResponseWriter }
+
+func (w flushOnly) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
+
+func TestWrappedResponseWriterIsServedFromTheHandler(t *testing.T) {
+	th := newTestHub(t, "HTTP/1.1", nil)
+	wrapped := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		th.server.ServeHTTP(flushOnly{w}, r)
+	}))
+	defer wrapped.Close()
+	resp, err := http.Get(wrapped.URL + "/.well-known/mercure?topic=w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	th.mustPublish("through a wrapper", "w")
+	ev, err := sse.NewDecoder(resp.Body).Next()
+	if err != nil || ev.Data != "through a wrapper" {
+		t.Fatalf("got %+v, %v", ev, err)
+	}
 }

@@ -84,12 +84,18 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if r.ProtoMajor == 1 {
-		if nc, err := hijack(w, preamble); err == nil {
+		nc, err := hijack(w, preamble)
+		switch {
+		case err == nil:
 			c.nc = nc
 			s.pool.add(c)
 			return
+		case !errors.Is(err, errNotHijackable):
+			s.endConn(c, reasonGone) // taken over, but the client is gone
+			return
 		}
-		// Not hijackable (a wrapped ResponseWriter): serve it like HTTP/2.
+		// A wrapped ResponseWriter that cannot be taken over: serve it
+		// from this goroutine, as HTTP/2.
 	}
 	s.serveStream(w, r, c, preamble)
 }
