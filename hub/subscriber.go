@@ -202,6 +202,11 @@ func (s *Subscriber) Close() { s.close(DisconnectGone) }
 // counted with reason "auth".
 func (s *Subscriber) Expire() { s.close(DisconnectAuth) }
 
+// Stalled ends the subscription because its client stopped reading (its
+// connection accepted nothing for the write timeout): counted as slow, as
+// a full queue is.
+func (s *Subscriber) Stalled() { s.close(DisconnectSlow) }
+
 func (s *Subscriber) close(reason string) {
 	s.mu.Lock()
 	wasEnded := s.ended

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 )
@@ -161,6 +162,17 @@ func (p *writerPool) writer() {
 	}
 }
 
+// Writes to a taken-over connection never hold a writer for long: each
+// gets writeSlice to go out. A client whose socket buffer is full keeps the
+// rest as pending, retried with growing pauses, and is ended once it has
+// accepted nothing for the write timeout; meanwhile the hub queues its
+// updates, up to the hub's bound.
+const (
+	writeSlice    = 5 * time.Millisecond
+	minRetryPause = 20 * time.Millisecond
+	maxRetryPause = time.Second
+)
+
 // serve writes everything queued for c in one write.
 func (p *writerPool) serve(c *subConn, buf []byte) []byte {
 	// Unqueue before draining: an update arriving during the write
@@ -173,18 +185,43 @@ func (p *writerPool) serve(c *subConn, buf []byte) []byte {
 	if c.ended.Load() {
 		return buf
 	}
-	buf, err := c.sub.Drain(buf[:0])
-	if c.heartbeatDue.Swap(false) && len(buf) == 0 && err == nil {
-		buf = append(buf, ":\n"...)
+	out, ownBuf := c.pending, false
+	var err error
+	if len(out) == 0 { // nothing left over: take what the hub queued
+		buf, err = c.sub.Drain(buf[:0])
+		if c.heartbeatDue.Swap(false) && len(buf) == 0 && err == nil {
+			buf = append(buf, ":\n"...)
+		}
+		out, ownBuf = buf, true
 	}
-	if len(buf) > 0 {
+	if len(out) > 0 {
 		now := time.Now()
-		_ = c.nc.SetWriteDeadline(now.Add(p.writeTimeout))
-		if _, werr := c.nc.Write(buf); werr != nil {
+		_ = c.nc.SetWriteDeadline(now.Add(writeSlice))
+		n, werr := c.nc.Write(out)
+		switch {
+		case werr == nil:
+			c.pending, c.stalledSince, c.retryPause = nil, time.Time{}, 0
+			c.lastWrite.Store(now.UnixNano())
+		case errors.Is(werr, os.ErrDeadlineExceeded) && err == nil:
+			if n > 0 || c.stalledSince.IsZero() {
+				c.stalledSince = now // stalled from the last byte it took
+			}
+			if now.Sub(c.stalledSince) >= p.writeTimeout {
+				p.end(c, reasonSlow)
+				return shrink(buf)
+			}
+			if ownBuf {
+				c.pending = bytes.Clone(out[n:]) // buf is the writer's, reused
+			} else {
+				c.pending = out[n:]
+			}
+			c.retryPause = min(max(2*c.retryPause, minRetryPause), maxRetryPause)
+			time.AfterFunc(c.retryPause, func() { p.schedule(c) })
+			return shrink(buf)
+		default: // gone, or stalled while the hub ended it: it will resume
 			p.end(c, reasonGone)
 			return shrink(buf)
 		}
-		c.lastWrite.Store(now.UnixNano())
 	}
 	if err != nil {
 		p.end(c, reasonOf(err))

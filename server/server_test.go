@@ -353,3 +353,51 @@ func TestWrappedResponseWriterIsServedFromTheHandler(t *testing.T) {
 		t.Fatalf("got %+v, %v", ev, err)
 	}
 }
+
+// reasons records disconnect reasons.
+type reasons struct {
+	hub.NopMetrics
+	mu  sync.Mutex
+	got map[string]int
+}
+
+func (r *reasons) SubscriberDisconnected(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got[reason]++
+}
+
+func (r *reasons) count(reason string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[reason]
+}
+
+// TestStalledClientIsEndedAsSlow has a client that stops reading while its
+// queue in the hub stays far from full: the connection's full socket
+// buffer is what ends it, after the write timeout, counted as slow, and no
+// writer is held meanwhile (a second subscriber keeps receiving).
+func TestStalledClientIsEndedAsSlow(t *testing.T) {
+	metrics := &reasons{got: map[string]int{}}
+	th := newTestHub(t, "HTTP/1.1", func(h *hub.Config, s *server.Config) {
+		h.Metrics = metrics
+		h.QueueSize = 100000
+		s.WriteTimeout = 300 * time.Millisecond
+		s.Writers = 1 // a stalled write holding the only writer would starve the other subscriber
+	})
+	stalled := th.open(topics("s"), nil)
+	fast := th.subscribe(topics("s"), nil)
+	big := strings.Repeat("y", 256<<10)
+	for i := 0; metrics.count(hub.DisconnectSlow) == 0; i++ {
+		if i == 400 { // 100 MiB: far more than any socket buffer
+			t.Fatal("the stalled client was never ended")
+		}
+		th.mustPublish(fmt.Sprint(i, big), "s")
+		if got := fast.nextData(); got != fmt.Sprint(i, big) {
+			t.Fatalf("fast subscriber: update %d wrong", i)
+		}
+	}
+	if err := stalled.endedWithin(30 * time.Second); err == nil {
+		t.Fatal("the stalled client's connection stayed open")
+	}
+}

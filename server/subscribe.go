@@ -264,10 +264,13 @@ func (s *Server) endConn(c *subConn, reason string) {
 		c.nc.Close()
 		s.pool.remove(c)
 	}
-	if reason == reasonAuth {
+	switch reason { // each a no-op for a subscriber the hub ended itself
+	case reasonAuth:
 		c.sub.Expire()
-	} else {
-		c.sub.Close() // a no-op for a subscriber the hub ended itself
+	case reasonSlow:
+		c.sub.Stalled()
+	default:
+		c.sub.Close()
 	}
 	s.limits.release(c.remote)
 }
@@ -281,6 +284,11 @@ type subConn struct {
 	nc      netConn    // the taken-over HTTP/1.1 connection; nil for HTTP/2
 	wake    func()     // set before started; schedules a write
 	writeMu sync.Mutex // held by the writer draining and writing nc
+
+	// Guarded by writeMu: what a full socket buffer did not take.
+	pending      []byte
+	stalledSince time.Time
+	retryPause   time.Duration
 
 	started      atomic.Bool  // wake may be called
 	queued       atomic.Bool  // in the writer pool's ready queue
