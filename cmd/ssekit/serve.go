@@ -54,6 +54,7 @@ type serveConfig struct {
 	corsOrigins                                      string
 	heartbeat, writeTimeout, shutdownTimeout         time.Duration
 	queueSize, maxSubscribers, maxPerClient, maxTops int
+	writers                                          int
 	maxBody                                          int64
 	publishRate                                      float64
 	subscriptions                                    bool
@@ -80,6 +81,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated `ORIGINS` allowed from browsers (https://app.example), or *")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "comment line on streams idle for `DURATION` (negative: none)")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a subscriber that does not read for `DURATION`")
+	fs.IntVar(&c.writers, "writers", server.DefaultWriters, "goroutines writing to HTTP/1.1 subscribers (`N`)")
 	fs.IntVar(&c.queueSize, "queue-size", hub.DefaultQueueSize, "updates queued per subscriber before it is dropped as too slow (`N`)")
 	fs.IntVar(&c.maxSubscribers, "max-subscribers", 0, "concurrent subscribers (`N`; 0: no limit; 503 above)")
 	fs.IntVar(&c.maxPerClient, "max-subscribers-per-client", 0, "concurrent subscribers per client address (`N`; 0: no limit; 429 above)")
@@ -189,6 +191,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		CORSOrigins:             origins,
 		Heartbeat:               cfg.heartbeat,
 		WriteTimeout:            cfg.writeTimeout,
+		Writers:                 cfg.writers,
 		MaxBodyBytes:            cfg.maxBody,
 		MaxSubscribers:          cfg.maxSubscribers,
 		MaxSubscribersPerClient: cfg.maxPerClient,
