@@ -20,7 +20,12 @@ const DefaultMaxEventSize = 16 << 20
 var ErrEventTooLarge = errors.New("sse: event exceeds the maximum event size")
 
 const (
-	initialBufferSize = 64 << 10
+	// The read buffer starts small, so a short stream (an LLM answer, an
+	// idle subscription) costs little, and doubles up to readBufferSize
+	// while reads keep filling it, so a busy stream is read in large
+	// chunks. Only a line longer than that grows it further.
+	initialBufferSize = 4 << 10
+	readBufferSize    = 64 << 10
 	// retainedBufferSize is the largest data buffer kept between events.
 	retainedBufferSize = 1 << 20
 	// lineOverhead lets a line hold a field name and separator on top of
@@ -66,6 +71,7 @@ type Decoder struct {
 
 	bomChecked bool
 	skipLF     bool // the last line ended in a CR that was the last byte read
+	readFilled bool // the last read filled the buffer: the stream is busy
 
 	// The event being built.
 	data       []byte
@@ -250,7 +256,7 @@ func (d *Decoder) fill() bool {
 	if d.start > 0 && (d.end == len(d.buf) || d.start >= len(d.buf)/2) {
 		d.compact()
 	}
-	if d.end == len(d.buf) {
+	if d.end == len(d.buf) || (d.readFilled && len(d.buf) < readBufferSize) {
 		limit := d.maxEventSize() + lineOverhead + 1
 		size := min(2*len(d.buf), max(limit, len(d.buf)))
 		if size == len(d.buf) {
@@ -263,6 +269,7 @@ func (d *Decoder) fill() bool {
 	}
 	for range 100 {
 		n, err := d.r.Read(d.buf[d.end:])
+		d.readFilled = n == len(d.buf)-d.end
 		d.end += n
 		if err != nil {
 			d.err = err
