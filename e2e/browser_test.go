@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ssekit/sse/internal/browsertest"
+	"github.com/ssekit/sse/internal/e2etest"
 )
 
 // pageGot is what the test page's EventSource received, as "id data".
@@ -24,12 +25,12 @@ const pageGot = `window.got`
 func TestBrowserResumesAfterRestart(t *testing.T) {
 	dataDir := t.TempDir()
 	args := []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", dataDir}
-	h := startHub(t, hubSpec{args: args})
-	c := newClient(t)
+	h := ssekit.Start(t, e2etest.HubSpec{Args: args})
+	c := e2etest.NewClient(t)
 
 	ctx := browsertest.New(t)
 	// A page of the hub's own origin, so the EventSource needs no CORS.
-	if err := chromedp.Do(ctx, chromedp.Navigate(h.base()+"/")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.Base()+"/")); err != nil {
 		t.Fatal(err)
 	}
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`
@@ -43,33 +44,33 @@ func TestBrowserResumesAfterRestart(t *testing.T) {
 	}
 	browsertest.WaitFor(t, ctx, `window.opens === 1`, 30*time.Second)
 
-	mustPublish(t, c, h.url(), "browser", "b-1", "one")
-	mustPublish(t, c, h.url(), "browser", "b-2", "two")
+	mustPublish(t, c, h.URL(), "browser", "b-1", "one")
+	mustPublish(t, c, h.URL(), "browser", "b-2", "two")
 	browsertest.WaitFor(t, ctx, pageGot+`.length === 2`, 30*time.Second)
 	// The last update before the kill: the browser has it, and must not get
 	// it again from the replay after the restart.
-	mustPublish(t, c, h.url(), "browser", "b-3", "three")
+	mustPublish(t, c, h.URL(), "browser", "b-3", "three")
 	browsertest.WaitFor(t, ctx, pageGot+`.length === 3`, 30*time.Second)
 
-	h.kill()
+	h.Kill()
 	browsertest.WaitFor(t, ctx, `window.errors >= 1 && es.readyState === EventSource.CONNECTING`, 30*time.Second)
 
 	// While the browser cannot reach the hub, publish through another hub
 	// process on the same data directory, on another port; the browser can
 	// only get this update by replay after its Last-Event-ID.
-	side := startHub(t, hubSpec{args: args})
-	mustPublish(t, newClient(t), side.url(), "browser", "b-4", "four")
-	if err := side.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	side := ssekit.Start(t, e2etest.HubSpec{Args: args})
+	mustPublish(t, e2etest.NewClient(t), side.URL(), "browser", "b-4", "four")
+	if err := side.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := side.wait(30 * time.Second); err != nil {
+	if err := side.Wait(30 * time.Second); err != nil {
 		t.Fatalf("side hub exit: %v", err)
 	}
 
-	h = startHub(t, hubSpec{addr: h.addr, args: args})
+	h = ssekit.Start(t, e2etest.HubSpec{Addr: h.Addr, Args: args})
 	browsertest.WaitFor(t, ctx, `window.opens === 2`, 60*time.Second)
-	c = newClient(t)
-	mustPublish(t, c, h.url(), "browser", "b-5", "five")
+	c = e2etest.NewClient(t)
+	mustPublish(t, c, h.URL(), "browser", "b-5", "five")
 	browsertest.WaitFor(t, ctx, pageGot+`.includes("b-5 five")`, 30*time.Second)
 
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](pageGot))
@@ -89,8 +90,8 @@ func TestBrowserUI(t *testing.T) {
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	// No key: the development key, and anonymous subscribers.
-	h := startHub(t, hubSpec{args: []string{"--data-dir", dataDir}})
-	tok, stderr, code := runSSEKit(t, nil, "", "token", "--data-dir", dataDir, "--publish", "ui-*", "--publish", "ui-topic")
+	h := ssekit.Start(t, e2etest.HubSpec{Args: []string{"--data-dir", dataDir}})
+	tok, stderr, code := ssekit.Run(t, nil, "", "token", "--data-dir", dataDir, "--publish", "ui-*", "--publish", "ui-topic")
 	if code != 0 {
 		t.Fatalf("ssekit token: exit code %d: %s", code, stderr)
 	}
@@ -98,7 +99,7 @@ func TestBrowserUI(t *testing.T) {
 
 	ctx := browsertest.New(t)
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(h.base()+"/"),
+		chromedp.Navigate(h.Base()+"/"),
 		chromedp.WaitVisible(chromedp.ID("subscribe-button")),
 		chromedp.SetValue(chromedp.ID("topics"), "ui-topic"),
 		chromedp.Click(chromedp.ID("subscribe-button")),

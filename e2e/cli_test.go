@@ -3,10 +3,11 @@ package e2e_test
 import (
 	"bufio"
 	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssekit/sse/internal/e2etest"
 )
 
 // listenEvent is one line of "ssekit listen --json".
@@ -20,17 +21,16 @@ type listenEvent struct {
 // "ssekit token" and receives through "ssekit listen --json", all three the
 // real binary against a real hub process.
 func TestCLIPublishListen(t *testing.T) {
-	h := startHub(t, hubSpec{args: []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", t.TempDir()}})
+	h := ssekit.Start(t, e2etest.HubSpec{Args: []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", t.TempDir()}})
 
-	tok, stderr, code := runSSEKit(t, []string{"SSEKIT_JWT_KEY=" + testSecret}, "", "token", "--publish", "cli", "--publish", "cli-other")
+	tok, stderr, code := ssekit.Run(t, []string{"SSEKIT_JWT_KEY=" + testSecret}, "", "token", "--publish", "cli", "--publish", "cli-other")
 	if code != 0 {
 		t.Fatalf("ssekit token: exit code %d: %s", code, stderr)
 	}
 	tok = strings.TrimSpace(tok)
 
-	listenOut, listenErr := &lockedBuffer{}, &lockedBuffer{}
-	listen := exec.Command(ssekitBin, "listen", "--json", "--max-events", "3", "--timeout", "60s", h.url()+"?topic=cli")
-	listen.Env = cleanEnv()
+	listenOut, listenErr := &e2etest.LockedBuffer{}, &e2etest.LockedBuffer{}
+	listen := ssekit.Command(nil, "listen", "--json", "--max-events", "3", "--timeout", "60s", h.URL()+"?topic=cli")
 	listen.Stdout, listen.Stderr = listenOut, listenErr
 	if err := listen.Start(); err != nil {
 		t.Fatal(err)
@@ -46,13 +46,7 @@ func TestCLIPublishListen(t *testing.T) {
 		<-listenDone
 	})
 	// Publish only once the listener is subscribed: these are live updates.
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(listenErr.String(), "connected to") {
-		if time.Now().After(deadline) {
-			t.Fatalf("ssekit listen did not connect: %s", listenErr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	listenErr.WaitFor(t, "connected to")
 
 	publishes := []struct {
 		name  string
@@ -62,15 +56,15 @@ func TestCLIPublishListen(t *testing.T) {
 		want  listenEvent // ID "" : the id publish printed
 	}{
 		{"token from SSEKIT_TOKEN, hub from --hub", []string{"SSEKIT_TOKEN=" + tok}, "",
-			[]string{"publish", "--hub", h.url(), "--topic", "cli", "hello"}, listenEvent{Type: "message", Data: "hello"}},
-		{"hub from SSEKIT_HUB, data from stdin, a type", []string{"SSEKIT_TOKEN=" + tok, "SSEKIT_HUB=" + h.url()}, "two\nlines\n",
+			[]string{"publish", "--hub", h.URL(), "--topic", "cli", "hello"}, listenEvent{Type: "message", Data: "hello"}},
+		{"hub from SSEKIT_HUB, data from stdin, a type", []string{"SSEKIT_TOKEN=" + tok, "SSEKIT_HUB=" + h.URL()}, "two\nlines\n",
 			[]string{"publish", "--topic", "cli", "--type", "note", "-"}, listenEvent{Type: "note", Data: "two\nlines\n"}},
 		{"token from --token, own id, alternate topic", nil, "",
-			[]string{"publish", "--hub", h.url(), "--token", tok, "--topic", "cli-other", "--topic", "cli", "--id", "my-id", "{\"n\":3}"}, listenEvent{Type: "message", Data: "{\"n\":3}", ID: "my-id"}},
+			[]string{"publish", "--hub", h.URL(), "--token", tok, "--topic", "cli-other", "--topic", "cli", "--id", "my-id", "{\"n\":3}"}, listenEvent{Type: "message", Data: "{\"n\":3}", ID: "my-id"}},
 	}
 	var want []listenEvent
 	for _, p := range publishes {
-		stdout, stderr, code := runSSEKit(t, p.env, p.stdin, p.args...)
+		stdout, stderr, code := ssekit.Run(t, p.env, p.stdin, p.args...)
 		if code != 0 || stderr != "" {
 			t.Fatalf("%s: exit code %d, stderr %q", p.name, code, stderr)
 		}
@@ -116,8 +110,8 @@ func TestCLIPublishListen(t *testing.T) {
 // TestCLIPublishRefused: a refusal is exit status 1 and one line on stderr
 // carrying the hub's status and reason.
 func TestCLIPublishRefused(t *testing.T) {
-	h := startHub(t, hubSpec{args: []string{"--jwt-key", testSecret, "--data-dir", t.TempDir()}})
-	tok, _, _ := runSSEKit(t, nil, "", "token", "--key", testSecret, "--publish", "allowed")
+	h := ssekit.Start(t, e2etest.HubSpec{Args: []string{"--jwt-key", testSecret, "--data-dir", t.TempDir()}})
+	tok, _, _ := ssekit.Run(t, nil, "", "token", "--key", testSecret, "--publish", "allowed")
 	tests := []struct {
 		name   string
 		env    []string
@@ -133,7 +127,7 @@ func TestCLIPublishRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := runSSEKit(t, append(tt.env, "SSEKIT_HUB="+h.url()), "", append([]string{"publish"}, tt.args...)...)
+			stdout, stderr, code := ssekit.Run(t, append(tt.env, "SSEKIT_HUB="+h.URL()), "", append([]string{"publish"}, tt.args...)...)
 			if code != 1 || stdout != "" {
 				t.Errorf("exit code %d, stdout %q; want 1 and nothing", code, stdout)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/internal/e2etest"
 )
 
 // TestKillMidPublish kills the hub (SIGKILL, as kill -9) while 8 publishers
@@ -26,7 +27,7 @@ func TestKillMidPublish(t *testing.T) {
 	)
 	dataDir := t.TempDir()
 	args := []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", dataDir}
-	h := startHub(t, hubSpec{args: args})
+	h := ssekit.Start(t, e2etest.HubSpec{Args: args})
 	tok := publisherToken(t)
 
 	// acked[g] lists publisher g's acknowledged ids, in publishing order.
@@ -39,10 +40,10 @@ func TestKillMidPublish(t *testing.T) {
 	)
 	for g := range publishers {
 		wg.Go(func() {
-			c := newClient(t)
+			c := e2etest.NewClient(t)
 			for i := range perPub {
 				form := url.Values{"topic": {"kill"}, "data": {fmt.Sprintf("%d/%d", g, i)}}
-				id, err := publish(t.Context(), c, h.url(), tok, form)
+				id, err := e2etest.Publish(t.Context(), c, h.URL(), tok, form)
 				if err != nil {
 					return // the hub is gone; this request may or may not have landed
 				}
@@ -58,7 +59,7 @@ func TestKillMidPublish(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("only %d updates acknowledged in 60s", ackCount.Load())
 	}
-	h.kill()
+	h.Kill()
 	wg.Wait()
 	total := 0
 	for g := range publishers {
@@ -70,27 +71,27 @@ func TestKillMidPublish(t *testing.T) {
 	t.Logf("%d of %d updates acknowledged before kill -9", total, publishers*perPub)
 
 	// The same data directory, the same port.
-	h = startHub(t, hubSpec{addr: h.addr, args: args})
-	c := newClient(t)
+	h = ssekit.Start(t, e2etest.HubSpec{Addr: h.Addr, Args: args})
+	c := e2etest.NewClient(t)
 	// A marker published after the restart ends the replay.
-	end := mustPublish(t, c, h.url(), "kill", "end-marker", "end")
+	end := mustPublish(t, c, h.URL(), "kill", "end-marker", "end")
 
-	s := subscribe(t, c, h.url(), "topic=kill&lastEventID=earliest", "", 60*time.Second)
-	if got := s.resp.Header.Get("Last-Event-ID"); got != "earliest" {
+	s := e2etest.OpenStream(t, c, h.URL(), "topic=kill&lastEventID=earliest", "", 60*time.Second)
+	if got := s.Resp.Header.Get("Last-Event-ID"); got != "earliest" {
 		t.Errorf("Last-Event-ID response header %q; want earliest", got)
 	}
-	replay := s.until(t, end)
+	replay := s.Until(t, end)
 	replay = replay[:len(replay)-1]
 	checkReplay(t, replay, acked[:])
 	t.Logf("replayed %d: the acknowledged ones and %d that were in flight", len(replay), len(replay)-total)
 
 	// Resume from the middle of the history: exactly what follows it.
 	mid := len(replay) / 2
-	s = subscribe(t, c, h.url(), "topic=kill", replay[mid].ID, 60*time.Second)
-	if got := s.resp.Header.Get("Last-Event-ID"); got != replay[mid].ID {
+	s = e2etest.OpenStream(t, c, h.URL(), "topic=kill", replay[mid].ID, 60*time.Second)
+	if got := s.Resp.Header.Get("Last-Event-ID"); got != replay[mid].ID {
 		t.Errorf("Last-Event-ID response header %q; want %q", got, replay[mid].ID)
 	}
-	rest := s.until(t, end)
+	rest := s.Until(t, end)
 	rest = rest[:len(rest)-1]
 	if len(rest) != len(replay)-mid-1 {
 		t.Fatalf("resuming after update %d of %d replayed %d updates; want %d", mid, len(replay), len(rest), len(replay)-mid-1)

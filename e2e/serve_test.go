@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssekit/sse/internal/e2etest"
 	"github.com/ssekit/sse/internal/testenv"
 )
 
@@ -19,7 +20,7 @@ import (
 // shell, publishes.
 func TestServeNewcomer(t *testing.T) {
 	dir := t.TempDir()
-	h := startHub(t, hubSpec{dir: dir, noAddrFlag: true})
+	h := ssekit.Start(t, e2etest.HubSpec{Dir: dir, NoAddrFlag: true})
 
 	if fi, err := os.Stat(filepath.Join(dir, "ssekit-data", "dev-jwt-secret")); err != nil {
 		t.Fatalf("no development key: %v", err)
@@ -29,8 +30,8 @@ func TestServeNewcomer(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ssekit-data", "hub.db")); err != nil {
 		t.Errorf("no bolt store in ./ssekit-data: %v", err)
 	}
-	out := waitFor(t, h.stderr, "ssekit publish")
-	if want := "UI:        http://" + h.addr + "/\n"; !strings.Contains(out, want) {
+	out := h.Out.WaitFor(t, "ssekit publish")
+	if want := "UI:        http://" + h.Addr + "/\n"; !strings.Contains(out, want) {
 		t.Errorf("serve did not print the UI address %q:\n%s", want, out)
 	}
 	var command string
@@ -40,13 +41,13 @@ func TestServeNewcomer(t *testing.T) {
 			command = cmd
 		}
 	}
-	if !strings.HasSuffix(command, "ssekit publish --hub "+h.url()+" --topic demo hello") {
+	if !strings.HasSuffix(command, "ssekit publish --hub "+h.URL()+" --topic demo hello") {
 		t.Fatalf("serve printed no publish command for this hub:\n%s", out)
 	}
 
 	// Paste the command into a shell, with ssekit in PATH.
 	sh := exec.Command(testenv.NeedCommand(t, "sh"), "-c", command)
-	sh.Env = cleanEnv("PATH=" + filepath.Dir(ssekitBin) + string(os.PathListSeparator) + os.Getenv("PATH"))
+	sh.Env = e2etest.CleanEnv("PATH=" + ssekit.Dir() + string(os.PathListSeparator) + os.Getenv("PATH"))
 	got, err := sh.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", command, err, got)
@@ -54,35 +55,23 @@ func TestServeNewcomer(t *testing.T) {
 	id := strings.TrimSpace(string(got))
 
 	// Anonymous subscribers are allowed with the development key.
-	s := subscribe(t, newClient(t), h.url(), "topic=demo&lastEventID=earliest", "", 60*time.Second)
-	if ev := s.next(t); ev.ID != id || ev.Data != "hello" {
+	s := e2etest.OpenStream(t, e2etest.NewClient(t), h.URL(), "topic=demo&lastEventID=earliest", "", 60*time.Second)
+	if ev := s.Next(t); ev.ID != id || ev.Data != "hello" {
 		t.Errorf("got %+v; want id %q, data hello", ev, id)
 	}
 
 	// "ssekit token" finds the same key in ./ssekit-data and its token
 	// publishes.
-	tokCmd := exec.Command(ssekitBin, "token", "--publish", "demo")
-	tokCmd.Dir, tokCmd.Env = dir, cleanEnv()
+	tokCmd := ssekit.Command(nil, "token", "--publish", "demo")
+	tokCmd.Dir = dir
 	tok, err := tokCmd.Output()
 	if err != nil {
 		t.Fatalf("ssekit token: %v", err)
 	}
-	_, stderr, code := runSSEKit(t, []string{"SSEKIT_TOKEN=" + strings.TrimSpace(string(tok)), "SSEKIT_HUB=" + h.url()}, "", "publish", "--topic", "demo", "again")
+	_, stderr, code := ssekit.Run(t, []string{"SSEKIT_TOKEN=" + strings.TrimSpace(string(tok)), "SSEKIT_HUB=" + h.URL()}, "", "publish", "--topic", "demo", "again")
 	if code != 0 {
 		t.Errorf("publishing with the token of 'ssekit token': exit code %d: %s", code, stderr)
 	}
-}
-
-// waitFor waits until the output contains s and returns it.
-func waitFor(t *testing.T, out *lockedBuffer, s string) string {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if got := out.String(); strings.Contains(got, s) {
-			return got
-		}
-	}
-	t.Fatalf("output never contained %q:\n%s", s, out)
-	return ""
 }
 
 // TestServeRefusesPublicWithoutKey: on a non-loopback address with no key
@@ -91,7 +80,7 @@ func TestServeRefusesPublicWithoutKey(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	// Port 0: should the refusal ever break, nothing fixed is bound, and
 	// the process is killed at the deadline.
-	stdout, stderr, code := runSSEKit(t, nil, "", "serve", "--addr", "0.0.0.0:0", "--data-dir", dataDir)
+	stdout, stderr, code := ssekit.Run(t, nil, "", "serve", "--addr", "0.0.0.0:0", "--data-dir", dataDir)
 	if code != 2 {
 		t.Errorf("exit code %d; want 2", code)
 	}
@@ -107,7 +96,7 @@ func TestServeRefusesPublicWithoutKey(t *testing.T) {
 	}
 
 	// The same through the environment twin.
-	_, stderr, code = runSSEKit(t, []string{"SSEKIT_ADDR=0.0.0.0:0", "SSEKIT_DATA_DIR=" + dataDir}, "", "serve")
+	_, stderr, code = ssekit.Run(t, []string{"SSEKIT_ADDR=0.0.0.0:0", "SSEKIT_DATA_DIR=" + dataDir}, "", "serve")
 	if code != 2 || !strings.HasPrefix(stderr, want) {
 		t.Errorf("with SSEKIT_ADDR: exit code %d, stderr %q; want 2 and %q", code, stderr, want)
 	}
@@ -116,7 +105,7 @@ func TestServeRefusesPublicWithoutKey(t *testing.T) {
 // TestServeHelpEnvTwins: every flag in "ssekit serve --help" names its
 // SSEKIT_* environment twin.
 func TestServeHelpEnvTwins(t *testing.T) {
-	stdout, stderr, code := runSSEKit(t, nil, "", "serve", "--help")
+	stdout, stderr, code := ssekit.Run(t, nil, "", "serve", "--help")
 	if code != 0 {
 		t.Fatalf("exit code %d: %s", code, stderr)
 	}
