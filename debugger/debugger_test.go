@@ -171,39 +171,10 @@ func TestServerSession(t *testing.T) {
 		fmt.Fprintf(w, "id:1\ndata:%s\n\n: hb\n\nevent:t\ndata:two\n\n", body)
 	}))
 	t.Cleanup(upstream.Close)
-	s := New(Config{})
-	srv := httptest.NewServer(s)
-	t.Cleanup(func() { s.Close(); srv.Close() })
-
-	spec, _ := json.Marshal(RequestSpec{Method: "POST", URL: upstream.URL, Headers: []Header{{"X-A", "b"}, {"Authorization", "Bearer k"}}, Body: "hi", NoReconnect: true})
-	resp, err := http.Post(srv.URL+"/api/sessions", "application/json", strings.NewReader(string(spec)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created struct{ ID string }
-	json.NewDecoder(resp.Body).Decode(&created)
-	resp.Body.Close()
-
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/sessions/"+created.ID+"/stream", nil)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	recs := runSession(t, RequestSpec{Method: "POST", URL: upstream.URL, Headers: []Header{{"X-A", "b"}, {"Authorization", "Bearer k"}}, Body: "hi", NoReconnect: true}, nil)
 	var kinds []string
-	var recs []Record
-	for ev, err := range sse.NewDecoder(resp.Body).Events() {
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r Record
-		if err := json.Unmarshal([]byte(ev.Data), &r); err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range recs {
 		kinds = append(kinds, r.Kind)
-		recs = append(recs, r)
 	}
 	if want := "request open event comment event end"; strings.Join(kinds, " ") != want {
 		t.Fatalf("kinds %q; want %q", strings.Join(kinds, " "), want)
@@ -220,15 +191,78 @@ func TestServerSession(t *testing.T) {
 	if e := recs[4]; e.Type != "t" || e.Raw != ": hb\n\nevent:t\ndata:two\n\n"[len(": hb\n\n"):] {
 		t.Errorf("second event %+v", e)
 	}
-	// A second attach (an EventSource reconnecting) gets 204.
-	resp2, err := http.Get(srv.URL + "/api/sessions/" + created.ID + "/stream")
+}
+
+// runSession creates a session from spec on a new Server, reads the
+// records of its stream to the end, as the page does, and returns them.
+// after, when not nil, is called with the stream's URL once it ended.
+func runSession(t *testing.T, spec RequestSpec, after func(streamURL string)) []Record {
+	t.Helper()
+	s := New(Config{})
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() { s.Close(); srv.Close() })
+
+	body, _ := json.Marshal(spec)
+	resp, err := http.Post(srv.URL+"/api/sessions", "application/json", strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp2.Body.Close()
-	if resp2.StatusCode != http.StatusNoContent {
-		t.Errorf("attach after the end: %s; want 204", resp2.Status)
+	var created struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	streamURL := srv.URL + "/api/sessions/" + created.ID + "/stream"
+	req, _ := http.NewRequestWithContext(ctx, "GET", streamURL, nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	var recs []Record
+	for ev, err := range sse.NewDecoder(resp.Body).Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var batch []Record // the records ready together
+		if err := json.Unmarshal([]byte(ev.Data), &batch); err != nil {
+			t.Fatalf("stream event %q: %v; want a JSON array of records", ev.Data, err)
+		}
+		if len(batch) == 0 {
+			t.Errorf("stream event %q: an empty batch", ev.Data)
+		}
+		for _, r := range batch {
+			if err := r.exactRaw(); err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, r)
+		}
+	}
+	if after != nil {
+		after(streamURL)
+	}
+	return recs
+}
+
+// TestServerSessionAttachOnce: a second attach (an EventSource
+// reconnecting) gets 204, which stops an EventSource for good.
+func TestServerSessionAttachOnce(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data:x\n\n")
+	}))
+	t.Cleanup(upstream.Close)
+	runSession(t, RequestSpec{URL: upstream.URL, NoReconnect: true}, func(streamURL string) {
+		resp, err := http.Get(streamURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Errorf("attach after the end: %s; want 204", resp.Status)
+		}
+	})
 }
 
 func TestReplayHandler(t *testing.T) {

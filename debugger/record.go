@@ -2,12 +2,14 @@ package debugger
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Kinds of Record.
@@ -37,8 +39,13 @@ type Record struct {
 	Retry *int64 `json:"retry,omitempty"` // milliseconds, when the block set one
 	// Raw is the bytes of the event's block (kind event), or of a chunk
 	// (kind raw), as received.
-	Raw string    `json:"raw,omitempty"`
-	LLM *LLMDelta `json:"llm,omitempty"`
+	Raw string `json:"raw,omitempty"`
+	// Raw64 is Raw in standard base64, set only when Raw is not valid
+	// UTF-8: JSON cannot carry such bytes (the "raw" field shows each as
+	// U+FFFD), so this field keeps them exact. ReadRecords puts the exact
+	// bytes back in Raw; recordings made before it have no Raw64.
+	Raw64 string    `json:"raw64,omitempty"`
+	LLM   *LLMDelta `json:"llm,omitempty"`
 
 	// Text is a comment's text, or the reason of a reconnect, error or end.
 	Text string `json:"text,omitempty"`
@@ -99,6 +106,27 @@ func isSecretHeader(name string) bool {
 		strings.Contains(n, "api-key") || strings.Contains(n, "apikey") || strings.Contains(n, "token")
 }
 
+// setRaw sets r's Raw, and Raw64 when b is not valid UTF-8.
+func (r *Record) setRaw(b []byte) {
+	r.Raw = string(b)
+	if !utf8.Valid(b) {
+		r.Raw64 = base64.StdEncoding.EncodeToString(b)
+	}
+}
+
+// exactRaw puts the bytes of a decoded Raw64 back in Raw.
+func (r *Record) exactRaw() error {
+	if r.Raw64 == "" {
+		return nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(r.Raw64)
+	if err != nil {
+		return fmt.Errorf("raw64: %w", err)
+	}
+	r.Raw = string(raw)
+	return nil
+}
+
 // ms converts a duration to the milliseconds of a Record.
 func ms(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
@@ -137,6 +165,9 @@ func ReadRecords(r io.Reader) ([]Record, error) {
 		}
 		if rec.Kind == "" {
 			return nil, fmt.Errorf("debugger: line %d: no \"kind\"; not a session record", n)
+		}
+		if err := rec.exactRaw(); err != nil {
+			return nil, fmt.Errorf("debugger: line %d: %w", n, err)
 		}
 		recs = append(recs, rec)
 	}

@@ -36,6 +36,11 @@ const (
 	// falls behind slows the watched stream down rather than the heap
 	// growing.
 	recordQueue = 4096
+	// maxBatchRecords and maxBatchBytes bound the records sent to the page
+	// as one event: enough to carry a burst in a few messages, few enough
+	// that parsing one stays well within a frame.
+	maxBatchRecords = 512
+	maxBatchBytes   = 256 << 10
 	// maxSpecSize bounds a request the page sends.
 	maxSpecSize = 16 << 20
 )
@@ -75,11 +80,12 @@ type Config struct {
 // Server is the debugger's web UI: the page (static files embedded in the
 // binary) and the API behind it, which makes the watched requests with the
 // sse Client (any method, headers and body, no CORS limits) and streams
-// what happens to the page as Records over SSE:
+// what happens to the page as Records over SSE (each event a JSON array of
+// Records, those that were ready together):
 //
 //	GET    /                            the page
 //	POST   /api/sessions                create a session from a RequestSpec → {"id": …}
-//	GET    /api/sessions/{id}/stream    the session's Records (text/event-stream); starts it
+//	GET    /api/sessions/{id}/stream    the session's Records in batches (text/event-stream); starts it
 //	POST   /api/sessions/{id}/restart   drop the connection: the client reconnects (resume)
 //	DELETE /api/sessions/{id}           stop the session
 type Server struct {
@@ -293,17 +299,31 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	s.cfg.Logger.Info("debugger: session started", "method", ss.spec.Method, "url", ss.spec.URL)
 
-	// Send every record waiting at once: one write and one flush for a
-	// burst of events.
-	var batch []sse.Event
-	seq := 0
+	// Send every record waiting at once, as one event whose data is a
+	// JSON array: for a burst, one write and one flush here, and one
+	// message and one JSON.parse in the page instead of one per record.
+	var (
+		buf  bytes.Buffer
+		sent int
+	)
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
 	for rec := range records {
-		batch = batch[:0]
-		for {
-			data, _ := json.Marshal(&rec)
-			seq++
-			batch = append(batch, sse.Event{ID: strconv.Itoa(seq), Data: string(data)})
-			if len(batch) == 512 {
+		buf.Reset()
+		buf.WriteByte('[')
+		for n := 0; ; {
+			mark := buf.Len()
+			if n > 0 {
+				buf.WriteByte(',')
+			}
+			if err := enc.Encode(&rec); err != nil {
+				buf.Truncate(mark) // no Record fails to encode; were one to, it is left out
+			} else {
+				buf.Truncate(buf.Len() - 1) // the newline Encode adds
+				n++
+				sent++
+			}
+			if n == maxBatchRecords || buf.Len() >= maxBatchBytes {
 				break
 			}
 			var ok bool
@@ -315,7 +335,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 		}
-		if err := out.Send(batch...); err != nil {
+		buf.WriteByte(']')
+		if err := out.Send(sse.Event{ID: strconv.Itoa(sent), Data: buf.String()}); err != nil {
 			cancel()
 			for range records { // let watch finish
 			}

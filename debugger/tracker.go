@@ -99,7 +99,9 @@ func (t *Tracker) Install(c *sse.Client, emit func(Record)) {
 		t.bytes += int64(len(chunk))
 		t.blocks.Write(chunk)
 		if t.Raw {
-			emit(Record{T: t.since(), Kind: KindRaw, Raw: string(chunk), Bytes: t.bytes})
+			r := Record{T: t.since(), Kind: KindRaw, Bytes: t.bytes}
+			r.setRaw(chunk)
+			emit(r)
 		}
 		if onRead != nil {
 			onRead(chunk)
@@ -136,8 +138,9 @@ func (t *Tracker) Event(ev *sse.Event) Record {
 	t.seq++
 	r := Record{
 		T: t.since(), Kind: KindEvent, Seq: t.seq,
-		ID: ev.ID, Type: ev.Type, Data: ev.Data, Raw: string(t.blocks.Pop()), Bytes: t.bytes,
+		ID: ev.ID, Type: ev.Type, Data: ev.Data, Bytes: t.bytes,
 	}
+	r.setRaw(t.blocks.Pop())
 	if ev.HasRetry {
 		n := ev.Retry.Milliseconds()
 		r.Retry = &n

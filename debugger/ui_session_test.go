@@ -323,3 +323,59 @@ func export(t *testing.T, ctx context.Context) []debugger.Record {
 	}
 	return recs
 }
+
+// TestUIRawNotUTF8 watches a stream with bytes that are not UTF-8: the
+// page's raw view shows each such byte as \xNN, exact, and the export
+// keeps them exact too.
+func TestUIRawNotUTF8(t *testing.T) {
+	ui := newUI(t)
+	wire := make(chan string, 4)
+	stream := httptest.NewServer(fed(wire))
+	t.Cleanup(stream.Close)
+	ctx := browsertest.New(t)
+	const block = "id: 1\ndata: caf\xe9 \x80 \xe2\x82 \xe2\x82\xac\r\n\n"
+	wire <- block
+
+	if err := do(ctx,
+		chromedp.Navigate(ui.URL+"/?token="+testToken),
+		chromedp.WaitVisible("#url"),
+		chromedp.SendKeys("#url", stream.URL+"/latin1"),
+		chromedp.Click(`button[data-tab="options"]`),
+		chromedp.Click("#raw"),
+		chromedp.Click("#send"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, eventRowIDs+` === '1'`, 20*time.Second)
+	if err := do(ctx,
+		chromedp.Click(`#rows .row.event`),
+		chromedp.Click(`#detail button[data-tab="raw"]`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `document.getElementById('detail-raw').textContent !== ''`, 10*time.Second)
+	raw := eval[string](t, ctx, `document.getElementById('detail-raw').textContent`)
+	if want := "id: 1␊\ndata: caf\\xE9 \\x80 \\xE2\\x82 €␍␊\n␊\n"; raw != want {
+		t.Errorf("raw view: got %q; want %q", raw, want)
+	}
+	// The data, as a browser's EventSource decodes it.
+	if data := eval[string](t, ctx, `document.getElementById('detail-data').textContent`); data != "caf\uFFFD \uFFFD \uFFFD €" {
+		t.Errorf("data view: got %q; want U+FFFD for each invalid sequence, as a browser decodes it", data)
+	}
+
+	recs := export(t, ctx)
+	var chunks strings.Builder
+	for _, r := range recs {
+		switch r.Kind {
+		case debugger.KindRaw:
+			chunks.WriteString(r.Raw)
+		case debugger.KindEvent:
+			if r.Raw != block {
+				t.Errorf("exported event raw: got %q; want %q", r.Raw, block)
+			}
+		}
+	}
+	if chunks.String() != block {
+		t.Errorf("exported raw chunks: got %q; want %q", chunks.String(), block)
+	}
+}

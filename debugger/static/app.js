@@ -1,10 +1,13 @@
 // ssekit debug: the page. Plain JavaScript, no build step.
 //
 // The Go backend makes the watched request and streams what happens as
-// records (JSON, one per SSE event) to this page: request, open, event,
-// comment, raw, reconnect, error, end. The page keeps every record, shows
-// them in a virtualised list (only the visible rows exist in the DOM, so
-// 10,000+ events stay smooth) and derives the summary from them.
+// records to this page (each SSE event a JSON array of the records ready at
+// once): request, open, event, comment, raw, reconnect, error, end. The page
+// keeps every record, shows them in a virtualised list (only the visible
+// rows exist in the DOM, so 10,000+ events stay smooth) and derives the
+// summary from them. Records are applied once per animation frame, a few
+// milliseconds' worth at most, so a burst of thousands spreads over frames
+// instead of freezing one.
 'use strict';
 
 (function () {
@@ -409,7 +412,36 @@
         break;
       default: // raw chunks are kept for export and the raw view
     }
+  }
+
+  // ---- records in: applied in the animation frame, within a budget ----
+  const BUDGET = 6; // ms of record handling per frame; the rest waits a frame
+  let inbox = []; // batches of records received and not applied yet
+  let inboxAt = 0; // the next record of inbox[0]
+  function receive(batch) {
+    if (!batch.length) return;
+    inbox.push(batch);
     schedule();
+  }
+  // apply handles the waiting records, oldest first, for budget ms at most.
+  function apply(budget) {
+    const start = performance.now();
+    let n = 0;
+    while (inbox.length) {
+      const batch = inbox[0];
+      while (inboxAt < batch.length) {
+        handle(batch[inboxAt++]);
+        if ((++n & 31) === 0 && performance.now() - start > budget) return;
+      }
+      inbox.shift();
+      inboxAt = 0;
+    }
+  }
+  // drain applies every waiting record now: before what must see them all
+  // (Stop, Clear, Export, the end of the backend's stream).
+  function drain() {
+    apply(Infinity);
+    schedule(true);
   }
 
   function addEntry(e) {
@@ -447,6 +479,7 @@
   };
   $('clear').onclick = () => clearView();
   function clearView() {
+    drain();
     entries = []; view = []; shown = 0; selected = -1;
     records = records.filter((r) => r.kind === 'request');
     const keepConn = st.conns, status = st.status, headers = st.headers, proto = st.proto, ttfb = st.ttfb;
@@ -482,6 +515,8 @@
   }
   function renderNow() {
     pending = false;
+    apply(BUDGET);
+    if (inbox.length) schedule();
     if (!paused) shown = view.length;
     $('spacer').style.height = shown * ROW + 'px';
     $('empty').style.display = entries.length || source ? 'none' : '';
@@ -554,8 +589,37 @@
     }
     return out + esc(text.slice(last));
   }
-  function rawHTML(raw) {
+  function textHTML(raw) {
     return esc(raw).replace(/\r\n|\r|\n/g, (m) => '<span class="eol">' + (m === '\r\n' ? '␍␊' : m === '\r' ? '␍' : '␊') + '</span>\n');
+  }
+  // rawHTML shows a record's raw bytes: exact from raw64 when they are
+  // not valid UTF-8 (each invalid byte shown as \xNN), else from raw.
+  function rawHTML(r) {
+    if (!r.raw64) return textHTML(r.raw);
+    const b = Uint8Array.from(atob(r.raw64), (c) => c.charCodeAt(0));
+    const dec = new TextDecoder();
+    let out = '';
+    let start = 0;
+    for (let i = 0; i < b.length;) {
+      const n = utf8Len(b, i);
+      if (n) { i += n; continue; }
+      out += textHTML(dec.decode(b.subarray(start, i))) + '<span class="bad" title="not valid UTF-8">\\x' + b[i].toString(16).toUpperCase().padStart(2, '0') + '</span>';
+      start = ++i;
+    }
+    return out + textHTML(dec.decode(b.subarray(start)));
+  }
+  // utf8Len returns the length of the valid UTF-8 sequence at b[i], or 0
+  // (as Go's utf8.Valid judges: no overlong forms, surrogates or values
+  // past U+10FFFF).
+  function utf8Len(b, i) {
+    const c = b[i];
+    if (c < 0x80) return 1;
+    const n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (!n || i + n > b.length) return 0;
+    for (let k = 1; k < n; k++) if ((b[i + k] & 0xC0) !== 0x80) return 0;
+    const c1 = b[i + 1];
+    if ((c === 0xE0 && c1 < 0xA0) || (c === 0xED && c1 > 0x9F) || (c === 0xF0 && c1 < 0x90) || (c === 0xF4 && c1 > 0x8F)) return 0;
+    return n;
   }
   function showDetail(i) {
     selected = i;
@@ -580,8 +644,8 @@
     const tr = e.data.trim();
     if (tr[0] === '{' || tr[0] === '[') { try { pretty = JSON.stringify(JSON.parse(tr), null, 2); isJSON = true; } catch (x) { /* as text */ } }
     if (isJSON) $('detail-data').innerHTML = jsonHTML(pretty); else $('detail-data').textContent = pretty === '' ? '(empty data)' : pretty;
-    const raw = e.kind === 'comment' ? ':' + (r.text || '') + '\n' : r.raw;
-    if (raw) $('detail-raw').innerHTML = rawHTML(raw); else $('detail-raw').textContent = '(raw bytes not kept)';
+    const raw = e.kind === 'comment' ? { raw: ':' + (r.text || '') + '\n' } : r;
+    if (raw.raw || raw.raw64) $('detail-raw').innerHTML = rawHTML(raw); else $('detail-raw').textContent = '(raw bytes not kept)';
   }
 
   // ---- summary ----
@@ -648,6 +712,7 @@
     const s = spec();
     if (!/^https?:\/\//i.test(s.url)) { toast('Enter an http:// or https:// URL'); $('url').focus(); return; }
     stop(true);
+    inbox = []; inboxAt = 0;
     records = []; entries = []; view = []; shown = 0; selected = -1; st = newStats(); types.clear(); $('filter-type').length = 1; filterType = '';
     llmReset(); showDetail(-1); renderHeaders();
     t0 = Date.now();
@@ -657,14 +722,21 @@
     let res;
     try { res = await api('POST', 'api/sessions', s); } catch (err) {
       handle({ t: 0, kind: 'error', text: err.message });
+      schedule(true);
       return;
     }
     sessionID = res.id;
     source = new EventSource('api/sessions/' + encodeURIComponent(res.id) + '/stream?token=' + encodeURIComponent(token));
     const mine = source;
-    source.onmessage = (m) => { if (source === mine) handle(JSON.parse(m.data)); };
+    source.onmessage = (m) => {
+      if (source !== mine) return;
+      const d = JSON.parse(m.data);
+      receive(Array.isArray(d) ? d : [d]);
+    };
     source.onerror = () => {
-      if (source === mine && mine.readyState === EventSource.CLOSED) finish('error', 'lost the debug server');
+      if (source !== mine || mine.readyState !== EventSource.CLOSED) return;
+      drain(); // the records that end the session may still wait for a frame
+      if (source === mine) finish('error', 'lost the debug server');
     };
     schedule(true);
   }
@@ -677,6 +749,7 @@
   }
   function stop(quiet) {
     if (sessionID) api('DELETE', 'api/sessions/' + encodeURIComponent(sessionID)).catch(() => {});
+    if (source) drain();
     if (source) {
       if (!quiet) handle({ t: Date.now() - t0, kind: 'end', text: 'stopped' });
       finish('idle', 'stopped');
@@ -690,6 +763,7 @@
 
   // ---- export ----
   $('export').onclick = () => {
+    drain();
     if (!records.length) { toast('Nothing to export yet'); return; }
     const blob = new Blob([records.map((r) => JSON.stringify(r)).join('\n') + '\n'], { type: 'application/x-ndjson' });
     const a = document.createElement('a');
@@ -712,7 +786,10 @@
 
   // For tests and benchmarks: feed records as the backend would.
   window.ssekit = {
-    inject(recs) { for (const r of recs) handle(r); },
+    // inject applies records at once; receive queues them as the
+    // backend's messages are, to be applied over the next frames.
+    inject(recs) { receive(recs); drain(); },
+    receive(recs) { receive(recs); },
     stats() { return Object.assign({}, st, { rows: entries.length, view: view.length, domRows: rowsEl.childElementCount }); },
     llm() { return llm; },
     records() { return records; },
