@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/internal/e2etest"
 )
 
 // fault is a misbehaviour the stub hub can inject for one subscriber.
@@ -347,30 +348,13 @@ func TestRunProgress(t *testing.T) {
 	cfg := startStub(t, &stubHub{}, false)
 	cfg.Subscribers = 3
 	cfg.Updates = 2
-	var buf lockedBuffer
+	var buf e2etest.LockedBuffer
 	cfg.Progress = &buf
 	run(t, cfg)
 	out := buf.String()
 	if !strings.Contains(out, "connected 3/3") || !strings.Contains(out, "published 2/2") {
 		t.Errorf("progress %q: want a final line with connected 3/3 and published 2/2", out)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestRemoteTarget(t *testing.T) {

@@ -1,9 +1,6 @@
 package debugger_test
 
 import (
-	"net"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ssekit/sse/internal/browsertest"
-	"github.com/ssekit/sse/internal/testenv"
+	"github.com/ssekit/sse/internal/e2etest"
 )
 
 // articleSentences are what the article's Flask server sends.
@@ -23,50 +20,10 @@ var articleSentences = []string{
 	"End of sample text, thank you!",
 }
 
-// startArticleFlask runs testdata/article_flask.py on a free port and
-// returns its /events URL. It skips (fails under SSEKIT_REQUIRE_ALL=1)
-// without python3 and Flask.
-func startArticleFlask(t *testing.T) string {
-	t.Helper()
-	python := testenv.NeedCommand(t, "python3")
-	if err := exec.Command(python, "-c", "import flask").Run(); err != nil {
-		testenv.Skip(t, "Flask is not installed (Debian package python3-flask): %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(python, "testdata/article_flask.py", strconv.Itoa(port))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Flask server did not start on %s: %v\n%s", addr, err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return "http://" + addr + "/events"
-}
-
 // TestUIArticleFlask debugs the article's Flask server in the page: the
 // five sentences arrive about a second apart.
 func TestUIArticleFlask(t *testing.T) {
-	url := startArticleFlask(t)
+	url := e2etest.StartArticleFlask(t, "../"+e2etest.ArticleFlask)
 	ui := newUI(t)
 	ctx := browsertest.New(t)
 	if err := do(ctx,

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,7 +14,7 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/debugger"
-	"github.com/ssekit/sse/internal/testenv"
+	"github.com/ssekit/sse/internal/e2etest"
 )
 
 // chunked serves each part as its own write and flush, so the reads of a
@@ -171,18 +169,13 @@ func TestListenRecordReplay(t *testing.T) {
 	}
 
 	// Replay it with "ssekit replay" at double speed.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := e2etest.FreeAddr(t)
 	replay, _, replayErr := testMain()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
 	go func() { done <- replay.Exit(replay.Run(ctx, []string{"replay", "--addr", addr, "--speed", "2", file})) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, func() bool { return strings.Contains(replayErr.String(), "serving 4 events") })
+	replayErr.WaitFor(t, "serving 4 events")
 
 	m, _, _ := testMain()
 	start := time.Now()
@@ -209,35 +202,11 @@ func TestListenRecordReplay(t *testing.T) {
 // TestListenArticleFlask debugs the article's Flask server with listen:
 // the five sentences, about a second apart (read from --record).
 func TestListenArticleFlask(t *testing.T) {
-	python := testenv.NeedCommand(t, "python3")
-	if err := exec.Command(python, "-c", "import flask").Run(); err != nil {
-		testenv.Skip(t, "Flask is not installed (Debian package python3-flask): %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	cmd := exec.Command(python, "../../debugger/testdata/article_flask.py", port)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+port)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-
+	url := e2etest.StartArticleFlask(t, "../../"+e2etest.ArticleFlask)
 	file := filepath.Join(t.TempDir(), "flask.jsonl")
-	got := run(t, nil, "listen", "--no-reconnect", "--record", file, "http://127.0.0.1:"+port+"/events")
+	got := run(t, nil, "listen", "--no-reconnect", "--record", file, url)
 	if got.code != 0 {
-		t.Fatalf("exit code %d (stderr %q; flask: %s)", got.code, got.stderr, out.String())
+		t.Fatalf("exit code %d (stderr %q)", got.code, got.stderr)
 	}
 	sentences := regexp.MustCompile(`(?m)^  (.+)$`).FindAllStringSubmatch(got.stdout, -1)
 	want := []string{

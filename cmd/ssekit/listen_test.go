@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssekit/sse/internal/e2etest"
 )
 
 // streamOf returns a handler that answers with body as an event stream and
@@ -185,18 +186,6 @@ func TestListenVectors(t *testing.T) {
 	})
 }
 
-// closedAddr returns an address where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestListenFailures(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/missing", func(w http.ResponseWriter, r *http.Request) {
@@ -223,7 +212,7 @@ func TestListenFailures(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	refused := "http://" + closedAddr(t) + "/events"
+	refused := "http://" + e2etest.FreeAddr(t) + "/events" // nothing listens there
 
 	tests := []struct {
 		name   string

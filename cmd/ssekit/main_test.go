@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -9,26 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssekit/sse/internal/e2etest"
 )
-
-// lockedBuffer is a bytes.Buffer safe for a command writing in one
-// goroutine while the test reads in another.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer // guarded by mu
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // fakeClock returns start, then start+step, start+2·step… one per call.
 func fakeClock(start time.Time, step time.Duration) func() time.Time {
@@ -50,8 +32,8 @@ type result struct {
 }
 
 // testMain returns a Main with an empty environment and in-memory stdio.
-func testMain() (*Main, *lockedBuffer, *lockedBuffer) {
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+func testMain() (*Main, *e2etest.LockedBuffer, *e2etest.LockedBuffer) {
+	stdout, stderr := &e2etest.LockedBuffer{}, &e2etest.LockedBuffer{}
 	return &Main{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr}, stdout, stderr
 }
 
@@ -69,8 +51,8 @@ func run(t *testing.T, m *Main, args ...string) result {
 		t.Fatalf("ssekit %s: did not finish in time", strings.Join(args, " "))
 	}
 	return result{
-		stdout: m.Stdout.(*lockedBuffer).String(),
-		stderr: m.Stderr.(*lockedBuffer).String(),
+		stdout: m.Stdout.(*e2etest.LockedBuffer).String(),
+		stderr: m.Stderr.(*e2etest.LockedBuffer).String(),
 		code:   code,
 	}
 }
