@@ -74,18 +74,23 @@ func runDemo(ctx context.Context, m *Main, args []string) error {
 	}
 	m.logf("demo", "open http://%s/ in a browser (the stream is at /events); Ctrl-C stops", ln.Addr())
 
-	// Streams end when the server stops, so that Shutdown does not wait for
-	// them to finish.
+	return serveStreams(ctx, ln, newDemoHandler(demoConfig{Interval: *interval}))
+}
+
+// serveStreams serves h on ln until ctx is done, then stops: the streams
+// end first (the context of every request is cancelled), so that Shutdown,
+// which then gets 5 seconds, does not wait for them to finish. Stopping on
+// ctx is not an error: it is how demo and replay end.
+func serveStreams(ctx context.Context, ln net.Listener, h http.Handler) error {
 	streamsCtx, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
 	srv := &http.Server{
-		Handler:           newDemoHandler(demoConfig{Interval: *interval}),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return streamsCtx },
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-
 	select {
 	case err := <-served:
 		return err
@@ -100,7 +105,7 @@ func runDemo(ctx context.Context, m *Main, args []string) error {
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return nil // stopping on a signal is how the demo ends
+	return nil
 }
 
 // newDemoHandler serves the page at / and the stream at /events.

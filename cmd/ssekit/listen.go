@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -417,6 +416,8 @@ func (m *Main) readData(data string) ([]byte, error) {
 	}
 }
 
+// httpClient is m.HTTPClient (a plain one when nil), without TLS
+// certificate verification for --insecure.
 func (m *Main) httpClient(insecure bool) *http.Client {
 	c := m.HTTPClient
 	if c == nil {
@@ -425,21 +426,7 @@ func (m *Main) httpClient(insecure bool) *http.Client {
 	if !insecure {
 		return c
 	}
-	t, ok := c.Transport.(*http.Transport)
-	if c.Transport == nil {
-		t, ok = http.DefaultTransport.(*http.Transport)
-	}
-	if !ok {
-		return c
-	}
-	t = t.Clone()
-	if t.TLSClientConfig == nil {
-		t.TLSClientConfig = &tls.Config{}
-	}
-	t.TLSClientConfig.InsecureSkipVerify = true
-	cc := *c
-	cc.Transport = t
-	return &cc
+	return debugger.InsecureClient(c)
 }
 
 // logf writes one diagnostic line to stderr, as "ssekit <cmd>: …".

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/ssekit/sse/debugger"
 )
@@ -68,28 +65,5 @@ func runReplay(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	m.logf("replay", "serving %s from %s at http://%s/ (Ctrl-C stops)", plural(events, "event"), rest[0], ln.Addr())
-	streamsCtx, stopStreams := context.WithCancel(context.Background())
-	defer stopStreams()
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return streamsCtx },
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	stopStreams()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("stopping: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveStreams(ctx, ln, h)
 }
