@@ -35,6 +35,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/fanout"
 	"github.com/ssekit/sse/internal/updatecodec"
 )
 
@@ -135,10 +136,8 @@ type Store struct {
 	// after it: updates committed before Subscribe are history, for After.
 	committed atomic.Uint64
 
-	// subsMu guards subs; subsView is the copy the dispatcher reads.
-	subsMu   sync.Mutex
-	subs     []*subscriber
-	subsView atomic.Pointer[[]*subscriber]
+	// subs are the Subscribe callbacks the dispatcher calls.
+	subs fanout.List
 
 	// dmu guards dqueue and dclosed: committed batches waiting for the
 	// dispatcher goroutine.
@@ -158,15 +157,6 @@ type request struct {
 	u    *hub.Update // the committer's own copy, later given to subscribers
 	err  error
 	done chan struct{}
-}
-
-// subscriber is one Subscribe callback. mu is held while fn runs, so stop
-// can wait for a call in progress.
-type subscriber struct {
-	fn      func(*hub.Update)
-	from    uint64 // the first Seq to deliver
-	mu      sync.Mutex
-	stopped bool // guarded by mu
 }
 
 // Open opens (creating if needed) the store in the bbolt file at path. Only
@@ -222,7 +212,6 @@ func Open(path string, cfg Config) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	s.subsView.Store(&[]*subscriber{})
 	go s.committer()
 	go s.dispatcher()
 	return s, nil
@@ -481,19 +470,9 @@ func (s *Store) dispatcher() {
 		}
 		for _, batch := range q {
 			for _, u := range batch {
-				for _, sub := range *s.subsView.Load() {
-					sub.deliver(u)
-				}
+				s.subs.Deliver(u)
 			}
 		}
-	}
-}
-
-func (sub *subscriber) deliver(u *hub.Update) {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	if !sub.stopped && u.Seq >= sub.from {
-		sub.fn(u)
 	}
 }
 
@@ -509,36 +488,7 @@ func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
 	if closed {
 		return nil, hub.ErrStoreClosed
 	}
-	sub := &subscriber{fn: fn, from: s.committed.Load() + 1}
-	s.subsMu.Lock()
-	s.subs = append(s.subs, sub)
-	s.publishSubsLocked()
-	s.subsMu.Unlock()
-
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.subsMu.Lock()
-			for i, x := range s.subs {
-				if x == sub {
-					s.subs = append(s.subs[:i:i], s.subs[i+1:]...)
-					break
-				}
-			}
-			s.publishSubsLocked()
-			s.subsMu.Unlock()
-			sub.mu.Lock() // waits for a call in progress
-			sub.stopped = true
-			sub.mu.Unlock()
-		})
-	}, nil
-}
-
-// publishSubsLocked gives the dispatcher a fresh copy of subs. subsMu must
-// be held.
-func (s *Store) publishSubsLocked() {
-	view := append([]*subscriber(nil), s.subs...)
-	s.subsView.Store(&view)
+	return s.subs.Add(fn, s.committed.Load()+1), nil
 }
 
 // After calls fn, oldest first, with the retained updates appended after

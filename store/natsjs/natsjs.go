@@ -77,6 +77,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/fanout"
 	"github.com/ssekit/sse/internal/updatecodec"
 )
 
@@ -174,21 +175,12 @@ type Store struct {
 	dmu       sync.Mutex
 	delivered uint64 // guarded by dmu: the last Seq given to the callbacks
 
-	// mu guards subs and closed; subsView is the copy delivery reads.
+	// mu guards closed, and orders a Subscribe with Close.
 	mu       sync.Mutex
-	subs     []*subscriber
 	closed   bool
-	subsView atomic.Pointer[[]*subscriber]
 	isClosed atomic.Bool
-}
-
-// subscriber is one Subscribe callback. mu is held while fn runs, so stop
-// can wait for a call in progress.
-type subscriber struct {
-	fn      func(*hub.Update)
-	from    uint64 // the first Seq to deliver
-	mu      sync.Mutex
-	stopped bool // guarded by mu
+	// subs are the Subscribe callbacks delivery calls.
+	subs fanout.List
 }
 
 // Open connects to NATS, creates the stream (or updates its limits to
@@ -234,7 +226,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.subsView.Store(&[]*subscriber{})
 
 	ctx, cancel := context.WithTimeout(ctx, cfg.OpenTimeout)
 	defer cancel()
@@ -386,16 +377,7 @@ func (s *Store) deliver(m jetstream.Msg) {
 		s.log.Error("natsjs: undecodable update; skipped", "seq", seq, "err", err)
 		return
 	}
-	for _, sub := range *s.subsView.Load() {
-		if seq < sub.from {
-			continue
-		}
-		sub.mu.Lock()
-		if !sub.stopped {
-			sub.fn(u)
-		}
-		sub.mu.Unlock()
-	}
+	s.subs.Deliver(u)
 }
 
 // publishRetryWait is the pause between publishes while the stream has no
@@ -678,38 +660,14 @@ func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
 	// the leader knows it; without NATS, after what this node has seen.
 	st, _ := s.state(context.Background())
 	last := st.LastSeq
-	sub := &subscriber{fn: fn}
 	s.dmu.Lock()
-	sub.from = max(last, s.delivered, s.appended.Load()) + 1
+	defer s.dmu.Unlock()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
-		s.dmu.Unlock()
 		return nil, hub.ErrStoreClosed
 	}
-	s.subs = append(s.subs[:len(s.subs):len(s.subs)], sub)
-	s.subsView.Store(&s.subs)
-	s.mu.Unlock()
-	s.dmu.Unlock()
-
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			subs := make([]*subscriber, 0, len(s.subs))
-			for _, x := range s.subs {
-				if x != sub {
-					subs = append(subs, x)
-				}
-			}
-			s.subs = subs
-			s.subsView.Store(&s.subs)
-			s.mu.Unlock()
-			sub.mu.Lock()
-			sub.stopped = true
-			sub.mu.Unlock()
-		})
-	}, nil
+	return s.subs.Add(fn, max(last, s.delivered, s.appended.Load())+1), nil
 }
 
 // Healthy reports whether the stream answers: nil when this node is
@@ -741,8 +699,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.isClosed.Store(true)
-	s.subs = nil
-	s.subsView.Store(&[]*subscriber{})
+	s.subs.Clear()
 	s.mu.Unlock()
 	s.consumer.Stop()
 	s.nc.Close()

@@ -62,6 +62,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/fanout"
 )
 
 // Defaults for the zero Config fields.
@@ -144,10 +145,8 @@ type Store struct {
 	delivered atomic.Uint64
 	appended  atomic.Uint64
 
-	// subsMu guards subs; subsView is the copy the loop reads.
-	subsMu   sync.Mutex
-	subs     []*subscriber
-	subsView atomic.Pointer[[]*subscriber]
+	// subs are the Subscribe callbacks the loop calls.
+	subs fanout.List
 
 	// deliverMu is held (for reading) while the loop delivers a batch; Close
 	// takes it to wait for a batch in progress.
@@ -156,15 +155,6 @@ type Store struct {
 	loopDone  chan struct{}
 	closeOnce sync.Once
 	closeErr  error
-}
-
-// subscriber is one Subscribe callback. mu is held while fn runs, so stop
-// can wait for a call in progress.
-type subscriber struct {
-	fn      func(*hub.Update)
-	from    uint64 // the first Seq to deliver
-	mu      sync.Mutex
-	stopped bool // guarded by mu
 }
 
 // Open connects to the Redis the URL names (see NewClient for the forms)
@@ -237,7 +227,6 @@ func newStore(ctx context.Context, rdb redis.UniversalClient, cfg Config, own bo
 		}
 		s.delivered.Store(seq)
 	}
-	s.subsView.Store(&[]*subscriber{})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.loop(start)
 	return s, nil
@@ -444,44 +433,7 @@ func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
 			from = max(from, seq)
 		}
 	}
-	sub := &subscriber{fn: fn, from: from + 1}
-	s.subsMu.Lock()
-	s.subs = append(s.subs, sub)
-	s.publishSubsLocked()
-	s.subsMu.Unlock()
-
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.subsMu.Lock()
-			for i, x := range s.subs {
-				if x == sub {
-					s.subs = append(s.subs[:i:i], s.subs[i+1:]...)
-					break
-				}
-			}
-			s.publishSubsLocked()
-			s.subsMu.Unlock()
-			sub.mu.Lock() // waits for a call in progress
-			sub.stopped = true
-			sub.mu.Unlock()
-		})
-	}, nil
-}
-
-// publishSubsLocked gives the loop a fresh copy of subs. subsMu must be
-// held.
-func (s *Store) publishSubsLocked() {
-	view := append([]*subscriber(nil), s.subs...)
-	s.subsView.Store(&view)
-}
-
-func (sub *subscriber) deliver(u *hub.Update) {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	if !sub.stopped && u.Seq >= sub.from {
-		sub.fn(u)
-	}
+	return s.subs.Add(fn, from+1), nil
 }
 
 // loop is the delivery loop: XREAD BLOCK from the last delivered entry id,
@@ -544,9 +496,7 @@ func (s *Store) deliver(msgs []redis.XMessage) {
 			s.log.Warn("redisstream: skipping a stream entry that does not decode", "stream", s.stream, "entry", m.ID, "err", err)
 			continue
 		}
-		for _, sub := range *s.subsView.Load() {
-			sub.deliver(u)
-		}
+		s.subs.Deliver(u)
 		s.delivered.Store(u.Seq)
 	}
 }
