@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -53,12 +52,8 @@ func runLint(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return usageErrorf("want exactly one URL, got %d arguments (see 'ssekit lint --help')", len(rest))
-	}
-	opts.url = rest[0]
-	if u, err := url.Parse(opts.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageErrorf("%q is not an http:// or https:// URL", opts.url)
+	if opts.url, err = streamURL("lint", rest); err != nil {
+		return err
 	}
 	if *failOn != "error" && *failOn != "warning" {
 		return usageErrorf("--fail-on must be error or warning, not %q", *failOn)

@@ -91,12 +91,8 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return usageErrorf("want exactly one URL, got %d arguments (see 'ssekit listen --help')", len(rest))
-	}
-	opts.url = rest[0]
-	if u, err := url.Parse(opts.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageErrorf("%q is not an http:// or https:// URL", opts.url)
+	if opts.url, err = streamURL("listen", rest); err != nil {
+		return err
 	}
 	if opts.maxEvents < 0 {
 		return usageErrorf("--max-events must not be negative")
@@ -123,6 +119,18 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// streamURL returns the one argument of the command cmd (listen, lint): the
+// http:// or https:// URL of the stream.
+func streamURL(cmd string, args []string) (string, error) {
+	if len(args) != 1 {
+		return "", usageErrorf("want exactly one URL, got %d arguments (see 'ssekit %s --help')", len(args), cmd)
+	}
+	if u, err := url.Parse(args[0]); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", usageErrorf("%q is not an http:// or https:// URL", args[0])
+	}
+	return args[0], nil
 }
 
 // addRequestFlags defines the flags that describe the request (-X, -H, -d,
