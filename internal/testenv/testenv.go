@@ -9,6 +9,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -39,4 +40,22 @@ func NeedCommand(t testing.TB, name string) string {
 		Skip(t, "testenv: %s not installed: %v", name, err)
 	}
 	return path
+}
+
+// NonStandardDeps returns the import paths of pkgs and of every package they
+// depend on (go list -deps, tests left out) that are not in the standard
+// library, for tests that keep a package's dependencies in check. It fails
+// the test when go list does.
+func NonStandardDeps(t testing.TB, pkgs ...string) []string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("testenv: go command not found: %v", err)
+	}
+	args := append([]string{"list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}"}, pkgs...)
+	out, err := exec.Command(gobin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("testenv: go list: %v\n%s", err, out)
+	}
+	return strings.Fields(string(out))
 }
