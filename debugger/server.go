@@ -40,14 +40,14 @@ const (
 	// as one event: enough to carry a burst in a few messages, few enough
 	// that parsing one stays well within a frame.
 	maxBatchRecords = 512
-	maxBatchBytes   = 256 << 10
+	maxBatchBytes   = 64 << 10
 	// maxSpecSize bounds a request the page sends.
 	maxSpecSize = 16 << 20
 )
 
-// TokenHeader carries the Server's token on API calls; the stream, opened
-// by EventSource which cannot set headers, takes it as the token query
-// parameter.
+// TokenHeader carries the Server's token on API calls. The token query
+// parameter is accepted too, for a client that cannot set headers (an
+// EventSource on the stream).
 const TokenHeader = "X-Ssekit-Token"
 
 // Errors of the API.

@@ -379,3 +379,25 @@ func TestUIRawNotUTF8(t *testing.T) {
 		t.Errorf("exported raw chunks: got %q; want %q", chunks.String(), block)
 	}
 }
+
+// TestUILostServer cuts the page's connection to the debug server in the
+// middle of a session: the page says so instead of waiting for ever.
+func TestUILostServer(t *testing.T) {
+	ui := newUI(t)
+	wire := make(chan string, 4)
+	stream := httptest.NewServer(fed(wire))
+	t.Cleanup(stream.Close)
+	ctx := browsertest.New(t)
+	wire <- "id: 1\ndata: one\n\n"
+	if err := do(ctx,
+		chromedp.Navigate(ui.URL+"/?token="+testToken),
+		chromedp.WaitVisible("#url"),
+		chromedp.SendKeys("#url", stream.URL+"/events"),
+		chromedp.Click("#send"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, eventRowIDs+` === '1'`, 20*time.Second)
+	ui.CloseClientConnections()
+	browsertest.WaitFor(t, ctx, `document.getElementById('state').textContent === 'lost the debug server' && document.getElementById('stop').disabled`, 20*time.Second)
+}

@@ -341,7 +341,7 @@
   let shown = 0; // how many of view the list shows (frozen while paused)
   let selected = -1; // index in entries
   let paused = false;
-  let source = null; // the EventSource to the backend
+  let source = null; // the AbortController of the stream from the backend
   let sessionID = null;
   let st = newStats();
   const types = new Set();
@@ -416,7 +416,10 @@
 
   // ---- records in: applied in the animation frame, within a budget ----
   const BUDGET = 6; // ms of record handling per frame; the rest waits a frame
-  let inbox = []; // batches of records received and not applied yet
+  // Batches of records received and not applied yet: arrays, or the JSON
+  // text of one as it came, parsed only when its turn comes so that the
+  // parsing counts in the frame's budget too.
+  let inbox = [];
   let inboxAt = 0; // the next record of inbox[0]
   function receive(batch) {
     if (!batch.length) return;
@@ -428,6 +431,11 @@
     const start = performance.now();
     let n = 0;
     while (inbox.length) {
+      if (typeof inbox[0] === 'string') {
+        if (performance.now() - start > budget) return; // parsing is not cut short
+        const d = JSON.parse(inbox[0]);
+        inbox[0] = Array.isArray(d) ? d : [d];
+      }
       const batch = inbox[0];
       while (inboxAt < batch.length) {
         handle(batch[inboxAt++]);
@@ -726,22 +734,54 @@
       return;
     }
     sessionID = res.id;
-    source = new EventSource('api/sessions/' + encodeURIComponent(res.id) + '/stream?token=' + encodeURIComponent(token));
-    const mine = source;
-    source.onmessage = (m) => {
-      if (source !== mine) return;
-      const d = JSON.parse(m.data);
-      receive(Array.isArray(d) ? d : [d]);
-    };
-    source.onerror = () => {
-      if (source !== mine || mine.readyState !== EventSource.CLOSED) return;
-      drain(); // the records that end the session may still wait for a frame
-      if (source === mine) finish('error', 'lost the debug server');
-    };
+    source = new AbortController();
+    readStream('api/sessions/' + encodeURIComponent(res.id) + '/stream', source);
     schedule(true);
   }
+  // readStream reads the session's event stream with fetch rather than
+  // EventSource: Chromium's EventSource parses on the main thread at a cost
+  // that freezes frames for a burst of megabytes, while here the body is
+  // decoded by TextDecoderStream, only cut into lines, and each batch's
+  // JSON is parsed later, within a frame's budget. The stream's only
+  // fields that matter are data lines; ids and comments (heartbeats) are
+  // skipped.
+  async function readStream(path, ctl) {
+    const mine = () => source === ctl;
+    let why = 'lost the debug server';
+    let data = []; // data lines of the event being read
+    let parts = []; // pieces of a line not ended yet
+    const line = (l) => {
+      if (l.endsWith('\r')) l = l.slice(0, -1);
+      if (l === '') {
+        if (data.length && mine()) receive(data.length === 1 ? data[0] : data.join('\n'));
+        data = [];
+      } else if (l.startsWith('data:')) data.push(l.slice(l[5] === ' ' ? 6 : 5));
+    };
+    try {
+      const resp = await fetch(path, { headers: { 'X-Ssekit-Token': token, Accept: 'text/event-stream' }, signal: ctl.signal, cache: 'no-store' });
+      if (!resp.ok) throw new Error(resp.status + ' ' + resp.statusText);
+      const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        let start = 0;
+        for (let nl; (nl = value.indexOf('\n', start)) >= 0; start = nl + 1) {
+          let l = value.slice(start, nl);
+          if (parts.length) { parts.push(l); l = parts.join(''); parts = []; }
+          line(l);
+        }
+        if (start < value.length) parts.push(value.slice(start));
+      }
+    } catch (err) {
+      if (ctl.signal.aborted) return;
+      why += ': ' + err.message;
+    }
+    if (!mine()) return;
+    drain(); // the records that end the session may still wait for a frame
+    if (mine()) { finish('error', 'lost the debug server'); toast(why); }
+  }
   function finish(cls, text) {
-    if (source) source.close();
+    if (source) source.abort();
     source = null; sessionID = null;
     $('stop').disabled = true; $('drop').disabled = true;
     setState(cls, text);
@@ -786,8 +826,9 @@
 
   // For tests and benchmarks: feed records as the backend would.
   window.ssekit = {
-    // inject applies records at once; receive queues them as the
-    // backend's messages are, to be applied over the next frames.
+    // inject applies records at once; receive queues them (an array, or
+    // its JSON) as the backend's messages are, to be applied over the next
+    // frames.
     inject(recs) { receive(recs); drain(); },
     receive(recs) { receive(recs); },
     stats() { return Object.assign({}, st, { rows: entries.length, view: view.length, domRows: rowsEl.childElementCount }); },
