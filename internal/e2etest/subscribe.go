@@ -234,7 +234,7 @@ func (s *Subscriber) WaitIDs(t *testing.T, want []string) []string {
 // want's order: it reports, naming who, the ids lost, those received more
 // than once, those never published and, when there are none, an order
 // other than want's. It reports whether got is want.
-func CheckExactly(t *testing.T, who string, got, want []string) bool {
+func CheckExactly(t testing.TB, who string, got, want []string) bool {
 	t.Helper()
 	published := make(map[string]bool, len(want))
 	for _, id := range want {
