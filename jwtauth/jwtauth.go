@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -70,9 +71,15 @@ type Config struct {
 }
 
 // Authenticator verifies Mercure tokens. It is safe for concurrent use.
+//
+// It remembers the tokens it accepted (up to cacheSize per role, each until
+// its exp), so a publisher or subscriber presenting the same token again
+// costs a map lookup instead of a signature check and a JSON decode. The
+// Claims it returns are shared between those calls and must not be
+// modified.
 type Authenticator struct {
-	publisher  verifier
-	subscriber verifier
+	publisher  *verifier
+	subscriber *verifier
 }
 
 // New returns an Authenticator for cfg, or an error if cfg has no key.
@@ -95,8 +102,8 @@ func New(cfg Config) (*Authenticator, error) {
 		leeway = 0
 	}
 	return &Authenticator{
-		publisher:  newVerifier(pub, leeway, cfg.RequireExp),
-		subscriber: newVerifier(sub, leeway, cfg.RequireExp),
+		publisher:  newVerifier(pub, leeway, cfg.RequireExp, time.Now),
+		subscriber: newVerifier(sub, leeway, cfg.RequireExp, time.Now),
 	}, nil
 }
 
@@ -110,24 +117,41 @@ func (a *Authenticator) VerifySubscriber(token string) (*hub.Claims, error) {
 	return a.subscriber.verify(token)
 }
 
+// cacheSize bounds the accepted tokens a verifier remembers.
+const cacheSize = 4096
+
 // verifier checks tokens against one key.
 type verifier struct {
 	key    *Key
 	parser *jwt.Parser // safe for concurrent use once built
+	leeway time.Duration
+	now    func() time.Time
+
+	mu       sync.Mutex
+	accepted map[string]acceptedToken // guarded by mu
 }
 
-func newVerifier(k *Key, leeway time.Duration, requireExp bool) verifier {
+// acceptedToken is a verified token's claims and when verify would start
+// refusing it (zero: never). nbf and iat cannot turn an accepted token
+// invalid later; only exp can.
+type acceptedToken struct {
+	claims *hub.Claims
+	until  time.Time
+}
+
+func newVerifier(k *Key, leeway time.Duration, requireExp bool, now func() time.Time) *verifier {
 	opts := []jwt.ParserOption{
 		// Only the key's own algorithm: this refuses "none" and every
 		// cross-family confusion before any signature check.
 		jwt.WithValidMethods([]string{k.Alg()}),
 		jwt.WithLeeway(leeway),
 		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(now),
 	}
 	if requireExp {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
-	return verifier{key: k, parser: jwt.NewParser(opts...)}
+	return &verifier{key: k, parser: jwt.NewParser(opts...), leeway: leeway, now: now, accepted: make(map[string]acceptedToken)}
 }
 
 // tokenClaims is the JSON layout of a Mercure token's claims.
@@ -142,10 +166,44 @@ type mercureClaim struct {
 	Payload   json.RawMessage `json:"payload,omitempty"`
 }
 
-func (v verifier) verify(token string) (*hub.Claims, error) {
+// verify returns the claims of token, from the cache of accepted tokens
+// when it is there and not expired.
+func (v *verifier) verify(token string) (*hub.Claims, error) {
 	if token == "" {
 		return nil, unauthorized("missing token")
 	}
+	v.mu.Lock()
+	a, ok := v.accepted[token]
+	if ok && !a.until.IsZero() && !v.now().Before(a.until) {
+		delete(v.accepted, token) // expired: verify refuses it, with the reason
+		ok = false
+	}
+	v.mu.Unlock()
+	if ok {
+		return a.claims, nil
+	}
+	c, err := v.parse(token)
+	if err != nil {
+		return nil, err
+	}
+	a = acceptedToken{claims: c}
+	if !c.ExpiresAt.IsZero() {
+		a.until = c.ExpiresAt.Add(v.leeway)
+	}
+	v.mu.Lock()
+	if len(v.accepted) >= cacheSize {
+		for k := range v.accepted { // any one: the map is a bound, not an LRU
+			delete(v.accepted, k)
+			break
+		}
+	}
+	v.accepted[token] = a
+	v.mu.Unlock()
+	return c, nil
+}
+
+// parse checks token's signature and claims.
+func (v *verifier) parse(token string) (*hub.Claims, error) {
 	var tc tokenClaims
 	t, err := v.parser.ParseWithClaims(token, &tc, v.keyFunc)
 	if err != nil {
@@ -165,7 +223,7 @@ func (v verifier) verify(token string) (*hub.Claims, error) {
 	return c, nil
 }
 
-func (v verifier) keyFunc(t *jwt.Token) (any, error) {
+func (v *verifier) keyFunc(t *jwt.Token) (any, error) {
 	// WithValidMethods already refused other algorithms; checked again
 	// here so that the key never meets a method it was not made for.
 	if t.Method.Alg() != v.key.Alg() {
@@ -185,7 +243,7 @@ var (
 )
 
 // reason turns a jwt error into a short reason for the client.
-func (v verifier) reason(t *jwt.Token, err error) string {
+func (v *verifier) reason(t *jwt.Token, err error) string {
 	switch {
 	case errors.Is(err, errCrit):
 		return "unsupported critical header"
