@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := raiseFileLimit(s.Subscribers + 2*s.Publishers + fdSlack); err != nil {
+	if err := raiseFileLimit(s.Subscribers, 2*s.Publishers+fdSlack); err != nil {
 		return nil, err
 	}
 	r := &runner{

@@ -67,10 +67,12 @@ func parseKB(v []byte) int64 {
 	return n << 10
 }
 
-// raiseFileLimit makes sure the process may hold need descriptors. Go
-// already raised the soft limit to the hard one at start; a larger hard
-// limit needs CAP_SYS_RESOURCE (root).
-func raiseFileLimit(need int) error {
+// raiseFileLimit makes sure the process may hold the descriptors of
+// subscribers connections and others more. Go already raised the soft
+// limit to the hard one at start; a larger hard limit needs
+// CAP_SYS_RESOURCE (root).
+func raiseFileLimit(subscribers, others int) error {
+	need := subscribers + others
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return nil // cannot tell: let the dials fail if they must
@@ -81,7 +83,7 @@ func raiseFileLimit(need int) error {
 	want := syscall.Rlimit{Cur: uint64(need), Max: max(lim.Max, uint64(need))}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
 		return fmt.Errorf("%w: %d subscribers need about %d file descriptors; the limit is %d (raise it with ulimit -n, or run as root)",
-			ErrInvalidConfig, need-fdSlack, need, lim.Max)
+			ErrInvalidConfig, subscribers, need, lim.Max)
 	}
 	return nil
 }
