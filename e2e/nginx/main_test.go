@@ -389,9 +389,8 @@ type item struct {
 // test can wait for the next item with a deadline even when nothing (not
 // even the response head) arrives.
 type stream struct {
-	items  chan item
-	cancel context.CancelFunc
-	resp   chan *http.Response // the response (head), once
+	items chan item
+	resp  chan *http.Response // the response (head), once
 }
 
 // openStream subscribes with a GET of u and headers (name, value pairs),
@@ -400,7 +399,7 @@ type stream struct {
 func openStream(t *testing.T, c *http.Client, u string, headers ...string) *stream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &stream{items: make(chan item, 4096), cancel: cancel, resp: make(chan *http.Response, 1)}
+	s := &stream{items: make(chan item, 4096), resp: make(chan *http.Response, 1)}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -410,37 +409,39 @@ func openStream(t *testing.T, c *http.Client, u string, headers ...string) *stre
 	}
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
+	// send hands an item to the test, unless the test is over.
+	send := func(it item) bool {
+		select {
+		case s.items <- it:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	go func() {
 		defer close(done)
 		defer close(s.items)
 		resp, err := c.Do(req)
 		if err != nil {
-			s.items <- item{end: err}
+			send(item{end: err})
 			return
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			b, _ := io.ReadAll(resp.Body)
-			s.items <- item{end: fmt.Errorf("status %s: %s", resp.Status, b)}
+			send(item{end: fmt.Errorf("status %s: %s", resp.Status, b)})
 			return
 		}
 		s.resp <- resp
 		dec := sse.NewDecoder(resp.Body)
-		dec.OnComment = func(text string) {
-			select {
-			case s.items <- item{isComment: true, comment: text}:
-			case <-ctx.Done():
-			}
-		}
+		dec.OnComment = func(text string) { send(item{isComment: true, comment: text}) }
 		for {
 			ev, err := dec.Next()
 			if err != nil {
-				s.items <- item{end: err}
+				send(item{end: err})
 				return
 			}
-			select {
-			case s.items <- item{ev: ev}:
-			case <-ctx.Done():
+			if !send(item{ev: ev}) {
 				return
 			}
 		}
@@ -448,7 +449,7 @@ func openStream(t *testing.T, c *http.Client, u string, headers ...string) *stre
 	return s
 }
 
-// errNothing is what next returns when nothing arrived in time.
+// errNothing is what nextItem returns when nothing arrived in time.
 var errNothing = errors.New("nothing arrived")
 
 // nextItem returns the next item, or errNothing after timeout.
