@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/base64"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -296,4 +297,46 @@ func TestSubscriptionsAPI(t *testing.T) {
 	if status, _ := th.do(req); status != 403 {
 		t.Errorf("list with a token for other topics: %d; want 403", status)
 	}
+}
+
+func TestPerClientLimitBehindTrustedProxy(t *testing.T) {
+	subscribeFrom := func(th *testHub, forwardedFor string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", th.url+"?topic=a", nil)
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		resp, err := th.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 {
+			resp.Body.Close()
+		} else {
+			t.Cleanup(func() { resp.Body.Close() })
+		}
+		return resp.StatusCode
+	}
+	t.Run("trusted", func(t *testing.T) {
+		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) {
+			s.MaxSubscribersPerClient = 1
+			s.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		})
+		if got := subscribeFrom(th, "203.0.113.5"); got != 200 {
+			t.Fatalf("first client: %d", got)
+		}
+		if got := subscribeFrom(th, "203.0.113.6, 127.0.0.9"); got != 200 {
+			t.Fatalf("second client behind two proxies: %d; want 200 (a client of its own)", got)
+		}
+		if got := subscribeFrom(th, "198.51.100.1, 203.0.113.5"); got != 429 {
+			t.Fatalf("first client again, with a forged entry on the left: %d; want 429", got)
+		}
+	})
+	t.Run("untrusted", func(t *testing.T) {
+		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) { s.MaxSubscribersPerClient = 1 })
+		if got := subscribeFrom(th, "203.0.113.5"); got != 200 {
+			t.Fatalf("first: %d", got)
+		}
+		if got := subscribeFrom(th, "203.0.113.6"); got != 429 {
+			t.Fatalf("a forged X-Forwarded-For from an untrusted peer: %d; want 429 (counted as the peer)", got)
+		}
+	})
 }

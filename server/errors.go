@@ -58,10 +58,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+			slog.String("remote", s.clientAddr(r)), slog.Any("err", err))
 	} else if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request refused",
-			slog.Int("status", status), slog.String("reason", reason), slog.String("remote", r.RemoteAddr))
+			slog.Int("status", status), slog.String("reason", reason), slog.String("remote", s.clientAddr(r)))
 	}
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retryAfter.Round(time.Second)/time.Second))))

@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -48,6 +50,42 @@ func (l *subscriberLimits) release(remoteAddr string) {
 	} else {
 		delete(l.byClient, host)
 	}
+}
+
+// clientAddr is the address a request is counted and logged as coming
+// from: the connection's, or behind a trusted proxy the client that
+// X-Forwarded-For names. Walking the header from the right, the first
+// address that is not a trusted proxy is the client: entries left of it
+// were written by the client itself and prove nothing.
+func (s *Server) clientAddr(r *http.Request) string {
+	if len(s.cfg.TrustedProxies) == 0 || !s.trusted(clientHost(r.RemoteAddr)) {
+		return r.RemoteAddr
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // malformed: stop at what the proxies vouch for
+		}
+		if !s.trusted(hop) {
+			return hop
+		}
+	}
+	return r.RemoteAddr
+}
+
+func (s *Server) trusted(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func clientHost(remoteAddr string) string {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,13 @@ type Config struct {
 	// (429). Zero means no limit.
 	MaxSubscribers          int
 	MaxSubscribersPerClient int
+
+	// TrustedProxies lists the addresses (CIDR prefixes) of the proxies in
+	// front of the hub. A request from one of them is counted, limited and
+	// logged as coming from the client its X-Forwarded-For names (the last
+	// address there that is not itself a trusted proxy). Empty: the
+	// connection's address is the client's, whatever the header says.
+	TrustedProxies []netip.Prefix
 
 	// MaxTopics limits the topic selectors of one subscription (400 above
 	// it). Zero means DefaultMaxTopics.

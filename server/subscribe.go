@@ -47,12 +47,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	if lastEventID == "" {
 		lastEventID = q.Get("last_event_id")
 	}
-	if err := s.limits.acquire(r.RemoteAddr); err != nil {
+	client := s.clientAddr(r)
+	if err := s.limits.acquire(client); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 
-	c := &subConn{remote: r.RemoteAddr}
+	c := &subConn{remote: client}
 	if claims != nil {
 		c.expires = claims.ExpiresAt
 	}
@@ -60,11 +61,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		Selectors:   selectors,
 		Claims:      claims,
 		LastEventID: lastEventID,
-		RemoteAddr:  r.RemoteAddr,
+		RemoteAddr:  client,
 		Notify:      c.notify,
 	})
 	if err != nil {
-		s.limits.release(r.RemoteAddr)
+		s.limits.release(client)
 		s.fail(w, r, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -55,6 +56,7 @@ type serveConfig struct {
 	heartbeat, writeTimeout, shutdownTimeout         time.Duration
 	queueSize, maxSubscribers, maxPerClient, maxTops int
 	writers                                          int
+	trustedProxies                                   string
 	maxBody                                          int64
 	publishRate                                      float64
 	subscriptions                                    bool
@@ -81,6 +83,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated `ORIGINS` allowed from browsers (https://app.example), or *")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "comment line on streams idle for `DURATION` (negative: none)")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a subscriber that does not read for `DURATION`")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `CIDRS` of proxies whose X-Forwarded-For names the client (for per-client limits and logs)")
 	fs.IntVar(&c.writers, "writers", server.DefaultWriters, "goroutines writing to HTTP/1.1 subscribers (`N`)")
 	fs.IntVar(&c.queueSize, "queue-size", hub.DefaultQueueSize, "updates queued per subscriber before it is dropped as too slow (`N`)")
 	fs.IntVar(&c.maxSubscribers, "max-subscribers", 0, "concurrent subscribers (`N`; 0: no limit; 503 above)")
@@ -184,7 +187,12 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if cfg.corsOrigins != "" {
 		origins = strings.Split(cfg.corsOrigins, ",")
 	}
+	proxies, err := parsePrefixes(cfg.trustedProxies)
+	if err != nil {
+		return usageErrorf("--trusted-proxies: %v", err)
+	}
 	srv, err := server.New(server.Config{
+		TrustedProxies:          proxies,
 		Hub:                     h,
 		Auth:                    auth,
 		AllowAnonymous:          cfg.allowAnonymous,
@@ -428,4 +436,26 @@ func redactURL(s string) string {
 		return u.Redacted()
 	}
 	return s
+}
+
+// parsePrefixes parses a comma-separated list of CIDR prefixes or single
+// addresses.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", item)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
