@@ -12,20 +12,21 @@ import (
 	"time"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/internal/e2etest"
 	"github.com/ssekit/sse/internal/redistest"
 	"github.com/ssekit/sse/internal/testenv"
 )
 
 // lbSite rewrites testdata/ssekit-lb.conf for the hubs: its three server
 // lines become the hubs' addresses.
-func lbSite(t *testing.T, hubs []*hubNode) string {
+func lbSite(t *testing.T, hubs []*e2etest.Hub) string {
 	t.Helper()
 	if len(hubs) != 3 {
 		t.Fatalf("%d hubs; the site file has 3 servers", len(hubs))
 	}
 	site := readSite(t, "ssekit-lb.conf")
 	for i, h := range hubs {
-		site = replaceOnce(t, site, fmt.Sprintf("server 10.0.0.1%d:8080 ", i+1), "server "+h.addr+" ")
+		site = replaceOnce(t, site, fmt.Sprintf("server 10.0.0.1%d:8080 ", i+1), "server "+h.Addr+" ")
 	}
 	return site
 }
@@ -132,13 +133,12 @@ func (s *lbSubscriber) waitFor(t *testing.T, what string, cond func(ids []string
 func TestLoadBalancer(t *testing.T) {
 	testenv.NeedCommand(t, "nginx")
 	redis := redistest.Start(t, redistest.Options{})
-	hubs := make([]*hubNode, 3)
+	hubs := make([]*e2etest.Hub, 3)
 	for i := range hubs {
 		hubs[i] = startHub(t, "--store", redis.URL(), "--heartbeat", "500ms")
 	}
 	ng := startNginx(t, lbSite(t, hubs))
-	c := newClient()
-	defer c.CloseIdleConnections()
+	c := e2etest.NewClient(t)
 	tok := publisherToken(t)
 	const topic = "https://example.com/lb"
 
@@ -228,11 +228,11 @@ func TestLoadBalancer(t *testing.T) {
 
 	stopped := hubs[1]
 	onStopped := subscribers(stopped)
-	stopped.signal(syscall.SIGTERM)
-	if err := stopped.wait(t); err != nil {
+	_ = stopped.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := stopped.Wait(waitTimeout); err != nil {
 		t.Errorf("node 1 after SIGTERM: %v; want exit status 0", err)
 	}
-	if !strings.Contains(stopped.out.String(), "stopped") {
+	if !strings.Contains(stopped.Out.String(), "stopped") {
 		t.Errorf("node 1 did not log that it stopped")
 	}
 	atStop := ackedCount()

@@ -18,14 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -33,8 +31,8 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/e2etest"
 	"github.com/ssekit/sse/internal/testenv"
-	"github.com/ssekit/sse/jwtauth"
 )
 
 // testSecret is the HS256 key the hubs verify tokens with.
@@ -44,172 +42,18 @@ const testSecret = "e2e-nginx-0123456789abcdef0123456789abcdef"
 // is asserted about speed.
 const waitTimeout = 30 * time.Second
 
-// ssekitBin is the binary TestMain built: set once before any test runs,
+// ssekit is the binary TestMain built: set once before any test runs,
 // read-only after.
-var ssekitBin string
+var ssekit e2etest.Binary
 
-func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
+func TestMain(m *testing.M) { os.Exit(e2etest.Main(m, "e2e/nginx", &ssekit)) }
 
-func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "ssekit-e2e-nginx-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/nginx:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ssekitBin = filepath.Join(dir, "ssekit")
-	build := exec.Command("go", "build", "-o", ssekitBin, "github.com/ssekit/sse/cmd/ssekit")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/nginx: building ssekit:", err)
-		return 1
-	}
-	return m.Run()
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer // guarded by mu
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// proc is a process the test started; it is killed when the test ends if
-// it still runs, and its output logged if the test failed.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	out     *syncBuffer
-	done    chan struct{} // closed when the process has exited
-	waitErr error         // set before done is closed
-}
-
-func startProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
+// startHub runs "ssekit serve --jwt-key … args…" on a free port and waits
+// until it listens.
+func startHub(t *testing.T, args ...string) *e2etest.Hub {
 	t.Helper()
-	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	// A process group of its own, so that the final SIGKILL also ends
-	// nginx's worker, which would otherwise outlive its master and keep
-	// the output pipe (and Wait) open.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.out)
-		}
-	})
-	return p
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// signal sends sig unless the process has ended.
-func (p *proc) signal(sig syscall.Signal) {
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(sig)
-	}
-}
-
-// wait waits for the process to exit and returns what Wait said.
-func (p *proc) wait(t *testing.T) error {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.waitErr
-	case <-time.After(waitTimeout):
-		t.Fatalf("%s did not exit within %v", p.name, waitTimeout)
-		return nil
-	}
-}
-
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago; the starters retry with another when a process took it meanwhile.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// cleanEnv is the environment without SSEKIT_* settings (other than
-// SSEKIT_REQUIRE_ALL).
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SSEKIT_") && !strings.HasPrefix(kv, "SSEKIT_REQUIRE_ALL=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// hubNode is one "ssekit serve" process.
-type hubNode struct {
-	*proc
-	addr string
-}
-
-// startHub runs "ssekit serve --addr <free port> --jwt-key … args…" and
-// waits until it logs that it listens.
-func startHub(t *testing.T, args ...string) *hubNode {
-	t.Helper()
-	for attempt := 0; ; attempt++ {
-		addr := freeAddr(t)
-		full := append([]string{"serve", "--addr", addr, "--jwt-key", testSecret,
-			"--allow-anonymous", "--data-dir", t.TempDir()}, args...)
-		cmd := exec.Command(ssekitBin, full...)
-		cmd.Env = cleanEnv()
-		h := &hubNode{proc: startProc(t, "hub "+addr, cmd), addr: addr}
-		deadline := time.After(waitTimeout)
-		for !strings.Contains(h.out.String(), "hub listening") && !h.exited() {
-			select {
-			case <-h.done:
-			case <-deadline:
-				t.Fatalf("hub %s not listening after %v:\n%s", addr, waitTimeout, h.out)
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-		if !h.exited() {
-			return h
-		}
-		if !strings.Contains(h.out.String(), "address already in use") || attempt >= 20 {
-			t.Fatalf("hub %s exited at start: %v\n%s", addr, h.waitErr, h.out)
-		}
-	}
+	return ssekit.Start(t, e2etest.HubSpec{Args: append([]string{"--jwt-key", testSecret,
+		"--allow-anonymous", "--data-dir", t.TempDir()}, args...)})
 }
 
 // nginxConf is testdata/nginx.conf.tmpl: the main configuration around a
@@ -219,7 +63,7 @@ var nginxConf = template.Must(template.ParseFiles("testdata/nginx.conf.tmpl"))
 // nginxProc is one nginx master process (and its worker) in the
 // foreground.
 type nginxProc struct {
-	*proc
+	*e2etest.Process
 	addr string // HOST:PORT it listens on
 	dir  string // its prefix: configuration, pid file, logs, temp files
 }
@@ -260,7 +104,7 @@ func startNginx(t *testing.T, site string) *nginxProc {
 		if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		addr := freeAddr(t)
+		addr := e2etest.FreeAddr(t)
 		var conf bytes.Buffer
 		err := nginxConf.Execute(&conf, map[string]any{
 			"Dir":  dir,
@@ -276,27 +120,30 @@ func startNginx(t *testing.T, site string) *nginxProc {
 		}
 		cmd := exec.Command(bin, "-e", "stderr", "-p", dir+"/", "-c", confPath,
 			"-g", "daemon off; pid "+filepath.Join(dir, "nginx.pid")+";")
-		n := &nginxProc{proc: startProc(t, "nginx "+addr, cmd), addr: addr, dir: dir}
-		err = n.waitHealthy()
+		// A process group of its own, so that the final SIGKILL also ends
+		// nginx's worker, which would otherwise outlive its master and keep
+		// the output pipe (and Wait) open.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		n := &nginxProc{Process: e2etest.StartProcess(t, "nginx "+addr, cmd), addr: addr, dir: dir}
+		err = n.waitHealthy(t)
 		if err == nil {
 			return n
 		}
-		if !n.exited() || !strings.Contains(n.out.String(), "Address already in use") || attempt >= 20 {
-			t.Fatalf("nginx on %s: %v\n%s\nconfiguration:\n%s", addr, err, n.out, conf.String())
+		if !n.Exited() || !strings.Contains(n.Out.String(), "Address already in use") || attempt >= 20 {
+			t.Fatalf("nginx on %s: %v\n%s\nconfiguration:\n%s", addr, err, n.Out, conf.String())
 		}
 	}
 }
 
 // waitHealthy waits until GET /healthz through nginx answers 200.
-func (n *nginxProc) waitHealthy() error {
-	c := newClient()
-	defer c.CloseIdleConnections()
+func (n *nginxProc) waitHealthy(t *testing.T) error {
+	c := e2etest.NewClient(t)
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		if n.exited() {
-			return fmt.Errorf("exited: %v", n.waitErr)
+		if n.Exited() {
+			return fmt.Errorf("exited: %v", n.Err())
 		}
-		if code := status(c, n.base()+"/healthz"); code == http.StatusOK {
+		if code := e2etest.Status(c, n.base()+"/healthz"); code == http.StatusOK {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -306,41 +153,11 @@ func (n *nginxProc) waitHealthy() error {
 	}
 }
 
-// newClient returns an HTTP/1.1 client with connections of its own.
-func newClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{}}
-}
-
-// status returns the status of GET u (0 when it could not be reached).
-func status(c *http.Client, u string) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 // token mints a token with testSecret.
-func token(t *testing.T, c hub.Claims) string {
-	t.Helper()
-	key, err := jwtauth.NewKey("HS256", []byte(testSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jwtauth.Sign(key, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
+func token(t *testing.T, c hub.Claims) string { return e2etest.Token(t, testSecret, c) }
 
 // publisherToken may publish to every topic.
-func publisherToken(t *testing.T) string { return token(t, hub.Claims{Publish: []string{"*"}}) }
+func publisherToken(t *testing.T) string { return e2etest.PublisherToken(t, testSecret) }
 
 // publish posts one update and returns the status and body (status 0 and
 // the error when the request failed).
@@ -499,10 +316,8 @@ func (s *stream) waitResponse(t *testing.T) *http.Response {
 
 // subscribers returns the hub's ssekit_subscribers gauge, read from its
 // /metrics directly (not through nginx); -1 when it cannot be read.
-func subscribers(h *hubNode) int {
-	c := newClient()
-	defer c.CloseIdleConnections()
-	resp, err := c.Get("http://" + h.addr + "/metrics")
+func subscribers(h *e2etest.Hub) int {
+	resp, err := h.Client.Get(h.Base() + "/metrics")
 	if err != nil {
 		return -1
 	}
@@ -521,7 +336,7 @@ func subscribers(h *hubNode) int {
 }
 
 // waitSubscribers waits until the hub counts want subscribers.
-func waitSubscribers(t *testing.T, h *hubNode, want int) {
+func waitSubscribers(t *testing.T, h *e2etest.Hub, want int) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
@@ -530,7 +345,7 @@ func waitSubscribers(t *testing.T, h *hubNode, want int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("hub %s: %d subscribers after %v; want %d", h.addr, got, waitTimeout, want)
+			t.Fatalf("hub %s: %d subscribers after %v; want %d", h.Addr, got, waitTimeout, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/e2etest"
 	"github.com/ssekit/sse/internal/testenv"
 )
 
@@ -26,8 +27,7 @@ func oneHub(t *testing.T, addr string) string {
 // fills, and the test would wait in vain).
 func checkOneByOne(t *testing.T, ng *nginxProc, topic string, n int) *http.Response {
 	t.Helper()
-	c := newClient()
-	defer c.CloseIdleConnections()
+	c := e2etest.NewClient(t)
 	s := openStream(t, c, ng.hubURL()+"?topic="+url.QueryEscape(topic))
 	resp := s.waitResponse(t)
 	if got := resp.Header.Get("Content-Type"); !strings.HasPrefix(got, "text/event-stream") {
@@ -50,9 +50,8 @@ func checkOneByOne(t *testing.T, ng *nginxProc, topic string, n int) *http.Respo
 func TestBehindNginx(t *testing.T) {
 	testenv.NeedCommand(t, "nginx")
 	h := startHub(t, "--heartbeat", "200ms")
-	ng := startNginx(t, oneHub(t, h.addr))
-	c := newClient()
-	defer c.CloseIdleConnections()
+	ng := startNginx(t, oneHub(t, h.Addr))
+	c := e2etest.NewClient(t)
 
 	t.Run("EventsOneByOne", func(t *testing.T) {
 		checkOneByOne(t, ng, "https://example.com/one-by-one", 5)
@@ -164,14 +163,14 @@ func TestProxyBuffering(t *testing.T) {
 	testenv.NeedCommand(t, "nginx")
 	t.Run("OnButHeaderHonoured", func(t *testing.T) {
 		h := startHub(t, "--heartbeat", "-1s")
-		site := replaceOnce(t, oneHub(t, h.addr), "proxy_buffering off;", "proxy_buffering on;")
+		site := replaceOnce(t, oneHub(t, h.Addr), "proxy_buffering off;", "proxy_buffering on;")
 		ng := startNginx(t, site)
 		checkOneByOne(t, ng, "https://example.com/default-buffering", 5)
 	})
 
 	t.Run("GzipOn", func(t *testing.T) {
 		h := startHub(t, "--heartbeat", "-1s")
-		site := replaceOnce(t, oneHub(t, h.addr), "proxy_cache off;",
+		site := replaceOnce(t, oneHub(t, h.Addr), "proxy_cache off;",
 			"proxy_cache off;\n        gzip on;\n        gzip_types text/event-stream;\n        gzip_proxied any;")
 		ng := startNginx(t, site)
 		resp := checkOneByOne(t, ng, "https://example.com/gzip", 5)
@@ -182,11 +181,10 @@ func TestProxyBuffering(t *testing.T) {
 
 	t.Run("OnHeaderIgnored", func(t *testing.T) {
 		h := startHub(t, "--heartbeat", "-1s")
-		site := replaceOnce(t, oneHub(t, h.addr), "proxy_buffering off;",
+		site := replaceOnce(t, oneHub(t, h.Addr), "proxy_buffering off;",
 			"proxy_buffering on;\n        proxy_ignore_headers X-Accel-Buffering;")
 		ng := startNginx(t, site)
-		c := newClient()
-		defer c.CloseIdleConnections()
+		c := e2etest.NewClient(t)
 		const topic = "https://example.com/buffered"
 		s := openStream(t, c, ng.hubURL()+"?topic="+url.QueryEscape(topic))
 		// The subscription reached the hub (its gauge counts it), so the
@@ -215,15 +213,14 @@ func TestProxyBuffering(t *testing.T) {
 // Here proxy_read_timeout is 1s, and the hub's heartbeat 200ms or none.
 func TestReadTimeout(t *testing.T) {
 	testenv.NeedCommand(t, "nginx")
-	withTimeout := func(t *testing.T, h *hubNode) *nginxProc {
-		site := replaceOnce(t, oneHub(t, h.addr), "proxy_read_timeout 120s;", "proxy_read_timeout 1s;")
+	withTimeout := func(t *testing.T, h *e2etest.Hub) *nginxProc {
+		site := replaceOnce(t, oneHub(t, h.Addr), "proxy_read_timeout 120s;", "proxy_read_timeout 1s;")
 		return startNginx(t, site)
 	}
 	t.Run("HeartbeatsKeepStreamsOpen", func(t *testing.T) {
 		h := startHub(t, "--heartbeat", "200ms")
 		ng := withTimeout(t, h)
-		c := newClient()
-		defer c.CloseIdleConnections()
+		c := e2etest.NewClient(t)
 		const topic = "https://example.com/quiet"
 		s := openStream(t, c, ng.hubURL()+"?topic="+url.QueryEscape(topic))
 		// 15 heartbeats at 200ms: about 3 s, three read timeouts long.
@@ -244,8 +241,7 @@ func TestReadTimeout(t *testing.T) {
 	t.Run("NoHeartbeatsStreamCut", func(t *testing.T) {
 		h := startHub(t, "--heartbeat", "-1s")
 		ng := withTimeout(t, h)
-		c := newClient()
-		defer c.CloseIdleConnections()
+		c := e2etest.NewClient(t)
 		s := openStream(t, c, ng.hubURL()+"?topic=https://example.com/silent")
 		for {
 			it, err := s.nextItem(waitTimeout)

@@ -27,19 +27,7 @@ func StartArticleFlask(t *testing.T, script string) string {
 	}
 	addr := FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(python, script, port)
-	out := &LockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("the Flask server's output:\n%s", out)
-		}
-	})
+	flask := StartProcess(t, "the Flask server", exec.Command(python, script, port))
 	for deadline := time.Now().Add(Timeout); ; {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
@@ -47,7 +35,7 @@ func StartArticleFlask(t *testing.T, script string) string {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the Flask server did not start on %s: %v\n%s", addr, err, out)
+			t.Fatalf("the Flask server did not start on %s: %v\n%s", addr, err, flask.Out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -29,22 +28,17 @@ type HubSpec struct {
 	NoAddrFlag bool
 }
 
-// Hub is one running "ssekit serve" process.
+// Hub is one running "ssekit serve" process: its Cmd, its output in Out,
+// Kill and Wait are those of the Process.
 type Hub struct {
+	*Process
 	// Addr is HOST:PORT it listens on.
 	Addr string
 	// Scheme is http, or https when it was started with --tls-cert.
 	Scheme string
-	Cmd    *exec.Cmd
-	// Out is its stdout and stderr.
-	Out *LockedBuffer
 	// Client is a plain HTTP/1.1 client with connections of its own, so
 	// that no connection to another (or a killed) hub is reused.
 	Client *http.Client
-
-	t       *testing.T
-	done    chan struct{} // closed when the process has exited
-	waitErr error         // set before done is closed
 }
 
 // NewClient returns a plain HTTP/1.1 client with connections of its own,
@@ -97,26 +91,14 @@ func (b Binary) Launch(t *testing.T, spec HubSpec) *Hub {
 		args = append(args, "--addr", spec.Addr)
 	}
 	args = append(args, spec.Args...)
-	h := &Hub{t: t, Addr: spec.Addr, Scheme: "http", Out: &LockedBuffer{}, Client: NewClient(t), done: make(chan struct{})}
+	scheme := "http"
 	if slices.Contains(spec.Args, "--tls-cert") {
-		h.Scheme = "https"
+		scheme = "https"
 	}
-	h.Cmd = b.Command(env, args...)
-	h.Cmd.Dir = spec.Dir
-	h.Cmd.Stdout, h.Cmd.Stderr = h.Out, h.Out
-	if err := h.Cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		h.waitErr = h.Cmd.Wait()
-		close(h.done)
-	}()
-	t.Cleanup(func() {
-		h.Kill()
-		if t.Failed() {
-			t.Logf("hub %s (pid %d) output:\n%s", h.Addr, h.Cmd.Process.Pid, tail(h.Out.String(), 200))
-		}
-	})
+	cmd := b.Command(env, args...)
+	cmd.Dir = spec.Dir
+	h := &Hub{Addr: spec.Addr, Scheme: scheme, Client: NewClient(t)}
+	h.Process = StartProcess(t, "hub "+spec.Addr, cmd)
 	return h
 }
 
@@ -145,30 +127,6 @@ func (h *Hub) waitListening(deadline time.Time) error {
 	}
 }
 
-// Kill sends SIGKILL, as kill -9 does, and waits for the process to go.
-func (h *Hub) Kill() {
-	select {
-	case <-h.done:
-		return
-	default:
-	}
-	h.Cmd.Process.Kill()
-	<-h.done
-}
-
-// Wait waits for the process to exit and returns what exec.Cmd.Wait said;
-// it fails the test if the process still runs after timeout.
-func (h *Hub) Wait(timeout time.Duration) error {
-	h.t.Helper()
-	select {
-	case <-h.done:
-		return h.waitErr
-	case <-time.After(timeout):
-		h.t.Fatalf("hub %s did not exit within %s", h.Addr, timeout)
-		return nil
-	}
-}
-
 // Base is the hub's base URL; URL its Mercure endpoint.
 func (h *Hub) Base() string { return h.Scheme + "://" + h.Addr }
 
@@ -178,10 +136,15 @@ func (h *Hub) URL() string { return h.Base() + "/.well-known/mercure" }
 // Status returns the status of GET path on the hub, 0 when it cannot be
 // reached.
 func (h *Hub) Status(path string) int {
+	return Status(h.Client, h.Base()+path)
+}
+
+// Status returns the status of GET u with c, 0 when it cannot be reached.
+func Status(c *http.Client, u string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.Base()+path, nil)
-	resp, err := h.Client.Do(req)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0
 	}
