@@ -1,7 +1,9 @@
 package debugger_test
 
 import (
+	"bytes"
 	"fmt"
+	pngpkg "image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,13 +17,15 @@ import (
 	"github.com/ssekit/sse/internal/browsertest"
 )
 
-// TestScreenshots saves the pictures of the page in docs/ (the README
-// shows one). It runs only when asked:
+// TestScreenshots takes the pictures of the page in use and checks each
+// is a real 1440×860 image. With SSEKIT_SCREENSHOTS=1 it saves them in
+// docs/ (the README shows one):
 //
 //	SSEKIT_SCREENSHOTS=1 go test ./debugger -run TestScreenshots
 func TestScreenshots(t *testing.T) {
-	if os.Getenv("SSEKIT_SCREENSHOTS") != "1" {
-		t.Skip("set SSEKIT_SCREENSHOTS=1 to write docs/debug-*.png")
+	dir := t.TempDir()
+	if os.Getenv("SSEKIT_SCREENSHOTS") == "1" {
+		dir = filepath.Join("..", "docs")
 	}
 	ui := newUI(t)
 	mux := http.NewServeMux()
@@ -36,7 +40,11 @@ func TestScreenshots(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join("..", "docs", name), png, 0o644); err != nil {
+		img, err := pngpkg.DecodeConfig(bytes.NewReader(png))
+		if err != nil || img.Width != 1440 || img.Height != 860 {
+			t.Fatalf("%s: %dx%d, %v; want a 1440x860 PNG", name, img.Width, img.Height, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -58,14 +66,17 @@ func TestScreenshots(t *testing.T) {
 	browsertest.WaitFor(t, ctx, `window.ssekit.stats().events >= 40`, 30*time.Second)
 	shot("debug-streaming.png")
 
-	if err := do(ctx, chromedp.Click(`//div[contains(@class,"event")][span[@class="c-id" and text()="37"]]`)); err != nil {
+	// Stop the stream so the list holds still while a row is picked (rows
+	// re-render as records arrive), then pick the fourth order event.
+	if err := do(ctx, chromedp.Click("#stop")); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `!document.body.textContent.includes('streaming')`, 10*time.Second)
+	if err := do(ctx, chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('#rows .row.event')].filter(r => r.querySelector('.c-type').textContent === 'order')[3].click()`)); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitFor(t, ctx, `document.getElementById('detail-data').textContent.includes('"order"')`, 5*time.Second)
 	shot("debug-detail.png")
-	if err := do(ctx, chromedp.Click("#stop")); err != nil {
-		t.Fatal(err)
-	}
 
 	if err := do(ctx,
 		chromedp.SetValue("#method", "POST"),

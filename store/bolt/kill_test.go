@@ -23,14 +23,19 @@ const killChildEnv = "SSEKIT_BOLT_KILL_CHILD"
 // commits it is killed in carry several appends each.
 const killAppenders = 4
 
-// TestKillChild is the child of TestKill9KeepsAcknowledged: it appends
-// until killed, printing "ACK <id> <seq>" for every Append that returned
-// nil. Without the environment variable it does nothing.
-func TestKillChild(t *testing.T) {
-	path := os.Getenv(killChildEnv)
-	if path == "" {
-		t.Skip("runs only as the child of TestKill9KeepsAcknowledged")
+// TestMain runs the test binary as the child of TestKill9KeepsAcknowledged
+// when the environment says so, and as the tests otherwise.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(killChildEnv); path != "" {
+		killChild(path)
+		return
 	}
+	os.Exit(m.Run())
+}
+
+// killChild appends until killed, printing "ACK <id> <seq>" for every
+// Append that returned nil.
+func killChild(path string) {
 	s, err := Open(path, Config{HistorySize: -1})
 	if err != nil {
 		fmt.Println("ERR", err)
@@ -71,7 +76,7 @@ func TestKill9KeepsAcknowledged(t *testing.T) {
 	}
 	const wantAcks = 500
 	path := tempPath(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), killChildEnv+"="+path)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
