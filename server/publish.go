@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -71,35 +72,136 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 }
 
 // readForm reads an application/x-www-form-urlencoded body of at most
-// MaxBodyBytes.
-func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+// MaxBodyBytes and picks the publish fields out of it.
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (*publishForm, error) {
 	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/x-www-form-urlencoded")
+	if ct != formContentType { // the usual exact value needs no parsing
+		mt, _, err := mime.ParseMediaType(ct)
+		if ct == "" || err != nil || mt != formContentType {
+			return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/x-www-form-urlencoded")
+		}
 	}
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
+	buf := s.bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			s.bodies.Put(buf)
+		}
+	}()
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1) // +1: ReadFrom sees EOF without growing
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
 		}
 		return nil, errorf(http.StatusBadRequest, "cannot read body: "+oneLine(err.Error()))
 	}
-	form, err := url.ParseQuery(string(body))
+	// One copy of the body as a string; the fields are substrings of it
+	// (or unescaped copies), never of the pooled buffer.
+	form, err := parsePublishForm(buf.String())
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "malformed form body: "+oneLine(err.Error()))
 	}
 	return form, nil
 }
 
+const formContentType = "application/x-www-form-urlencoded"
+
+// maxPooledBody is the largest body buffer kept for reuse; a larger one
+// (a rare big publish) is left to the GC.
+const maxPooledBody = 64 << 10
+
+// maxFastFormFields bounds the fields parsePublishForm parses itself; a
+// body with more goes through url.ParseQuery, which enforces Go's limit on
+// the number of parameters (GODEBUG urlmaxqueryparams, far above this).
+const maxFastFormFields = 64
+
+// publishForm is what a publish body says: the fields parseUpdate reads.
+// Like url.Values.Get, a repeated single-valued field keeps its first value.
+type publishForm struct {
+	topics                     []string
+	id, typ, data, retry       string
+	hasRetry, private          bool
+	seenID, seenType, seenData bool
+}
+
+// parsePublishForm parses a form body as url.ParseQuery does (same
+// splitting, unescaping and errors) but keeps only the publish fields, with
+// no map. Anything unusual (a semicolon, a bad escape, many fields) is
+// handed to url.ParseQuery, so the error is exactly its own.
+func parsePublishForm(body string) (*publishForm, error) {
+	if strings.Count(body, "&") >= maxFastFormFields || strings.IndexByte(body, ';') >= 0 {
+		return publishFormFromValues(url.ParseQuery(body))
+	}
+	f := &publishForm{}
+	for rest := body; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if pair == "" {
+			continue
+		}
+		key, value, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(key) // no copy unless escaped
+		if err != nil {
+			return publishFormFromValues(url.ParseQuery(body))
+		}
+		if value, err = url.QueryUnescape(value); err != nil {
+			return publishFormFromValues(url.ParseQuery(body))
+		}
+		f.add(key, value)
+	}
+	return f, nil
+}
+
+// publishFormFromValues is parsePublishForm's slow path.
+func publishFormFromValues(form url.Values, err error) (*publishForm, error) {
+	if err != nil {
+		return nil, err
+	}
+	f := &publishForm{}
+	for key, values := range form {
+		for _, v := range values {
+			f.add(key, v)
+		}
+	}
+	return f, nil
+}
+
+// add records one field; it is called in the body's order for each key.
+func (f *publishForm) add(key, value string) {
+	switch key {
+	case "topic":
+		f.topics = append(f.topics, value)
+	case "id":
+		if !f.seenID {
+			f.id, f.seenID = value, true
+		}
+	case "type":
+		if !f.seenType {
+			f.typ, f.seenType = value, true
+		}
+	case "data":
+		if !f.seenData {
+			f.data, f.seenData = value, true
+		}
+	case "retry":
+		if !f.hasRetry {
+			f.retry, f.hasRetry = value, true
+		}
+	case "private":
+		f.private = true // Mercure: the field's presence, whatever its value
+	}
+}
+
 // parseUpdate turns publish form fields into an Update, refusing what
 // would change the stream's meaning; the hub validates the rest.
-func parseUpdate(form url.Values) (*hub.Update, error) {
-	topics := form["topic"]
+func parseUpdate(form *publishForm) (*hub.Update, error) {
+	topics := form.topics
 	if len(topics) == 0 {
 		return nil, errorf(http.StatusBadRequest, "missing topic")
 	}
@@ -110,13 +212,13 @@ func parseUpdate(form url.Values) (*hub.Update, error) {
 	}
 	u := &hub.Update{
 		Topics:  topics,
-		ID:      form.Get("id"),
-		Type:    form.Get("type"),
-		Data:    form.Get("data"),
-		Private: form.Has("private"), // Mercure: the field's presence, whatever its value
+		ID:      form.id,
+		Type:    form.typ,
+		Data:    form.data,
+		Private: form.private,
 	}
-	if v, ok := form["retry"]; ok {
-		ms, err := parseRetry(v[0])
+	if form.hasRetry {
+		ms, err := parseRetry(form.retry)
 		if err != nil {
 			return nil, err
 		}

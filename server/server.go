@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -125,6 +126,8 @@ type Server struct {
 	publishRate *rateLimiter
 	cors        corsPolicy
 
+	bodies sync.Pool // *bytes.Buffer: publish bodies being parsed
+
 	shuttingDown atomic.Bool
 	streams      sync.WaitGroup // HTTP/2 subscriber handlers still running
 }
@@ -172,6 +175,7 @@ func New(cfg Config) (*Server, error) {
 		limits: newSubscriberLimits(cfg.MaxSubscribers, cfg.MaxSubscribersPerClient),
 		cors:   cors,
 	}
+	s.bodies.New = func() any { return new(bytes.Buffer) }
 	if cfg.PublishRate > 0 {
 		s.publishRate = newRateLimiter(cfg.PublishRate, cfg.PublishBurst)
 	}
