@@ -100,6 +100,7 @@ type Hub struct {
 	// makes it hold for the race detector too) and guards the scratch list.
 	fanMu   sync.Mutex
 	scratch []*Subscriber // guarded by fanMu
+	encBuf  []byte        // guarded by fanMu; encoding of the update being fanned out
 
 	// mu guards the subscriber index. Fan-out holds it for reading while it
 	// walks the index; Subscribe, Close and Shutdown hold it for writing.
@@ -207,18 +208,36 @@ func (h *Hub) Publish(ctx context.Context, u *Update) (string, error) {
 	if closed {
 		return "", ErrHubClosed
 	}
-	c := *u
-	c.Topics = slices.Clone(u.Topics)
+	c := copyUpdate(u)
 	c.Seq, c.Time = 0, time.Time{}
 	if c.ID == "" {
-		c.ID = "urn:uuid:" + newUUID()
+		c.ID = newUUIDURN()
 	}
-	if err := h.store.Append(ctx, &c); err != nil {
+	if err := h.store.Append(ctx, c); err != nil {
 		return "", err
 	}
 	u.ID, u.Seq, u.Time = c.ID, c.Seq, c.Time
 	h.metrics.Published(time.Since(start))
 	return c.ID, nil
+}
+
+// updateBox holds a copy of an update with one topic and that topic's
+// slice, so the copy costs one allocation.
+type updateBox struct {
+	u     Update
+	topic [1]string
+}
+
+// copyUpdate returns a copy of u with its own Topics slice.
+func copyUpdate(u *Update) *Update {
+	if len(u.Topics) == 1 {
+		b := &updateBox{u: *u, topic: [1]string{u.Topics[0]}}
+		b.u.Topics = b.topic[:]
+		return &b.u
+	}
+	c := *u
+	c.Topics = slices.Clone(u.Topics)
+	return &c
 }
 
 // Match reports whether topic matches selector, with the selector compiled
@@ -237,16 +256,13 @@ func (h *Hub) LastEventID() string {
 	return ""
 }
 
+// maxEncBuf is the largest encoding buffer fanOut keeps for the next update.
+const maxEncBuf = 64 << 10
+
 // encode returns u's wire form: the bytes every subscriber of u shares.
 func encode(dst []byte, u *Update) ([]byte, error) {
 	e := sse.Event{ID: u.ID, Type: u.Type, Data: u.Data, Retry: u.Retry}
 	return e.AppendTo(dst)
-}
-
-// encodedSize is a close upper bound of u's wire size for short data: the
-// fields, their names, and a few data-line prefixes.
-func encodedSize(u *Update) int {
-	return len(u.ID) + len(u.Type) + len(u.Data) + 48
 }
 
 // fanLoop fans out the updates the store delivers, in the store's order,
@@ -261,17 +277,28 @@ func (h *Hub) fanLoop() {
 // fanOut encodes an update from the store once and queues
 // the same bytes for every matching subscriber, without blocking on any.
 func (h *Hub) fanOut(u *Update) {
-	b, err := encode(make([]byte, 0, encodedSize(u)), u)
+	h.fanMu.Lock()
+	defer h.fanMu.Unlock()
+	enc, err := encode(h.encBuf[:0], u)
 	if err != nil {
 		h.log.Error("hub: update cannot be encoded; dropped", "id", u.ID, "err", err)
 		return
 	}
-	h.fanMu.Lock()
-	defer h.fanMu.Unlock()
+	if cap(enc) <= maxEncBuf {
+		h.encBuf = enc[:0]
+	} else {
+		h.encBuf = nil // a rare big update: leave it to the GC
+	}
+	// b is the subscribers' shared copy of enc, made at the first
+	// delivery: an update nobody subscribes to costs no allocation.
+	var b []byte
 	wake := h.scratch[:0]
 	var slow []*Subscriber
 	delivered := 0
 	deliver := func(subs []*Subscriber) {
+		if len(subs) > 0 && b == nil {
+			b = slices.Clone(enc)
+		}
 		for _, s := range subs {
 			switch s.enqueue(u, b) {
 			case enqueued:

@@ -239,7 +239,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	}
 	s := &Subscriber{
 		h:          h,
-		id:         "urn:uuid:" + newUUID(),
+		id:         newUUIDURN(),
 		remoteAddr: req.RemoteAddr,
 		topics:     dedupe(req.Selectors),
 		claims:     req.Claims,

@@ -112,13 +112,17 @@ func (h *Hub) publishEventsAsync(s *Subscriber, active bool) {
 	})
 }
 
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
+// newUUIDURN returns "urn:uuid:" and a random (version 4) UUID, in one
+// allocation.
+func newUUIDURN() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
+	const prefix = "urn:uuid:"
+	var buf [len(prefix) + 36]byte
+	copy(buf[:], prefix)
+	out := buf[len(prefix):]
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'
 	hex.Encode(out[9:13], b[4:6])
@@ -128,5 +132,5 @@ func newUUID() string {
 	hex.Encode(out[19:23], b[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:], b[10:])
-	return string(out[:])
+	return string(buf[:])
 }
