@@ -18,7 +18,9 @@ without the server it came from: record it with 'ssekit listen --record
 FILE.jsonl' or export it from 'ssekit debug'.
 
 Events keep their ids, types and retry fields, and comments are replayed
-too. A client that reconnects with Last-Event-ID resumes after that event;
+too. An event whose recording keeps its raw bytes is sent as those exact
+bytes (line endings, comments inside it, bytes that are not UTF-8); older
+recordings are encoded again from the fields. A client that reconnects with Last-Event-ID resumes after that event;
 one that already has the last event gets 204 No Content.
 `
 
