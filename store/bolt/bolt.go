@@ -154,9 +154,12 @@ type Store struct {
 // request is one Append waiting for the committer.
 type request struct {
 	ctx  context.Context
-	u    *hub.Update // the committer's own copy, later given to subscribers
+	u    *hub.Update // the committer's own copy (upd), later given to subscribers
 	err  error
 	done chan struct{}
+
+	upd   hub.Update
+	topic [1]string // upd.Topics for a single-topic update
 }
 
 // Open opens (creating if needed) the store in the bbolt file at path. Only
@@ -251,9 +254,14 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	cp := *u
-	cp.Topics = append([]string(nil), u.Topics...)
-	r := &request{ctx: ctx, u: &cp, done: make(chan struct{})}
+	r := &request{ctx: ctx, upd: *u, done: make(chan struct{})}
+	if len(u.Topics) == 1 { // the usual case: the copy takes no allocation of its own
+		r.topic[0] = u.Topics[0]
+		r.upd.Topics = r.topic[:]
+	} else {
+		r.upd.Topics = append([]string(nil), u.Topics...)
+	}
+	r.u = &r.upd
 
 	s.mu.Lock()
 	if s.closed {
@@ -351,13 +359,25 @@ func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
 			return err
 		}
 	}
+	// The batch's ids, keys and values share one buffer, which bbolt may
+	// reference until the commit: one allocation per batch, not three per
+	// update. Its size is an upper bound, and if it were exceeded append
+	// would move on to a new array while the earlier slices stay valid.
+	size := 0
+	for _, r := range batch {
+		size += len(r.u.ID) + 8 + updatecodec.EncodedSize(r.u)
+	}
+	slab := make([]byte, 0, size)
+	carve := func(start int) []byte { return slab[start:len(slab):len(slab)] }
 	for _, r := range batch {
 		r.err = nil // a previous attempt's error does not carry over
 		if err := r.ctx.Err(); err != nil {
 			r.err = err // the caller has gone; do not store what it gave up on
 			continue
 		}
-		id := []byte(r.u.ID)
+		start := len(slab)
+		slab = append(slab, r.u.ID...)
+		id := carve(start)
 		if ids.Get(id) != nil {
 			r.err = hub.ErrDuplicateID
 			continue
@@ -367,8 +387,12 @@ func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
 			return err
 		}
 		r.u.Seq, r.u.Time = seq, now
-		key := u64(seq)
-		val := updatecodec.Append(make([]byte, 0, updatecodec.EncodedSize(r.u)), r.u)
+		start = len(slab)
+		slab = binary.BigEndian.AppendUint64(slab, seq)
+		key := carve(start)
+		start = len(slab)
+		slab = updatecodec.Append(slab, r.u)
+		val := carve(start)
 		if err := ups.Put(key, val); err != nil {
 			return err
 		}
