@@ -537,6 +537,18 @@ const (
 
 // readFrom calls fn with every update from stream sequence seq to the end
 // of the stream, and at least to need, until fn returns false.
+//
+// The batches ask for the bodies alone (no_hdr): with headers, the server
+// builds and the client parses into a map six headers per message (stream,
+// subject, sequence, time, pending count, previous sequence), most of a
+// replay's cost. A message's sequence then comes from the batch's end
+// (204 EOB), whose Nats-Last-Sequence is the last message's: n messages
+// asked from seq and ending at seq+n-1 are seq, seq+1, … with no gap. A
+// batch with a gap (retention dropped the updates after an unknown id, or
+// messages were deleted) is asked again with headers, which carry each
+// sequence; so is every batch of a server that ignores no_hdr, which sends
+// them anyway. One server answers a whole batch, so the rule holds on any
+// replica.
 func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Update) bool) error {
 	ch := make(chan *nats.Msg, readBatch+1)
 	inbox := s.nc.NewRespInbox()
@@ -547,17 +559,38 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 	defer sub.Unsubscribe()
 	subject := "$JS.API.DIRECT.GET." + s.stream
 	deadline := time.Now().Add(s.cfg.PublishTimeout)
+	var (
+		msgs    = make([]*nats.Msg, 0, readBatch)
+		req     []byte
+		headers bool // ask the next batch with headers
+	)
 	for lagging := 1; ; {
-		req := fmt.Appendf(nil, `{"seq":%d,"batch":%d,"max_bytes":%d}`, seq, readBatch, readMaxBytes)
+		req = fmt.Appendf(req[:0], `{"seq":%d,"batch":%d,"max_bytes":%d,"no_hdr":%t}`, seq, readBatch, readMaxBytes, !headers)
 		if err := s.nc.PublishRequest(subject, inbox, req); err != nil {
 			return s.readError(ctx, err)
 		}
-		more, stopped, err := s.readBatch(ctx, ch, &seq, fn)
-		switch {
-		case err != nil:
+		var more bool
+		msgs, more, err = s.readBatch(ctx, ch, msgs[:0])
+		if err != nil {
 			return err
-		case stopped:
-			return nil
+		}
+		if len(msgs) > 0 {
+			gap, stopped, err := s.replay(msgs, &seq, fn)
+			clear(msgs) // let the collector have them
+			switch {
+			case err != nil:
+				return err
+			case stopped:
+				return nil
+			case gap && headers:
+				return fmt.Errorf("natsjs: direct get: batch from %d without sequences", seq)
+			case gap:
+				headers = true
+				continue
+			}
+		}
+		headers = false
+		switch {
 		case more:
 			continue
 		case seq > need: // the end, and no earlier than this store has seen
@@ -582,6 +615,49 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 	}
 }
 
+// replay calls fn with the updates in msgs, the messages of one batch
+// asked from *seq followed by its end of batch, and advances *seq past
+// each. gap reports that msgs carry no sequences and are not contiguous
+// from *seq: fn was not called, and the batch must be asked again with
+// headers. stopped reports that fn returned false.
+func (s *Store) replay(msgs []*nats.Msg, seq *uint64, fn func(*hub.Update) bool) (gap, stopped bool, err error) {
+	eob := msgs[len(msgs)-1]
+	msgs = msgs[:len(msgs)-1]
+	if len(msgs) == 0 {
+		return false, false, nil
+	}
+	withSeq := msgs[0].Header.Get(jetstream.SequenceHeader) != ""
+	if !withSeq {
+		last, err := strconv.ParseUint(eob.Header.Get(jetstream.LastSequenceHeader), 10, 64)
+		if err != nil {
+			return false, false, fmt.Errorf("natsjs: direct get: end of batch without last sequence: %w", err)
+		}
+		if last != *seq+uint64(len(msgs))-1 {
+			return true, false, nil
+		}
+	}
+	for _, m := range msgs {
+		n := *seq
+		if withSeq {
+			var err error
+			n, err = strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+			if err != nil || n < *seq {
+				return false, false, fmt.Errorf("natsjs: direct get: sequence %q after %d", m.Header.Get(jetstream.SequenceHeader), *seq)
+			}
+		}
+		*seq = n + 1
+		u, err := updatecodec.Decode(m.Data, n)
+		if err != nil {
+			s.log.Error("natsjs: undecodable update; skipped", "seq", n, "err", err)
+			continue
+		}
+		if !fn(u) {
+			return false, true, nil
+		}
+	}
+	return false, false, nil
+}
+
 // state asks the stream's leader for the stream's state.
 func (s *Store) state(ctx context.Context) (jetstream.StreamState, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
@@ -593,10 +669,11 @@ func (s *Store) state(ctx context.Context) (jetstream.StreamState, error) {
 	return st.CachedInfo().State, nil
 }
 
-// readBatch reads the answers to one direct batch get, calling fn and
-// advancing *seq past each message. more reports that the server has
-// messages after the batch; stopped that fn returned false.
-func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, seq *uint64, fn func(*hub.Update) bool) (more, stopped bool, err error) {
+// readBatch collects the answers to one direct batch get into msgs: the
+// messages, then the end of batch (204) last. It returns msgs empty when
+// the stream has nothing at or after the asked sequence (404). more
+// reports that the server has messages after the batch.
+func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, msgs []*nats.Msg) (_ []*nats.Msg, more bool, err error) {
 	timer := time.NewTimer(s.cfg.PublishTimeout)
 	defer timer.Stop()
 	for {
@@ -604,34 +681,29 @@ func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, seq *uint64,
 		select {
 		case m = <-ch:
 		case <-ctx.Done():
-			return false, false, ctx.Err()
+			return msgs, false, ctx.Err()
 		case <-timer.C:
-			return false, false, fmt.Errorf("%w: natsjs: direct get timed out", hub.ErrStoreUnavailable)
+			return msgs, false, fmt.Errorf("%w: natsjs: direct get timed out", hub.ErrStoreUnavailable)
+		}
+		if m.Header == nil { // a body alone: no_hdr
+			msgs = append(msgs, m)
+			continue
 		}
 		switch st := m.Header.Get("Status"); st {
 		case "":
-		case "404": // nothing at or after *seq
-			return false, false, nil
+			msgs = append(msgs, m)
+		case "404": // nothing at or after the sequence
+			return msgs[:0], false, nil
 		case "204": // end of batch
+			// With no_hdr the server does not count down its pending
+			// count: it may say more when there is none, which costs one
+			// more request (answered 404), never a missed update.
 			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-			return pending > 0, false, nil
+			return append(msgs, m), pending > 0, nil
 		case "503":
-			return false, false, fmt.Errorf("%w: natsjs: direct get: no responders", hub.ErrStoreUnavailable)
+			return msgs, false, fmt.Errorf("%w: natsjs: direct get: no responders", hub.ErrStoreUnavailable)
 		default:
-			return false, false, fmt.Errorf("natsjs: direct get: status %s %s", st, m.Header.Get("Description"))
-		}
-		n, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-		if err != nil || n < *seq {
-			return false, false, fmt.Errorf("natsjs: direct get: sequence %q after %d", m.Header.Get(jetstream.SequenceHeader), *seq)
-		}
-		*seq = n + 1
-		u, err := updatecodec.Decode(m.Data, n)
-		if err != nil {
-			s.log.Error("natsjs: undecodable update; skipped", "seq", n, "err", err)
-			continue
-		}
-		if !fn(u) {
-			return false, true, nil
+			return msgs, false, fmt.Errorf("natsjs: direct get: status %s %s", st, m.Header.Get("Description"))
 		}
 	}
 }
