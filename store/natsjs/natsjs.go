@@ -546,11 +546,13 @@ const (
 // asked from seq and ending at seq+n-1 are seq, seq+1, … with no gap. A
 // batch with a gap (retention dropped the updates after an unknown id, or
 // messages were deleted) is asked again with headers, which carry each
-// sequence; so is every batch of a server that ignores no_hdr, which sends
-// them anyway. One server answers a whole batch, so the rule holds on any
-// replica.
+// sequence; a server that ignores no_hdr sends them anyway. One server
+// answers a whole batch, so this holds whichever replica answers.
+//
+// The next batch is asked for before fn sees the current one, so the
+// server reads it while the updates are decoded and replayed.
 func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Update) bool) error {
-	ch := make(chan *nats.Msg, readBatch+1)
+	ch := make(chan *nats.Msg, readBatch+1) // one batch and its end
 	inbox := s.nc.NewRespInbox()
 	sub, err := s.nc.ChanSubscribe(inbox, ch)
 	if err != nil {
@@ -558,38 +560,49 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 	}
 	defer sub.Unsubscribe()
 	subject := "$JS.API.DIRECT.GET." + s.stream
-	deadline := time.Now().Add(s.cfg.PublishTimeout)
-	var (
-		msgs    = make([]*nats.Msg, 0, readBatch)
-		req     []byte
-		headers bool // ask the next batch with headers
-	)
-	for lagging := 1; ; {
-		req = fmt.Appendf(req[:0], `{"seq":%d,"batch":%d,"max_bytes":%d,"no_hdr":%t}`, seq, readBatch, readMaxBytes, !headers)
+	var req []byte
+	ask := func(from uint64, headers bool) error {
+		req = fmt.Appendf(req[:0], `{"seq":%d,"batch":%d,"max_bytes":%d,"no_hdr":%t}`, from, readBatch, readMaxBytes, !headers)
 		if err := s.nc.PublishRequest(subject, inbox, req); err != nil {
 			return s.readError(ctx, err)
 		}
-		var more bool
-		msgs, more, err = s.readBatch(ctx, ch, msgs[:0])
+		return nil
+	}
+	deadline := time.Now().Add(s.cfg.PublishTimeout)
+	msgs := make([]*nats.Msg, 0, readBatch)
+	headers := false // the batch asked for carries headers
+	if err := ask(seq, headers); err != nil {
+		return err
+	}
+	for lagging := 1; ; {
+		var (
+			last uint64
+			more bool
+		)
+		clear(msgs) // let the collector have the last batch's
+		msgs, last, more, err = s.readBatch(ctx, ch, msgs[:0])
 		if err != nil {
 			return err
 		}
-		if len(msgs) > 0 {
-			gap, stopped, err := s.replay(msgs, &seq, fn)
-			clear(msgs) // let the collector have them
-			switch {
-			case err != nil:
-				return err
-			case stopped:
-				return nil
-			case gap && headers:
+		if len(msgs) > 0 && msgs[0].Header.Get(jetstream.SequenceHeader) == "" && last != seq+uint64(len(msgs))-1 {
+			if headers {
 				return fmt.Errorf("natsjs: direct get: batch from %d without sequences", seq)
-			case gap:
-				headers = true
-				continue
 			}
+			headers = true // a gap: ask again for the sequences
+			if err := ask(seq, headers); err != nil {
+				return err
+			}
+			continue
 		}
 		headers = false
+		if more {
+			if err := ask(last+1, headers); err != nil {
+				return err
+			}
+		}
+		if stopped, err := s.replay(msgs, &seq, fn); err != nil || stopped {
+			return err
+		}
 		switch {
 		case more:
 			continue
@@ -612,37 +625,25 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 		case <-time.After(time.Duration(lagging) * time.Millisecond):
 		}
 		lagging = min(2*lagging, 50)
+		if err := ask(seq, headers); err != nil {
+			return err
+		}
 	}
 }
 
-// replay calls fn with the updates in msgs, the messages of one batch
-// asked from *seq followed by its end of batch, and advances *seq past
-// each. gap reports that msgs carry no sequences and are not contiguous
-// from *seq: fn was not called, and the batch must be asked again with
-// headers. stopped reports that fn returned false.
-func (s *Store) replay(msgs []*nats.Msg, seq *uint64, fn func(*hub.Update) bool) (gap, stopped bool, err error) {
-	eob := msgs[len(msgs)-1]
-	msgs = msgs[:len(msgs)-1]
-	if len(msgs) == 0 {
-		return false, false, nil
-	}
-	withSeq := msgs[0].Header.Get(jetstream.SequenceHeader) != ""
-	if !withSeq {
-		last, err := strconv.ParseUint(eob.Header.Get(jetstream.LastSequenceHeader), 10, 64)
-		if err != nil {
-			return false, false, fmt.Errorf("natsjs: direct get: end of batch without last sequence: %w", err)
-		}
-		if last != *seq+uint64(len(msgs))-1 {
-			return true, false, nil
-		}
-	}
+// replay calls fn with the updates in msgs, one batch asked from *seq,
+// and advances *seq past each. A message's sequence is its Nats-Sequence
+// header or, without headers, the next after the previous message's
+// (readFrom checked that the batch has no gap). stopped reports that fn
+// returned false.
+func (s *Store) replay(msgs []*nats.Msg, seq *uint64, fn func(*hub.Update) bool) (stopped bool, err error) {
 	for _, m := range msgs {
 		n := *seq
-		if withSeq {
+		if h := m.Header.Get(jetstream.SequenceHeader); h != "" {
 			var err error
-			n, err = strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+			n, err = strconv.ParseUint(h, 10, 64)
 			if err != nil || n < *seq {
-				return false, false, fmt.Errorf("natsjs: direct get: sequence %q after %d", m.Header.Get(jetstream.SequenceHeader), *seq)
+				return false, fmt.Errorf("natsjs: direct get: sequence %q after %d", h, *seq)
 			}
 		}
 		*seq = n + 1
@@ -652,10 +653,10 @@ func (s *Store) replay(msgs []*nats.Msg, seq *uint64, fn func(*hub.Update) bool)
 			continue
 		}
 		if !fn(u) {
-			return false, true, nil
+			return true, nil
 		}
 	}
-	return false, false, nil
+	return false, nil
 }
 
 // state asks the stream's leader for the stream's state.
@@ -669,11 +670,12 @@ func (s *Store) state(ctx context.Context) (jetstream.StreamState, error) {
 	return st.CachedInfo().State, nil
 }
 
-// readBatch collects the answers to one direct batch get into msgs: the
-// messages, then the end of batch (204) last. It returns msgs empty when
-// the stream has nothing at or after the asked sequence (404). more
-// reports that the server has messages after the batch.
-func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, msgs []*nats.Msg) (_ []*nats.Msg, more bool, err error) {
+// readBatch collects the messages answering one direct batch get into
+// msgs, up to its end (204), whose last sequence it returns as last. msgs
+// comes back empty when the stream has nothing at or after the asked
+// sequence (404). more reports that the server has messages after the
+// batch.
+func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, msgs []*nats.Msg) (_ []*nats.Msg, last uint64, more bool, err error) {
 	timer := time.NewTimer(s.cfg.PublishTimeout)
 	defer timer.Stop()
 	for {
@@ -681,9 +683,9 @@ func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, msgs []*nats
 		select {
 		case m = <-ch:
 		case <-ctx.Done():
-			return msgs, false, ctx.Err()
+			return msgs, 0, false, ctx.Err()
 		case <-timer.C:
-			return msgs, false, fmt.Errorf("%w: natsjs: direct get timed out", hub.ErrStoreUnavailable)
+			return msgs, 0, false, fmt.Errorf("%w: natsjs: direct get timed out", hub.ErrStoreUnavailable)
 		}
 		if m.Header == nil { // a body alone: no_hdr
 			msgs = append(msgs, m)
@@ -693,17 +695,21 @@ func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, msgs []*nats
 		case "":
 			msgs = append(msgs, m)
 		case "404": // nothing at or after the sequence
-			return msgs[:0], false, nil
+			return msgs[:0], 0, false, nil
 		case "204": // end of batch
+			last, err := strconv.ParseUint(m.Header.Get(jetstream.LastSequenceHeader), 10, 64)
+			if err != nil {
+				return msgs, 0, false, fmt.Errorf("natsjs: direct get: end of batch without last sequence: %w", err)
+			}
 			// With no_hdr the server does not count down its pending
 			// count: it may say more when there is none, which costs one
 			// more request (answered 404), never a missed update.
 			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-			return append(msgs, m), pending > 0, nil
+			return msgs, last, pending > 0, nil
 		case "503":
-			return msgs, false, fmt.Errorf("%w: natsjs: direct get: no responders", hub.ErrStoreUnavailable)
+			return msgs, 0, false, fmt.Errorf("%w: natsjs: direct get: no responders", hub.ErrStoreUnavailable)
 		default:
-			return msgs, false, fmt.Errorf("natsjs: direct get: status %s %s", st, m.Header.Get("Description"))
+			return msgs, 0, false, fmt.Errorf("natsjs: direct get: status %s %s", st, m.Header.Get("Description"))
 		}
 	}
 }
