@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -42,8 +41,9 @@ are then allowed); it prints the UI's address and a publish command to paste.
 On any other address it refuses to start without a configured key.
 
 Every flag can also be set by the environment variable named after it in
-brackets; a flag on the command line wins. The hub runs the Go garbage
-collector at GOGC=50 (less memory per idle subscriber) unless GOGC is set.
+brackets; a flag on the command line wins. GOGC=50 in the environment
+trims the memory per idle subscriber by about a fifth and costs about a
+fifth of the durable publish throughput (docs/BENCHMARKS.md).
 `
 
 // serveConfig is what the serve flags say.
@@ -146,13 +146,6 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	set, err := m.applyEnv(fs)
 	if err != nil {
 		return err
-	}
-	if m.getenv("GOGC") == "" {
-		// The hub's heap is mostly long-lived subscriber state, so the GC's
-		// headroom is most of what an idle subscriber costs: at 50 the RSS
-		// per idle subscriber drops by about a fifth, with no measurable
-		// CPU cost (docs/BENCHMARKS.md, "GC sensitivity"). GOGC overrides.
-		debug.SetGCPercent(50)
 	}
 	log, err := newLogger(m, cfg.logFormat, cfg.logLevel)
 	if err != nil {
