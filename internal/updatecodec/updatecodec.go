@@ -79,25 +79,49 @@ func Decode(b []byte, seq uint64) (*hub.Update, error) {
 	u := &hub.Update{Seq: seq, Private: d.flags&flagPrivate != 0}
 	u.Time = time.Unix(0, d.varint())
 	u.Retry = time.Duration(d.varint())
-	u.ID = d.string()
-	u.Type = d.string()
+	// The strings are copied out in one piece, from the id to the end, and
+	// each field is a slice of that copy: one allocation for all of them.
+	base := len(b) - len(d.b)
+	id := d.span(len(b))
+	typ := d.span(len(b))
+	var topics []span
 	if n := d.uvarint(); n > 0 {
 		if n > uint64(len(d.b)) { // each topic takes at least one byte
 			return nil, fmt.Errorf("%w: %d topics in %d bytes", ErrCorrupt, n, len(d.b))
 		}
-		u.Topics = make([]string, n)
-		for i := range u.Topics {
-			u.Topics[i] = d.string()
+		topics = make([]span, n)
+		for i := range topics {
+			topics[i] = d.span(len(b))
 		}
 	}
-	u.Data = d.string()
+	data := d.span(len(b))
 	if d.err != nil {
 		return nil, d.err
 	}
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
+	all := string(b[base:])
+	field := func(sp span) string { return all[sp.start-base : sp.end-base] }
+	u.ID, u.Type, u.Data = field(id), field(typ), field(data)
+	if len(topics) > 0 {
+		u.Topics = make([]string, len(topics))
+		for i, sp := range topics {
+			u.Topics[i] = field(sp)
+		}
+	}
 	return u, nil
+}
+
+// span is where a length-prefixed field's bytes are in the record.
+type span struct{ start, end int }
+
+// span reads a length-prefixed field and returns its position in the
+// record of total length size.
+func (d *decoder) span(size int) span {
+	f := d.bytes()
+	end := size - len(d.b)
+	return span{end - len(f), end}
 }
 
 // PeekTimeID decodes only the time and the id of a value, for retention.
@@ -180,4 +204,3 @@ func (d *decoder) bytes() []byte {
 	return s
 }
 
-func (d *decoder) string() string { return string(d.bytes()) }

@@ -111,3 +111,18 @@ func FuzzCodec(f *testing.F) {
 		Decode([]byte(data), 7)
 	})
 }
+
+// TestDecodeAllocations pins the cost of reading an update back: the
+// update, its topics slice, and one copy holding every string.
+func TestDecodeAllocations(t *testing.T) {
+	u := hub.Update{ID: "urn:uuid:1", Topics: []string{"https://example.com/a", "https://example.com/b"}, Type: "t", Data: "payload", Time: time.Unix(1, 0)}
+	b := Append(nil, &u)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := Decode(b, 1); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 3 {
+		t.Errorf("Decode: %.0f allocations; want at most 3", allocs)
+	}
+}
