@@ -203,4 +203,3 @@ func (d *decoder) bytes() []byte {
 	d.b = d.b[n:]
 	return s
 }
-
