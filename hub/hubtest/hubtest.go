@@ -67,16 +67,18 @@ func RunStoreTests(t *testing.T, open func(t *testing.T) hub.Store) {
 	}
 }
 
-// newUpdate returns an update with id and one topic, ready to Append.
-func newUpdate(id string) *hub.Update {
+// NewUpdate returns an update with id and one topic, ready to Append.
+func NewUpdate(id string) *hub.Update {
 	return &hub.Update{ID: id, Topics: []string{"https://example.com/t/" + id}, Data: "data of " + id}
 }
 
-func appendN(t testing.TB, s hub.Store, prefix string, n int) []*hub.Update {
+// AppendN appends n updates with ids prefix-0 … prefix-(n-1) and returns
+// them, failing t on any error: for store tests beyond the suite.
+func AppendN(t testing.TB, s hub.Store, prefix string, n int) []*hub.Update {
 	t.Helper()
 	us := make([]*hub.Update, n)
 	for i := range us {
-		us[i] = newUpdate(fmt.Sprintf("%s-%d", prefix, i))
+		us[i] = NewUpdate(fmt.Sprintf("%s-%d", prefix, i))
 		if err := s.Append(context.Background(), us[i]); err != nil {
 			t.Fatalf("Append(%q): %v", us[i].ID, err)
 		}
@@ -122,7 +124,7 @@ func idsOf(us []*hub.Update) []string {
 
 func testAppendAssignsSeqAndTime(t *testing.T, s hub.Store) {
 	before := time.Now().Add(-time.Minute) // tolerate a store clock slightly behind
-	us := appendN(t, s, "seq", 20)
+	us := AppendN(t, s, "seq", 20)
 	for i, u := range us {
 		if u.Seq == 0 {
 			t.Errorf("update %d: Seq 0; want assigned", i)
@@ -157,7 +159,7 @@ func testAppendAssignsSeqAndTime(t *testing.T, s hub.Store) {
 }
 
 func testAfterEmptyIDReturnsAll(t *testing.T, s hub.Store) {
-	us := appendN(t, s, "all", 50)
+	us := AppendN(t, s, "all", 50)
 	ids, found := collectAfter(t, s, "")
 	if !found {
 		t.Errorf(`After(""): found false; want true`)
@@ -179,7 +181,7 @@ func testAfterEmptyStore(t *testing.T, s hub.Store) {
 }
 
 func testAfterIDReturnsStrictlyAfter(t *testing.T, s hub.Store) {
-	us := appendN(t, s, "after", 30)
+	us := AppendN(t, s, "after", 30)
 	for _, i := range []int{0, 1, 14, 28} {
 		ids, anchor, found := collectAfterAnchor(t, s, us[i].ID)
 		if !found {
@@ -195,7 +197,7 @@ func testAfterIDReturnsStrictlyAfter(t *testing.T, s hub.Store) {
 }
 
 func testAfterLastIDReturnsNothing(t *testing.T, s hub.Store) {
-	us := appendN(t, s, "last", 5)
+	us := AppendN(t, s, "last", 5)
 	ids, found := collectAfter(t, s, us[4].ID)
 	if !found || len(ids) != 0 {
 		t.Errorf("After(last id): got %v, found %v; want nothing, true", ids, found)
@@ -203,7 +205,7 @@ func testAfterLastIDReturnsNothing(t *testing.T, s hub.Store) {
 }
 
 func testAfterUnknownIDReturnsAll(t *testing.T, s hub.Store) {
-	us := appendN(t, s, "unknown", 10)
+	us := AppendN(t, s, "unknown", 10)
 	ids, found := collectAfter(t, s, "never-appended")
 	if found {
 		t.Errorf("After(unknown): found true; want false")
@@ -214,7 +216,7 @@ func testAfterUnknownIDReturnsAll(t *testing.T, s hub.Store) {
 }
 
 func testAfterStopsWhenFnReturnsFalse(t *testing.T, s hub.Store) {
-	us := appendN(t, s, "stop", 20)
+	us := AppendN(t, s, "stop", 20)
 	for _, id := range []string{"", us[3].ID, "never-appended"} {
 		calls := 0
 		_, _, err := s.After(context.Background(), id, func(*hub.Update) bool {
@@ -291,8 +293,8 @@ func testFieldsRoundTrip(t *testing.T, s hub.Store) {
 }
 
 func testDuplicateID(t *testing.T, s hub.Store) {
-	appendN(t, s, "dup", 3)
-	err := s.Append(context.Background(), newUpdate("dup-1"))
+	AppendN(t, s, "dup", 3)
+	err := s.Append(context.Background(), NewUpdate("dup-1"))
 	if !errors.Is(err, hub.ErrDuplicateID) {
 		t.Fatalf("Append of a retained id: got %v; want ErrDuplicateID", err)
 	}
@@ -301,7 +303,7 @@ func testDuplicateID(t *testing.T, s hub.Store) {
 		t.Errorf("history after a refused duplicate: got %v; want %v", ids, want)
 	}
 	// The store still works after the refusal.
-	if err := s.Append(context.Background(), newUpdate("dup-3")); err != nil {
+	if err := s.Append(context.Background(), NewUpdate("dup-3")); err != nil {
 		t.Fatalf("Append after a refused duplicate: %v", err)
 	}
 }
@@ -358,7 +360,7 @@ func testSubscribeConcurrentAppends(t *testing.T, s hub.Store) {
 	for a := range appenders {
 		wg.Go(func() {
 			for i := range each {
-				if err := s.Append(context.Background(), newUpdate(fmt.Sprintf("c%d-%d", a, i))); err != nil {
+				if err := s.Append(context.Background(), NewUpdate(fmt.Sprintf("c%d-%d", a, i))); err != nil {
 					errs <- err
 					return
 				}
@@ -399,14 +401,14 @@ func testSubscribeConcurrentAppends(t *testing.T, s hub.Store) {
 }
 
 func testSubscribeOnlyNewUpdates(t *testing.T, s hub.Store) {
-	appendN(t, s, "old", 3)
+	AppendN(t, s, "old", 3)
 	r := newRecorder(2)
 	stop, err := s.Subscribe(r.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
-	appendN(t, s, "new", 2)
+	AppendN(t, s, "new", 2)
 	waitClosed(t, r.done, "two new updates")
 	if got, want := idsOf(r.updates()), []string{"new-0", "new-1"}; !slices.Equal(got, want) {
 		t.Errorf("Subscribe delivered %v; want only the updates appended after it: %v", got, want)
@@ -419,7 +421,7 @@ func testSubscribeStop(t *testing.T, s hub.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, s, "before", 1)
+	AppendN(t, s, "before", 1)
 	waitClosed(t, stopped.done, "the update before stop")
 	stop()
 	stop() // idempotent
@@ -431,7 +433,7 @@ func testSubscribeStop(t *testing.T, s hub.Store) {
 		t.Fatal(err)
 	}
 	defer stopWitness()
-	appendN(t, s, "after", 1)
+	AppendN(t, s, "after", 1)
 	waitClosed(t, witness.done, "the update after stop, to the other subscriber")
 	if got := idsOf(stopped.updates()); !slices.Equal(got, []string{"before-0"}) {
 		t.Errorf("stopped subscriber received %v; want only [before-0]", got)
@@ -445,7 +447,7 @@ func testAfterDuringAppends(t *testing.T, s hub.Store) {
 	go func() {
 		defer close(done)
 		for i := range n {
-			if err := s.Append(ctx, newUpdate(fmt.Sprintf("during-%d", i))); err != nil {
+			if err := s.Append(ctx, NewUpdate(fmt.Sprintf("during-%d", i))); err != nil {
 				t.Errorf("Append: %v", err)
 				return
 			}
@@ -482,7 +484,7 @@ func testAfterDuringAppends(t *testing.T, s hub.Store) {
 }
 
 func testClosed(t *testing.T, s hub.Store) {
-	appendN(t, s, "closed", 2)
+	AppendN(t, s, "closed", 2)
 	r := newRecorder(1)
 	stop, err := s.Subscribe(r.fn)
 	if err != nil {
@@ -493,7 +495,7 @@ func testClosed(t *testing.T, s hub.Store) {
 	}
 	stop() // after Close: must not panic or block
 	ctx := context.Background()
-	if err := s.Append(ctx, newUpdate("late")); !errors.Is(err, hub.ErrStoreClosed) {
+	if err := s.Append(ctx, NewUpdate("late")); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Append after Close: got %v; want ErrStoreClosed", err)
 	}
 	if _, _, err := s.After(ctx, "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/hub/hubtest"
 	"github.com/ssekit/sse/internal/redistest"
 	"github.com/ssekit/sse/store/redisstream"
 )
@@ -36,22 +37,6 @@ func client(t *testing.T, srv *redistest.Server) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-func update(id string) *hub.Update {
-	return &hub.Update{ID: id, Topics: []string{"https://example.com/t"}, Data: "data of " + id}
-}
-
-func appendN(t *testing.T, s hub.Store, prefix string, n int) []*hub.Update {
-	t.Helper()
-	us := make([]*hub.Update, n)
-	for i := range us {
-		us[i] = update(fmt.Sprintf("%s-%d", prefix, i))
-		if err := s.Append(context.Background(), us[i]); err != nil {
-			t.Fatalf("Append(%q): %v", us[i].ID, err)
-		}
-	}
-	return us
 }
 
 func ids(t *testing.T, s hub.Store, after string) (got []string, found bool) {
@@ -122,7 +107,7 @@ func TestRetentionByCount(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	rc := client(t, srv)
 	s := open(t, srv.URL(), redisstream.Config{Prefix: "count", HistorySize: 100})
-	appendN(t, s, "u", 1000)
+	hubtest.AppendN(t, s, "u", 1000)
 	ctx := context.Background()
 	xlen := rc.XLen(ctx, "{count}:stream").Val()
 	if xlen < 100 || xlen > 250 {
@@ -143,10 +128,10 @@ func TestRetentionByCount(t *testing.T) {
 	if _, found := ids(t, s, trimmed); found {
 		t.Errorf("After(%q), a trimmed id: found true; want false", trimmed)
 	}
-	if err := s.Append(ctx, update(trimmed)); err != nil {
+	if err := s.Append(ctx, hubtest.NewUpdate(trimmed)); err != nil {
 		t.Errorf("Append of trimmed id %q: %v; want it accepted", trimmed, err)
 	}
-	if err := s.Append(ctx, update(oldest)); !errors.Is(err, hub.ErrDuplicateID) {
+	if err := s.Append(ctx, hubtest.NewUpdate(oldest)); !errors.Is(err, hub.ErrDuplicateID) {
 		t.Errorf("Append of retained id %q: %v; want ErrDuplicateID", oldest, err)
 	}
 }
@@ -155,7 +140,7 @@ func TestRetentionByCount(t *testing.T) {
 func TestRetentionByAge(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	s := open(t, srv.URL(), redisstream.Config{Prefix: "age", MaxAge: 200 * time.Millisecond})
-	appendN(t, s, "old", 3)
+	hubtest.AppendN(t, s, "old", 3)
 	deadline := time.Now().Add(waitTimeout)
 	for {
 		got, _ := ids(t, s, "")
@@ -170,7 +155,7 @@ func TestRetentionByAge(t *testing.T) {
 	if _, found := ids(t, s, "old-2"); found {
 		t.Errorf("After(expired id): found true; want false")
 	}
-	appendN(t, s, "new", 2)
+	hubtest.AppendN(t, s, "new", 2)
 	if got, _ := ids(t, s, ""); !slices.Equal(got, []string{"new-0", "new-1"}) {
 		t.Errorf("After(\"\"): got %v; want [new-0 new-1]", got)
 	}
@@ -191,7 +176,7 @@ func TestNodesShareTheStream(t *testing.T) {
 			s = b
 		}
 		id := fmt.Sprintf("n-%d", i)
-		if err := s.Append(context.Background(), update(id)); err != nil {
+		if err := s.Append(context.Background(), hubtest.NewUpdate(id)); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, id)
@@ -204,7 +189,7 @@ func TestNodesShareTheStream(t *testing.T) {
 	if got, found := ids(t, b, "n-24"); !found || !slices.Equal(got, want[25:]) {
 		t.Errorf("node b After(n-24, appended on a): got %v, found %v; want %v, true", got, found, want[25:])
 	}
-	if err := b.Append(context.Background(), update("n-0")); !errors.Is(err, hub.ErrDuplicateID) {
+	if err := b.Append(context.Background(), hubtest.NewUpdate("n-0")); !errors.Is(err, hub.ErrDuplicateID) {
 		t.Errorf("node b Append of node a's id: %v; want ErrDuplicateID", err)
 	}
 }
@@ -217,12 +202,12 @@ func TestRedisRestart(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	s := open(t, srv.URL(), redisstream.Config{Prefix: "restart", Block: 200 * time.Millisecond})
 	c := subscribe(t, s)
-	before := appendN(t, s, "before", 20)
+	before := hubtest.AppendN(t, s, "before", 20)
 	c.waitFor(t, 20)
 
 	srv.Stop()
 	ctx := context.Background()
-	if err := s.Append(ctx, update("during")); !errors.Is(err, hub.ErrStoreUnavailable) {
+	if err := s.Append(ctx, hubtest.NewUpdate("during")); !errors.Is(err, hub.ErrStoreUnavailable) {
 		t.Errorf("Append with Redis down: %v; want ErrStoreUnavailable", err)
 	}
 	if _, _, err := s.After(ctx, "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreUnavailable) {
@@ -241,7 +226,7 @@ func TestRedisRestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	after := appendN(t, s, "after", 20)
+	after := hubtest.AppendN(t, s, "after", 20)
 	want := append(idsOf(before), idsOf(after)...)
 	if got := c.waitFor(t, 40); !slices.Equal(got, want) {
 		t.Errorf("subscriber across the restart got %v; want %v", got, want)
@@ -275,7 +260,7 @@ func TestEntryIDCarry(t *testing.T) {
 	if err := rc.Set(context.Background(), "{carry}:last", fmt.Sprintf("%d-4194303", ahead), 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	us := appendN(t, s, "c", 2)
+	us := hubtest.AppendN(t, s, "c", 2)
 	for i, want := range []string{fmt.Sprintf("%d-0", ahead+1), fmt.Sprintf("%d-1", ahead+1)} {
 		if got := rc.HGet(context.Background(), "{carry}:ids", us[i].ID).Val(); got != want {
 			t.Errorf("entry id of %s: %q; want %q", us[i].ID, got, want)
@@ -293,12 +278,12 @@ func TestForeignEntrySkipped(t *testing.T) {
 	rc := client(t, srv)
 	s := open(t, srv.URL(), redisstream.Config{Prefix: "foreign"})
 	c := subscribe(t, s)
-	appendN(t, s, "a", 1)
+	hubtest.AppendN(t, s, "a", 1)
 	if err := rc.XAdd(context.Background(), &redis.XAddArgs{Stream: "{foreign}:stream", Values: []string{"hello", "world"}}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	rc.Del(context.Background(), "{foreign}:last") // as if written by someone else
-	appendN(t, s, "b", 1)
+	hubtest.AppendN(t, s, "b", 1)
 	if got := c.waitFor(t, 2); !slices.Equal(got, []string{"a-0", "b-0"}) {
 		t.Errorf("delivered %v; want [a-0 b-0]", got)
 	}
