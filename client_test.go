@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/ssetest"
 )
 
 // testDeadline bounds every client test: a test that would hang fails
@@ -23,13 +24,13 @@ const testDeadline = 20 * time.Second
 
 // proto is one HTTP version a client test runs over.
 type proto struct {
-	name  string
+	name  string // ssetest.HTTP1 or ssetest.HTTP2
 	major int
 }
 
 // eachProto runs f over HTTP/1.1 and over HTTP/2 (TLS).
 func eachProto(t *testing.T, f func(t *testing.T, p proto)) {
-	for _, p := range []proto{{"HTTP1", 1}, {"HTTP2", 2}} {
+	for _, p := range []proto{{ssetest.HTTP1, 1}, {ssetest.HTTP2, 2}} {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			f(t, p)
@@ -41,19 +42,12 @@ func eachProto(t *testing.T, f func(t *testing.T, p proto)) {
 // client for it. A request arriving over another protocol fails the test.
 func (p proto) serve(t *testing.T, h http.Handler) (string, *http.Client) {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := ssetest.NewServer(t, p.name, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != p.major {
 			t.Errorf("request over %s; want HTTP/%d", r.Proto, p.major)
 		}
 		h.ServeHTTP(w, r)
 	}))
-	if p.major == 2 {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(srv.Close)
 	return srv.URL, srv.Client()
 }
 
@@ -813,7 +807,7 @@ func TestClientContextCancel(t *testing.T) {
 	})
 	t.Run("before the first request", func(t *testing.T) {
 		s := newScript()
-		url, hc := proto{"HTTP1", 1}.serve(t, s)
+		url, hc := proto{ssetest.HTTP1, 1}.serve(t, s)
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -935,7 +929,7 @@ func TestClientEventTooLarge(t *testing.T) {
 
 func TestClientNilClient(t *testing.T) {
 	s := newScript(send("data: a\n\n"))
-	url, _ := proto{"HTTP1", 1}.serve(t, s)
+	url, _ := proto{ssetest.HTTP1, 1}.serve(t, s)
 	var c *sse.Client
 	es := connect(t, c, url)
 	wantEvents(t, collect(t, es, 1), []ev{{"message", "a", ""}})

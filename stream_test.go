@@ -12,25 +12,14 @@ import (
 	"time"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/ssetest"
 )
 
 // forEachProto runs f against a server started over HTTP/1.1 and over
 // HTTP/2 (TLS), with a client for it.
 func forEachProto(t *testing.T, h http.Handler, f func(t *testing.T, srv *httptest.Server)) {
 	t.Helper()
-	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
-		t.Run(proto, func(t *testing.T) {
-			srv := httptest.NewUnstartedServer(h)
-			if proto == "HTTP/2" {
-				srv.EnableHTTP2 = true
-				srv.StartTLS()
-			} else {
-				srv.Start()
-			}
-			t.Cleanup(srv.Close)
-			f(t, srv)
-		})
-	}
+	ssetest.Run(t, func(t *testing.T, proto string) { f(t, ssetest.NewServer(t, proto, h)) })
 }
 
 func get(t *testing.T, srv *httptest.Server, path string, header http.Header) *http.Response {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/internal/e2etest"
+	"github.com/ssekit/sse/ssetest"
 )
 
 // fault is a misbehaviour the stub hub can inject for one subscriber.
@@ -159,14 +159,11 @@ func (h *stubHub) publish(w http.ResponseWriter, r *http.Request) {
 // enabled, and returns a Config aimed at it.
 func startStub(t *testing.T, h *stubHub, tls bool) Config {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
+	proto := ssetest.HTTP1
 	if tls {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Start()
+		proto = ssetest.HTTP2
 	}
-	t.Cleanup(srv.Close)
+	srv := ssetest.NewServer(t, proto, h)
 	cfg := Config{
 		Hub:            srv.URL + "/.well-known/mercure",
 		PublisherToken: h.pubToken,

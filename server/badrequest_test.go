@@ -12,12 +12,13 @@ import (
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
+	"github.com/ssekit/sse/ssetest"
 )
 
 // TestBadRequests sends requests a hub must refuse: each gets the right
 // status and a one-line reason, and the hub goes on serving everyone else.
 func TestBadRequests(t *testing.T) {
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) {
 			s.AllowAnonymous = false
 			s.MaxTopics = 3
@@ -147,7 +148,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestHeadSubscribeOpensNoStream(t *testing.T) {
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, nil)
 		req, _ := http.NewRequest("HEAD", th.url+"?topic=a", nil)
 		status, body := th.do(req)
@@ -162,7 +163,7 @@ func TestHeadSubscribeOpensNoStream(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	t.Run("subscribers in total", func(t *testing.T) {
-		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) { s.MaxSubscribers = 2 })
+		th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.MaxSubscribers = 2 })
 		th.subscribe(topics("a"), nil)
 		th.subscribe(topics("a"), nil)
 		req, _ := http.NewRequest("GET", th.url+"?topic=a", nil)
@@ -176,7 +177,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("subscribers per client", func(t *testing.T) {
-		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) { s.MaxSubscribersPerClient = 1 })
+		th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.MaxSubscribersPerClient = 1 })
 		first := th.subscribe(topics("a"), nil)
 		req, _ := http.NewRequest("GET", th.url+"?topic=a", nil)
 		resp, err := th.http.Client().Do(req)
@@ -208,7 +209,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("publish rate per token", func(t *testing.T) {
-		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) {
+		th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) {
 			s.PublishRate = 0.001
 			s.PublishBurst = 3
 		})
@@ -237,7 +238,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
-	th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) {
+	th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) {
 		s.CORSOrigins = []string{"https://app.example"}
 	})
 	req, _ := http.NewRequest("OPTIONS", th.url, nil)
@@ -267,7 +268,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestSubscriptionsAPI(t *testing.T) {
-	th := newTestHub(t, "HTTP/1.1", func(h *hub.Config, s *server.Config) {
+	th := newTestHub(t, ssetest.HTTP1, func(h *hub.Config, s *server.Config) {
 		h.SubscriptionEvents = true
 		s.Subscriptions = true
 	})
@@ -316,7 +317,7 @@ func TestPerClientLimitBehindTrustedProxy(t *testing.T) {
 		return resp.StatusCode
 	}
 	t.Run("trusted", func(t *testing.T) {
-		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) {
+		th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) {
 			s.MaxSubscribersPerClient = 1
 			s.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		})
@@ -331,7 +332,7 @@ func TestPerClientLimitBehindTrustedProxy(t *testing.T) {
 		}
 	})
 	t.Run("untrusted", func(t *testing.T) {
-		th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) { s.MaxSubscribersPerClient = 1 })
+		th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.MaxSubscribersPerClient = 1 })
 		if got := subscribeFrom(th, "203.0.113.5"); got != 200 {
 			t.Fatalf("first: %d", got)
 		}

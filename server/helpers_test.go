@@ -14,6 +14,7 @@ import (
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
+	"github.com/ssekit/sse/ssetest"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef-test-secret"
@@ -26,14 +27,6 @@ type testHub struct {
 	http   *httptest.Server
 	key    *jwtauth.Key
 	url    string // the hub endpoint
-}
-
-// protos runs f over HTTP/1.1 (subscribers taken over by the writer pool)
-// and HTTP/2 (subscribers served by their handler).
-func protos(t *testing.T, f func(t *testing.T, proto string)) {
-	for _, p := range []string{"HTTP/1.1", "HTTP/2"} {
-		t.Run(p, func(t *testing.T) { f(t, p) })
-	}
 }
 
 func newTestHub(t *testing.T, proto string, configure func(*hub.Config, *server.Config)) *testHub {
@@ -63,13 +56,7 @@ func newTestHub(t *testing.T, proto string, configure func(*hub.Config, *server.
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(srv)
-	if proto == "HTTP/2" {
-		hs.EnableHTTP2 = true
-		hs.StartTLS()
-	} else {
-		hs.Start()
-	}
+	hs := ssetest.NewServer(t, proto, srv)
 	th := &testHub{t: t, hub: h, server: srv, http: hs, key: key, url: hs.URL + "/.well-known/mercure"}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -15,10 +15,11 @@ import (
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/server"
+	"github.com/ssekit/sse/ssetest"
 )
 
 func TestPublishSubscribe(t *testing.T) {
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, nil)
 		sub := th.subscribe(topics("https://example.com/books/1"), nil)
 		status, id := th.publish(th.publisher(), url.Values{
@@ -58,7 +59,7 @@ func TestSelectors(t *testing.T) {
 		{"star", []string{"*"}, []string{"a", "https://example.com/x"}, nil},
 		{"several selectors", []string{"a", "b/{x}"}, []string{"a", "b/1"}, []string{"c", "b/1/2"}},
 	}
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, nil)
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -84,7 +85,7 @@ func TestSelectors(t *testing.T) {
 }
 
 func TestAlternateTopicsMatch(t *testing.T) {
-	th := newTestHub(t, "HTTP/1.1", nil)
+	th := newTestHub(t, ssetest.HTTP1, nil)
 	sub := th.subscribe(topics("https://example.com/users/42"), nil)
 	th.mustPublish("via alternate", "https://example.com/books/1", "https://example.com/users/42")
 	if got := sub.nextData(); got != "via alternate" {
@@ -93,7 +94,7 @@ func TestAlternateTopicsMatch(t *testing.T) {
 }
 
 func TestPrivateUpdates(t *testing.T) {
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, nil)
 		bearer := func(c hub.Claims) http.Header {
 			return http.Header{"Authorization": {"Bearer " + th.token(c)}}
@@ -142,7 +143,7 @@ func TestReplay(t *testing.T) {
 			func(ids []string) url.Values { return url.Values{"topic": {"t"}, "lastEventID": {ids[3]}} },
 			func(ids []string) http.Header { return http.Header{"Last-Event-Id": {ids[1]}} }},
 	}
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				th := newTestHub(t, proto, nil)
@@ -186,7 +187,7 @@ func TestReplay(t *testing.T) {
 }
 
 func TestUnknownLastEventIDIsSignalled(t *testing.T) {
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, nil)
 		first := th.mustPublish("kept", "t")
 		sub := th.subscribe(topics("t"), http.Header{"Last-Event-Id": {"no-such-id"}})
@@ -207,7 +208,7 @@ func TestUnknownLastEventIDIsSignalled(t *testing.T) {
 // join with a Last-Event-ID: each must see every update after it once, in
 // order, across the join of replay and live delivery.
 func TestReplayThenLiveUnderLoad(t *testing.T) {
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, nil)
 		const total = 300
 		ids := make([]string, 0, total)
@@ -251,7 +252,7 @@ func TestReplayThenLiveUnderLoad(t *testing.T) {
 }
 
 func TestSlowSubscriberIsDisconnectedOthersStayFast(t *testing.T) {
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, func(h *hub.Config, s *server.Config) {
 			h.QueueSize = 4
 			s.WriteTimeout = 200 * time.Millisecond
@@ -275,7 +276,7 @@ func TestSlowSubscriberIsDisconnectedOthersStayFast(t *testing.T) {
 }
 
 func TestTokenExpiryClosesStream(t *testing.T) {
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) { s.AllowAnonymous = false })
 		exp := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
 		sub := th.subscribe(topics("t"), http.Header{"Authorization": {"Bearer " + th.token(hub.Claims{Subscribe: []string{"*"}, ExpiresAt: exp})}})
@@ -293,7 +294,7 @@ func TestTokenExpiryClosesStream(t *testing.T) {
 }
 
 func TestShutdownEndsStreams(t *testing.T) {
-	protos(t, func(t *testing.T, proto string) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, nil)
 		sub := th.subscribe(topics("t"), nil)
 		th.mustPublish("before", "t")
@@ -314,7 +315,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 func TestHealthAndReadiness(t *testing.T) {
 	notReady := fmt.Errorf("store unreachable")
 	var ready error
-	th := newTestHub(t, "HTTP/1.1", func(_ *hub.Config, s *server.Config) {
+	th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) {
 		s.Ready = func(context.Context) error { return ready }
 	})
 	check := func(path string, want int) {
@@ -337,7 +338,7 @@ type flushOnly struct{ http.ResponseWriter }
 func (w flushOnly) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
 
 func TestWrappedResponseWriterIsServedFromTheHandler(t *testing.T) {
-	th := newTestHub(t, "HTTP/1.1", nil)
+	th := newTestHub(t, ssetest.HTTP1, nil)
 	wrapped := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		th.server.ServeHTTP(flushOnly{w}, r)
 	}))
@@ -379,7 +380,7 @@ func (r *reasons) count(reason string) int {
 // writer is held meanwhile (a second subscriber keeps receiving).
 func TestStalledClientIsEndedAsSlow(t *testing.T) {
 	metrics := &reasons{got: map[string]int{}}
-	th := newTestHub(t, "HTTP/1.1", func(h *hub.Config, s *server.Config) {
+	th := newTestHub(t, ssetest.HTTP1, func(h *hub.Config, s *server.Config) {
 		h.Metrics = metrics
 		h.QueueSize = 100000
 		s.WriteTimeout = 300 * time.Millisecond

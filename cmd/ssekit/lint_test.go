@@ -15,6 +15,7 @@ import (
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
+	"github.com/ssekit/sse/ssetest"
 )
 
 // lintStream is a stream that does everything right unless a field plants
@@ -230,16 +231,9 @@ func TestLintHub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, proto := range []string{"HTTP1", "HTTP2"} {
+	for _, proto := range ssetest.Protocols {
 		t.Run(proto, func(t *testing.T) {
-			hs := httptest.NewUnstartedServer(srv)
-			if proto == "HTTP2" {
-				hs.EnableHTTP2 = true
-				hs.StartTLS()
-			} else {
-				hs.Start()
-			}
-			t.Cleanup(hs.Close)
+			hs := ssetest.NewServer(t, proto, srv)
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			go func() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/internal/e2etest"
+	"github.com/ssekit/sse/ssetest"
 )
 
 // fakeClock returns start, then start+step, start+2·step… one per call.
@@ -60,18 +61,8 @@ func run(t *testing.T, m *Main, args ...string) result {
 // servers starts the handler over HTTP/1.1 and over HTTP/2 (TLS), and runs
 // f for each with a Main whose HTTP client trusts the server.
 func servers(t *testing.T, h http.Handler, f func(t *testing.T, srv *httptest.Server, m *Main)) {
-	t.Run("HTTP1", func(t *testing.T) {
-		srv := httptest.NewServer(h)
-		t.Cleanup(srv.Close)
-		m, _, _ := testMain()
-		m.HTTPClient = srv.Client()
-		f(t, srv, m)
-	})
-	t.Run("HTTP2", func(t *testing.T) {
-		srv := httptest.NewUnstartedServer(h)
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-		t.Cleanup(srv.Close)
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		srv := ssetest.NewServer(t, proto, h)
 		m, _, _ := testMain()
 		m.HTTPClient = srv.Client()
 		f(t, srv, m)

@@ -16,6 +16,7 @@ import (
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
+	"github.com/ssekit/sse/ssetest"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef-cmd-test"
@@ -94,17 +95,10 @@ func (th *testHub) history(t *testing.T) []hub.Update {
 // hubServers runs f with a fresh hub over HTTP/1.1 and over HTTP/2 (TLS),
 // and a Main whose HTTP client trusts the server.
 func hubServers(t *testing.T, f func(t *testing.T, th *testHub, srv *httptest.Server, m *Main)) {
-	for _, proto := range []string{"HTTP1", "HTTP2"} {
+	for _, proto := range ssetest.Protocols {
 		t.Run(proto, func(t *testing.T) {
 			th := newTestHub(t)
-			srv := httptest.NewUnstartedServer(th.handler)
-			if proto == "HTTP2" {
-				srv.EnableHTTP2 = true
-				srv.StartTLS()
-			} else {
-				srv.Start()
-			}
-			t.Cleanup(srv.Close)
+			srv := ssetest.NewServer(t, proto, th.handler)
 			m, _, _ := testMain()
 			m.HTTPClient = srv.Client()
 			f(t, th, srv, m)
