@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os/exec"
 	"runtime"
-	"time"
 
 	"github.com/ssekit/sse/debugger"
 )
@@ -69,24 +66,10 @@ func runDebug(ctx context.Context, m *Main, args []string) error {
 		}
 	}
 
-	srv := &http.Server{Handler: ui, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	ui.Close() // ends the page streams, so Shutdown does not wait for them
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		srv.Close()
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	// The page streams end with their requests' contexts; the sessions
+	// (the requests the page made through the backend) end with ui.Close.
+	defer ui.Close()
+	return serveStreams(ctx, ln, ui)
 }
 
 // openBrowser opens url in the desktop's default browser.
