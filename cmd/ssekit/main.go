@@ -85,6 +85,7 @@ func commands() []command {
 		{"replay", "serve a recorded session (listen --record, the debugger's export) as an SSE endpoint", runReplay},
 		{"demo", "the article's example: a stream of sentences and the page that shows them", runDemo},
 		{"bench", "load-test a Mercure hub: loss, latency, the hub's memory and CPU", runBench},
+		{"health", "ask a hub whether it is ready (a container's health check)", runHealth},
 		{"version", "print the version", runVersion},
 	}
 }
