@@ -148,7 +148,7 @@ func BenchmarkIdleSubscriberMemory(b *testing.B) {
 						_, _ = subs[i].Drain(nil)
 					}
 					// The history holds the updates: measure without it.
-					h.store.(*MemoryStore).Close()
+					h.store.(*MemoryStore).Close(context.Background())
 				}
 				runtime.GC()
 				runtime.ReadMemStats(&after)

@@ -8,9 +8,13 @@
 //
 // # Locks
 //
-// Lock order: Hub.fanMu, then Hub.mu, then Subscriber.mu. A Store's own
-// locks come before all of them (the store calls the fan-out). Notify
-// callbacks and Metrics are called with no hub lock held except fanMu.
+// Lock order: Hub.mu, then Subscriber.mu; no other lock is taken with
+// either held. The fan-out goroutine is the only one that fans out, so its
+// scratch state needs no lock. The store's Subscribe callback takes no hub
+// lock (it only sends to the fan-out queue, blocking when that is full), and
+// the hub holds none of its locks while it calls the Store, so a store's
+// locks never nest with the hub's. Notify callbacks, Metrics and the Logger
+// are called with no hub lock held.
 package hub
 
 import (
@@ -51,6 +55,10 @@ const DefaultQueueSize = 1024
 
 // fanQueueSize is how many stored updates may wait for fan-out.
 const fanQueueSize = 1024
+
+// storeCallTimeout bounds the store calls that have no caller's context:
+// Subscribe in New.
+const storeCallTimeout = 10 * time.Second
 
 // Config configures a Hub. The zero value works.
 type Config struct {
@@ -96,11 +104,12 @@ type Hub struct {
 	fanQueue chan *Update
 	fanDone  chan struct{}
 
-	// fanMu serialises fan-out (stores promise one callback at a time; this
-	// makes it hold for the race detector too) and guards the scratch list.
-	fanMu   sync.Mutex
-	scratch []*Subscriber // guarded by fanMu
-	encBuf  []byte        // guarded by fanMu; encoding of the update being fanned out
+	// Owned by the fan-out goroutine (fanLoop), the only caller of fanOut.
+	scratch []*Subscriber // subscribers to wake
+	encBuf  []byte        // encoding of the update being fanned out
+	// fanned is the Seq of the last update fanOut finished with (every
+	// matching subscriber queued and notified).
+	fanned atomic.Uint64
 
 	// mu guards the subscriber index. Fan-out holds it for reading while it
 	// walks the index; Subscribe, Close and Shutdown hold it for writing.
@@ -163,7 +172,9 @@ func New(cfg Config) (*Hub, error) {
 	h.selectors = newSelectorCache(size)
 	h.fanQueue = make(chan *Update, fanQueueSize)
 	h.fanDone = make(chan struct{})
-	stop, err := h.store.Subscribe(func(u *Update) { h.fanQueue <- u })
+	ctx, cancel := context.WithTimeout(context.Background(), storeCallTimeout)
+	stop, err := h.store.Subscribe(ctx, func(u *Update) { h.fanQueue <- u })
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("hub: subscribe to the store: %w", err)
 	}
@@ -277,8 +288,7 @@ func (h *Hub) fanLoop() {
 // fanOut encodes an update from the store once and queues
 // the same bytes for every matching subscriber, without blocking on any.
 func (h *Hub) fanOut(u *Update) {
-	h.fanMu.Lock()
-	defer h.fanMu.Unlock()
+	defer h.fanned.Store(u.Seq)
 	enc, err := encode(h.encBuf[:0], u)
 	if err != nil {
 		h.log.Error("hub: update cannot be encoded; dropped", "id", u.ID, "err", err)
@@ -458,7 +468,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	err := h.waitEvents(ctx)
 	if h.ownStore {
-		if cerr := h.store.Close(); cerr != nil && !errors.Is(cerr, ErrStoreClosed) && err == nil {
+		if cerr := h.store.Close(ctx); cerr != nil && !errors.Is(cerr, ErrStoreClosed) && err == nil {
 			err = cerr
 		}
 	}

@@ -150,15 +150,12 @@ func publish(t testing.TB, h *Hub, u *Update) string {
 }
 
 // waitFannedOut returns once the fan-out goroutine has delivered every
-// update up to seq: it stores last before delivering, holding fanMu until
-// it is done.
+// update up to seq.
 func waitFannedOut(t testing.TB, h *Hub, seq uint64) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		if u := h.last.Load(); u != nil && u.Seq >= seq {
-			h.fanMu.Lock()
-			h.fanMu.Unlock()
+		if h.fanned.Load() >= seq {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -516,7 +513,7 @@ func TestCloseUnregisters(t *testing.T) {
 	b := subscribe(t, h, SubscribeRequest{Selectors: []string{"x"}})
 	a.Close()
 	a.Close()
-	b.Expire()
+	b.EndExpired()
 	if subs := h.Subscriptions(); len(subs) != 0 {
 		t.Errorf("subscriptions after Close: %+v; want none", subs)
 	}
@@ -703,7 +700,7 @@ func TestSubscriptionEvents(t *testing.T) {
 // the race detector.
 func TestConcurrentChurn(t *testing.T) {
 	store := NewMemoryStore(MemoryStoreConfig{MaxUpdates: 500}) // bounds each replay
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { store.Close(context.Background()) })
 	h := newHub(t, Config{Store: store, QueueSize: 8, SubscriptionEvents: true})
 	ctx := context.Background()
 	var pubs, wg sync.WaitGroup

@@ -86,6 +86,9 @@ func (s *MemoryStore) Append(ctx context.Context, u *Update) error {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 
+	if u.ID == "" {
+		return ErrNoID
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -229,10 +232,11 @@ func (s *MemoryStore) After(ctx context.Context, id string, fn func(*Update) boo
 }
 
 // Subscribe calls fn with every update appended from now on, in Seq order,
-// synchronously from Append. fn must not block and must not call the
-// store's Append, nor stop. stop is idempotent; after it returns fn is not
-// called again.
-func (s *MemoryStore) Subscribe(fn func(*Update)) (stop func(), err error) {
+// synchronously from Append, which holds the store's delivery lock: while
+// fn blocks, Append waits (the hub's back-pressure) but After does not. fn
+// must not call the store's Append, Close, nor stop. stop is idempotent;
+// after it returns fn is not called again. ctx is unused: nothing waits.
+func (s *MemoryStore) Subscribe(_ context.Context, fn func(*Update)) (stop func(), err error) {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 	s.mu.RLock()
@@ -269,8 +273,8 @@ func (s *MemoryStore) Len() int {
 }
 
 // Close drops the history and every subscription. It returns
-// ErrStoreClosed when called again.
-func (s *MemoryStore) Close() error {
+// ErrStoreClosed when called again. Nothing is buffered, so ctx is unused.
+func (s *MemoryStore) Close(context.Context) error {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 	s.mu.Lock()

@@ -35,12 +35,16 @@ type Update struct {
 }
 
 // Store errors, for Store implementations to return and callers to test
-// with errors.Is.
+// with errors.Is. A store wraps them with its own prefix and the cause
+// ("natsjs: publish: hub: store unavailable: …"), never the other way round.
 var (
 	// ErrStoreClosed is returned by a Store used after Close.
 	ErrStoreClosed = errors.New("hub: store closed")
 	// ErrDuplicateID is returned by Append when the id is already retained.
 	ErrDuplicateID = errors.New("hub: duplicate update id")
+	// ErrNoID is returned by Append for an update whose ID is empty: the hub
+	// always gives one, so only a caller using a Store directly sees it.
+	ErrNoID = errors.New("hub: update has no id")
 	// ErrStoreUnavailable is returned (wrapped with the reason) by a
 	// network store that cannot reach its backend; the request may succeed
 	// if retried later, and the server answers 503 with Retry-After.
@@ -52,12 +56,37 @@ var (
 // store is in this package; the others (bolt, NATS JetStream, Redis Streams)
 // live in packages of their own under store/, and all run the conformance
 // suite in hub/hubtest.
+//
+// # What the hub does with a store
+//
+// New calls Subscribe once and keeps the subscription until Shutdown. The
+// callback hands each update to the hub's fan-out queue (1,024 updates);
+// when fan-out falls that far behind, the callback blocks until there is
+// room again. That is the hub's back-pressure, and a store must let it
+// happen: a blocked callback may hold back Append (publishers then wait,
+// which is the point) and later deliveries, but never After, nor the
+// delivery to other callbacks for longer than the blocked one takes. So
+// while calling the callback a store may hold only what serialises its own
+// delivery and appends (so that updates arrive one at a time, in Seq
+// order); it must not hold a lock, read transaction or connection that
+// After needs. Stores call it from a delivery goroutine of their own (bolt,
+// NATS, Redis) or from Append itself (the memory store). The hub calls no
+// Store method from inside the callback and holds none of its own locks
+// while calling a Store method, so a store's locks and the hub's never
+// nest.
+//
+// The hub calls After while a subscriber resumes, concurrently with Append
+// and with deliveries; it passes an update returned by After or delivered
+// to the callback to every subscriber as it is, so the store must not
+// modify it afterwards.
 type Store interface {
 	// Append records u (its ID already set) and assigns u.Seq and u.Time.
 	// When Append returns nil the update is as durable as the store
 	// promises (for bolt: committed to disk), it is visible to After, and it
 	// will be delivered to every Subscribe callback, on every node sharing
-	// the store, in Seq order.
+	// the store, in Seq order. Append does not wait for the callbacks.
+	// Errors: ErrNoID, ErrDuplicateID, ErrStoreClosed, ErrStoreUnavailable
+	// (wrapped), ctx's error.
 	Append(ctx context.Context, u *Update) error
 
 	// After calls fn, oldest first, with each retained update appended
@@ -72,13 +101,19 @@ type Store interface {
 	After(ctx context.Context, id string, fn func(*Update) bool) (anchor uint64, found bool, err error)
 
 	// Subscribe calls fn with every update appended from now on (by any
-	// node), in Seq order, from one goroutine at a time. fn must not block:
-	// it is on the delivery path of every subscriber. stop unregisters fn;
-	// after stop returns fn is not called again.
-	Subscribe(fn func(*Update)) (stop func(), err error)
+	// node), in Seq order, from one goroutine at a time. fn may block (see
+	// above: the hub's back-pressure); a store must not call it with a lock
+	// held that its other methods need. ctx bounds Subscribe's own work (a
+	// network store asks its backend where "now" is), not the subscription,
+	// which lasts until stop. stop unregisters fn; after stop returns fn is
+	// not called again. stop must not be called from fn.
+	Subscribe(ctx context.Context, fn func(*Update)) (stop func(), err error)
 
-	// Close releases the store, flushing what it buffers.
-	Close() error
+	// Close releases the store, flushing what it buffers (bolt commits and
+	// delivers the appends already waiting). ctx bounds the wait: at its end
+	// Close returns ctx.Err(), and the store is closed but what it buffered
+	// may not be flushed. A second Close returns nil or ErrStoreClosed.
+	Close(ctx context.Context) error
 }
 
 // HealthChecker is implemented by stores that can lose their backend (a

@@ -198,14 +198,14 @@ func (s *Subscriber) Drain(dst []byte) ([]byte, error) {
 // away): the hub forgets it. Idempotent.
 func (s *Subscriber) Close() { s.close(DisconnectGone) }
 
-// Expire ends the subscription because its token expired: as Close, but
-// counted with reason "auth".
-func (s *Subscriber) Expire() { s.close(DisconnectAuth) }
+// EndExpired ends the subscription because its token expired: as Close,
+// but counted with reason "auth".
+func (s *Subscriber) EndExpired() { s.close(DisconnectAuth) }
 
-// Stalled ends the subscription because its client stopped reading (its
-// connection accepted nothing for the write timeout): counted as slow, as
-// a full queue is.
-func (s *Subscriber) Stalled() { s.close(DisconnectSlow) }
+// EndSlow ends the subscription because its client stopped reading (its
+// connection accepted nothing for the write timeout): as Close, but
+// counted as slow, as a full queue is.
+func (s *Subscriber) EndSlow() { s.close(DisconnectSlow) }
 
 func (s *Subscriber) close(reason string) {
 	s.mu.Lock()

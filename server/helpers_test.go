@@ -63,7 +63,7 @@ func newTestHub(t *testing.T, proto string, configure func(*hub.Config, *server.
 		defer cancel()
 		srv.Shutdown(ctx)
 		hs.Close()
-		hcfg.Store.Close()
+		hcfg.Store.Close(context.Background())
 	})
 	return th
 }

@@ -71,7 +71,7 @@ func newTestHub(t *testing.T) *testHub {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
-		store.Close()
+		store.Close(context.Background())
 	})
 	return &testHub{handler: srv, store: store, key: key}
 }

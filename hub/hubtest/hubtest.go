@@ -52,16 +52,18 @@ func RunStoreTests(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"AfterStopsWhenFnReturnsFalse", testAfterStopsWhenFnReturnsFalse},
 		{"FieldsRoundTrip", testFieldsRoundTrip},
 		{"DuplicateID", testDuplicateID},
+		{"NoID", testNoID},
 		{"SubscribeConcurrentAppends", testSubscribeConcurrentAppends},
 		{"SubscribeOnlyNewUpdates", testSubscribeOnlyNewUpdates},
 		{"SubscribeStop", testSubscribeStop},
+		{"SubscribeCallbackMayBlock", testSubscribeCallbackMayBlock},
 		{"AfterDuringAppends", testAfterDuringAppends},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
-			t.Cleanup(func() { _ = s.Close() })
+			t.Cleanup(func() { _ = s.Close(context.Background()) })
 			tt.fn(t, s)
 		})
 	}
@@ -245,7 +247,7 @@ func testFieldsRoundTrip(t *testing.T, s hub.Store) {
 	var mu sync.Mutex
 	var live []hub.Update
 	done := make(chan struct{})
-	stop, err := s.Subscribe(func(u *hub.Update) {
+	stop, err := s.Subscribe(context.Background(), func(u *hub.Update) {
 		mu.Lock()
 		defer mu.Unlock()
 		live = append(live, *u)
@@ -308,6 +310,19 @@ func testDuplicateID(t *testing.T, s hub.Store) {
 	}
 }
 
+func testNoID(t *testing.T, s hub.Store) {
+	u := &hub.Update{Topics: []string{"t"}, Data: "no id"}
+	if err := s.Append(context.Background(), u); !errors.Is(err, hub.ErrNoID) {
+		t.Fatalf("Append of an update without id: got %v; want hub.ErrNoID", err)
+	}
+	if u.Seq != 0 {
+		t.Errorf("refused Append set Seq %d; want 0", u.Seq)
+	}
+	if ids, _ := collectAfter(t, s, ""); len(ids) != 0 {
+		t.Errorf("history after a refused update: %v; want empty", ids)
+	}
+}
+
 // recorder collects what a Subscribe callback receives.
 type recorder struct {
 	mu   sync.Mutex
@@ -349,7 +364,7 @@ func testSubscribeConcurrentAppends(t *testing.T, s hub.Store) {
 	const appenders, each = 8, 50
 	recs := []*recorder{newRecorder(appenders * each), newRecorder(appenders * each)}
 	for _, r := range recs {
-		stop, err := s.Subscribe(r.fn)
+		stop, err := s.Subscribe(context.Background(), r.fn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,7 +418,7 @@ func testSubscribeConcurrentAppends(t *testing.T, s hub.Store) {
 func testSubscribeOnlyNewUpdates(t *testing.T, s hub.Store) {
 	AppendN(t, s, "old", 3)
 	r := newRecorder(2)
-	stop, err := s.Subscribe(r.fn)
+	stop, err := s.Subscribe(context.Background(), r.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +432,7 @@ func testSubscribeOnlyNewUpdates(t *testing.T, s hub.Store) {
 
 func testSubscribeStop(t *testing.T, s hub.Store) {
 	stopped := newRecorder(1)
-	stop, err := s.Subscribe(stopped.fn)
+	stop, err := s.Subscribe(context.Background(), stopped.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +443,7 @@ func testSubscribeStop(t *testing.T, s hub.Store) {
 
 	// A second subscriber shows when the next update has been delivered.
 	witness := newRecorder(1)
-	stopWitness, err := s.Subscribe(witness.fn)
+	stopWitness, err := s.Subscribe(context.Background(), witness.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,6 +452,73 @@ func testSubscribeStop(t *testing.T, s hub.Store) {
 	waitClosed(t, witness.done, "the update after stop, to the other subscriber")
 	if got := idsOf(stopped.updates()); !slices.Equal(got, []string{"before-0"}) {
 		t.Errorf("stopped subscriber received %v; want only [before-0]", got)
+	}
+}
+
+// testSubscribeCallbackMayBlock: the hub's callback blocks while its
+// fan-out is behind; After must still answer meanwhile, and every update
+// must arrive once the callback is released.
+func testSubscribeCallbackMayBlock(t *testing.T, s hub.Store) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	r := newRecorder(3)
+	var once sync.Once
+	stop, err := s.Subscribe(context.Background(), func(u *hub.Update) {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+		r.fn(u)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	appended := make(chan error, 1)
+	go func() { // the memory store delivers from Append: it waits too
+		for i := range 3 {
+			if err := s.Append(context.Background(), NewUpdate(fmt.Sprintf("blocked-%d", i))); err != nil {
+				appended <- err
+				return
+			}
+		}
+		appended <- nil
+	}()
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	defer releaseAll() // so that a failure does not leave the store stuck
+	waitClosed(t, entered, "the first delivery")
+	replayed := make(chan []string, 1)
+	go func() { // After must not wait for the blocked callback
+		var ids []string
+		_, _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+			ids = append(ids, u.ID)
+			return true
+		})
+		if err != nil {
+			t.Errorf("After while the callback blocks: %v", err)
+		}
+		replayed <- ids
+	}()
+	select {
+	case ids := <-replayed:
+		if len(ids) == 0 || ids[0] != "blocked-0" {
+			t.Errorf("After while the callback blocks: got %v; want blocked-0 first", ids)
+		}
+	case <-time.After(waitTimeout):
+		releaseAll()
+		t.Fatalf("After did not return within %v while a Subscribe callback blocked", waitTimeout)
+	}
+	releaseAll()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("Append did not return within %v of releasing the callback", waitTimeout)
+	}
+	waitClosed(t, r.done, "every update after the callback was released")
+	if got, want := idsOf(r.updates()), []string{"blocked-0", "blocked-1", "blocked-2"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v; want %v", got, want)
 	}
 }
 
@@ -486,11 +568,11 @@ func testAfterDuringAppends(t *testing.T, s hub.Store) {
 func testClosed(t *testing.T, s hub.Store) {
 	AppendN(t, s, "closed", 2)
 	r := newRecorder(1)
-	stop, err := s.Subscribe(r.fn)
+	stop, err := s.Subscribe(context.Background(), r.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	stop() // after Close: must not panic or block
@@ -501,10 +583,10 @@ func testClosed(t *testing.T, s hub.Store) {
 	if _, _, err := s.After(ctx, "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("After after Close: got %v; want ErrStoreClosed", err)
 	}
-	if _, err := s.Subscribe(func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, err := s.Subscribe(context.Background(), func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Subscribe after Close: got %v; want ErrStoreClosed", err)
 	}
-	if err := s.Close(); err != nil && !errors.Is(err, hub.ErrStoreClosed) {
+	if err := s.Close(context.Background()); err != nil && !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("second Close: got %v; want nil or ErrStoreClosed", err)
 	}
 }
@@ -517,7 +599,7 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) hub.Store) {
 	data := strings.Repeat("x", 100)
 	b.Run("Append", func(b *testing.B) {
 		s := open(b)
-		defer s.Close()
+		defer s.Close(context.Background())
 		ctx := context.Background()
 		b.ReportAllocs()
 		i := 0
@@ -531,7 +613,7 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) hub.Store) {
 	})
 	b.Run("AppendParallel", func(b *testing.B) {
 		s := open(b)
-		defer s.Close()
+		defer s.Close(context.Background())
 		ctx := context.Background()
 		var mu sync.Mutex
 		next := 0
@@ -553,7 +635,7 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) hub.Store) {
 	})
 	b.Run("After1000", func(b *testing.B) {
 		s := open(b)
-		defer s.Close()
+		defer s.Close(context.Background())
 		ctx := context.Background()
 		for i := range 1001 {
 			u := &hub.Update{ID: fmt.Sprintf("r-%d", i), Topics: []string{"https://example.com/bench"}, Data: data}

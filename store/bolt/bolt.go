@@ -11,7 +11,7 @@
 //
 // The file holds three buckets:
 //
-//	updates  Seq (8 bytes, big-endian) → encoded update (see codec.go)
+//	updates  Seq (8 bytes, big-endian) → encoded update (internal/updatecodec)
 //	ids      update ID → Seq key
 //	meta     format version, count and size of the retained history
 //
@@ -52,11 +52,12 @@ const (
 	DefaultOpenTimeout = time.Second
 )
 
-// Errors returned by the store besides hub.ErrStoreClosed and
-// hub.ErrDuplicateID.
+// Errors returned by the store besides hub.ErrStoreClosed,
+// hub.ErrDuplicateID and hub.ErrNoID.
 var (
-	// ErrNoID is returned by Append for an update whose ID is empty.
-	ErrNoID = errors.New("bolt: update has no id")
+	// ErrInvalidConfig is returned by Open (wrapped with the reason) for a
+	// Config it cannot use.
+	ErrInvalidConfig = errors.New("bolt: invalid config")
 	// ErrIDTooLong is returned by Append for an ID longer than bbolt's
 	// maximum key size (32 KiB).
 	ErrIDTooLong = errors.New("bolt: update id too long")
@@ -148,7 +149,8 @@ type Store struct {
 	dispatcherDone chan struct{}
 
 	closeOnce sync.Once
-	closeErr  error
+	closeDone chan struct{} // closed when shutdown has finished
+	closeErr  error         // set before closeDone is closed
 }
 
 // request is one Append waiting for the committer.
@@ -166,13 +168,13 @@ type request struct {
 // one Store, in one process, can have a file open at a time.
 func Open(path string, cfg Config) (*Store, error) {
 	if cfg.MaxBatch < 0 {
-		return nil, fmt.Errorf("bolt: negative MaxBatch %d", cfg.MaxBatch)
+		return nil, fmt.Errorf("%w: negative MaxBatch %d", ErrInvalidConfig, cfg.MaxBatch)
 	}
 	if cfg.MaxBytes < 0 {
-		return nil, fmt.Errorf("bolt: negative MaxBytes %d", cfg.MaxBytes)
+		return nil, fmt.Errorf("%w: negative MaxBytes %d", ErrInvalidConfig, cfg.MaxBytes)
 	}
 	if cfg.MaxAge < 0 {
-		return nil, fmt.Errorf("bolt: negative MaxAge %v", cfg.MaxAge)
+		return nil, fmt.Errorf("%w: negative MaxAge %v", ErrInvalidConfig, cfg.MaxAge)
 	}
 	s := &Store{
 		cfg:            cfg,
@@ -182,6 +184,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		committerDone:  make(chan struct{}),
 		dwake:          make(chan struct{}, 1),
 		dispatcherDone: make(chan struct{}),
+		closeDone:      make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -247,7 +250,7 @@ func initBuckets(tx *bbolt.Tx) error {
 func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	switch {
 	case u.ID == "":
-		return ErrNoID
+		return hub.ErrNoID
 	case len(u.ID) > bbolt.MaxKeySize:
 		return ErrIDTooLong
 	}
@@ -501,11 +504,13 @@ func (s *Store) dispatcher() {
 }
 
 // Subscribe calls fn with every update committed from now on, in Seq order,
-// from one goroutine at a time, after the commit. Updates committed before
+// from the dispatcher goroutine, after the commit. Updates committed before
 // Subscribe was called are not delivered, even if their Append has not
-// returned yet: they are history, returned by After. fn must not block and must
-// not call stop (stop waits for a call of fn in progress).
-func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
+// returned yet: they are history, returned by After. fn may block: it holds
+// back later deliveries, never commits or After. fn must not call stop
+// (stop waits for a call of fn in progress). Nothing waits, so ctx is
+// unused.
+func (s *Store) Subscribe(_ context.Context, fn func(*hub.Update)) (stop func(), err error) {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -614,33 +619,47 @@ func (s *Store) view(fn func(*bbolt.Tx) error) error {
 }
 
 // Close stops accepting appends, commits those already waiting, delivers
-// them to subscribers and closes the file. Later calls return nil and do
-// nothing; other methods return hub.ErrStoreClosed.
-func (s *Store) Close() error {
+// them to subscribers and closes the file. When ctx ends first (a callback
+// that blocks holds the delivery back) Close returns ctx.Err() and finishes
+// in the background. Later calls wait for the same end and return the same
+// error; other methods return hub.ErrStoreClosed.
+func (s *Store) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-		<-s.committerDone
-
-		s.dmu.Lock()
-		s.dclosed = true
-		s.dmu.Unlock()
-		select {
-		case s.dwake <- struct{}{}:
-		default:
-		}
-		<-s.dispatcherDone
-
-		if err := s.db.Close(); err != nil {
-			s.closeErr = fmt.Errorf("bolt: close: %w", err)
-		}
+		go s.shutdown()
 	})
-	return s.closeErr
+	select {
+	case <-s.closeDone:
+		return s.closeErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown is Close's work: the committer finishes what is pending, the
+// dispatcher delivers it, then the file is closed.
+func (s *Store) shutdown() {
+	defer close(s.closeDone)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	<-s.committerDone
+
+	s.dmu.Lock()
+	s.dclosed = true
+	s.dmu.Unlock()
+	select {
+	case s.dwake <- struct{}{}:
+	default:
+	}
+	<-s.dispatcherDone
+
+	if err := s.db.Close(); err != nil {
+		s.closeErr = fmt.Errorf("bolt: close: %w", err)
+	}
 }
 
 // u64 encodes v as 8 bytes, big-endian: a fresh slice, as bbolt requires

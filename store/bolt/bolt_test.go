@@ -41,7 +41,7 @@ func openStore(t testing.TB, path string, cfg Config) *Store {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
@@ -180,7 +180,7 @@ func TestReopenKeepsHistoryAndSeq(t *testing.T) {
 		t.Fatal(err)
 	}
 	seqs := appendIDs(t, s, "a", "b", "c")
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 
@@ -212,7 +212,7 @@ func TestSeqSurvivesEmptyHistory(t *testing.T) {
 	appendIDs(t, s, "a", "b")
 	clk.Advance(time.Hour)
 	appendIDs(t, s, "c") // its transaction deletes a and b
-	s.Close()
+	s.Close(context.Background())
 
 	clk.Advance(time.Hour)
 	s = openStore(t, path, Config{MaxAge: time.Minute, Now: clk.Now})
@@ -351,7 +351,7 @@ func TestAppendErrors(t *testing.T) {
 		want error
 	}{
 		{"duplicate", context.Background(), &hub.Update{ID: "taken"}, hub.ErrDuplicateID},
-		{"no id", context.Background(), &hub.Update{}, ErrNoID},
+		{"no id", context.Background(), &hub.Update{}, hub.ErrNoID},
 		{"id too long", context.Background(), &hub.Update{ID: string(make([]byte, 40000))}, ErrIDTooLong},
 		{"canceled", canceled, &hub.Update{ID: "new"}, context.Canceled},
 	}
@@ -410,7 +410,7 @@ func TestSubscribeOrder(t *testing.T) {
 	var mu sync.Mutex
 	var got []uint64
 	inCall := false
-	stop, err := s.Subscribe(func(u *hub.Update) {
+	stop, err := s.Subscribe(context.Background(), func(u *hub.Update) {
 		mu.Lock()
 		if inCall {
 			t.Error("callback called concurrently")
@@ -455,7 +455,7 @@ func TestSubscribeStop(t *testing.T) {
 	s := openStore(t, tempPath(t), Config{})
 	var mu sync.Mutex
 	var got []string
-	stop, err := s.Subscribe(func(u *hub.Update) {
+	stop, err := s.Subscribe(context.Background(), func(u *hub.Update) {
 		mu.Lock()
 		got = append(got, u.ID)
 		mu.Unlock()
@@ -471,14 +471,21 @@ func TestSubscribeStop(t *testing.T) {
 	// A second subscriber registered after stop sees b; once it has,
 	// the dispatcher is past b and the stopped one must not have seen it.
 	seen := make(chan struct{})
-	stop2, _ := s.Subscribe(func(u *hub.Update) {
+	stop2, err := s.Subscribe(context.Background(), func(u *hub.Update) {
 		if u.ID == "c" {
 			close(seen)
 		}
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer stop2()
 	appendIDs(t, s, "c")
-	<-seen
+	select {
+	case <-seen:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the second subscriber did not get c within %v", waitTimeout)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if !reflect.DeepEqual(got, []string{"a"}) {
@@ -493,15 +500,43 @@ func TestSlowSubscriberDoesNotBlockAppend(t *testing.T) {
 	release := make(chan struct{})
 	var n int
 	var mu sync.Mutex
-	stop, _ := s.Subscribe(func(*hub.Update) {
+	stop, err := s.Subscribe(context.Background(), func(*hub.Update) {
 		<-release
 		mu.Lock()
 		n++
 		mu.Unlock()
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer stop()
-	appendIDs(t, s, ids("x", 1, 20)...) // would hang if Append waited for delivery
-	close(release)
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	defer releaseAll() // on failure too, so the dispatcher and Close end
+	appended := make(chan error, 1)
+	go func() {
+		for _, id := range ids("x", 1, 20) {
+			if err := s.Append(context.Background(), &hub.Update{ID: id}); err != nil {
+				appended <- err
+				return
+			}
+		}
+		appended <- nil
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("20 Appends did not return within %v while the callback blocked: Append waits for delivery", waitTimeout)
+	}
+	mu.Lock()
+	got := n
+	mu.Unlock()
+	if got != 0 {
+		t.Fatalf("%d deliveries while the callback blocked; want 0", got)
+	}
+	releaseAll()
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return n == 20 })
 }
 
@@ -511,9 +546,11 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	delivered := make(chan uint64, 1)
-	s.Subscribe(func(u *hub.Update) { delivered <- u.Seq })
+	if _, err := s.Subscribe(context.Background(), func(u *hub.Update) { delivered <- u.Seq }); err != nil {
+		t.Fatal(err)
+	}
 	appendIDs(t, s, "a")
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	// Close waits for delivery of what was committed.
@@ -522,7 +559,7 @@ func TestClose(t *testing.T) {
 	default:
 		t.Fatal("Close returned before delivering a committed update")
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
 	if err := s.Append(context.Background(), &hub.Update{ID: "b"}); !errors.Is(err, hub.ErrStoreClosed) {
@@ -531,7 +568,7 @@ func TestClose(t *testing.T) {
 	if _, _, err := s.After(context.Background(), "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("After after Close: %v; want ErrStoreClosed", err)
 	}
-	if _, err := s.Subscribe(func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, err := s.Subscribe(context.Background(), func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Subscribe after Close: %v; want ErrStoreClosed", err)
 	}
 }
@@ -566,7 +603,7 @@ func TestCloseFlushesPending(t *testing.T) {
 		})
 	}
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 50 })
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -588,7 +625,7 @@ func TestOpenLockedFile(t *testing.T) {
 	path := tempPath(t)
 	openStore(t, path, Config{})
 	if s, err := Open(path, Config{OpenTimeout: 50 * time.Millisecond}); err == nil {
-		s.Close()
+		s.Close(context.Background())
 		t.Fatal("second Open of a locked file succeeded")
 	}
 }
@@ -604,22 +641,28 @@ func TestOpenBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if s, err := Open(tempPath(t), tt.cfg); err == nil {
-				s.Close()
-				t.Fatal("Open succeeded; want an error")
+			s, err := Open(tempPath(t), tt.cfg)
+			if err == nil {
+				s.Close(context.Background())
+			}
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("Open: %v; want ErrInvalidConfig", err)
 			}
 		})
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline.
+// waitTimeout bounds every wait of these tests; nothing is asserted about
+// speed.
+const waitTimeout = 10 * time.Second
+
+// waitFor polls cond until it holds, failing the test after waitTimeout.
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitTimeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+			t.Fatalf("condition not met within %v", waitTimeout)
 		}
 		time.Sleep(time.Millisecond)
 	}

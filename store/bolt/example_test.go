@@ -27,7 +27,7 @@ func ExampleOpen() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer s.Close()
+	defer s.Close(context.Background())
 
 	ctx := context.Background()
 	for _, id := range []string{"a", "b", "c"} {

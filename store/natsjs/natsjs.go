@@ -96,13 +96,12 @@ const (
 	DefaultOpenTimeout = 30 * time.Second
 )
 
-// Errors returned by the store besides those of package hub.
+// Errors returned by the store besides those of package hub. Errors wrap
+// in one order: "natsjs: <operation>: <sentinel>: <cause>".
 var (
-	// ErrNoID is returned by Append for an update whose ID is empty.
-	ErrNoID = errors.New("natsjs: update has no id")
-	// ErrBadConfig is returned by Open for an invalid Config (wrapped with
-	// the reason).
-	ErrBadConfig = errors.New("natsjs: bad config")
+	// ErrInvalidConfig is returned by Open for a Config it cannot use
+	// (wrapped with the reason).
+	ErrInvalidConfig = errors.New("natsjs: invalid config")
 )
 
 // Config configures a Store. The zero value connects to
@@ -170,10 +169,13 @@ type Store struct {
 	// replica that lags).
 	appended atomic.Uint64
 
-	// dmu serialises delivery; it guards delivered. A Subscribe registers
-	// under it, so a callback starts exactly after an update delivery.
-	dmu       sync.Mutex
-	delivered uint64 // guarded by dmu: the last Seq given to the callbacks
+	// dmu serialises delivery, which holds it while a callback runs (and
+	// may block). A Subscribe registers under it, so a callback starts
+	// exactly after an update delivery.
+	dmu sync.Mutex
+	// delivered is the last Seq given to the callbacks: written with dmu
+	// held, read without it (After must not wait for a blocked callback).
+	delivered atomic.Uint64
 
 	// mu guards closed, and orders a Subscribe with Close.
 	mu       sync.Mutex
@@ -191,16 +193,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.Stream = DefaultStream
 	}
 	if cfg.Stream != strings.Map(streamNameRune, cfg.Stream) {
-		return nil, fmt.Errorf("%w: stream name %q: use letters, digits, - and _", ErrBadConfig, cfg.Stream)
+		return nil, fmt.Errorf("%w: stream name %q: use letters, digits, - and _", ErrInvalidConfig, cfg.Stream)
 	}
 	switch {
 	case cfg.Replicas == 0:
 		cfg.Replicas = 1
 	case cfg.Replicas < 0 || cfg.Replicas > 5:
-		return nil, fmt.Errorf("%w: %d replicas: use 1 to 5", ErrBadConfig, cfg.Replicas)
+		return nil, fmt.Errorf("%w: %d replicas: use 1 to 5", ErrInvalidConfig, cfg.Replicas)
 	}
 	if cfg.MaxBytes < 0 || cfg.MaxAge < 0 {
-		return nil, fmt.Errorf("%w: negative MaxBytes or MaxAge", ErrBadConfig)
+		return nil, fmt.Errorf("%w: negative MaxBytes or MaxAge", ErrInvalidConfig)
 	}
 	if cfg.HistorySize == 0 {
 		cfg.HistorySize = DefaultHistorySize
@@ -258,7 +260,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		nc.Close()
 		return nil, err
 	}
-	s.delivered = last
+	s.delivered.Store(last)
 	if err := s.startConsumer(ctx, last+1); err != nil {
 		nc.Close()
 		return nil, err
@@ -322,7 +324,7 @@ func (s *Store) createStream(ctx context.Context) (uint64, error) {
 		s.log.Debug("natsjs: stream not ready, retrying", "stream", s.stream, "err", err)
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("%w: natsjs: stream %s not ready: %w", hub.ErrStoreUnavailable, s.stream, err)
+			return 0, fmt.Errorf("natsjs: stream %s not ready: %w: %w", s.stream, hub.ErrStoreUnavailable, err)
 		case <-time.After(wait):
 		}
 	}
@@ -369,10 +371,10 @@ func (s *Store) deliver(m jetstream.Msg) {
 	u, err := updatecodec.Decode(m.Data(), seq)
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	if seq <= s.delivered { // a consumer reset can repeat the last messages
+	if seq <= s.delivered.Load() { // a consumer reset can repeat the last messages
 		return
 	}
-	s.delivered = seq
+	s.delivered.Store(seq)
 	if err != nil {
 		s.log.Error("natsjs: undecodable update; skipped", "seq", seq, "err", err)
 		return
@@ -399,7 +401,7 @@ func (s *Store) subject(id string) string {
 // be stored: a retry with the same id then answers ErrDuplicateID.
 func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	if u.ID == "" {
-		return ErrNoID
+		return hub.ErrNoID
 	}
 	if s.isClosed.Load() {
 		return hub.ErrStoreClosed
@@ -408,7 +410,7 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		return err
 	}
 	if st := s.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("%w: natsjs: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
+		return fmt.Errorf("natsjs: %w: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
 	}
 	c := *u
 	c.Time = time.Now()
@@ -448,7 +450,7 @@ func (s *Store) publishError(ctx context.Context, err error) error {
 	case errors.As(err, &apiErr) && apiErr.Code != 503 && apiErr.Code != 408:
 		return fmt.Errorf("natsjs: publish: %w", err) // refused, e.g. too large
 	}
-	return fmt.Errorf("%w: natsjs: publish: %w", hub.ErrStoreUnavailable, err)
+	return fmt.Errorf("natsjs: publish: %w: %w", hub.ErrStoreUnavailable, err)
 }
 
 // After calls fn with the retained updates after the one with the given
@@ -460,9 +462,7 @@ func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool)
 	if s.isClosed.Load() {
 		return 0, false, hub.ErrStoreClosed
 	}
-	s.dmu.Lock()
-	need := max(s.delivered, s.appended.Load())
-	s.dmu.Unlock()
+	need := max(s.delivered.Load(), s.appended.Load())
 	found = id == ""
 	if id != "" {
 		seq, err := s.lookup(ctx, id)
@@ -496,7 +496,7 @@ func (s *Store) lookup(ctx context.Context, id string) (uint64, error) {
 		return 0, nil // another id with the same hash
 	}
 	if st := resp.Header.Get("Status"); st != "404" {
-		return 0, fmt.Errorf("%w: natsjs: direct get: status %s %s", hub.ErrStoreUnavailable, st, resp.Header.Get("Description"))
+		return 0, fmt.Errorf("natsjs: direct get: %w: status %s %s", hub.ErrStoreUnavailable, st, resp.Header.Get("Description"))
 	}
 	// Ask the leader, which has every acknowledged update.
 	req, _ := json.Marshal(map[string]string{"last_by_subj": subj})
@@ -518,7 +518,7 @@ func (s *Store) lookup(ctx context.Context, id string) (uint64, error) {
 	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
 		return 0, nil
 	case r.Error != nil:
-		return 0, fmt.Errorf("%w: natsjs: message get: %w", hub.ErrStoreUnavailable, r.Error)
+		return 0, fmt.Errorf("natsjs: message get: %w: %w", hub.ErrStoreUnavailable, r.Error)
 	case r.Message == nil:
 		return 0, nil
 	}
@@ -617,7 +617,7 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 			return nil // nothing left at or after seq
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: natsjs: replica behind: read to %d, want %d", hub.ErrStoreUnavailable, seq-1, need)
+			return fmt.Errorf("natsjs: %w: replica behind: read to %d, want %d", hub.ErrStoreUnavailable, seq-1, need)
 		}
 		select {
 		case <-ctx.Done():
@@ -685,7 +685,7 @@ func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, msgs []*nats
 		case <-ctx.Done():
 			return msgs, 0, false, ctx.Err()
 		case <-timer.C:
-			return msgs, 0, false, fmt.Errorf("%w: natsjs: direct get timed out", hub.ErrStoreUnavailable)
+			return msgs, 0, false, fmt.Errorf("natsjs: direct get: %w: timed out", hub.ErrStoreUnavailable)
 		}
 		if m.Header == nil { // a body alone: no_hdr
 			msgs = append(msgs, m)
@@ -707,7 +707,7 @@ func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, msgs []*nats
 			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
 			return msgs, last, pending > 0, nil
 		case "503":
-			return msgs, 0, false, fmt.Errorf("%w: natsjs: direct get: no responders", hub.ErrStoreUnavailable)
+			return msgs, 0, false, fmt.Errorf("natsjs: direct get: %w: no responders", hub.ErrStoreUnavailable)
 		default:
 			return msgs, 0, false, fmt.Errorf("natsjs: direct get: status %s %s", st, m.Header.Get("Description"))
 		}
@@ -722,21 +722,22 @@ func (s *Store) readError(ctx context.Context, err error) error {
 	case s.isClosed.Load():
 		return hub.ErrStoreClosed
 	}
-	return fmt.Errorf("%w: natsjs: %w", hub.ErrStoreUnavailable, err)
+	return fmt.Errorf("natsjs: %w: %w", hub.ErrStoreUnavailable, err)
 }
 
 // Subscribe calls fn with every update appended from now on by any node,
-// in Seq order, from the store's one delivery goroutine at a time. fn must
-// not block for long (it holds back delivery to every callback) and must
-// not call stop. stop is idempotent; after it returns fn is not called
-// again.
-func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
+// in Seq order, from the store's one delivery goroutine. fn may block: it
+// holds back later deliveries (to every callback, and so the consumer's
+// pulls), never Append or After. fn must not call stop. stop is idempotent;
+// after it returns fn is not called again. ctx bounds asking the stream's
+// leader where "now" is.
+func (s *Store) Subscribe(ctx context.Context, fn func(*hub.Update)) (stop func(), err error) {
 	if s.isClosed.Load() {
 		return nil, hub.ErrStoreClosed
 	}
 	// "From now on": after the stream's last sequence at this moment, as
 	// the leader knows it; without NATS, after what this node has seen.
-	st, _ := s.state(context.Background())
+	st, _ := s.state(ctx)
 	last := st.LastSeq
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
@@ -745,7 +746,7 @@ func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
 	if s.closed {
 		return nil, hub.ErrStoreClosed
 	}
-	return s.subs.Add(fn, max(last, s.delivered, s.appended.Load())+1), nil
+	return s.subs.Add(fn, max(last, s.delivered.Load(), s.appended.Load())+1), nil
 }
 
 // Healthy reports whether the stream answers: nil when this node is
@@ -756,20 +757,20 @@ func (s *Store) Healthy(ctx context.Context) error {
 		return hub.ErrStoreClosed
 	}
 	if st := s.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("%w: natsjs: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
+		return fmt.Errorf("natsjs: %w: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := s.js.Stream(ctx, s.stream); err != nil {
-		return fmt.Errorf("%w: natsjs: stream %s: %w", hub.ErrStoreUnavailable, s.stream, err)
+		return fmt.Errorf("natsjs: stream %s: %w: %w", s.stream, hub.ErrStoreUnavailable, err)
 	}
 	return nil
 }
 
 // Close stops consuming and closes the connection; updates already
-// acknowledged are in the stream. It returns hub.ErrStoreClosed when
-// called again.
-func (s *Store) Close() error {
+// acknowledged are in the stream, and nothing is buffered, so ctx is
+// unused. It returns hub.ErrStoreClosed when called again.
+func (s *Store) Close(context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -89,7 +89,7 @@ func openStore(t testing.TB, url string, cfg natsjs.Config) *natsjs.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
@@ -147,7 +147,7 @@ func TestCrossNode(t *testing.T) {
 	for _, n := range nodes {
 		s := openStore(t, n.ClientURL(), natsjs.Config{Stream: stream, Replicas: 3})
 		r := &recorder{}
-		stop, err := s.Subscribe(r.fn)
+		stop, err := s.Subscribe(context.Background(), r.fn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +281,7 @@ func TestUnavailableAndRecovery(t *testing.T) {
 	url := n.ClientURL()
 	s := openStore(t, url, natsjs.Config{Stream: "RECOVER", PublishTimeout: 2 * time.Second})
 	r := &recorder{}
-	stop, err := s.Subscribe(r.fn)
+	stop, err := s.Subscribe(context.Background(), r.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,8 +329,8 @@ func TestOpenErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := natsjs.Open(context.Background(), tt.cfg)
-			if !errors.Is(err, natsjs.ErrBadConfig) {
-				t.Errorf("Open: got %v; want ErrBadConfig", err)
+			if !errors.Is(err, natsjs.ErrInvalidConfig) {
+				t.Errorf("Open: got %v; want ErrInvalidConfig", err)
 			}
 		})
 	}

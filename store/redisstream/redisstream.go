@@ -78,10 +78,12 @@ const (
 )
 
 // Errors returned by the store besides the hub's (hub.ErrStoreClosed,
-// hub.ErrDuplicateID, hub.ErrStoreUnavailable).
+// hub.ErrDuplicateID, hub.ErrNoID, hub.ErrStoreUnavailable). Errors wrap in
+// one order: "redisstream: <operation>: <sentinel>: <cause>".
 var (
-	// ErrNoID is returned by Append for an update whose ID is empty.
-	ErrNoID = errors.New("redisstream: update has no id")
+	// ErrInvalidConfig is returned by Open and New (wrapped with the
+	// reason) for a Config or store URL they cannot use.
+	ErrInvalidConfig = errors.New("redisstream: invalid config")
 )
 
 // readChunk is how many entries one XRANGE of After and one XREAD of the
@@ -154,7 +156,8 @@ type Store struct {
 
 	loopDone  chan struct{}
 	closeOnce sync.Once
-	closeErr  error
+	closeDone chan struct{} // closed when shutdown has finished
+	closeErr  error         // set before closeDone is closed
 }
 
 // Open connects to the Redis the URL names (see NewClient for the forms)
@@ -187,11 +190,11 @@ func New(ctx context.Context, rdb redis.UniversalClient, cfg Config) (*Store, er
 func newStore(ctx context.Context, rdb redis.UniversalClient, cfg Config, own bool) (*Store, error) {
 	switch {
 	case cfg.MaxAge < 0:
-		return nil, fmt.Errorf("redisstream: negative MaxAge %v", cfg.MaxAge)
+		return nil, fmt.Errorf("%w: negative MaxAge %v", ErrInvalidConfig, cfg.MaxAge)
 	case cfg.Block < 0:
-		return nil, fmt.Errorf("redisstream: negative Block %v", cfg.Block)
+		return nil, fmt.Errorf("%w: negative Block %v", ErrInvalidConfig, cfg.Block)
 	case strings.ContainsAny(cfg.Prefix, "{}"):
-		return nil, fmt.Errorf("redisstream: prefix %q has a brace", cfg.Prefix)
+		return nil, fmt.Errorf("%w: prefix %q has a brace", ErrInvalidConfig, cfg.Prefix)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
@@ -199,7 +202,7 @@ func newStore(ctx context.Context, rdb redis.UniversalClient, cfg Config, own bo
 	if cfg.Block == 0 {
 		cfg.Block = DefaultBlock
 	}
-	s := &Store{rdb: rdb, ownClient: own, cfg: cfg, log: cfg.Logger, loopDone: make(chan struct{})}
+	s := &Store{rdb: rdb, ownClient: own, cfg: cfg, log: cfg.Logger, loopDone: make(chan struct{}), closeDone: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -315,7 +318,7 @@ return eid
 // reply was lost), as when ctx ends first.
 func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	if u.ID == "" {
-		return ErrNoID
+		return hub.ErrNoID
 	}
 	if s.closed.Load() {
 		return hub.ErrStoreClosed
@@ -418,14 +421,15 @@ func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool)
 // Subscribe calls fn with every update appended from now on, by any node,
 // in Seq order, from the store's delivery loop. "Now" is the last entry
 // written when Subscribe asks Redis; when Redis cannot be reached it is
-// the last entry this Store delivered or appended. fn must not block and
-// must not call stop (stop waits for a call of fn in progress).
-func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
+// the last entry this Store delivered or appended. fn must not call stop (stop waits for a call of fn in progress). fn may
+// block: it holds back the delivery loop, never Append or After. ctx bounds
+// asking Redis where "now" is.
+func (s *Store) Subscribe(ctx context.Context, fn func(*hub.Update)) (stop func(), err error) {
 	if s.closed.Load() {
 		return nil, hub.ErrStoreClosed
 	}
 	from := max(s.delivered.Load(), s.appended.Load())
-	ctx, cancel := context.WithTimeout(s.ctx, defaultDialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, defaultDialTimeout)
 	last, err := s.rdb.Get(ctx, s.lastKey).Result()
 	cancel()
 	if err == nil {
@@ -514,23 +518,37 @@ func (s *Store) Healthy(ctx context.Context) error {
 }
 
 // Close stops the delivery loop (no callback runs after Close returns) and
-// closes the client when the store made it (Open). Later calls return nil
-// and do nothing; other methods return hub.ErrStoreClosed. Nothing is
-// buffered: every acknowledged Append is already in Redis.
-func (s *Store) Close() error {
+// closes the client when the store made it (Open). Nothing is buffered:
+// every acknowledged Append is already in Redis. Close waits for a batch
+// being delivered (a callback may block); when ctx ends first it returns
+// ctx.Err() and finishes in the background. Later calls wait for the same
+// end and return the same error; other methods return
+// hub.ErrStoreClosed.
+func (s *Store) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.cancel()
-		s.deliverMu.Lock() // waits for a batch being delivered
-		s.deliverMu.Unlock()
-		if s.ownClient {
-			if err := s.rdb.Close(); err != nil {
-				s.closeErr = fmt.Errorf("redisstream: close: %w", err)
-			}
-			<-s.loopDone
-		}
+		go s.shutdown()
 	})
-	return s.closeErr
+	select {
+	case <-s.closeDone:
+		return s.closeErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown is Close's work, once the loop's context is cancelled.
+func (s *Store) shutdown() {
+	defer close(s.closeDone)
+	s.deliverMu.Lock() // waits for a batch being delivered
+	s.deliverMu.Unlock()
+	if s.ownClient {
+		if err := s.rdb.Close(); err != nil {
+			s.closeErr = fmt.Errorf("redisstream: close: %w", err)
+		}
+		<-s.loopDone
+	}
 }
 
 // unavailablePrefixes are the Redis error replies that mean "not now":

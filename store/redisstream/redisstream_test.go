@@ -28,7 +28,7 @@ func open(t *testing.T, url string, cfg redisstream.Config) *redisstream.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
@@ -61,7 +61,7 @@ type collector struct {
 func subscribe(t *testing.T, s hub.Store) *collector {
 	t.Helper()
 	c := &collector{wake: make(chan struct{}, 1)}
-	stop, err := s.Subscribe(func(u *hub.Update) {
+	stop, err := s.Subscribe(context.Background(), func(u *hub.Update) {
 		c.mu.Lock()
 		cp := *u
 		c.got = append(c.got, &cp)
