@@ -27,6 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ssekit/sse"
 )
@@ -46,6 +48,9 @@ var (
 	ErrHubClosed = errors.New("hub: closed")
 	// ErrNoSelector is returned by Subscribe without a topic selector.
 	ErrNoSelector = errors.New("hub: no topic selector")
+	// ErrInvalidSelector is wrapped, with a one-line reason, by Subscribe
+	// for a selector it refuses (longer than MaxTopicLength).
+	ErrInvalidSelector = errors.New("hub: invalid topic selector")
 	// ErrInvalidConfig is wrapped by New for a Config it cannot use.
 	ErrInvalidConfig = errors.New("hub: invalid config")
 )
@@ -183,6 +188,19 @@ func New(cfg Config) (*Hub, error) {
 	return h, nil
 }
 
+// Limits on what a publisher or subscriber names, checked before anything
+// is stored. Every store accepts an id, type or topic within them (bolt's
+// keys stop at 32 KiB; an id is one).
+const (
+	// MaxIDLength is the longest update id, in bytes.
+	MaxIDLength = 1024
+	// MaxTypeLength is the longest event type, in bytes.
+	MaxTypeLength = 256
+	// MaxTopicLength is the longest topic of an update and the longest
+	// selector of a subscriber, in bytes.
+	MaxTopicLength = 4096
+)
+
 // validateUpdate checks what Publish refuses, with a one-line reason.
 func validateUpdate(u *Update) error {
 	switch {
@@ -192,12 +210,41 @@ func validateUpdate(u *Update) error {
 		return fmt.Errorf("%w: empty topic", ErrInvalidUpdate)
 	case strings.HasPrefix(u.ID, "#"):
 		return fmt.Errorf("%w: id starts with #", ErrInvalidUpdate)
-	case strings.ContainsAny(u.ID, "\r\n\x00"):
-		return fmt.Errorf("%w: id contains CR, LF or NUL", ErrInvalidUpdate)
-	case strings.ContainsAny(u.Type, "\r\n"):
-		return fmt.Errorf("%w: type contains CR or LF", ErrInvalidUpdate)
+	case u.ID == EarliestID:
+		return fmt.Errorf("%w: id %q is reserved (it asks for the whole history)", ErrInvalidUpdate, EarliestID)
 	case u.Retry < 0:
 		return fmt.Errorf("%w: negative retry", ErrInvalidUpdate)
+	}
+	if err := checkName("id", u.ID, MaxIDLength); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidUpdate, err)
+	}
+	if err := checkName("type", u.Type, MaxTypeLength); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidUpdate, err)
+	}
+	for _, t := range u.Topics {
+		if len(t) > MaxTopicLength {
+			return fmt.Errorf("%w: topic of %d bytes, longer than %d", ErrInvalidUpdate, len(t), MaxTopicLength)
+		}
+	}
+	return nil
+}
+
+// checkName checks an id or type: at most max bytes of UTF-8 without
+// control characters (CR, LF, NUL, the other C0 and C1 codes, DEL) or
+// Unicode format characters (bidirectional overrides, zero-width and
+// invisible characters, the BOM), which would split a field, be dropped by
+// a client, or show one id as another.
+func checkName(what, v string, max int) error {
+	if len(v) > max {
+		return fmt.Errorf("%s of %d bytes, longer than %d", what, len(v), max)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("%s contains the control or format character %U", what, r)
+		}
 	}
 	return nil
 }

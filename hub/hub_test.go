@@ -175,10 +175,22 @@ func TestPublishValidation(t *testing.T) {
 		{"NoTopic", Update{Data: "x"}, "no topic"},
 		{"EmptyTopic", Update{Topics: []string{"a", ""}}, "empty topic"},
 		{"HashID", Update{ID: "#1", Topics: []string{"a"}}, "id starts with #"},
-		{"LFInID", Update{ID: "a\nb", Topics: []string{"a"}}, "id contains CR, LF or NUL"},
-		{"CRInID", Update{ID: "a\rb", Topics: []string{"a"}}, "id contains CR, LF or NUL"},
-		{"NULInID", Update{ID: "a\x00b", Topics: []string{"a"}}, "id contains CR, LF or NUL"},
-		{"LFInType", Update{Type: "a\nb", Topics: []string{"a"}}, "type contains CR or LF"},
+		{"LFInID", Update{ID: "a\nb", Topics: []string{"a"}}, "id contains the control or format character U+000A"},
+		{"CRInID", Update{ID: "a\rb", Topics: []string{"a"}}, "id contains the control or format character U+000D"},
+		{"NULInID", Update{ID: "a\x00b", Topics: []string{"a"}}, "id contains the control or format character U+0000"},
+		{"TabInID", Update{ID: "a\tb", Topics: []string{"a"}}, "id contains the control or format character U+0009"},
+		{"C1InID", Update{ID: "a\u0085b", Topics: []string{"a"}}, "id contains the control or format character U+0085"},
+		{"BidiInID", Update{ID: "a\u202eb", Topics: []string{"a"}}, "id contains the control or format character U+202E"},
+		{"ZeroWidthInID", Update{ID: "a\u200bb", Topics: []string{"a"}}, "id contains the control or format character U+200B"},
+		{"BOMInID", Update{ID: "\ufeffa", Topics: []string{"a"}}, "id contains the control or format character U+FEFF"},
+		{"InvalidUTF8ID", Update{ID: "a\xffb", Topics: []string{"a"}}, "id is not valid UTF-8"},
+		{"EarliestID", Update{ID: "earliest", Topics: []string{"a"}}, `id "earliest" is reserved (it asks for the whole history)`},
+		{"LongID", Update{ID: strings.Repeat("i", MaxIDLength+1), Topics: []string{"a"}}, "id of 1025 bytes, longer than 1024"},
+		{"LFInType", Update{Type: "a\nb", Topics: []string{"a"}}, "type contains the control or format character U+000A"},
+		{"NULInType", Update{Type: "a\x00b", Topics: []string{"a"}}, "type contains the control or format character U+0000"},
+		{"DELInType", Update{Type: "a\x7fb", Topics: []string{"a"}}, "type contains the control or format character U+007F"},
+		{"LongType", Update{Type: strings.Repeat("t", MaxTypeLength+1), Topics: []string{"a"}}, "type of 257 bytes, longer than 256"},
+		{"LongTopic", Update{Topics: []string{"a", strings.Repeat("t", MaxTopicLength+1)}}, "topic of 4097 bytes, longer than 4096"},
 		{"NegativeRetry", Update{Retry: -time.Second, Topics: []string{"a"}}, "negative retry"},
 	}
 	for _, tt := range tests {
@@ -356,6 +368,7 @@ func TestReplay(t *testing.T) {
 		{"Known", "2", []string{"3", "4"}, ReplayInfo{ResumedAfter: "2", Found: true}},
 		{"Last", "other", nil, ReplayInfo{ResumedAfter: "other", Found: true}},
 		{"Unknown", "nope", []string{"0", "1", "2", "3", "4"}, ReplayInfo{ResumedAfter: "earliest", Found: false}},
+		{"LongerThanAnyID", strings.Repeat("x", MaxIDLength+1), []string{"0", "1", "2", "3", "4"}, ReplayInfo{ResumedAfter: "earliest", Found: false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -629,6 +642,10 @@ func TestSubscribeErrors(t *testing.T) {
 	h := newHub(t, Config{})
 	if _, _, err := h.Subscribe(context.Background(), SubscribeRequest{}); !errors.Is(err, ErrNoSelector) {
 		t.Errorf("Subscribe without selectors: %v; want ErrNoSelector", err)
+	}
+	long := SubscribeRequest{Selectors: []string{"a", strings.Repeat("s", MaxTopicLength+1)}}
+	if _, _, err := h.Subscribe(context.Background(), long); !errors.Is(err, ErrInvalidSelector) {
+		t.Errorf("Subscribe with a selector over MaxTopicLength: %v; want ErrInvalidSelector", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -2,9 +2,15 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 )
+
+// EarliestID is the Last-Event-ID that asks for the whole retained history,
+// and the ResumedAfter of a replay that sent it: no update may have it as
+// its id.
+const EarliestID = "earliest"
 
 // SubscribeRequest is what a subscriber asks for.
 type SubscribeRequest struct {
@@ -237,6 +243,11 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	if len(req.Selectors) == 0 {
 		return nil, ReplayInfo{}, ErrNoSelector
 	}
+	for _, sel := range req.Selectors {
+		if len(sel) > MaxTopicLength {
+			return nil, ReplayInfo{}, fmt.Errorf("%w: selector of %d bytes, longer than %d", ErrInvalidSelector, len(sel), MaxTopicLength)
+		}
+	}
 	s := &Subscriber{
 		h:          h,
 		id:         newUUIDURN(),
@@ -271,7 +282,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	}
 
 	if req.LastEventID == "" {
-		info := ReplayInfo{ResumedAfter: "earliest", Found: true}
+		info := ReplayInfo{ResumedAfter: EarliestID, Found: true}
 		if last != nil {
 			info.ResumedAfter = last.ID
 		}
@@ -290,8 +301,11 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 // updates through.
 func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string) (ReplayInfo, error) {
 	after := lastEventID
-	if after == "earliest" {
+	switch {
+	case after == EarliestID:
 		after = ""
+	case len(after) > MaxIDLength: // no update has it: spare the store the look-up
+		after = unknownID
 	}
 	var buf []byte
 	var maxSeq uint64
@@ -309,7 +323,7 @@ func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string) (Re
 	if err != nil {
 		return ReplayInfo{}, err
 	}
-	info := ReplayInfo{ResumedAfter: "earliest", Found: found}
+	info := ReplayInfo{ResumedAfter: EarliestID, Found: found}
 	if found && after != "" {
 		info.ResumedAfter = lastEventID
 	}
@@ -343,6 +357,10 @@ func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string) (Re
 	}
 	return info, nil
 }
+
+// unknownID is an id no update can have (it has a control character), for
+// a Last-Event-ID that cannot be retained.
+const unknownID = "\x00"
 
 // dedupe returns ss without repeated strings, in their first order.
 func dedupe(ss []string) []string {

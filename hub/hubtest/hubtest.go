@@ -53,6 +53,7 @@ func RunStoreTests(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"FieldsRoundTrip", testFieldsRoundTrip},
 		{"DuplicateID", testDuplicateID},
 		{"NoID", testNoID},
+		{"LongestNames", testLongestNames},
 		{"SubscribeConcurrentAppends", testSubscribeConcurrentAppends},
 		{"SubscribeOnlyNewUpdates", testSubscribeOnlyNewUpdates},
 		{"SubscribeStop", testSubscribeStop},
@@ -320,6 +321,37 @@ func testNoID(t *testing.T, s hub.Store) {
 	}
 	if ids, _ := collectAfter(t, s, ""); len(ids) != 0 {
 		t.Errorf("history after a refused update: %v; want empty", ids)
+	}
+}
+
+// testLongestNames: an update at every limit the hub lets through
+// (hub.MaxIDLength, MaxTypeLength, MaxTopicLength, multi-byte UTF-8) is
+// stored, found by its id and returned whole.
+func testLongestNames(t *testing.T, s hub.Store) {
+	id := strings.Repeat("é", hub.MaxIDLength/2)
+	u := &hub.Update{
+		ID:     id,
+		Type:   strings.Repeat("t", hub.MaxTypeLength),
+		Topics: []string{strings.Repeat("/", hub.MaxTopicLength), "short"},
+		Data:   "longest",
+	}
+	if err := s.Append(context.Background(), u); err != nil {
+		t.Fatalf("Append of an update at the hub's limits: %v", err)
+	}
+	AppendN(t, s, "next", 1)
+	ids, found := collectAfter(t, s, id)
+	if !found || !slices.Equal(ids, []string{"next-0"}) {
+		t.Errorf("After(the longest id): got %v, found %v; want [next-0], true", ids, found)
+	}
+	var got *hub.Update
+	if _, _, err := s.After(context.Background(), "", func(r *hub.Update) bool {
+		got = r
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.ID != u.ID || got.Type != u.Type || !slices.Equal(got.Topics, u.Topics) {
+		t.Errorf("the update at the hub's limits did not come back whole")
 	}
 }
 
