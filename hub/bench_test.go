@@ -160,3 +160,51 @@ func BenchmarkIdleSubscriberMemory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStalledReplayMemory reports the heap that 10 subscribers
+// resuming from "earliest" hold while they never drain (stalled clients),
+// against the history's size (updates of 1 KiB; the history itself, in the
+// memory store, is not counted): flat, about one replay page each.
+func BenchmarkStalledReplayMemory(b *testing.B) {
+	const subscribers = 10
+	data := strings.Repeat("x", 1024)
+	for _, n := range []int{1_000, 10_000, 50_000} {
+		b.Run(fmt.Sprintf("history=%d", n), func(b *testing.B) {
+			store := NewMemoryStore(MemoryStoreConfig{MaxUpdates: n, MaxBytes: 1 << 30})
+			defer store.Close(context.Background())
+			h, err := New(Config{Store: store})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Shutdown(context.Background())
+			for range n {
+				if _, err := h.Publish(context.Background(), &Update{Topics: []string{"https://example.com/t"}, Data: data}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var perSub float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				subs := make([]*Subscriber, subscribers)
+				for i := range subs {
+					subs[i], _, err = h.Subscribe(context.Background(), SubscribeRequest{
+						Selectors: []string{"*"}, LastEventID: EarliestID, Notify: func() {},
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSub = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / subscribers
+				for _, s := range subs {
+					s.Close()
+				}
+			}
+			b.ReportMetric(perSub/(1<<10), "KiB/subscriber")
+			b.ReportMetric(float64(n)*float64(len(data))/(1<<20), "MiB-history")
+		})
+	}
+}

@@ -51,6 +51,10 @@ var (
 	// ErrInvalidSelector is wrapped, with a one-line reason, by Subscribe
 	// for a selector it refuses (longer than MaxTopicLength).
 	ErrInvalidSelector = errors.New("hub: invalid topic selector")
+	// ErrReplayFailed is returned by Drain (wrapped with the store's error)
+	// when a replay could not read its next page: the client should
+	// reconnect with its last event id.
+	ErrReplayFailed = errors.New("hub: replay failed")
 	// ErrInvalidConfig is wrapped by New for a Config it cannot use.
 	ErrInvalidConfig = errors.New("hub: invalid config")
 )
@@ -87,6 +91,10 @@ type Config struct {
 	// SelectorCacheSize bounds how many compiled selectors the hub keeps;
 	// 0 means DefaultSelectorCacheSize (10,000).
 	SelectorCacheSize int
+	// ReplayPageBytes is the size of the pages a replay reads from the
+	// store (see Store.After), and so about the most replayed events one
+	// subscriber holds. 0 means DefaultPageBytes (1 MiB).
+	ReplayPageBytes int
 }
 
 // Hub routes published updates to subscribers. Create it with New; it is
@@ -95,6 +103,7 @@ type Hub struct {
 	store     Store
 	ownStore  bool
 	queueSize int
+	pageBytes int
 	log       *slog.Logger
 	metrics   Metrics
 	subEvents bool
@@ -130,7 +139,8 @@ type Hub struct {
 	// did not receive.
 	last atomic.Pointer[Update]
 
-	events sync.WaitGroup // disconnect subscription events being published
+	events  sync.WaitGroup // disconnect subscription events being published
+	replays sync.WaitGroup // replays reading their pages
 }
 
 // group is the subscribers of one selector.
@@ -145,12 +155,16 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.QueueSize < 0 {
 		return nil, fmt.Errorf("%w: negative QueueSize %d", ErrInvalidConfig, cfg.QueueSize)
 	}
+	if cfg.ReplayPageBytes < 0 {
+		return nil, fmt.Errorf("%w: negative ReplayPageBytes %d", ErrInvalidConfig, cfg.ReplayPageBytes)
+	}
 	if cfg.SelectorCacheSize < 0 {
 		return nil, fmt.Errorf("%w: negative SelectorCacheSize %d", ErrInvalidConfig, cfg.SelectorCacheSize)
 	}
 	h := &Hub{
 		store:      cfg.Store,
 		queueSize:  cfg.QueueSize,
+		pageBytes:  cfg.ReplayPageBytes,
 		log:        cfg.Logger,
 		metrics:    cfg.Metrics,
 		subEvents:  cfg.SubscriptionEvents,
@@ -163,6 +177,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if h.queueSize == 0 {
 		h.queueSize = DefaultQueueSize
+	}
+	if h.pageBytes == 0 {
+		h.pageBytes = DefaultPageBytes
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -514,6 +531,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		}
 	}
 	err := h.waitEvents(ctx)
+	if rerr := waitGroup(ctx, &h.replays); err == nil { // ended above: they stop
+		err = rerr
+	}
 	if h.ownStore {
 		if cerr := h.store.Close(ctx); cerr != nil && !errors.Is(cerr, ErrStoreClosed) && err == nil {
 			err = cerr
@@ -522,10 +542,13 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func (h *Hub) waitEvents(ctx context.Context) error {
+func (h *Hub) waitEvents(ctx context.Context) error { return waitGroup(ctx, &h.events) }
+
+// waitGroup waits for wg, or returns ctx.Err() when ctx ends first.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
 	done := make(chan struct{})
 	go func() {
-		h.events.Wait()
+		wg.Wait()
 		close(done)
 	}()
 	select {

@@ -783,3 +783,215 @@ func TestExactSelectorsIndexed(t *testing.T) {
 		t.Errorf("pattern subscriber got %d events; want 1", len(evs))
 	}
 }
+
+// TestReplayPaged: a replay of a history many pages long holds about one
+// page until the subscriber drains it, and delivers the whole history then
+// live updates, once each, in order.
+func TestReplayPaged(t *testing.T) {
+	const pageBytes, n = 4 << 10, 300
+	h := newHub(t, Config{ReplayPageBytes: pageBytes, QueueSize: 64})
+	data := strings.Repeat("d", 500)
+	for i := range n {
+		publish(t, h, &Update{ID: fmt.Sprint(i), Topics: []string{"t"}, Data: data})
+	}
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, LastEventID: EarliestID})
+	maxHeld := 0
+	var got []string
+	deadline := time.After(waitTimeout)
+	for len(got) < n+2 {
+		if len(got) == 100 { // live updates while the replay is under way
+			publish(t, h, &Update{ID: "live-0", Topics: []string{"t"}})
+			publish(t, h, &Update{ID: "live-1", Topics: []string{"t"}})
+		}
+		c.Subscriber.mu.Lock()
+		maxHeld = max(maxHeld, len(c.Subscriber.replay))
+		c.Subscriber.mu.Unlock()
+		before := len(c.buf)
+		c.drain()
+		if c.err != nil {
+			t.Fatalf("Drain: %v", c.err)
+		}
+		if len(c.buf) == before {
+			select {
+			case <-c.wake:
+			case <-deadline:
+				t.Fatalf("timed out with %d events; want %d", len(got), n+2)
+			}
+		}
+		got = ids(c.events(t))
+	}
+	want := make([]string, 0, n+2)
+	for i := range n {
+		want = append(want, fmt.Sprint(i))
+	}
+	want = append(want, "live-0", "live-1")
+	if !slices.Equal(got, want) {
+		t.Errorf("paged replay then live: got %d events %v…; want %d, in order, once each", len(got), got[:min(len(got), 5)], len(want))
+	}
+	if limit := pageBytes + 600; maxHeld > limit {
+		t.Errorf("the subscriber held %d bytes of replay; want at most a page and one update (%d)", maxHeld, limit)
+	}
+	if maxHeld == 0 {
+		t.Error("never saw a replay page held: the test measured nothing")
+	}
+}
+
+// TestReplayPagedLiveOverflow: live updates that overflow the queue while a
+// long replay waits for its subscriber end it as slow; its client resumes.
+func TestReplayPagedLiveOverflow(t *testing.T) {
+	m := newRecMetrics()
+	h := newHub(t, Config{ReplayPageBytes: 1 << 10, QueueSize: 4, Metrics: m})
+	for i := range 50 {
+		publish(t, h, &Update{ID: fmt.Sprint(i), Topics: []string{"t"}, Data: strings.Repeat("d", 300)})
+	}
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, LastEventID: EarliestID})
+	for i := range 5 {
+		publish(t, h, &Update{ID: fmt.Sprint("live-", i), Topics: []string{"t"}})
+	}
+	evs := c.waitEvents(t, 1000) // returns at the end
+	if !errors.Is(c.err, ErrSlowSubscriber) {
+		t.Fatalf("Drain after the live queue overflowed during the replay: %v; want ErrSlowSubscriber", c.err)
+	}
+	if m.disconnects(DisconnectSlow) != 1 {
+		t.Errorf("slow disconnects: %d; want 1", m.disconnects(DisconnectSlow))
+	}
+	last := evs[len(evs)-1].ID
+	r := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, LastEventID: last})
+	rest := r.waitEvents(t, 50+5-len(evs))
+	if got := append(ids(evs), ids(rest)...); len(got) != 55 || got[54] != "live-4" {
+		t.Errorf("first connection then the resumed one: %d events ending %q; want 55 ending live-4", len(got), got[len(got)-1])
+	}
+}
+
+// laggingStore is a memory store whose deliveries to the hub wait until
+// the test releases them, one at a time: a fan-out that lags the store, as
+// one cluster node lags another. Its After can be held too.
+type laggingStore struct {
+	*MemoryStore
+	held    chan *Update       // appended, not yet delivered
+	release chan chan struct{} // each delivers one held update, then closes the channel
+	// afterHeld, when set before the hub calls After, makes After send a
+	// channel on it and wait for the channel to be closed.
+	afterHeld chan chan struct{}
+}
+
+func newLaggingStore(t *testing.T) *laggingStore {
+	s := &laggingStore{
+		MemoryStore: NewMemoryStore(MemoryStoreConfig{}),
+		held:        make(chan *Update, 100),
+		release:     make(chan chan struct{}),
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+func (s *laggingStore) Subscribe(ctx context.Context, fn func(*Update)) (func(), error) {
+	stop, err := s.MemoryStore.Subscribe(ctx, func(u *Update) { s.held <- u })
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	quit := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-quit:
+				return
+			case done := <-s.release:
+				fn(<-s.held)
+				close(done)
+			}
+		}
+	})
+	return func() { stop(); close(quit); wg.Wait() }, nil
+}
+
+func (s *laggingStore) After(ctx context.Context, from Cursor, maxBytes int) (Page, error) {
+	if s.afterHeld != nil {
+		wait := make(chan struct{})
+		s.afterHeld <- wait
+		<-wait
+	}
+	return s.MemoryStore.After(ctx, from, maxBytes)
+}
+
+// releaseOne delivers the oldest held update and waits for the hub's
+// callback to take it.
+func (s *laggingStore) releaseOne(t *testing.T) {
+	t.Helper()
+	done := make(chan struct{})
+	select {
+	case s.release <- done:
+	case <-time.After(waitTimeout):
+		t.Fatal("no delivery goroutine to release")
+	}
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("the held delivery was not made")
+	}
+}
+
+// TestReplayHandoffLaggingFanOut: a client resumes after X, the newest
+// update, whose fan-out reaches this hub while the replay reads the store.
+// The handoff drops queued live updates up to the anchor (X), not only up
+// to the highest replayed Seq (none here), so X is not sent again.
+func TestReplayHandoffLaggingFanOut(t *testing.T) {
+	store := newLaggingStore(t)
+	h := newHub(t, Config{Store: store})
+	ctx := context.Background()
+	x := &Update{ID: "x", Topics: []string{"t"}}
+	if _, err := h.Publish(ctx, x); err != nil { // stored; its fan-out held
+		t.Fatal(err)
+	}
+	store.afterHeld = make(chan chan struct{})
+	type result struct {
+		s   *Subscriber
+		err error
+	}
+	subscribed := make(chan result, 1)
+	wake := make(chan struct{}, 1)
+	go func() {
+		s, _, err := h.Subscribe(ctx, SubscribeRequest{Selectors: []string{"t"}, LastEventID: "x",
+			Notify: func() {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}})
+		subscribed <- result{s, err}
+	}()
+	var wait chan struct{}
+	select {
+	case wait = <-store.afterHeld: // the replay is reading the store
+	case <-time.After(waitTimeout):
+		t.Fatal("Subscribe never called After")
+	}
+	store.releaseOne(t) // x's fan-out arrives meanwhile: queued, unannounced
+	waitFannedOut(t, h, x.Seq)
+	store.afterHeld = nil
+	close(wait)
+	var r result
+	select {
+	case r = <-subscribed:
+	case <-time.After(waitTimeout):
+		t.Fatal("Subscribe did not return")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.s.Close()
+	if buf, _ := r.s.Drain(nil); len(buf) != 0 {
+		t.Fatalf("after resuming at x: got %q; want nothing (x again would be a duplicate)", buf)
+	}
+	y := &Update{ID: "y", Topics: []string{"t"}}
+	if _, err := h.Publish(ctx, y); err != nil {
+		t.Fatal(err)
+	}
+	store.releaseOne(t)
+	waitFannedOut(t, h, y.Seq)
+	buf, _ := r.s.Drain(nil)
+	if want := "id:y\ndata:\n\n"; string(buf) != want {
+		t.Errorf("live after the handoff: got %q; want only y, %q", buf, want)
+	}
+}

@@ -37,7 +37,7 @@ func appendIDs(t *testing.T, s hub.Store, ids ...string) {
 func retained(t *testing.T, s hub.Store, after string) ([]string, bool) {
 	t.Helper()
 	var ids []string
-	_, found, err := s.After(context.Background(), after, func(u *hub.Update) bool {
+	_, found, err := hubtest.AfterAll(context.Background(), s, after, 0, func(u *hub.Update) bool {
 		ids = append(ids, u.ID)
 		return true
 	})
@@ -138,7 +138,7 @@ func BenchmarkMemoryStoreAfterLast(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				calls := 0
-				if _, _, err := s.After(context.Background(), last, func(*hub.Update) bool { calls++; return true }); err != nil || calls != 1 {
+				if _, _, err := hubtest.AfterAll(context.Background(), s, last, 0, func(*hub.Update) bool { calls++; return true }); err != nil || calls != 1 {
 					b.Fatalf("After: %d calls, %v", calls, err)
 				}
 			}

@@ -50,6 +50,8 @@ func RunStoreTests(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"AfterLastIDReturnsNothing", testAfterLastIDReturnsNothing},
 		{"AfterUnknownIDReturnsAll", testAfterUnknownIDReturnsAll},
 		{"AfterStopsWhenFnReturnsFalse", testAfterStopsWhenFnReturnsFalse},
+		{"AfterPagesBounded", testAfterPagesBounded},
+		{"AfterPageFromSeq", testAfterPageFromSeq},
 		{"FieldsRoundTrip", testFieldsRoundTrip},
 		{"DuplicateID", testDuplicateID},
 		{"NoID", testNoID},
@@ -89,6 +91,39 @@ func AppendN(t testing.TB, s hub.Store, prefix string, n int) []*hub.Update {
 	return us
 }
 
+// AfterAll reads the history after id page by page (pageBytes each; 0
+// means hub.DefaultPageBytes) and calls fn with each update until fn
+// returns false, as a replay does: for store tests that want the whole
+// history. It fails when a page that is not the end leaves Next where it
+// was: the replay would never finish.
+func AfterAll(ctx context.Context, s hub.Store, id string, pageBytes int, fn func(*hub.Update) bool) (anchor uint64, found bool, err error) {
+	if pageBytes == 0 {
+		pageBytes = hub.DefaultPageBytes
+	}
+	from := hub.Cursor{ID: id}
+	for first := true; ; first = false {
+		p, err := s.After(ctx, from, pageBytes)
+		if err != nil {
+			return anchor, found, err
+		}
+		if first {
+			anchor, found = p.Anchor, p.Found
+		}
+		for _, u := range p.Updates {
+			if !fn(u) {
+				return anchor, found, nil
+			}
+		}
+		if p.End {
+			return anchor, found, nil
+		}
+		if p.Next <= from.Seq {
+			return anchor, found, fmt.Errorf("hubtest: After(%+v): a page of %d updates, Next %d, not the end: the replay would not move on", from, len(p.Updates), p.Next)
+		}
+		from = hub.Cursor{Seq: p.Next}
+	}
+}
+
 // collectAfter returns the ids After passes to fn, checking Seq increases.
 func collectAfter(t *testing.T, s hub.Store, id string) (ids []string, found bool) {
 	t.Helper()
@@ -103,7 +138,7 @@ func collectAfter(t *testing.T, s hub.Store, id string) (ids []string, found boo
 func collectAfterAnchor(t *testing.T, s hub.Store, id string) (ids []string, anchor uint64, found bool) {
 	t.Helper()
 	var last uint64
-	anchor, found, err := s.After(context.Background(), id, func(u *hub.Update) bool {
+	anchor, found, err := AfterAll(context.Background(), s, id, 0, func(u *hub.Update) bool {
 		if len(ids) > 0 && u.Seq <= last {
 			t.Errorf("After(%q): Seq %d after %d; want increasing", id, u.Seq, last)
 		}
@@ -149,7 +184,7 @@ func testAppendAssignsSeqAndTime(t *testing.T, s hub.Store) {
 	}
 	// The Seq seen by After is the one Append assigned.
 	i := 0
-	_, _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+	_, _, err := AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 		if i < len(us) && u.Seq != us[i].Seq {
 			t.Errorf("After: update %q Seq %d; want %d as assigned by Append", u.ID, u.Seq, us[i].Seq)
 		}
@@ -222,7 +257,7 @@ func testAfterStopsWhenFnReturnsFalse(t *testing.T, s hub.Store) {
 	us := AppendN(t, s, "stop", 20)
 	for _, id := range []string{"", us[3].ID, "never-appended"} {
 		calls := 0
-		_, _, err := s.After(context.Background(), id, func(*hub.Update) bool {
+		_, _, err := AfterAll(context.Background(), s, id, 0, func(*hub.Update) bool {
 			calls++
 			return calls < 3
 		})
@@ -232,6 +267,102 @@ func testAfterStopsWhenFnReturnsFalse(t *testing.T, s hub.Store) {
 		if calls != 3 {
 			t.Errorf("After(%q) with fn returning false on the 3rd call: %d calls; want 3", id, calls)
 		}
+	}
+}
+
+// testAfterPagesBounded: pages hold at most maxBytes of updates (by
+// hub.UpdateSize) or a single larger one, never none before the end, and
+// together they are the history, in order, whatever the page size.
+func testAfterPagesBounded(t *testing.T, s hub.Store) {
+	const pageBytes = 16 << 10
+	var want []string
+	for i := range 40 {
+		u := NewUpdate(fmt.Sprintf("page-%d", i))
+		u.Data = strings.Repeat("d", 3000)
+		if i == 17 {
+			u.Data = strings.Repeat("L", 40<<10) // larger than a page: alone in its own
+		}
+		if err := s.Append(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, u.ID)
+	}
+	for _, id := range []string{"", "page-4", "never-appended"} {
+		var got []string
+		from := hub.Cursor{ID: id}
+		pages := 0
+		for {
+			p, err := s.After(context.Background(), from, pageBytes)
+			if err != nil {
+				t.Fatalf("After(%+v, %d): %v", from, pageBytes, err)
+			}
+			pages++
+			if pages > 100 {
+				t.Fatalf("After(%q): more than 100 pages for 40 updates", id)
+			}
+			size := 0
+			for _, u := range p.Updates {
+				size += hub.UpdateSize(u)
+				got = append(got, u.ID)
+			}
+			if size > pageBytes && len(p.Updates) > 1 {
+				t.Errorf("After(%+v, %d): a page of %d updates taking %d bytes; want at most %d or a single update", from, pageBytes, len(p.Updates), size, pageBytes)
+			}
+			if from.Seq == 0 {
+				if wantFound := id != "never-appended"; p.Found != wantFound {
+					t.Errorf("After(%q): first page Found %v; want %v", id, p.Found, wantFound)
+				}
+			}
+			if p.End {
+				break
+			}
+			if len(p.Updates) == 0 {
+				t.Fatalf("After(%+v): an empty page that is not the end", from)
+			}
+			if last := p.Updates[len(p.Updates)-1].Seq; p.Next != last {
+				t.Errorf("After(%+v): Next %d; want the last update's Seq %d", from, p.Next, last)
+			}
+			from = hub.Cursor{Seq: p.Next}
+		}
+		w := want
+		if id == "page-4" {
+			w = want[5:]
+		}
+		if !slices.Equal(got, w) {
+			t.Errorf("pages after %q: got %v; want %v", id, got, w)
+		}
+		if pages < 8 {
+			t.Errorf("pages after %q: %d pages of %d bytes for over 150 KB; want pages, not the whole history at once", id, pages, pageBytes)
+		}
+	}
+}
+
+// testAfterPageFromSeq: a Cursor with a Seq continues after that update.
+func testAfterPageFromSeq(t *testing.T, s hub.Store) {
+	us := AppendN(t, s, "seq", 10)
+	p, err := s.After(context.Background(), hub.Cursor{Seq: us[6].Seq}, hub.DefaultPageBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := idsOf(p.Updates), idsOf(us[7:]); !slices.Equal(got, want) {
+		t.Errorf("After(Seq of seq-6): got %v; want %v", got, want)
+	}
+	if p.Next != us[9].Seq {
+		t.Errorf("After(Seq of seq-6): Next %d; want %d", p.Next, us[9].Seq)
+	}
+	p, err = s.After(context.Background(), hub.Cursor{Seq: us[9].Seq}, hub.DefaultPageBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Updates) != 0 || !p.End || p.Next < us[9].Seq {
+		t.Errorf("After(Seq of the last): %d updates, End %v, Next %d; want none, true, at least %d", len(p.Updates), p.End, p.Next, us[9].Seq)
+	}
+	p, err = s.After(context.Background(), hub.Cursor{ID: us[3].ID}, hub.DefaultPageBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Found || p.Anchor != us[3].Seq {
+		t.Errorf("After(ID seq-3): Found %v, Anchor %d; want true, %d", p.Found, p.Anchor, us[3].Seq)
 	}
 }
 
@@ -267,7 +398,7 @@ func testFieldsRoundTrip(t *testing.T, s hub.Store) {
 		}
 	}
 	var replayed []hub.Update
-	if _, _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+	if _, _, err := AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 		replayed = append(replayed, *u)
 		return true
 	}); err != nil {
@@ -344,7 +475,7 @@ func testLongestNames(t *testing.T, s hub.Store) {
 		t.Errorf("After(the longest id): got %v, found %v; want [next-0], true", ids, found)
 	}
 	var got *hub.Update
-	if _, _, err := s.After(context.Background(), "", func(r *hub.Update) bool {
+	if _, _, err := AfterAll(context.Background(), s, "", 0, func(r *hub.Update) bool {
 		got = r
 		return false
 	}); err != nil {
@@ -521,7 +652,7 @@ func testSubscribeCallbackMayBlock(t *testing.T, s hub.Store) {
 	replayed := make(chan []string, 1)
 	go func() { // After must not wait for the blocked callback
 		var ids []string
-		_, _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+		_, _, err := AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 			ids = append(ids, u.ID)
 			return true
 		})
@@ -570,7 +701,7 @@ func testAfterDuringAppends(t *testing.T, s hub.Store) {
 	for passes := 0; ; passes++ {
 		var last uint64
 		prev := -1
-		_, _, err := s.After(ctx, "", func(u *hub.Update) bool {
+		_, _, err := AfterAll(ctx, s, "", 0, func(u *hub.Update) bool {
 			if u.Seq <= last {
 				t.Errorf("After during appends: Seq %d after %d", u.Seq, last)
 			}
@@ -612,7 +743,7 @@ func testClosed(t *testing.T, s hub.Store) {
 	if err := s.Append(ctx, NewUpdate("late")); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Append after Close: got %v; want ErrStoreClosed", err)
 	}
-	if _, _, err := s.After(ctx, "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, _, err := AfterAll(ctx, s, "", 0, func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("After after Close: got %v; want ErrStoreClosed", err)
 	}
 	if _, err := s.Subscribe(context.Background(), func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
@@ -678,7 +809,7 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) hub.Store) {
 		b.ReportAllocs()
 		for b.Loop() {
 			n := 0
-			_, found, err := s.After(ctx, "r-0", func(*hub.Update) bool { n++; return true })
+			_, found, err := AfterAll(ctx, s, "r-0", 0, func(*hub.Update) bool { n++; return true })
 			if err != nil || !found || n != 1000 {
 				b.Fatalf("After: %d updates, found %v, err %v; want 1000, true, nil", n, found, err)
 			}

@@ -17,10 +17,11 @@
 //
 // Seq comes from the updates bucket's sequence, which is committed with the
 // updates, so it survives restarts and never repeats, even when retention
-// has deleted everything. After(id) looks the id up and seeks the cursor to
-// the next Seq: replay costs no scan of older history. Retention (by count,
-// approximate bytes and age) deletes the oldest updates in the same
-// transactions that append new ones.
+// has deleted everything. After looks the id up, seeks the cursor to the
+// next Seq and reads one page (see hub.Store) in a short read transaction:
+// replay costs no scan of older history and holds no transaction open.
+// Retention (by count, approximate bytes and age) deletes the oldest
+// updates in the same transactions that append new ones.
 package bolt
 
 import (
@@ -111,11 +112,6 @@ var (
 
 // storeFormat is the version of the bucket layout, kept in meta/format.
 const storeFormat = 1
-
-// readChunk is how many updates After decodes per read transaction, so that
-// a slow fn never holds a transaction open (a long read transaction stops
-// bbolt from growing the file's mmap and so blocks commits).
-const readChunk = 256
 
 // Store is a hub.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
@@ -520,86 +516,71 @@ func (s *Store) Subscribe(_ context.Context, fn func(*hub.Update)) (stop func(),
 	return s.subs.Add(fn, s.committed.Load()+1), nil
 }
 
-// After calls fn, oldest first, with the retained updates appended after
-// the one with the given id (see hub.Store). It replays the history as it
-// was when After was called; later updates reach subscribers through
-// Subscribe. Reads run in short transactions of readChunk updates, and fn
-// is called outside them, so a slow fn holds no transaction open.
-func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool) (anchor uint64, found bool, err error) {
+// After returns the page of retained updates after from (see hub.Store),
+// read in one short read transaction: the id is looked up in the ids
+// bucket and the cursor seeks to the next Seq, so a page costs no scan of
+// older history, and only the page is decoded.
+func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return hub.Page{}, err
+	}
 	var cutoff time.Time
 	if s.cfg.MaxAge > 0 {
 		cutoff = s.now().Add(-s.cfg.MaxAge)
 	}
 	expired := func(t time.Time) bool { return s.cfg.MaxAge > 0 && t.Before(cutoff) }
 
-	var next, last uint64 // next Seq to read, last Seq to read
-	err = s.view(func(tx *bbolt.Tx) error {
+	var p hub.Page
+	err := s.view(func(tx *bbolt.Tx) error {
 		ups := tx.Bucket(bucketUpdates)
-		last = ups.Sequence()
-		if id == "" {
-			found = true
-			return nil
+		p.Next = from.Seq
+		if from.Seq == 0 {
+			p.Found = from.ID == ""
+			if k := tx.Bucket(bucketIDs).Get([]byte(from.ID)); from.ID != "" && k != nil {
+				if v := ups.Get(k); v != nil {
+					t, err := updatecodec.PeekTime(v)
+					if err != nil {
+						return err
+					}
+					if !expired(t) {
+						p.Found, p.Anchor = true, binary.BigEndian.Uint64(k)
+						p.Next = p.Anchor
+					}
+				}
+			}
 		}
-		k := tx.Bucket(bucketIDs).Get([]byte(id))
-		if k == nil {
-			return nil
+		used := 0
+		c := ups.Cursor()
+		k, v := c.Seek(u64(p.Next + 1))
+		for ; k != nil; k, v = c.Next() {
+			seq := binary.BigEndian.Uint64(k)
+			t, err := updatecodec.PeekTime(v)
+			if err != nil {
+				return fmt.Errorf("bolt: seq %d: %w", seq, err)
+			}
+			if expired(t) {
+				p.Next = seq
+				continue
+			}
+			u, err := updatecodec.Decode(v, seq)
+			if err != nil {
+				return fmt.Errorf("bolt: seq %d: %w", seq, err)
+			}
+			size := hub.UpdateSize(u)
+			if hub.PageFull(len(p.Updates), used, size, maxBytes) {
+				break
+			}
+			used += size
+			p.Updates = append(p.Updates, u)
+			p.Next = seq
 		}
-		v := ups.Get(k)
-		if v == nil {
-			return nil
-		}
-		t, err := updatecodec.PeekTime(v)
-		if err != nil {
-			return err
-		}
-		if !expired(t) {
-			found = true
-			anchor = binary.BigEndian.Uint64(k)
-			next = anchor + 1
-		}
+		p.End = k == nil
 		return nil
 	})
 	if err != nil {
-		return 0, false, err
+		return hub.Page{}, err
 	}
-
-	chunk := make([]*hub.Update, 0, readChunk)
-	for next <= last {
-		if err := ctx.Err(); err != nil {
-			return anchor, found, err
-		}
-		chunk = chunk[:0]
-		err := s.view(func(tx *bbolt.Tx) error {
-			c := tx.Bucket(bucketUpdates).Cursor()
-			for k, v := c.Seek(u64(next)); k != nil && len(chunk) < readChunk; k, v = c.Next() {
-				seq := binary.BigEndian.Uint64(k)
-				if seq > last {
-					break
-				}
-				next = seq + 1
-				u, err := updatecodec.Decode(v, seq)
-				if err != nil {
-					return fmt.Errorf("bolt: seq %d: %w", seq, err)
-				}
-				if !expired(u.Time) {
-					chunk = append(chunk, u)
-				}
-			}
-			if len(chunk) < readChunk {
-				next = last + 1 // the cursor reached the end
-			}
-			return nil
-		})
-		if err != nil {
-			return anchor, found, err
-		}
-		for _, u := range chunk {
-			if !fn(u) {
-				return anchor, found, nil
-			}
-		}
-	}
-	return anchor, found, nil
+	return p, nil
 }
 
 // view runs a read transaction, mapping a closed database to

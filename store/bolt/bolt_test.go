@@ -13,6 +13,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/hub/hubtest"
 )
 
 // clock is a settable time source for Config.Now.
@@ -64,7 +65,7 @@ func appendIDs(t testing.TB, s *Store, ids ...string) []uint64 {
 func history(t testing.TB, s *Store, after string) ([]string, bool) {
 	t.Helper()
 	var ids []string
-	_, found, err := s.After(context.Background(), after, func(u *hub.Update) bool {
+	_, found, err := hubtest.AfterAll(context.Background(), s, after, 0, func(u *hub.Update) bool {
 		ids = append(ids, u.ID)
 		return true
 	})
@@ -100,7 +101,7 @@ func TestAppendAfterRoundTrip(t *testing.T) {
 		t.Fatalf("Append set Seq=%d Time=%v; want 1, %v", in.Seq, in.Time, clk.Now())
 	}
 	var got []*hub.Update
-	_, found, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+	_, found, err := hubtest.AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 		got = append(got, u)
 		return true
 	})
@@ -134,42 +135,47 @@ func TestAfter(t *testing.T) {
 			}
 		})
 	}
-	t.Run("stop early", func(t *testing.T) {
-		var got []string
-		s.After(context.Background(), "", func(u *hub.Update) bool {
-			got = append(got, u.ID)
-			return len(got) < 2
-		})
-		if want := ids("a", 1, 2); !reflect.DeepEqual(got, want) {
-			t.Errorf("got %v; want %v", got, want)
-		}
-	})
 }
 
-// TestAfterManyChunks replays more than one read transaction's worth, and
-// appends while replaying: After gives the history as of its call.
-func TestAfterManyChunks(t *testing.T) {
+// TestAfterPagesSeeAppends replays in many small pages and appends between
+// them: each page is read on its own, up to the history's end at its read.
+func TestAfterPagesSeeAppends(t *testing.T) {
 	s := openStore(t, tempPath(t), Config{HistorySize: -1})
-	n := 3*readChunk + 7
+	n := 300
 	appendBatch(t, s, ids("u", 1, n)...)
 	var got []string
 	var prev uint64
-	_, found, err := s.After(context.Background(), "u5", func(u *hub.Update) bool {
-		if u.Seq <= prev {
-			t.Fatalf("seq %d after %d", u.Seq, prev)
+	pages := 0
+	from := hub.Cursor{ID: "u5"}
+	for {
+		p, err := s.After(context.Background(), from, 8<<10)
+		if err != nil {
+			t.Fatal(err)
 		}
-		prev = u.Seq
-		got = append(got, u.ID)
-		if len(got) == readChunk {
-			appendIDs(t, s, "late") // commits while After is between chunks
+		if pages == 0 && !p.Found {
+			t.Fatal("first page: u5 not found")
 		}
-		return true
-	})
-	if err != nil || !found {
-		t.Fatalf("After = %v, %v; want true, nil", found, err)
+		pages++
+		for _, u := range p.Updates {
+			if u.Seq <= prev {
+				t.Fatalf("seq %d after %d", u.Seq, prev)
+			}
+			prev = u.Seq
+			got = append(got, u.ID)
+		}
+		if pages == 2 {
+			appendIDs(t, s, "late") // commits between two pages
+		}
+		if p.End {
+			break
+		}
+		from = hub.Cursor{Seq: p.Next}
 	}
-	if want := ids("u", 6, n); !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %d ids; want %d (u6..u%d)", len(got), len(want), n)
+	if want := append(ids("u", 6, n), "late"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %d ids; want %d (u6..u%d, late)", len(got), len(want), n)
+	}
+	if pages < 5 {
+		t.Errorf("%d pages of 8 KiB for 300 updates; want several", pages)
 	}
 }
 
@@ -259,10 +265,12 @@ func TestRetentionByCountInOneBatch(t *testing.T) {
 	}
 	wg.Wait()
 	var seqs []uint64
-	s.After(context.Background(), "", func(u *hub.Update) bool {
+	if _, _, err := hubtest.AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 		seqs = append(seqs, u.Seq)
 		return true
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if len(seqs) != 10 || seqs[0] != 191 || seqs[9] != 200 {
 		t.Fatalf("retained seqs %v; want 191..200", seqs)
 	}
@@ -565,7 +573,7 @@ func TestClose(t *testing.T) {
 	if err := s.Append(context.Background(), &hub.Update{ID: "b"}); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Append after Close: %v; want ErrStoreClosed", err)
 	}
-	if _, _, err := s.After(context.Background(), "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, _, err := hubtest.AfterAll(context.Background(), s, "", 0, func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("After after Close: %v; want ErrStoreClosed", err)
 	}
 	if _, err := s.Subscribe(context.Background(), func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
@@ -670,21 +678,11 @@ func waitFor(t testing.TB, cond func() bool) {
 
 func TestAfterContextCanceled(t *testing.T) {
 	s := openStore(t, tempPath(t), Config{})
-	appendBatch(t, s, ids("a", 1, 2*readChunk)...)
+	appendBatch(t, s, ids("a", 1, 20)...)
 	ctx, cancel := context.WithCancel(context.Background())
-	n := 0
-	_, _, err := s.After(ctx, "", func(*hub.Update) bool {
-		n++
-		if n == 10 {
-			cancel()
-		}
-		return true
-	})
-	if !errors.Is(err, context.Canceled) {
+	cancel()
+	if _, err := s.After(ctx, hub.Cursor{}, hub.DefaultPageBytes); !errors.Is(err, context.Canceled) {
 		t.Fatalf("After with a canceled ctx: %v; want context.Canceled", err)
-	}
-	if n >= 2*readChunk {
-		t.Fatalf("After went on for %d updates after its ctx was canceled", n)
 	}
 }
 

@@ -453,28 +453,34 @@ func (s *Store) publishError(ctx context.Context, err error) error {
 	return fmt.Errorf("natsjs: publish: %w: %w", hub.ErrStoreUnavailable, err)
 }
 
-// After calls fn with the retained updates after the one with the given
-// id, oldest first (see hub.Store). It finds the id's sequence with one
-// lookup on the id's subject, then reads the stream in batches from the
-// next sequence to its end, and at least to the last update this store
-// appended or delivered, so a replica that lags is waited for.
-func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool) (anchor uint64, found bool, err error) {
+// After returns the page of retained updates after from (see hub.Store).
+// On the first page it finds from.ID's sequence with one lookup on the
+// id's subject; then it reads one batch (direct get, at most maxBytes) from
+// the next sequence. The replay reaches the end no earlier than the last
+// update this store appended or delivered, so a replica that lags is
+// waited for.
+func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.Page, error) {
 	if s.isClosed.Load() {
-		return 0, false, hub.ErrStoreClosed
+		return hub.Page{}, hub.ErrStoreClosed
 	}
 	need := max(s.delivered.Load(), s.appended.Load())
-	found = id == ""
-	if id != "" {
-		seq, err := s.lookup(ctx, id)
-		if err != nil {
-			return 0, false, err
-		}
-		if seq > 0 {
-			anchor, found = seq, true
+	p := hub.Page{Next: from.Seq}
+	if from.Seq == 0 {
+		p.Found = from.ID == ""
+		if from.ID != "" {
+			seq, err := s.lookup(ctx, from.ID)
+			if err != nil {
+				return hub.Page{}, err
+			}
+			if seq > 0 {
+				p.Found, p.Anchor, p.Next = true, seq, seq
+			}
 		}
 	}
-	err = s.readFrom(ctx, anchor+1, need, fn)
-	return anchor, found, err
+	if err := s.readPage(ctx, &p, need, maxBytes); err != nil {
+		return hub.Page{}, err
+	}
+	return p, nil
 }
 
 // lookup returns the stream sequence of the update with the given id, or 0
@@ -528,17 +534,15 @@ func (s *Store) lookup(ctx context.Context, id string) (uint64, error) {
 	return 0, nil
 }
 
-// readBatch is how many messages one direct get returns, and readMaxBytes
-// bounds their size.
-const (
-	readBatch    = 256
-	readMaxBytes = 1 << 20
-)
+// readBatch is the most messages one direct get returns.
+const readBatch = 256
 
-// readFrom calls fn with every update from stream sequence seq to the end
-// of the stream, and at least to need, until fn returns false.
+// readPage reads the page after p.Next into p: one direct batch get of at
+// most maxBytes, the updates that fit maxBytes by hub.UpdateSize (the rest
+// are read again with the next page), and p.End when the stream has nothing
+// after them and they reach need.
 //
-// The batches ask for the bodies alone (no_hdr): with headers, the server
+// The batch asks for the bodies alone (no_hdr): with headers, the server
 // builds and the client parses into a map six headers per message (stream,
 // subject, sequence, time, pending count, previous sequence), most of a
 // replay's cost. A message's sequence then comes from the batch's end
@@ -548,10 +552,7 @@ const (
 // messages were deleted) is asked again with headers, which carry each
 // sequence; a server that ignores no_hdr sends them anyway. One server
 // answers a whole batch, so this holds whichever replica answers.
-//
-// The next batch is asked for before fn sees the current one, so the
-// server reads it while the updates are decoded and replayed.
-func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Update) bool) error {
+func (s *Store) readPage(ctx context.Context, p *hub.Page, need uint64, maxBytes int) error {
 	ch := make(chan *nats.Msg, readBatch+1) // one batch and its end
 	inbox := s.nc.NewRespInbox()
 	sub, err := s.nc.ChanSubscribe(inbox, ch)
@@ -562,25 +563,22 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 	subject := "$JS.API.DIRECT.GET." + s.stream
 	var req []byte
 	ask := func(from uint64, headers bool) error {
-		req = fmt.Appendf(req[:0], `{"seq":%d,"batch":%d,"max_bytes":%d,"no_hdr":%t}`, from, readBatch, readMaxBytes, !headers)
+		// At least the largest message NATS takes, so that one always
+		// fits: a page holds at least one update however large.
+		req = fmt.Appendf(req[:0], `{"seq":%d,"batch":%d,"max_bytes":%d,"no_hdr":%t}`, from, readBatch, max(int64(maxBytes), s.nc.MaxPayload()), !headers)
 		if err := s.nc.PublishRequest(subject, inbox, req); err != nil {
 			return s.readError(ctx, err)
 		}
 		return nil
 	}
 	deadline := time.Now().Add(s.cfg.PublishTimeout)
-	msgs := make([]*nats.Msg, 0, readBatch)
+	seq := p.Next + 1
 	headers := false // the batch asked for carries headers
 	if err := ask(seq, headers); err != nil {
 		return err
 	}
 	for lagging := 1; ; {
-		var (
-			last uint64
-			more bool
-		)
-		clear(msgs) // let the collector have the last batch's
-		msgs, last, more, err = s.readBatch(ctx, ch, msgs[:0])
+		msgs, last, more, err := s.readBatch(ctx, ch, make([]*nats.Msg, 0, 16))
 		if err != nil {
 			return err
 		}
@@ -594,30 +592,27 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 			}
 			continue
 		}
-		headers = false
-		if more {
-			if err := ask(last+1, headers); err != nil {
-				return err
-			}
+		cut, err := s.fill(p, msgs, seq, maxBytes)
+		if err != nil || cut || more {
+			return err // p.End stays false: more to read
 		}
-		if stopped, err := s.replay(msgs, &seq, fn); err != nil || stopped {
-			return err
-		}
-		switch {
-		case more:
-			continue
-		case seq > need: // the end, and no earlier than this store has seen
+		if p.Next >= need { // the end, and no earlier than this store has seen
+			p.End = true
 			return nil
 		}
 		// The end came before need: either retention dropped the updates
 		// up to need, or a replica that lags answered. The leader knows.
 		if st, err := s.state(ctx); err != nil {
 			return err
-		} else if st.Msgs == 0 || st.LastSeq < seq {
-			return nil // nothing left at or after seq
+		} else if st.Msgs == 0 || st.LastSeq <= p.Next {
+			p.End = true // nothing left after p.Next
+			return nil
+		}
+		if len(p.Updates) > 0 {
+			return nil // a page to replay now; the next one waits for the replica
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("natsjs: %w: replica behind: read to %d, want %d", hub.ErrStoreUnavailable, seq-1, need)
+			return fmt.Errorf("natsjs: %w: replica behind: read to %d, want %d", hub.ErrStoreUnavailable, p.Next, need)
 		}
 		select {
 		case <-ctx.Done():
@@ -625,36 +620,46 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 		case <-time.After(time.Duration(lagging) * time.Millisecond):
 		}
 		lagging = min(2*lagging, 50)
+		seq, headers = p.Next+1, false
 		if err := ask(seq, headers); err != nil {
 			return err
 		}
 	}
 }
 
-// replay calls fn with the updates in msgs, one batch asked from *seq,
-// and advances *seq past each. A message's sequence is its Nats-Sequence
-// header or, without headers, the next after the previous message's
-// (readFrom checked that the batch has no gap). stopped reports that fn
-// returned false.
-func (s *Store) replay(msgs []*nats.Msg, seq *uint64, fn func(*hub.Update) bool) (stopped bool, err error) {
+// fill decodes msgs, one batch asked from seq, into p while they fit
+// maxBytes, advancing p.Next past each. A message's sequence is its
+// Nats-Sequence header or, without headers, the next after the previous
+// message's (readPage checked that the batch has no gap). cut reports that
+// the page filled up before the batch's end.
+func (s *Store) fill(p *hub.Page, msgs []*nats.Msg, seq uint64, maxBytes int) (cut bool, err error) {
+	used := 0
+	for _, u := range p.Updates {
+		used += hub.UpdateSize(u)
+	}
 	for _, m := range msgs {
-		n := *seq
+		n := seq
 		if h := m.Header.Get(jetstream.SequenceHeader); h != "" {
 			var err error
 			n, err = strconv.ParseUint(h, 10, 64)
-			if err != nil || n < *seq {
-				return false, fmt.Errorf("natsjs: direct get: sequence %q after %d", h, *seq)
+			if err != nil || n < seq {
+				return false, fmt.Errorf("natsjs: direct get: sequence %q after %d", h, seq)
 			}
 		}
-		*seq = n + 1
+		seq = n + 1
 		u, err := updatecodec.Decode(m.Data, n)
 		if err != nil {
 			s.log.Error("natsjs: undecodable update; skipped", "seq", n, "err", err)
+			p.Next = n
 			continue
 		}
-		if !fn(u) {
+		size := hub.UpdateSize(u)
+		if hub.PageFull(len(p.Updates), used, size, maxBytes) {
 			return true, nil
 		}
+		used += size
+		p.Updates = append(p.Updates, u)
+		p.Next = n
 	}
 	return false, nil
 }

@@ -358,64 +358,67 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	return nil
 }
 
-// After calls fn, oldest first, with the retained updates appended after
-// the one with the given id (see hub.Store): HGET finds the entry id, then
-// XRANGE reads the stream after it, readChunk entries at a time. It replays
-// the history up to the last entry written when After was called; later
-// updates reach subscribers through Subscribe.
-func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool) (anchor uint64, found bool, err error) {
+// After returns the page of retained updates after from (see hub.Store):
+// on the first page HGET finds the entry id of from.ID, then one XRANGE
+// reads up to readChunk entries after it, and the page keeps those that
+// fit maxBytes (the rest are read again with the next page).
+func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.Page, error) {
 	if s.closed.Load() {
-		return 0, false, hub.ErrStoreClosed
-	}
-	var idCmd *redis.StringCmd
-	pipe := s.rdb.Pipeline()
-	if id != "" {
-		idCmd = pipe.HGet(ctx, s.idsKey, id)
-	}
-	lastCmd := pipe.Get(ctx, s.lastKey)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return 0, false, s.wrap("after", err)
+		return hub.Page{}, hub.ErrStoreClosed
 	}
 	var cutoff uint64 // the first Seq not expired
 	if s.cfg.MaxAge > 0 {
 		cutoff = uint64(max(0, time.Now().Add(-s.cfg.MaxAge).UnixMilli())) << seqBits
 	}
+	p := hub.Page{Next: from.Seq}
+	if from.Seq == 0 {
+		p.Found = from.ID == ""
+		if from.ID != "" {
+			eid, err := s.rdb.HGet(ctx, s.idsKey, from.ID).Result()
+			switch {
+			case errors.Is(err, redis.Nil):
+			case err != nil:
+				return hub.Page{}, s.wrap("after", err)
+			default:
+				if seq, err := seqOf(eid); err == nil && seq >= cutoff {
+					p.Found, p.Anchor, p.Next = true, seq, seq
+				}
+			}
+		}
+	}
 	start := "-"
-	found = id == ""
-	if idCmd != nil {
-		if eid, err := idCmd.Result(); err == nil {
-			if seq, err := seqOf(eid); err == nil && seq >= cutoff {
-				start, found, anchor = "("+eid, true, seq
-			}
-		}
+	if p.Next > 0 {
+		start = "(" + entryID(p.Next)
 	}
-	end, err := lastCmd.Result()
-	if errors.Is(err, redis.Nil) {
-		return anchor, found, nil // nothing written yet
+	msgs, err := s.rdb.XRangeN(ctx, s.stream, start, "+", readChunk).Result()
+	if err != nil {
+		return hub.Page{}, s.wrap("after", err)
 	}
-	for {
-		msgs, err := s.rdb.XRangeN(ctx, s.stream, start, end, readChunk).Result()
+	used := 0
+	p.End = len(msgs) < readChunk
+	for _, m := range msgs {
+		u, err := decodeEntry(m.ID, m.Values)
 		if err != nil {
-			return anchor, found, s.wrap("after", err)
-		}
-		for _, m := range msgs {
-			u, err := decodeEntry(m.ID, m.Values)
-			if err != nil {
-				s.log.Warn("redisstream: skipping a stream entry that does not decode", "stream", s.stream, "entry", m.ID, "err", err)
-				continue
+			s.log.Warn("redisstream: skipping a stream entry that does not decode", "stream", s.stream, "entry", m.ID, "err", err)
+			if seq, err := seqOf(m.ID); err == nil {
+				p.Next = seq
 			}
-			if u.Seq < cutoff {
-				continue
-			}
-			if !fn(u) {
-				return anchor, found, nil
-			}
+			continue
 		}
-		if len(msgs) < readChunk {
-			return anchor, found, nil
+		if u.Seq < cutoff {
+			p.Next = u.Seq
+			continue
 		}
-		start = "(" + msgs[len(msgs)-1].ID
+		size := hub.UpdateSize(u)
+		if hub.PageFull(len(p.Updates), used, size, maxBytes) {
+			p.End = false
+			break
+		}
+		used += size
+		p.Updates = append(p.Updates, u)
+		p.Next = u.Seq
 	}
+	return p, nil
 }
 
 // Subscribe calls fn with every update appended from now on, by any node,

@@ -41,7 +41,7 @@ func client(t *testing.T, srv *redistest.Server) *redis.Client {
 
 func ids(t *testing.T, s hub.Store, after string) (got []string, found bool) {
 	t.Helper()
-	_, found, err := s.After(context.Background(), after, func(u *hub.Update) bool {
+	_, found, err := hubtest.AfterAll(context.Background(), s, after, 0, func(u *hub.Update) bool {
 		got = append(got, u.ID)
 		return true
 	})
@@ -210,7 +210,7 @@ func TestRedisRestart(t *testing.T) {
 	if err := s.Append(ctx, hubtest.NewUpdate("during")); !errors.Is(err, hub.ErrStoreUnavailable) {
 		t.Errorf("Append with Redis down: %v; want ErrStoreUnavailable", err)
 	}
-	if _, _, err := s.After(ctx, "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreUnavailable) {
+	if _, _, err := hubtest.AfterAll(ctx, s, "", 0, func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreUnavailable) {
 		t.Errorf("After with Redis down: %v; want ErrStoreUnavailable", err)
 	}
 	if err := s.Healthy(ctx); !errors.Is(err, hub.ErrStoreUnavailable) {
