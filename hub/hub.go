@@ -84,9 +84,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives the hub's measurements; nil means NopMetrics.
 	Metrics Metrics
-	// SubscriptionEvents publishes a private Mercure subscription update
+	// SubscriptionEvents sends a private Mercure subscription update
 	// (topic /.well-known/mercure/subscriptions/{topic}/{subscriber}) for
 	// every selector of a subscriber when it connects and disconnects.
+	// They go to the subscribers of this hub live only, with no id: they
+	// are not stored, so they never take the place of real updates in the
+	// history.
 	SubscriptionEvents bool
 	// SelectorCacheSize bounds how many compiled selectors the hub keeps;
 	// 0 means DefaultSelectorCacheSize (10,000).
@@ -117,6 +120,11 @@ type Hub struct {
 	// held back rather than memory growing.
 	fanQueue chan *Update
 	fanDone  chan struct{}
+	// liveQueue carries the hub's own live-only updates (subscription
+	// events, Seq 0) to the fan-out goroutine: they are never stored, so
+	// they cannot evict or bloat the history resumers rely on. Never
+	// closed; senders give up once fanDone is closed.
+	liveQueue chan *Update
 
 	// Owned by the fan-out goroutine (fanLoop), the only caller of fanOut.
 	scratch []*Subscriber // subscribers to wake
@@ -193,6 +201,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.selectors = newSelectorCache(size)
 	h.fanQueue = make(chan *Update, fanQueueSize)
+	h.liveQueue = make(chan *Update, fanQueueSize)
 	h.fanDone = make(chan struct{})
 	ctx, cancel := context.WithTimeout(context.Background(), storeCallTimeout)
 	stop, err := h.store.Subscribe(ctx, func(u *Update) { h.fanQueue <- u })
@@ -344,15 +353,25 @@ func encode(dst []byte, u *Update) ([]byte, error) {
 // until Shutdown closes the queue.
 func (h *Hub) fanLoop() {
 	defer close(h.fanDone)
-	for u := range h.fanQueue {
-		h.fanOut(u)
+	for {
+		select {
+		case u, ok := <-h.fanQueue:
+			if !ok {
+				return
+			}
+			h.fanOut(u)
+		case u := <-h.liveQueue:
+			h.fanOut(u)
+		}
 	}
 }
 
 // fanOut encodes an update from the store once and queues
 // the same bytes for every matching subscriber, without blocking on any.
 func (h *Hub) fanOut(u *Update) {
-	defer h.fanned.Store(u.Seq)
+	if u.Seq > 0 { // not a live-only update
+		defer h.fanned.Store(u.Seq)
+	}
 	enc, err := encode(h.encBuf[:0], u)
 	if err != nil {
 		h.log.Error("hub: update cannot be encoded; dropped", "id", u.ID, "err", err)
@@ -388,7 +407,9 @@ func (h *Hub) fanOut(u *Update) {
 	}
 
 	h.mu.RLock()
-	h.last.Store(u)
+	if u.Seq > 0 {
+		h.last.Store(u)
+	}
 	for _, t := range u.Topics {
 		if g := h.exact[t]; g != nil {
 			deliver(g.subs)

@@ -995,3 +995,49 @@ func TestReplayHandoffLaggingFanOut(t *testing.T) {
 		t.Errorf("live after the handoff: got %q; want only y, %q", buf, want)
 	}
 }
+
+// TestSubscriptionEventsNotStored: subscription events are delivered live
+// and never stored, so a subscriber with many selectors cannot push real
+// updates out of a full history; an over-long selector is refused before
+// anything is sent.
+func TestSubscriptionEventsNotStored(t *testing.T) {
+	store := NewMemoryStore(MemoryStoreConfig{MaxUpdates: 100})
+	t.Cleanup(func() { store.Close(context.Background()) })
+	h := newHub(t, Config{Store: store, SubscriptionEvents: true})
+	for i := range 100 {
+		publish(t, h, &Update{ID: fmt.Sprint("real-", i), Topics: []string{"t"}})
+	}
+	watcher := subscribe(t, h, SubscribeRequest{
+		Selectors: []string{SubscriptionsPath + "{/topic}{/subscriber}"},
+		Claims:    &Claims{Subscribe: []string{"*"}},
+	})
+	watcher.waitEvents(t, 1) // its own connection
+	many := make([]string, 100)
+	for i := range many {
+		many[i] = fmt.Sprintf("https://example.com/many/%d", i)
+	}
+	c := subscribe(t, h, SubscribeRequest{Selectors: many})
+	c.Close()
+	if _, _, err := h.Subscribe(context.Background(), SubscribeRequest{Selectors: []string{strings.Repeat("s", 700<<10)}}); !errors.Is(err, ErrInvalidSelector) {
+		t.Fatalf("Subscribe with a 700 KB selector: %v; want ErrInvalidSelector", err)
+	}
+	evs := watcher.waitEvents(t, 1+200)
+	if len(evs) != 201 {
+		t.Fatalf("watcher got %d subscription events; want 201 (its own, 100 connects, 100 disconnects, none for the refused one)", len(evs))
+	}
+	for _, e := range evs {
+		if e.ID != "" {
+			t.Fatalf("subscription event with id %q; want none (it cannot be resumed from)", e.ID)
+		}
+	}
+	if n := store.Len(); n != 100 {
+		t.Errorf("history holds %d updates; want the 100 real ones", n)
+	}
+	resumer := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, LastEventID: "real-0"})
+	if got := resumer.waitEvents(t, 99); len(got) != 99 || got[98].ID != "real-99" || !resumer.info.Found {
+		t.Errorf("resuming after real-0: %d events, found %v; want real-1…real-99, found", len(got), resumer.info.Found)
+	}
+	if h.LastEventID() != "real-99" {
+		t.Errorf("LastEventID %q; want real-99, not a subscription event", h.LastEventID())
+	}
+}

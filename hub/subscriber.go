@@ -75,9 +75,12 @@ type Subscriber struct {
 	stopReplay context.CancelFunc // guarded by mu; ends a replay reading its pages
 	replayMax  uint64             // guarded by mu; highest Seq the replay read
 	liveMax    uint64             // guarded by mu; highest Seq enqueued live
-	notified   bool               // guarded by mu; Notify called since the last Drain
-	ended      bool               // guarded by mu; no more events will be queued
-	err        error              // guarded by mu; why the hub ended it
+	// lastLiveOnly is the last live-only update (Seq 0) queued, so that one
+	// reaching s through two selectors is queued once. guarded by mu
+	lastLiveOnly *Update
+	notified     bool  // guarded by mu; Notify called since the last Drain
+	ended        bool  // guarded by mu; no more events will be queued
+	err          error // guarded by mu; why the hub ended it
 }
 
 type membership struct {
@@ -140,14 +143,25 @@ func (s *Subscriber) enqueue(u *Update, b []byte) enqueueResult {
 		return skipped
 	}
 	s.mu.Lock()
-	if s.ended || u.Seq <= s.liveMax { // reached through two selectors
+	switch {
+	case s.ended:
 		s.mu.Unlock()
 		return skipped
-	}
-	s.liveMax = u.Seq
-	if !s.replaying && u.Seq <= s.replayMax { // already replayed
+	case u.Seq == 0: // live only, never replayed
+		if s.lastLiveOnly == u { // reached through two selectors
+			s.mu.Unlock()
+			return skipped
+		}
+		s.lastLiveOnly = u
+	case u.Seq <= s.liveMax: // reached through two selectors
 		s.mu.Unlock()
 		return skipped
+	default:
+		s.liveMax = u.Seq
+		if !s.replaying && u.Seq <= s.replayMax { // already replayed
+			s.mu.Unlock()
+			return skipped
+		}
 	}
 	if len(s.queue) >= s.h.queueSize {
 		s.ended, s.err, s.notified = true, ErrSlowSubscriber, true
@@ -467,15 +481,14 @@ func (r *replayer) finish() {
 	// the store. They are as much "already seen" as the replayed ones, so
 	// both queued and later live updates up to the larger are dropped.
 	s.replayMax = max(r.next, r.anchor)
-	i := 0
-	for i < len(s.queue) && s.queue[i].seq <= s.replayMax {
-		i++
+	kept := s.queue[:0]
+	for _, q := range s.queue {
+		if q.seq == 0 || q.seq > s.replayMax { // live only, or not replayed
+			kept = append(kept, q)
+		}
 	}
-	if i > 0 {
-		n := copy(s.queue, s.queue[i:])
-		clear(s.queue[n:])
-		s.queue = s.queue[:n]
-	}
+	clear(s.queue[len(kept):])
+	s.queue = kept
 	wake := (len(s.replay) > 0 || len(s.queue) > 0) && !s.notified && !s.ended
 	if wake {
 		s.notified = true
