@@ -208,3 +208,53 @@ func BenchmarkStalledReplayMemory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPrivateFanOut measures fanning out one private update with many
+// topics to 1,000 subscribers (on "*") whose claims match none of them: the
+// cost of deciding, for each, that it may not receive it. "shared" gives
+// every subscriber the same ten claims (one token for all), "distinct"
+// gives each its own claim (a token per user), half templates.
+func BenchmarkPrivateFanOut(b *testing.B) {
+	const subscribers = 1000
+	for _, topics := range []int{100, 10_000} {
+		for _, claims := range []string{"shared", "distinct"} {
+			b.Run(fmt.Sprintf("topics=%d/claims=%s", topics, claims), func(b *testing.B) {
+				h, err := New(Config{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer h.Shutdown(context.Background())
+				shared := make([]string, 10)
+				for i := range shared {
+					shared[i] = fmt.Sprintf("https://example.com/claims/%d", i)
+					if i%2 == 1 {
+						shared[i] += "/{id}"
+					}
+				}
+				for i := range subscribers {
+					c := &Claims{Subscribe: shared}
+					if claims == "distinct" {
+						c = &Claims{Subscribe: []string{fmt.Sprintf("https://example.com/users/%d", i)}}
+						if i%2 == 1 {
+							c.Subscribe[0] += "/{id}"
+						}
+					}
+					if _, _, err := h.Subscribe(context.Background(), SubscribeRequest{Selectors: []string{"*"}, Claims: c, Notify: func() {}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				u := &Update{ID: "p", Private: true, Data: "x"}
+				for i := range topics {
+					u.Topics = append(u.Topics, fmt.Sprintf("https://example.com/books/%d", i))
+				}
+				seq := uint64(0)
+				b.ReportAllocs()
+				for b.Loop() {
+					seq++
+					u.Seq = seq
+					h.fanOut(u)
+				}
+			})
+		}
+	}
+}

@@ -127,8 +127,9 @@ type Hub struct {
 	liveQueue chan *Update
 
 	// Owned by the fan-out goroutine (fanLoop), the only caller of fanOut.
-	scratch []*Subscriber // subscribers to wake
-	encBuf  []byte        // encoding of the update being fanned out
+	scratch []*Subscriber  // subscribers to wake
+	encBuf  []byte         // encoding of the update being fanned out
+	private privateMatcher // who may receive the private update being fanned out
 	// fanned is the Seq of the last update fanOut finished with (every
 	// matching subscriber queued and notified).
 	fanned atomic.Uint64
@@ -140,6 +141,7 @@ type Hub struct {
 	patterns   []*group                 // guarded by mu; template and "*" selectors
 	patternIdx map[string]*group        // guarded by mu; selector → its entry in patterns
 	subs       map[*Subscriber]struct{} // guarded by mu
+	claimSets  map[string]*claimSet     // guarded by mu; subscribers' claims, shared by equal ones
 	closed     bool                     // guarded by mu
 
 	// last is the last update fanned out; stored with mu held for reading,
@@ -179,6 +181,7 @@ func New(cfg Config) (*Hub, error) {
 		exact:      make(map[string]*group),
 		patternIdx: make(map[string]*group),
 		subs:       make(map[*Subscriber]struct{}),
+		claimSets:  make(map[string]*claimSet),
 	}
 	if h.store == nil {
 		h.store, h.ownStore = NewMemoryStore(MemoryStoreConfig{}), true
@@ -393,6 +396,9 @@ func (h *Hub) fanOut(u *Update) {
 			b = slices.Clone(enc)
 		}
 		for _, s := range subs {
+			if u.Private && !h.private.allows(s.claims) {
+				continue
+			}
 			switch s.enqueue(u, b) {
 			case enqueued:
 				delivered++
@@ -406,6 +412,9 @@ func (h *Hub) fanOut(u *Update) {
 		}
 	}
 
+	if u.Private {
+		h.private.reset(u)
+	}
 	h.mu.RLock()
 	if u.Seq > 0 {
 		h.last.Store(u)
@@ -447,7 +456,7 @@ func (h *Hub) endSlow(s *Subscriber) {
 	h.publishEventsAsync(s, false)
 }
 
-// registerLocked adds s to the index.
+// registerLocked adds s to the index (its claim set already acquired).
 func (h *Hub) registerLocked(s *Subscriber) {
 	h.subs[s] = struct{}{}
 	s.members = make([]membership, 0, len(s.sels))
@@ -475,6 +484,9 @@ func (h *Hub) unregisterLocked(s *Subscriber) bool {
 		return false
 	}
 	delete(h.subs, s)
+	if s.claims != nil {
+		h.releaseClaimsLocked(s.claims)
+	}
 	for _, m := range s.members {
 		g := m.g
 		last := len(g.subs) - 1

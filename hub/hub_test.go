@@ -1041,3 +1041,56 @@ func TestSubscriptionEventsNotStored(t *testing.T) {
 		t.Errorf("LastEventID %q; want real-99, not a subscription event", h.LastEventID())
 	}
 }
+
+// TestPrivateClaimSets: private updates with many topics (indexed) and few
+// (scanned) go exactly to the subscribers whose claims match one topic,
+// whether they share their claims or not, and the shared claim sets are
+// forgotten with their last subscriber.
+func TestPrivateClaimSets(t *testing.T) {
+	h := newHub(t, Config{})
+	many := make([]string, 50)
+	for i := range many {
+		many[i] = fmt.Sprintf("https://example.com/many/%d", i)
+	}
+	claims := map[string][]string{
+		"exact":          {"https://example.com/many/49"},
+		"exact-shared-1": {"https://example.com/few/1", "urn:x"},
+		"exact-shared-2": {"urn:x", "https://example.com/few/1", "urn:x"}, // the same set, reordered
+		"template":       {"https://example.com/many/{n}"},
+		"none":           {"https://example.com/other/{n}", "urn:y"},
+		"all":            {"*"},
+	}
+	clients := map[string]*client{}
+	for name, c := range claims {
+		clients[name] = subscribe(t, h, SubscribeRequest{Selectors: []string{"*"}, Claims: &Claims{Subscribe: c}})
+	}
+	h.mu.RLock()
+	sets := len(h.claimSets)
+	h.mu.RUnlock()
+	if sets != 5 {
+		t.Errorf("%d claim sets for 6 subscribers, two with the same claims; want 5", sets)
+	}
+	publish(t, h, &Update{ID: "many", Topics: many, Private: true})
+	publish(t, h, &Update{ID: "few", Topics: []string{"https://example.com/few/1", "https://example.com/few/2"}, Private: true})
+	want := map[string][]string{
+		"exact":          {"many"},
+		"exact-shared-1": {"few"},
+		"exact-shared-2": {"few"},
+		"template":       {"many"},
+		"none":           nil,
+		"all":            {"many", "few"},
+	}
+	for name, c := range clients {
+		c.drain()
+		if got := ids(c.events(t)); !slices.Equal(got, want[name]) {
+			t.Errorf("%s: received %v; want %v", name, got, want[name])
+		}
+		c.Close()
+	}
+	h.mu.RLock()
+	sets = len(h.claimSets)
+	h.mu.RUnlock()
+	if sets != 0 {
+		t.Errorf("%d claim sets left after every subscriber closed; want 0", sets)
+	}
+}

@@ -58,10 +58,13 @@ type Subscriber struct {
 	remoteAddr string
 	topics     []string    // the selectors as given, without duplicates
 	sels       []*Selector // compiled topics
-	auth       []*Selector // compiled Claims.Subscribe; nil: anonymous
-	claims     *Claims
-	notify     func()
-	members    []membership // guarded by h.mu: where s is in the index
+	// claims are the compiled Claims.Subscribe, shared by every subscriber
+	// with the same; set at registration, before the replay reads them;
+	// nil: anonymous.
+	claims  *claimSet
+	token   *Claims
+	notify  func()
+	members []membership // guarded by h.mu: where s is in the index
 
 	// drained is signalled (without blocking; capacity 1) when Drain
 	// takes the replayed events: the replay reads its next page then.
@@ -113,7 +116,10 @@ func (s *Subscriber) Topics() []string { return slices.Clone(s.topics) }
 
 // authorized reports whether s may receive a private update to topics.
 func (s *Subscriber) authorized(topics []string) bool {
-	for _, a := range s.auth {
+	if s.claims == nil {
+		return false
+	}
+	for _, a := range s.claims.sels {
 		if a.MatchAny(topics) {
 			return true
 		}
@@ -136,12 +142,9 @@ func (s *Subscriber) wants(u *Update) bool {
 }
 
 // enqueue queues b, the wire form of u, which matched one of s's
-// selectors. It never blocks on the subscriber's reader: a full queue ends
+// selectors (and, when private, that s may receive: fan-out decided). It never blocks on the subscriber's reader: a full queue ends
 // the subscriber.
 func (s *Subscriber) enqueue(u *Update, b []byte) enqueueResult {
-	if u.Private && !s.authorized(u.Topics) {
-		return skipped
-	}
 	s.mu.Lock()
 	switch {
 	case s.ended:
@@ -293,7 +296,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 		id:         newUUIDURN(),
 		remoteAddr: req.RemoteAddr,
 		topics:     dedupe(req.Selectors),
-		claims:     req.Claims,
+		token:      req.Claims,
 		notify:     req.Notify,
 		replaying:  req.LastEventID != "",
 	}
@@ -304,17 +307,25 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	for i, t := range s.topics {
 		s.sels[i] = h.selectors.get(t)
 	}
+	// Claims are compiled here, not under the hub's lock; a claim set
+	// already shared by others is reused and this compilation dropped.
+	var claimsKeyOf string
+	var claimSels []*Selector
 	if req.Claims != nil {
-		s.auth = make([]*Selector, len(req.Claims.Subscribe))
+		claimSels = make([]*Selector, len(req.Claims.Subscribe))
 		for i, t := range req.Claims.Subscribe {
-			s.auth[i] = h.selectors.get(t)
+			claimSels[i] = h.selectors.get(t)
 		}
+		claimsKeyOf = claimsKey(req.Claims.Subscribe)
 	}
 
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return nil, ReplayInfo{}, ErrHubClosed
+	}
+	if req.Claims != nil {
+		s.claims = h.acquireClaimsLocked(claimsKeyOf, claimSels)
 	}
 	h.registerLocked(s)
 	last := h.last.Load() // the last update s will not get live

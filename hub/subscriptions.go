@@ -51,8 +51,8 @@ func (s *Subscriber) infos(active bool) []SubscriptionInfo {
 			Active:     active,
 			RemoteAddr: s.remoteAddr,
 		}
-		if s.claims != nil && json.Valid(s.claims.Payload) {
-			out[i].Payload = s.claims.Payload
+		if s.token != nil && json.Valid(s.token.Payload) {
+			out[i].Payload = s.token.Payload
 		}
 	}
 	return out
