@@ -196,6 +196,9 @@ func (s *MemoryStore) After(ctx context.Context, from Cursor, maxBytes int) (Pag
 	}
 	used := 0
 	i := first
+	if i < len(s.ring) { // at most what is left, and what fits by the overhead alone
+		p.Updates = make([]*Update, 0, min(len(s.ring)-i, maxBytes/updateOverhead+1))
+	}
 	for ; i < len(s.ring); i++ {
 		u := s.ring[i]
 		size := UpdateSize(u)
