@@ -148,6 +148,10 @@ type Hub struct {
 	// so a Subscribe holding mu for writing sees exactly the last update it
 	// did not receive.
 	last atomic.Pointer[Update]
+	// lastPublic is the last update fanned out that was not private,
+	// stored with last: what a live-only subscriber is told it resumed
+	// after, since it may not know of a private one.
+	lastPublic atomic.Pointer[Update]
 
 	events  sync.WaitGroup // disconnect subscription events being published
 	replays sync.WaitGroup // replays reading their pages
@@ -418,6 +422,9 @@ func (h *Hub) fanOut(u *Update) {
 	h.mu.RLock()
 	if u.Seq > 0 {
 		h.last.Store(u)
+		if !u.Private {
+			h.lastPublic.Store(u)
+		}
 	}
 	for _, t := range u.Topics {
 		if g := h.exact[t]; g != nil {

@@ -1094,3 +1094,19 @@ func TestPrivateClaimSets(t *testing.T) {
 		t.Errorf("%d claim sets left after every subscriber closed; want 0", sets)
 	}
 }
+
+// TestLiveOnlyResumedAfterNeverPrivate: a live-only subscriber is told it
+// resumed after the last public update, never a private one it may not
+// receive.
+func TestLiveOnlyResumedAfterNeverPrivate(t *testing.T) {
+	h := newHub(t, Config{})
+	if c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}}); c.info.ResumedAfter != EarliestID {
+		t.Errorf("on an empty hub: ResumedAfter %q; want earliest", c.info.ResumedAfter)
+	}
+	publish(t, h, &Update{ID: "public", Topics: []string{"t"}})
+	publish(t, h, &Update{ID: "secret", Topics: []string{"t"}, Private: true})
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}})
+	if c.info.ResumedAfter != "public" {
+		t.Errorf("after a private update: ResumedAfter %q; want public, the last update it could receive", c.info.ResumedAfter)
+	}
+}

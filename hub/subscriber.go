@@ -41,7 +41,9 @@ type SubscribeRequest struct {
 type ReplayInfo struct {
 	// ResumedAfter is the id the stream continues after: the requested
 	// Last-Event-ID when it was found; for a live-only subscription the
-	// last update the hub fanned out before it; "earliest" when the id was
+	// last public (not private) update the hub fanned out before it, so
+	// the header never names an update the subscriber may not receive;
+	// "earliest" when the id was
 	// unknown, "earliest" was asked for, or there is no such update.
 	ResumedAfter string
 	// Found reports whether the requested Last-Event-ID was in the history
@@ -329,6 +331,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	}
 	h.registerLocked(s)
 	last := h.last.Load() // the last update s will not get live
+	lastPublic := h.lastPublic.Load()
 	h.mu.Unlock()
 	h.metrics.SubscriberConnected()
 	if h.subEvents {
@@ -337,8 +340,8 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 
 	if req.LastEventID == "" {
 		info := ReplayInfo{ResumedAfter: EarliestID, Found: true}
-		if last != nil {
-			info.ResumedAfter = last.ID
+		if lastPublic != nil {
+			info.ResumedAfter = lastPublic.ID
 		}
 		return s, info, nil
 	}
