@@ -441,7 +441,11 @@ func (r *replayer) take(p Page) (done bool) {
 		s.mu.Unlock()
 		return true
 	}
-	s.replay = append(s.replay, buf...)
+	if len(s.replay) == 0 {
+		s.replay = buf
+	} else { // the first page, taken before Subscribe returned: not drained yet
+		s.replay = append(s.replay, buf...)
+	}
 	wake := !s.notified
 	s.notified = true
 	s.mu.Unlock()
