@@ -1110,3 +1110,37 @@ func TestLiveOnlyResumedAfterNeverPrivate(t *testing.T) {
 		t.Errorf("after a private update: ResumedAfter %q; want public, the last update it could receive", c.info.ResumedAfter)
 	}
 }
+
+// failingPagesStore is a memory store whose After fails after the first
+// page: a network store losing its backend mid-replay.
+type failingPagesStore struct{ *MemoryStore }
+
+func (s failingPagesStore) After(ctx context.Context, from Cursor, maxBytes int) (Page, error) {
+	if from.Seq > 0 {
+		return Page{}, fmt.Errorf("test: %w", ErrStoreUnavailable)
+	}
+	return s.MemoryStore.After(ctx, from, maxBytes)
+}
+
+// TestReplayPageFails: a store error on a later page ends the subscriber
+// with ErrReplayFailed (its client resumes from what it got) and the hub
+// forgets it.
+func TestReplayPageFails(t *testing.T) {
+	store := failingPagesStore{NewMemoryStore(MemoryStoreConfig{})}
+	t.Cleanup(func() { store.Close(context.Background()) })
+	h := newHub(t, Config{Store: store, ReplayPageBytes: 1 << 10})
+	for i := range 20 {
+		publish(t, h, &Update{ID: fmt.Sprint(i), Topics: []string{"t"}, Data: strings.Repeat("d", 300)})
+	}
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, LastEventID: EarliestID})
+	evs := c.waitEvents(t, 20)
+	if !errors.Is(c.err, ErrReplayFailed) || !errors.Is(c.err, ErrStoreUnavailable) {
+		t.Fatalf("Drain after a failed page: %v; want ErrReplayFailed wrapping the store's error", c.err)
+	}
+	if len(evs) == 0 || len(evs) >= 20 {
+		t.Errorf("%d events before the failure; want the first page only", len(evs))
+	}
+	if subs := h.Subscriptions(); len(subs) != 0 {
+		t.Errorf("%d subscriptions left after the failed replay; want 0", len(subs))
+	}
+}

@@ -482,8 +482,13 @@ func (r *replayer) rest(ctx context.Context) {
 			}
 			return
 		}
+		prev := r.next
 		if r.take(p) {
 			r.finish()
+			return
+		}
+		if r.next <= prev { // an empty page that is not the end: it would never finish
+			r.h.endReplayFailed(s, fmt.Errorf("store page after Seq %d is empty and not the end", prev))
 			return
 		}
 	}
