@@ -148,7 +148,7 @@ func BenchmarkIdleSubscriberMemory(b *testing.B) {
 						_, _ = subs[i].Drain(nil)
 					}
 					// The history holds the updates: measure without it.
-					h.store.(*MemoryStore).Close()
+					h.store.(*MemoryStore).Close(context.Background())
 				}
 				runtime.GC()
 				runtime.ReadMemStats(&after)
@@ -158,5 +158,103 @@ func BenchmarkIdleSubscriberMemory(b *testing.B) {
 			}
 			b.ReportMetric(perSub, "B/subscriber")
 		})
+	}
+}
+
+// BenchmarkStalledReplayMemory reports the heap that 10 subscribers
+// resuming from "earliest" hold while they never drain (stalled clients),
+// against the history's size (updates of 1 KiB; the history itself, in the
+// memory store, is not counted): flat, about one replay page each.
+func BenchmarkStalledReplayMemory(b *testing.B) {
+	const subscribers = 10
+	data := strings.Repeat("x", 1024)
+	for _, n := range []int{1_000, 10_000, 50_000} {
+		b.Run(fmt.Sprintf("history=%d", n), func(b *testing.B) {
+			store := NewMemoryStore(MemoryStoreConfig{MaxUpdates: n, MaxBytes: 1 << 30})
+			defer store.Close(context.Background())
+			h, err := New(Config{Store: store})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Shutdown(context.Background())
+			for range n {
+				if _, err := h.Publish(context.Background(), &Update{Topics: []string{"https://example.com/t"}, Data: data}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var perSub float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				subs := make([]*Subscriber, subscribers)
+				for i := range subs {
+					subs[i], _, err = h.Subscribe(context.Background(), SubscribeRequest{
+						Selectors: []string{"*"}, LastEventID: EarliestID, Notify: func() {},
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSub = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / subscribers
+				for _, s := range subs {
+					s.Close()
+				}
+			}
+			b.ReportMetric(perSub/(1<<10), "KiB/subscriber")
+			b.ReportMetric(float64(n)*float64(len(data))/(1<<20), "MiB-history")
+		})
+	}
+}
+
+// BenchmarkPrivateFanOut measures fanning out one private update with many
+// topics to 1,000 subscribers (on "*") whose claims match none of them: the
+// cost of deciding, for each, that it may not receive it. "shared" gives
+// every subscriber the same ten claims (one token for all), "distinct"
+// gives each its own claim (a token per user), half templates.
+func BenchmarkPrivateFanOut(b *testing.B) {
+	const subscribers = 1000
+	for _, topics := range []int{100, 10_000} {
+		for _, claims := range []string{"shared", "distinct"} {
+			b.Run(fmt.Sprintf("topics=%d/claims=%s", topics, claims), func(b *testing.B) {
+				h, err := New(Config{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer h.Shutdown(context.Background())
+				shared := make([]string, 10)
+				for i := range shared {
+					shared[i] = fmt.Sprintf("https://example.com/claims/%d", i)
+					if i%2 == 1 {
+						shared[i] += "/{id}"
+					}
+				}
+				for i := range subscribers {
+					c := &Claims{Subscribe: shared}
+					if claims == "distinct" {
+						c = &Claims{Subscribe: []string{fmt.Sprintf("https://example.com/users/%d", i)}}
+						if i%2 == 1 {
+							c.Subscribe[0] += "/{id}"
+						}
+					}
+					if _, _, err := h.Subscribe(context.Background(), SubscribeRequest{Selectors: []string{"*"}, Claims: c, Notify: func() {}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				u := &Update{ID: "p", Private: true, Data: "x"}
+				for i := range topics {
+					u.Topics = append(u.Topics, fmt.Sprintf("https://example.com/books/%d", i))
+				}
+				seq := uint64(0)
+				b.ReportAllocs()
+				for b.Loop() {
+					seq++
+					u.Seq = seq
+					h.fanOut(u)
+				}
+			})
+		}
 	}
 }

@@ -8,9 +8,13 @@
 //
 // # Locks
 //
-// Lock order: Hub.fanMu, then Hub.mu, then Subscriber.mu. A Store's own
-// locks come before all of them (the store calls the fan-out). Notify
-// callbacks and Metrics are called with no hub lock held except fanMu.
+// Lock order: Hub.mu, then Subscriber.mu; no other lock is taken with
+// either held. The fan-out goroutine is the only one that fans out, so its
+// scratch state needs no lock. The store's Subscribe callback takes no hub
+// lock (it only sends to the fan-out queue, blocking when that is full), and
+// the hub holds none of its locks while it calls the Store, so a store's
+// locks never nest with the hub's. Notify callbacks, Metrics and the Logger
+// are called with no hub lock held.
 package hub
 
 import (
@@ -23,6 +27,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ssekit/sse"
 )
@@ -42,6 +48,13 @@ var (
 	ErrHubClosed = errors.New("hub: closed")
 	// ErrNoSelector is returned by Subscribe without a topic selector.
 	ErrNoSelector = errors.New("hub: no topic selector")
+	// ErrInvalidSelector is wrapped, with a one-line reason, by Subscribe
+	// for a selector it refuses (longer than MaxTopicLength).
+	ErrInvalidSelector = errors.New("hub: invalid topic selector")
+	// ErrReplayFailed is returned by Drain (wrapped with the store's error)
+	// when a replay could not read its next page: the client should
+	// reconnect with its last event id.
+	ErrReplayFailed = errors.New("hub: replay failed")
 	// ErrInvalidConfig is wrapped by New for a Config it cannot use.
 	ErrInvalidConfig = errors.New("hub: invalid config")
 )
@@ -51,6 +64,10 @@ const DefaultQueueSize = 1024
 
 // fanQueueSize is how many stored updates may wait for fan-out.
 const fanQueueSize = 1024
+
+// storeCallTimeout bounds the store calls that have no caller's context:
+// Subscribe in New.
+const storeCallTimeout = 10 * time.Second
 
 // Config configures a Hub. The zero value works.
 type Config struct {
@@ -67,13 +84,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives the hub's measurements; nil means NopMetrics.
 	Metrics Metrics
-	// SubscriptionEvents publishes a private Mercure subscription update
+	// SubscriptionEvents sends a private Mercure subscription update
 	// (topic /.well-known/mercure/subscriptions/{topic}/{subscriber}) for
 	// every selector of a subscriber when it connects and disconnects.
+	// They go to the subscribers of this hub live only, with no id: they
+	// are not stored, so they never take the place of real updates in the
+	// history.
 	SubscriptionEvents bool
 	// SelectorCacheSize bounds how many compiled selectors the hub keeps;
 	// 0 means DefaultSelectorCacheSize (10,000).
 	SelectorCacheSize int
+	// ReplayPageBytes is the size of the pages a replay reads from the
+	// store (see Store.After), and so about the most replayed events one
+	// subscriber holds. 0 means DefaultPageBytes (1 MiB).
+	ReplayPageBytes int
 }
 
 // Hub routes published updates to subscribers. Create it with New; it is
@@ -82,6 +106,7 @@ type Hub struct {
 	store     Store
 	ownStore  bool
 	queueSize int
+	pageBytes int
 	log       *slog.Logger
 	metrics   Metrics
 	subEvents bool
@@ -95,12 +120,19 @@ type Hub struct {
 	// held back rather than memory growing.
 	fanQueue chan *Update
 	fanDone  chan struct{}
+	// liveQueue carries the hub's own live-only updates (subscription
+	// events, Seq 0) to the fan-out goroutine: they are never stored, so
+	// they cannot evict or bloat the history resumers rely on. Never
+	// closed; senders give up once fanDone is closed.
+	liveQueue chan *Update
 
-	// fanMu serialises fan-out (stores promise one callback at a time; this
-	// makes it hold for the race detector too) and guards the scratch list.
-	fanMu   sync.Mutex
-	scratch []*Subscriber // guarded by fanMu
-	encBuf  []byte        // guarded by fanMu; encoding of the update being fanned out
+	// Owned by the fan-out goroutine (fanLoop), the only caller of fanOut.
+	scratch []*Subscriber  // subscribers to wake
+	encBuf  []byte         // encoding of the update being fanned out
+	private privateMatcher // who may receive the private update being fanned out
+	// fanned is the Seq of the last update fanOut finished with (every
+	// matching subscriber queued and notified).
+	fanned atomic.Uint64
 
 	// mu guards the subscriber index. Fan-out holds it for reading while it
 	// walks the index; Subscribe, Close and Shutdown hold it for writing.
@@ -109,14 +141,20 @@ type Hub struct {
 	patterns   []*group                 // guarded by mu; template and "*" selectors
 	patternIdx map[string]*group        // guarded by mu; selector → its entry in patterns
 	subs       map[*Subscriber]struct{} // guarded by mu
+	claimSets  map[string]*claimSet     // guarded by mu; subscribers' claims, shared by equal ones
 	closed     bool                     // guarded by mu
 
 	// last is the last update fanned out; stored with mu held for reading,
 	// so a Subscribe holding mu for writing sees exactly the last update it
 	// did not receive.
 	last atomic.Pointer[Update]
+	// lastPublic is the last update fanned out that was not private,
+	// stored with last: what a live-only subscriber is told it resumed
+	// after, since it may not know of a private one.
+	lastPublic atomic.Pointer[Update]
 
-	events sync.WaitGroup // disconnect subscription events being published
+	events  sync.WaitGroup // disconnect subscription events being published
+	replays sync.WaitGroup // replays reading their pages
 }
 
 // group is the subscribers of one selector.
@@ -131,24 +169,32 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.QueueSize < 0 {
 		return nil, fmt.Errorf("%w: negative QueueSize %d", ErrInvalidConfig, cfg.QueueSize)
 	}
+	if cfg.ReplayPageBytes < 0 {
+		return nil, fmt.Errorf("%w: negative ReplayPageBytes %d", ErrInvalidConfig, cfg.ReplayPageBytes)
+	}
 	if cfg.SelectorCacheSize < 0 {
 		return nil, fmt.Errorf("%w: negative SelectorCacheSize %d", ErrInvalidConfig, cfg.SelectorCacheSize)
 	}
 	h := &Hub{
 		store:      cfg.Store,
 		queueSize:  cfg.QueueSize,
+		pageBytes:  cfg.ReplayPageBytes,
 		log:        cfg.Logger,
 		metrics:    cfg.Metrics,
 		subEvents:  cfg.SubscriptionEvents,
 		exact:      make(map[string]*group),
 		patternIdx: make(map[string]*group),
 		subs:       make(map[*Subscriber]struct{}),
+		claimSets:  make(map[string]*claimSet),
 	}
 	if h.store == nil {
 		h.store, h.ownStore = NewMemoryStore(MemoryStoreConfig{}), true
 	}
 	if h.queueSize == 0 {
 		h.queueSize = DefaultQueueSize
+	}
+	if h.pageBytes == 0 {
+		h.pageBytes = DefaultPageBytes
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -162,8 +208,11 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.selectors = newSelectorCache(size)
 	h.fanQueue = make(chan *Update, fanQueueSize)
+	h.liveQueue = make(chan *Update, fanQueueSize)
 	h.fanDone = make(chan struct{})
-	stop, err := h.store.Subscribe(func(u *Update) { h.fanQueue <- u })
+	ctx, cancel := context.WithTimeout(context.Background(), storeCallTimeout)
+	stop, err := h.store.Subscribe(ctx, func(u *Update) { h.fanQueue <- u })
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("hub: subscribe to the store: %w", err)
 	}
@@ -171,6 +220,19 @@ func New(cfg Config) (*Hub, error) {
 	go h.fanLoop()
 	return h, nil
 }
+
+// Limits on what a publisher or subscriber names, checked before anything
+// is stored. Every store accepts an id, type or topic within them (bolt's
+// keys stop at 32 KiB; an id is one).
+const (
+	// MaxIDLength is the longest update id, in bytes.
+	MaxIDLength = 1024
+	// MaxTypeLength is the longest event type, in bytes.
+	MaxTypeLength = 256
+	// MaxTopicLength is the longest topic of an update and the longest
+	// selector of a subscriber, in bytes.
+	MaxTopicLength = 4096
+)
 
 // validateUpdate checks what Publish refuses, with a one-line reason.
 func validateUpdate(u *Update) error {
@@ -181,12 +243,41 @@ func validateUpdate(u *Update) error {
 		return fmt.Errorf("%w: empty topic", ErrInvalidUpdate)
 	case strings.HasPrefix(u.ID, "#"):
 		return fmt.Errorf("%w: id starts with #", ErrInvalidUpdate)
-	case strings.ContainsAny(u.ID, "\r\n\x00"):
-		return fmt.Errorf("%w: id contains CR, LF or NUL", ErrInvalidUpdate)
-	case strings.ContainsAny(u.Type, "\r\n"):
-		return fmt.Errorf("%w: type contains CR or LF", ErrInvalidUpdate)
+	case u.ID == EarliestID:
+		return fmt.Errorf("%w: id %q is reserved (it asks for the whole history)", ErrInvalidUpdate, EarliestID)
 	case u.Retry < 0:
 		return fmt.Errorf("%w: negative retry", ErrInvalidUpdate)
+	}
+	if err := checkName("id", u.ID, MaxIDLength); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidUpdate, err)
+	}
+	if err := checkName("type", u.Type, MaxTypeLength); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidUpdate, err)
+	}
+	for _, t := range u.Topics {
+		if len(t) > MaxTopicLength {
+			return fmt.Errorf("%w: topic of %d bytes, longer than %d", ErrInvalidUpdate, len(t), MaxTopicLength)
+		}
+	}
+	return nil
+}
+
+// checkName checks an id or type: at most max bytes of UTF-8 without
+// control characters (CR, LF, NUL, the other C0 and C1 codes, DEL) or
+// Unicode format characters (bidirectional overrides, zero-width and
+// invisible characters, the BOM), which would split a field, be dropped by
+// a client, or show one id as another.
+func checkName(what, v string, max int) error {
+	if len(v) > max {
+		return fmt.Errorf("%s of %d bytes, longer than %d", what, len(v), max)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("%s contains the control or format character %U", what, r)
+		}
 	}
 	return nil
 }
@@ -269,16 +360,25 @@ func encode(dst []byte, u *Update) ([]byte, error) {
 // until Shutdown closes the queue.
 func (h *Hub) fanLoop() {
 	defer close(h.fanDone)
-	for u := range h.fanQueue {
-		h.fanOut(u)
+	for {
+		select {
+		case u, ok := <-h.fanQueue:
+			if !ok {
+				return
+			}
+			h.fanOut(u)
+		case u := <-h.liveQueue:
+			h.fanOut(u)
+		}
 	}
 }
 
 // fanOut encodes an update from the store once and queues
 // the same bytes for every matching subscriber, without blocking on any.
 func (h *Hub) fanOut(u *Update) {
-	h.fanMu.Lock()
-	defer h.fanMu.Unlock()
+	if u.Seq > 0 { // not a live-only update
+		defer h.fanned.Store(u.Seq)
+	}
 	enc, err := encode(h.encBuf[:0], u)
 	if err != nil {
 		h.log.Error("hub: update cannot be encoded; dropped", "id", u.ID, "err", err)
@@ -300,6 +400,9 @@ func (h *Hub) fanOut(u *Update) {
 			b = slices.Clone(enc)
 		}
 		for _, s := range subs {
+			if u.Private && !h.private.allows(s.claims) {
+				continue
+			}
 			switch s.enqueue(u, b) {
 			case enqueued:
 				delivered++
@@ -313,8 +416,16 @@ func (h *Hub) fanOut(u *Update) {
 		}
 	}
 
+	if u.Private {
+		h.private.reset(u)
+	}
 	h.mu.RLock()
-	h.last.Store(u)
+	if u.Seq > 0 {
+		h.last.Store(u)
+		if !u.Private {
+			h.lastPublic.Store(u)
+		}
+	}
 	for _, t := range u.Topics {
 		if g := h.exact[t]; g != nil {
 			deliver(g.subs)
@@ -352,7 +463,7 @@ func (h *Hub) endSlow(s *Subscriber) {
 	h.publishEventsAsync(s, false)
 }
 
-// registerLocked adds s to the index.
+// registerLocked adds s to the index (its claim set already acquired).
 func (h *Hub) registerLocked(s *Subscriber) {
 	h.subs[s] = struct{}{}
 	s.members = make([]membership, 0, len(s.sels))
@@ -380,6 +491,9 @@ func (h *Hub) unregisterLocked(s *Subscriber) bool {
 		return false
 	}
 	delete(h.subs, s)
+	if s.claims != nil {
+		h.releaseClaimsLocked(s.claims)
+	}
 	for _, m := range s.members {
 		g := m.g
 		last := len(g.subs) - 1
@@ -457,18 +571,24 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		}
 	}
 	err := h.waitEvents(ctx)
+	if rerr := waitGroup(ctx, &h.replays); err == nil { // ended above: they stop
+		err = rerr
+	}
 	if h.ownStore {
-		if cerr := h.store.Close(); cerr != nil && !errors.Is(cerr, ErrStoreClosed) && err == nil {
+		if cerr := h.store.Close(ctx); cerr != nil && !errors.Is(cerr, ErrStoreClosed) && err == nil {
 			err = cerr
 		}
 	}
 	return err
 }
 
-func (h *Hub) waitEvents(ctx context.Context) error {
+func (h *Hub) waitEvents(ctx context.Context) error { return waitGroup(ctx, &h.events) }
+
+// waitGroup waits for wg, or returns ctx.Err() when ctx ends first.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
 	done := make(chan struct{})
 	go func() {
-		h.events.Wait()
+		wg.Wait()
 		close(done)
 	}()
 	select {

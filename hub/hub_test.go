@@ -150,15 +150,12 @@ func publish(t testing.TB, h *Hub, u *Update) string {
 }
 
 // waitFannedOut returns once the fan-out goroutine has delivered every
-// update up to seq: it stores last before delivering, holding fanMu until
-// it is done.
+// update up to seq.
 func waitFannedOut(t testing.TB, h *Hub, seq uint64) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		if u := h.last.Load(); u != nil && u.Seq >= seq {
-			h.fanMu.Lock()
-			h.fanMu.Unlock()
+		if h.fanned.Load() >= seq {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -178,10 +175,22 @@ func TestPublishValidation(t *testing.T) {
 		{"NoTopic", Update{Data: "x"}, "no topic"},
 		{"EmptyTopic", Update{Topics: []string{"a", ""}}, "empty topic"},
 		{"HashID", Update{ID: "#1", Topics: []string{"a"}}, "id starts with #"},
-		{"LFInID", Update{ID: "a\nb", Topics: []string{"a"}}, "id contains CR, LF or NUL"},
-		{"CRInID", Update{ID: "a\rb", Topics: []string{"a"}}, "id contains CR, LF or NUL"},
-		{"NULInID", Update{ID: "a\x00b", Topics: []string{"a"}}, "id contains CR, LF or NUL"},
-		{"LFInType", Update{Type: "a\nb", Topics: []string{"a"}}, "type contains CR or LF"},
+		{"LFInID", Update{ID: "a\nb", Topics: []string{"a"}}, "id contains the control or format character U+000A"},
+		{"CRInID", Update{ID: "a\rb", Topics: []string{"a"}}, "id contains the control or format character U+000D"},
+		{"NULInID", Update{ID: "a\x00b", Topics: []string{"a"}}, "id contains the control or format character U+0000"},
+		{"TabInID", Update{ID: "a\tb", Topics: []string{"a"}}, "id contains the control or format character U+0009"},
+		{"C1InID", Update{ID: "a\u0085b", Topics: []string{"a"}}, "id contains the control or format character U+0085"},
+		{"BidiInID", Update{ID: "a\u202eb", Topics: []string{"a"}}, "id contains the control or format character U+202E"},
+		{"ZeroWidthInID", Update{ID: "a\u200bb", Topics: []string{"a"}}, "id contains the control or format character U+200B"},
+		{"BOMInID", Update{ID: "\ufeffa", Topics: []string{"a"}}, "id contains the control or format character U+FEFF"},
+		{"InvalidUTF8ID", Update{ID: "a\xffb", Topics: []string{"a"}}, "id is not valid UTF-8"},
+		{"EarliestID", Update{ID: "earliest", Topics: []string{"a"}}, `id "earliest" is reserved (it asks for the whole history)`},
+		{"LongID", Update{ID: strings.Repeat("i", MaxIDLength+1), Topics: []string{"a"}}, "id of 1025 bytes, longer than 1024"},
+		{"LFInType", Update{Type: "a\nb", Topics: []string{"a"}}, "type contains the control or format character U+000A"},
+		{"NULInType", Update{Type: "a\x00b", Topics: []string{"a"}}, "type contains the control or format character U+0000"},
+		{"DELInType", Update{Type: "a\x7fb", Topics: []string{"a"}}, "type contains the control or format character U+007F"},
+		{"LongType", Update{Type: strings.Repeat("t", MaxTypeLength+1), Topics: []string{"a"}}, "type of 257 bytes, longer than 256"},
+		{"LongTopic", Update{Topics: []string{"a", strings.Repeat("t", MaxTopicLength+1)}}, "topic of 4097 bytes, longer than 4096"},
 		{"NegativeRetry", Update{Retry: -time.Second, Topics: []string{"a"}}, "negative retry"},
 	}
 	for _, tt := range tests {
@@ -359,6 +368,7 @@ func TestReplay(t *testing.T) {
 		{"Known", "2", []string{"3", "4"}, ReplayInfo{ResumedAfter: "2", Found: true}},
 		{"Last", "other", nil, ReplayInfo{ResumedAfter: "other", Found: true}},
 		{"Unknown", "nope", []string{"0", "1", "2", "3", "4"}, ReplayInfo{ResumedAfter: "earliest", Found: false}},
+		{"LongerThanAnyID", strings.Repeat("x", MaxIDLength+1), []string{"0", "1", "2", "3", "4"}, ReplayInfo{ResumedAfter: "earliest", Found: false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -516,7 +526,7 @@ func TestCloseUnregisters(t *testing.T) {
 	b := subscribe(t, h, SubscribeRequest{Selectors: []string{"x"}})
 	a.Close()
 	a.Close()
-	b.Expire()
+	b.EndExpired()
 	if subs := h.Subscriptions(); len(subs) != 0 {
 		t.Errorf("subscriptions after Close: %+v; want none", subs)
 	}
@@ -633,6 +643,10 @@ func TestSubscribeErrors(t *testing.T) {
 	if _, _, err := h.Subscribe(context.Background(), SubscribeRequest{}); !errors.Is(err, ErrNoSelector) {
 		t.Errorf("Subscribe without selectors: %v; want ErrNoSelector", err)
 	}
+	long := SubscribeRequest{Selectors: []string{"a", strings.Repeat("s", MaxTopicLength+1)}}
+	if _, _, err := h.Subscribe(context.Background(), long); !errors.Is(err, ErrInvalidSelector) {
+		t.Errorf("Subscribe with a selector over MaxTopicLength: %v; want ErrInvalidSelector", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for i := range 100 {
@@ -703,7 +717,7 @@ func TestSubscriptionEvents(t *testing.T) {
 // the race detector.
 func TestConcurrentChurn(t *testing.T) {
 	store := NewMemoryStore(MemoryStoreConfig{MaxUpdates: 500}) // bounds each replay
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { store.Close(context.Background()) })
 	h := newHub(t, Config{Store: store, QueueSize: 8, SubscriptionEvents: true})
 	ctx := context.Background()
 	var pubs, wg sync.WaitGroup
@@ -767,5 +781,366 @@ func TestExactSelectorsIndexed(t *testing.T) {
 	publish(t, h, &Update{ID: "1", Topics: []string{"https://example.com/t/7"}})
 	if evs := pattern.waitEvents(t, 1); len(evs) != 1 {
 		t.Errorf("pattern subscriber got %d events; want 1", len(evs))
+	}
+}
+
+// TestReplayPaged: a replay of a history many pages long holds about one
+// page until the subscriber drains it, and delivers the whole history then
+// live updates, once each, in order.
+func TestReplayPaged(t *testing.T) {
+	const pageBytes, n = 4 << 10, 300
+	h := newHub(t, Config{ReplayPageBytes: pageBytes, QueueSize: 64})
+	data := strings.Repeat("d", 500)
+	for i := range n {
+		publish(t, h, &Update{ID: fmt.Sprint(i), Topics: []string{"t"}, Data: data})
+	}
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, LastEventID: EarliestID})
+	maxHeld := 0
+	var got []string
+	deadline := time.After(waitTimeout)
+	for len(got) < n+2 {
+		if len(got) == 100 { // live updates while the replay is under way
+			publish(t, h, &Update{ID: "live-0", Topics: []string{"t"}})
+			publish(t, h, &Update{ID: "live-1", Topics: []string{"t"}})
+		}
+		c.Subscriber.mu.Lock()
+		maxHeld = max(maxHeld, len(c.Subscriber.replay))
+		c.Subscriber.mu.Unlock()
+		before := len(c.buf)
+		c.drain()
+		if c.err != nil {
+			t.Fatalf("Drain: %v", c.err)
+		}
+		if len(c.buf) == before {
+			select {
+			case <-c.wake:
+			case <-deadline:
+				t.Fatalf("timed out with %d events; want %d", len(got), n+2)
+			}
+		}
+		got = ids(c.events(t))
+	}
+	want := make([]string, 0, n+2)
+	for i := range n {
+		want = append(want, fmt.Sprint(i))
+	}
+	want = append(want, "live-0", "live-1")
+	if !slices.Equal(got, want) {
+		t.Errorf("paged replay then live: got %d events %v…; want %d, in order, once each", len(got), got[:min(len(got), 5)], len(want))
+	}
+	if limit := pageBytes + 600; maxHeld > limit {
+		t.Errorf("the subscriber held %d bytes of replay; want at most a page and one update (%d)", maxHeld, limit)
+	}
+	if maxHeld == 0 {
+		t.Error("never saw a replay page held: the test measured nothing")
+	}
+}
+
+// TestReplayPagedLiveOverflow: live updates that overflow the queue while a
+// long replay waits for its subscriber end it as slow; its client resumes.
+func TestReplayPagedLiveOverflow(t *testing.T) {
+	m := newRecMetrics()
+	h := newHub(t, Config{ReplayPageBytes: 1 << 10, QueueSize: 4, Metrics: m})
+	for i := range 50 {
+		publish(t, h, &Update{ID: fmt.Sprint(i), Topics: []string{"t"}, Data: strings.Repeat("d", 300)})
+	}
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, LastEventID: EarliestID})
+	for i := range 5 {
+		publish(t, h, &Update{ID: fmt.Sprint("live-", i), Topics: []string{"t"}})
+	}
+	evs := c.waitEvents(t, 1000) // returns at the end
+	if !errors.Is(c.err, ErrSlowSubscriber) {
+		t.Fatalf("Drain after the live queue overflowed during the replay: %v; want ErrSlowSubscriber", c.err)
+	}
+	if m.disconnects(DisconnectSlow) != 1 {
+		t.Errorf("slow disconnects: %d; want 1", m.disconnects(DisconnectSlow))
+	}
+	last := evs[len(evs)-1].ID
+	r := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, LastEventID: last})
+	rest := r.waitEvents(t, 50+5-len(evs))
+	if got := append(ids(evs), ids(rest)...); len(got) != 55 || got[54] != "live-4" {
+		t.Errorf("first connection then the resumed one: %d events ending %q; want 55 ending live-4", len(got), got[len(got)-1])
+	}
+}
+
+// laggingStore is a memory store whose deliveries to the hub wait until
+// the test releases them, one at a time: a fan-out that lags the store, as
+// one cluster node lags another. Its After can be held too.
+type laggingStore struct {
+	*MemoryStore
+	held    chan *Update       // appended, not yet delivered
+	release chan chan struct{} // each delivers one held update, then closes the channel
+	// afterHeld, when set before the hub calls After, makes After send a
+	// channel on it and wait for the channel to be closed.
+	afterHeld chan chan struct{}
+}
+
+func newLaggingStore(t *testing.T) *laggingStore {
+	s := &laggingStore{
+		MemoryStore: NewMemoryStore(MemoryStoreConfig{}),
+		held:        make(chan *Update, 100),
+		release:     make(chan chan struct{}),
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+func (s *laggingStore) Subscribe(ctx context.Context, fn func(*Update)) (func(), error) {
+	stop, err := s.MemoryStore.Subscribe(ctx, func(u *Update) { s.held <- u })
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	quit := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-quit:
+				return
+			case done := <-s.release:
+				fn(<-s.held)
+				close(done)
+			}
+		}
+	})
+	return func() { stop(); close(quit); wg.Wait() }, nil
+}
+
+func (s *laggingStore) After(ctx context.Context, from Cursor, maxBytes int) (Page, error) {
+	if s.afterHeld != nil {
+		wait := make(chan struct{})
+		s.afterHeld <- wait
+		<-wait
+	}
+	return s.MemoryStore.After(ctx, from, maxBytes)
+}
+
+// releaseOne delivers the oldest held update and waits for the hub's
+// callback to take it.
+func (s *laggingStore) releaseOne(t *testing.T) {
+	t.Helper()
+	done := make(chan struct{})
+	select {
+	case s.release <- done:
+	case <-time.After(waitTimeout):
+		t.Fatal("no delivery goroutine to release")
+	}
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("the held delivery was not made")
+	}
+}
+
+// TestReplayHandoffLaggingFanOut: a client resumes after X, the newest
+// update, whose fan-out reaches this hub while the replay reads the store.
+// The handoff drops queued live updates up to the anchor (X), not only up
+// to the highest replayed Seq (none here), so X is not sent again.
+func TestReplayHandoffLaggingFanOut(t *testing.T) {
+	store := newLaggingStore(t)
+	h := newHub(t, Config{Store: store})
+	ctx := context.Background()
+	x := &Update{ID: "x", Topics: []string{"t"}}
+	if _, err := h.Publish(ctx, x); err != nil { // stored; its fan-out held
+		t.Fatal(err)
+	}
+	store.afterHeld = make(chan chan struct{})
+	type result struct {
+		s   *Subscriber
+		err error
+	}
+	subscribed := make(chan result, 1)
+	wake := make(chan struct{}, 1)
+	go func() {
+		s, _, err := h.Subscribe(ctx, SubscribeRequest{Selectors: []string{"t"}, LastEventID: "x",
+			Notify: func() {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}})
+		subscribed <- result{s, err}
+	}()
+	var wait chan struct{}
+	select {
+	case wait = <-store.afterHeld: // the replay is reading the store
+	case <-time.After(waitTimeout):
+		t.Fatal("Subscribe never called After")
+	}
+	store.releaseOne(t) // x's fan-out arrives meanwhile: queued, unannounced
+	waitFannedOut(t, h, x.Seq)
+	store.afterHeld = nil
+	close(wait)
+	var r result
+	select {
+	case r = <-subscribed:
+	case <-time.After(waitTimeout):
+		t.Fatal("Subscribe did not return")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.s.Close()
+	if buf, _ := r.s.Drain(nil); len(buf) != 0 {
+		t.Fatalf("after resuming at x: got %q; want nothing (x again would be a duplicate)", buf)
+	}
+	y := &Update{ID: "y", Topics: []string{"t"}}
+	if _, err := h.Publish(ctx, y); err != nil {
+		t.Fatal(err)
+	}
+	store.releaseOne(t)
+	waitFannedOut(t, h, y.Seq)
+	buf, _ := r.s.Drain(nil)
+	if want := "id:y\ndata:\n\n"; string(buf) != want {
+		t.Errorf("live after the handoff: got %q; want only y, %q", buf, want)
+	}
+}
+
+// TestSubscriptionEventsNotStored: subscription events are delivered live
+// and never stored, so a subscriber with many selectors cannot push real
+// updates out of a full history; an over-long selector is refused before
+// anything is sent.
+func TestSubscriptionEventsNotStored(t *testing.T) {
+	store := NewMemoryStore(MemoryStoreConfig{MaxUpdates: 100})
+	t.Cleanup(func() { store.Close(context.Background()) })
+	h := newHub(t, Config{Store: store, SubscriptionEvents: true})
+	for i := range 100 {
+		publish(t, h, &Update{ID: fmt.Sprint("real-", i), Topics: []string{"t"}})
+	}
+	watcher := subscribe(t, h, SubscribeRequest{
+		Selectors: []string{SubscriptionsPath + "{/topic}{/subscriber}"},
+		Claims:    &Claims{Subscribe: []string{"*"}},
+	})
+	watcher.waitEvents(t, 1) // its own connection
+	many := make([]string, 100)
+	for i := range many {
+		many[i] = fmt.Sprintf("https://example.com/many/%d", i)
+	}
+	c := subscribe(t, h, SubscribeRequest{Selectors: many})
+	c.Close()
+	if _, _, err := h.Subscribe(context.Background(), SubscribeRequest{Selectors: []string{strings.Repeat("s", 700<<10)}}); !errors.Is(err, ErrInvalidSelector) {
+		t.Fatalf("Subscribe with a 700 KB selector: %v; want ErrInvalidSelector", err)
+	}
+	evs := watcher.waitEvents(t, 1+200)
+	if len(evs) != 201 {
+		t.Fatalf("watcher got %d subscription events; want 201 (its own, 100 connects, 100 disconnects, none for the refused one)", len(evs))
+	}
+	for _, e := range evs {
+		if e.ID != "" {
+			t.Fatalf("subscription event with id %q; want none (it cannot be resumed from)", e.ID)
+		}
+	}
+	if n := store.Len(); n != 100 {
+		t.Errorf("history holds %d updates; want the 100 real ones", n)
+	}
+	resumer := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, LastEventID: "real-0"})
+	if got := resumer.waitEvents(t, 99); len(got) != 99 || got[98].ID != "real-99" || !resumer.info.Found {
+		t.Errorf("resuming after real-0: %d events, found %v; want real-1…real-99, found", len(got), resumer.info.Found)
+	}
+	if h.LastEventID() != "real-99" {
+		t.Errorf("LastEventID %q; want real-99, not a subscription event", h.LastEventID())
+	}
+}
+
+// TestPrivateClaimSets: private updates with many topics (indexed) and few
+// (scanned) go exactly to the subscribers whose claims match one topic,
+// whether they share their claims or not, and the shared claim sets are
+// forgotten with their last subscriber.
+func TestPrivateClaimSets(t *testing.T) {
+	h := newHub(t, Config{})
+	many := make([]string, 50)
+	for i := range many {
+		many[i] = fmt.Sprintf("https://example.com/many/%d", i)
+	}
+	claims := map[string][]string{
+		"exact":          {"https://example.com/many/49"},
+		"exact-shared-1": {"https://example.com/few/1", "urn:x"},
+		"exact-shared-2": {"urn:x", "https://example.com/few/1", "urn:x"}, // the same set, reordered
+		"template":       {"https://example.com/many/{n}"},
+		"none":           {"https://example.com/other/{n}", "urn:y"},
+		"all":            {"*"},
+	}
+	clients := map[string]*client{}
+	for name, c := range claims {
+		clients[name] = subscribe(t, h, SubscribeRequest{Selectors: []string{"*"}, Claims: &Claims{Subscribe: c}})
+	}
+	h.mu.RLock()
+	sets := len(h.claimSets)
+	h.mu.RUnlock()
+	if sets != 5 {
+		t.Errorf("%d claim sets for 6 subscribers, two with the same claims; want 5", sets)
+	}
+	publish(t, h, &Update{ID: "many", Topics: many, Private: true})
+	publish(t, h, &Update{ID: "few", Topics: []string{"https://example.com/few/1", "https://example.com/few/2"}, Private: true})
+	want := map[string][]string{
+		"exact":          {"many"},
+		"exact-shared-1": {"few"},
+		"exact-shared-2": {"few"},
+		"template":       {"many"},
+		"none":           nil,
+		"all":            {"many", "few"},
+	}
+	for name, c := range clients {
+		c.drain()
+		if got := ids(c.events(t)); !slices.Equal(got, want[name]) {
+			t.Errorf("%s: received %v; want %v", name, got, want[name])
+		}
+		c.Close()
+	}
+	h.mu.RLock()
+	sets = len(h.claimSets)
+	h.mu.RUnlock()
+	if sets != 0 {
+		t.Errorf("%d claim sets left after every subscriber closed; want 0", sets)
+	}
+}
+
+// TestLiveOnlyResumedAfterNeverPrivate: a live-only subscriber is told it
+// resumed after the last public update, never a private one it may not
+// receive.
+func TestLiveOnlyResumedAfterNeverPrivate(t *testing.T) {
+	h := newHub(t, Config{})
+	if c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}}); c.info.ResumedAfter != EarliestID {
+		t.Errorf("on an empty hub: ResumedAfter %q; want earliest", c.info.ResumedAfter)
+	}
+	publish(t, h, &Update{ID: "public", Topics: []string{"t"}})
+	publish(t, h, &Update{ID: "secret", Topics: []string{"t"}, Private: true})
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}})
+	if c.info.ResumedAfter != "public" {
+		t.Errorf("after a private update: ResumedAfter %q; want public, the last update it could receive", c.info.ResumedAfter)
+	}
+}
+
+// failingPagesStore is a memory store whose After fails after the first
+// page: a network store losing its backend mid-replay.
+type failingPagesStore struct{ *MemoryStore }
+
+func (s failingPagesStore) After(ctx context.Context, from Cursor, maxBytes int) (Page, error) {
+	if from.Seq > 0 {
+		return Page{}, fmt.Errorf("test: %w", ErrStoreUnavailable)
+	}
+	return s.MemoryStore.After(ctx, from, maxBytes)
+}
+
+// TestReplayPageFails: a store error on a later page ends the subscriber
+// with ErrReplayFailed (its client resumes from what it got) and the hub
+// forgets it.
+func TestReplayPageFails(t *testing.T) {
+	store := failingPagesStore{NewMemoryStore(MemoryStoreConfig{})}
+	t.Cleanup(func() { store.Close(context.Background()) })
+	h := newHub(t, Config{Store: store, ReplayPageBytes: 1 << 10})
+	for i := range 20 {
+		publish(t, h, &Update{ID: fmt.Sprint(i), Topics: []string{"t"}, Data: strings.Repeat("d", 300)})
+	}
+	c := subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}, LastEventID: EarliestID})
+	evs := c.waitEvents(t, 20)
+	if !errors.Is(c.err, ErrReplayFailed) || !errors.Is(c.err, ErrStoreUnavailable) {
+		t.Fatalf("Drain after a failed page: %v; want ErrReplayFailed wrapping the store's error", c.err)
+	}
+	if len(evs) == 0 || len(evs) >= 20 {
+		t.Errorf("%d events before the failure; want the first page only", len(evs))
+	}
+	if subs := h.Subscriptions(); len(subs) != 0 {
+		t.Errorf("%d subscriptions left after the failed replay; want 0", len(subs))
 	}
 }

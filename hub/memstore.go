@@ -12,10 +12,6 @@ const (
 	DefaultMaxBytes   = 64 << 20
 )
 
-// updateOverhead approximates the memory an Update costs beyond its strings:
-// the struct, the Topics slice header and the store's index entry.
-const updateOverhead = 256
-
 // MemoryStoreConfig bounds a MemoryStore's history. The oldest updates are
 // dropped first when any bound is exceeded; the newest update is always kept.
 // The zero value works.
@@ -71,14 +67,6 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 	return &MemoryStore{cfg: cfg, byID: make(map[string]int)}
 }
 
-func updateSize(u *Update) int64 {
-	n := len(u.ID) + len(u.Type) + len(u.Data) + updateOverhead
-	for _, t := range u.Topics {
-		n += len(t) + 16
-	}
-	return int64(n)
-}
-
 // Append records a copy of u, assigns u.Seq and u.Time, and calls every
 // Subscribe callback with it before returning. The store keeps u.Topics:
 // the caller must not modify it afterwards.
@@ -86,6 +74,9 @@ func (s *MemoryStore) Append(ctx context.Context, u *Update) error {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 
+	if u.ID == "" {
+		return ErrNoID
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -105,7 +96,7 @@ func (s *MemoryStore) Append(ctx context.Context, u *Update) error {
 	c := *u
 	s.ring = append(s.ring, &c)
 	s.byID[c.ID] = int(c.Seq)
-	s.bytes += updateSize(&c)
+	s.bytes += int64(UpdateSize(&c))
 	s.evictLocked(now)
 	s.mu.Unlock()
 
@@ -126,7 +117,7 @@ func (s *MemoryStore) evictLocked(now time.Time) {
 			break
 		}
 		delete(s.byID, old.ID)
-		s.bytes -= updateSize(old)
+		s.bytes -= int64(UpdateSize(old))
 		s.ring[s.head] = nil
 		s.head++
 	}
@@ -171,68 +162,63 @@ func (s *MemoryStore) firstLiveLocked(now time.Time) int {
 	return lo
 }
 
-// After calls fn with the retained updates after id, oldest first. It reads
-// the history in batches and calls fn without holding the store's lock, so
-// fn may take its time; updates evicted meanwhile are skipped.
-func (s *MemoryStore) After(ctx context.Context, id string, fn func(*Update) bool) (anchor uint64, found bool, err error) {
-	var batch [64]*Update
+// After returns the page of retained updates after from (see hub.Store),
+// read under the store's read lock: pointers to the stored updates, no
+// copy.
+func (s *MemoryStore) After(ctx context.Context, from Cursor, maxBytes int) (Page, error) {
+	if err := ctx.Err(); err != nil {
+		return Page{}, err
+	}
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.closed {
-		s.mu.RUnlock()
-		return 0, false, ErrStoreClosed
+		return Page{}, ErrStoreClosed
 	}
 	first := s.firstLiveLocked(time.Now())
-	found = id == ""
-	if id != "" {
-		if seq, ok := s.byID[id]; ok {
+	var p Page
+	switch {
+	case from.Seq > 0:
+		p.Next = from.Seq
+		if s.head < len(s.ring) {
+			// Seqs are consecutive in the ring: the next one's index.
+			if i := s.head + int(from.Seq+1) - int(s.ring[s.head].Seq); i > first {
+				first = i
+			}
+		}
+	case from.ID == "":
+		p.Found = true
+	default:
+		if seq, ok := s.byID[from.ID]; ok {
 			if i := s.indexLocked(seq); i >= first {
-				first, found, anchor = i+1, true, uint64(seq)
+				first, p.Found, p.Anchor, p.Next = i+1, true, uint64(seq), uint64(seq)
 			}
 		}
 	}
-	var next uint64 // Seq of the next update to pass to fn
-	if first < len(s.ring) {
-		next = s.ring[first].Seq
-	} else {
-		next = s.lastSeq + 1
+	used := 0
+	i := first
+	if i < len(s.ring) { // at most what is left, and what fits by the overhead alone
+		p.Updates = make([]*Update, 0, min(len(s.ring)-i, maxBytes/updateOverhead+1))
 	}
-	for {
-		n := 0
-		i := s.indexLocked(int(next))
-		if i < 0 && s.head < len(s.ring) && next < s.ring[s.head].Seq {
-			i = s.head // evicted while fn ran: continue with the oldest
+	for ; i < len(s.ring); i++ {
+		u := s.ring[i]
+		size := UpdateSize(u)
+		if PageFull(len(p.Updates), used, size, maxBytes) {
+			break
 		}
-		for ; i >= 0 && i < len(s.ring) && n < len(batch); i++ {
-			batch[n] = s.ring[i]
-			n++
-		}
-		s.mu.RUnlock()
-		if n == 0 {
-			return anchor, found, nil
-		}
-		for _, u := range batch[:n] {
-			if !fn(u) {
-				return anchor, found, nil
-			}
-		}
-		next = batch[n-1].Seq + 1
-		clear(batch[:n])
-		if err := ctx.Err(); err != nil {
-			return anchor, found, err
-		}
-		s.mu.RLock()
-		if s.closed {
-			s.mu.RUnlock()
-			return anchor, found, ErrStoreClosed
-		}
+		used += size
+		p.Updates = append(p.Updates, u)
+		p.Next = u.Seq
 	}
+	p.End = i >= len(s.ring)
+	return p, nil
 }
 
 // Subscribe calls fn with every update appended from now on, in Seq order,
-// synchronously from Append. fn must not block and must not call the
-// store's Append, nor stop. stop is idempotent; after it returns fn is not
-// called again.
-func (s *MemoryStore) Subscribe(fn func(*Update)) (stop func(), err error) {
+// synchronously from Append, which holds the store's delivery lock: while
+// fn blocks, Append waits (the hub's back-pressure) but After does not. fn
+// must not call the store's Append, Close, nor stop. stop is idempotent;
+// after it returns fn is not called again. ctx is unused: nothing waits.
+func (s *MemoryStore) Subscribe(_ context.Context, fn func(*Update)) (stop func(), err error) {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 	s.mu.RLock()
@@ -269,8 +255,8 @@ func (s *MemoryStore) Len() int {
 }
 
 // Close drops the history and every subscription. It returns
-// ErrStoreClosed when called again.
-func (s *MemoryStore) Close() error {
+// ErrStoreClosed when called again. Nothing is buffered, so ctx is unused.
+func (s *MemoryStore) Close(context.Context) error {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 	s.mu.Lock()

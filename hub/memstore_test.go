@@ -37,7 +37,7 @@ func appendIDs(t *testing.T, s hub.Store, ids ...string) {
 func retained(t *testing.T, s hub.Store, after string) ([]string, bool) {
 	t.Helper()
 	var ids []string
-	_, found, err := s.After(context.Background(), after, func(u *hub.Update) bool {
+	_, found, err := hubtest.AfterAll(context.Background(), s, after, 0, func(u *hub.Update) bool {
 		ids = append(ids, u.ID)
 		return true
 	})
@@ -58,7 +58,7 @@ func seqIDs(prefix string, from, to int) []string {
 func TestMemoryStoreRetention(t *testing.T) {
 	t.Run("MaxUpdates", func(t *testing.T) {
 		s := hub.NewMemoryStore(hub.MemoryStoreConfig{MaxUpdates: 100})
-		defer s.Close()
+		defer s.Close(context.Background())
 		appendIDs(t, s, seqIDs("u", 0, 250)...)
 		ids, _ := retained(t, s, "")
 		if want := seqIDs("u", 150, 250); !slices.Equal(ids, want) {
@@ -76,7 +76,7 @@ func TestMemoryStoreRetention(t *testing.T) {
 	t.Run("MaxBytes", func(t *testing.T) {
 		// Each update is about 10 KiB; 100 KiB keeps fewer than 10.
 		s := hub.NewMemoryStore(hub.MemoryStoreConfig{MaxBytes: 100 << 10})
-		defer s.Close()
+		defer s.Close(context.Background())
 		data := strings.Repeat("x", 10<<10)
 		for i := range 30 {
 			if err := s.Append(context.Background(), &hub.Update{ID: fmt.Sprint(i), Topics: []string{"t"}, Data: data}); err != nil {
@@ -90,7 +90,7 @@ func TestMemoryStoreRetention(t *testing.T) {
 	})
 	t.Run("NewestAlwaysKept", func(t *testing.T) {
 		s := hub.NewMemoryStore(hub.MemoryStoreConfig{MaxBytes: 1})
-		defer s.Close()
+		defer s.Close(context.Background())
 		appendIDs(t, s, "a", "b")
 		if ids, _ := retained(t, s, ""); !slices.Equal(ids, []string{"b"}) {
 			t.Errorf("retained %v; want [b]", ids)
@@ -99,7 +99,7 @@ func TestMemoryStoreRetention(t *testing.T) {
 	t.Run("MaxAge", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := hub.NewMemoryStore(hub.MemoryStoreConfig{MaxAge: time.Minute})
-			defer s.Close()
+			defer s.Close(context.Background())
 			appendIDs(t, s, "old1", "old2")
 			time.Sleep(45 * time.Second)
 			appendIDs(t, s, "mid")
@@ -128,7 +128,7 @@ func BenchmarkMemoryStoreAfterLast(b *testing.B) {
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			s := hub.NewMemoryStore(hub.MemoryStoreConfig{MaxUpdates: n})
-			defer s.Close()
+			defer s.Close(context.Background())
 			for i := range n {
 				if err := s.Append(context.Background(), &hub.Update{ID: fmt.Sprint(i), Topics: []string{"t"}}); err != nil {
 					b.Fatal(err)
@@ -138,7 +138,7 @@ func BenchmarkMemoryStoreAfterLast(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				calls := 0
-				if _, _, err := s.After(context.Background(), last, func(*hub.Update) bool { calls++; return true }); err != nil || calls != 1 {
+				if _, _, err := hubtest.AfterAll(context.Background(), s, last, 0, func(*hub.Update) bool { calls++; return true }); err != nil || calls != 1 {
 					b.Fatalf("After: %d calls, %v", calls, err)
 				}
 			}

@@ -5,11 +5,12 @@ import "time"
 // Reasons a subscriber is disconnected, passed to
 // Metrics.SubscriberDisconnected.
 const (
-	// DisconnectSlow: its queue filled up (ErrSlowSubscriber).
+	// DisconnectSlow: its queue filled up (ErrSlowSubscriber), or its client
+	// stopped reading (Subscriber.EndSlow).
 	DisconnectSlow = "slow"
 	// DisconnectGone: the client went away (Subscriber.Close).
 	DisconnectGone = "gone"
-	// DisconnectAuth: its token expired (Subscriber.Expire).
+	// DisconnectAuth: its token expired (Subscriber.EndExpired).
 	DisconnectAuth = "auth"
 	// DisconnectShutdown: the hub shut down (ErrHubClosed).
 	DisconnectShutdown = "shutdown"

@@ -35,12 +35,16 @@ type Update struct {
 }
 
 // Store errors, for Store implementations to return and callers to test
-// with errors.Is.
+// with errors.Is. A store wraps them with its own prefix and the cause
+// ("natsjs: publish: hub: store unavailable: …"), never the other way round.
 var (
 	// ErrStoreClosed is returned by a Store used after Close.
 	ErrStoreClosed = errors.New("hub: store closed")
 	// ErrDuplicateID is returned by Append when the id is already retained.
 	ErrDuplicateID = errors.New("hub: duplicate update id")
+	// ErrNoID is returned by Append for an update whose ID is empty: the hub
+	// always gives one, so only a caller using a Store directly sees it.
+	ErrNoID = errors.New("hub: update has no id")
 	// ErrStoreUnavailable is returned (wrapped with the reason) by a
 	// network store that cannot reach its backend; the request may succeed
 	// if retried later, and the server answers 503 with Retry-After.
@@ -52,33 +56,125 @@ var (
 // store is in this package; the others (bolt, NATS JetStream, Redis Streams)
 // live in packages of their own under store/, and all run the conformance
 // suite in hub/hubtest.
+//
+// # What the hub does with a store
+//
+// New calls Subscribe once and keeps the subscription until Shutdown. The
+// callback hands each update to the hub's fan-out queue (1,024 updates);
+// when fan-out falls that far behind, the callback blocks until there is
+// room again. That is the hub's back-pressure, and a store must let it
+// happen: a blocked callback may hold back Append (publishers then wait,
+// which is the point) and later deliveries, but never After, nor the
+// delivery to other callbacks for longer than the blocked one takes. So
+// while calling the callback a store may hold only what serialises its own
+// delivery and appends (so that updates arrive one at a time, in Seq
+// order); it must not hold a lock, read transaction or connection that
+// After needs. Stores call it from a delivery goroutine of their own (bolt,
+// NATS, Redis) or from Append itself (the memory store). The hub calls no
+// Store method from inside the callback and holds none of its own locks
+// while calling a Store method, so a store's locks and the hub's never
+// nest.
+//
+// The hub calls After while a subscriber resumes, concurrently with Append
+// and with deliveries; it passes an update returned by After or delivered
+// to the callback to every subscriber as it is, so the store must not
+// modify it afterwards.
 type Store interface {
 	// Append records u (its ID already set) and assigns u.Seq and u.Time.
 	// When Append returns nil the update is as durable as the store
 	// promises (for bolt: committed to disk), it is visible to After, and it
 	// will be delivered to every Subscribe callback, on every node sharing
-	// the store, in Seq order.
+	// the store, in Seq order. Append does not wait for the callbacks.
+	// Errors: ErrNoID, ErrDuplicateID, ErrStoreClosed, ErrStoreUnavailable
+	// (wrapped), ctx's error.
 	Append(ctx context.Context, u *Update) error
 
-	// After calls fn, oldest first, with each retained update appended
-	// after the update with the given id, until fn returns false. An empty
-	// id means the whole retained history. found is false when a non-empty
-	// id is not (or no longer) retained; fn is then called with the whole
-	// retained history, so a client is never left stuck. anchor is the Seq
-	// of the update with the given id when found (0 otherwise): the hub
-	// drops live deliveries at or below it that reach it late (fan-out lags
-	// the store, and in a cluster one node lags another). The updates
-	// passed to fn must not be modified.
-	After(ctx context.Context, id string, fn func(*Update) bool) (anchor uint64, found bool, err error)
+	// After returns the next page of the retained history, oldest first:
+	// the updates after from (see Cursor), as many as fit in maxBytes
+	// (their UpdateSize summed), and always at least one when there is
+	// one, however large. A store reads only the page from its backend, so
+	// a replay of any history costs one page of memory at a time: the hub
+	// asks for the next page, from Page.Next, when the subscriber has
+	// taken the last. On the first page (from.Seq == 0) Page.Found and
+	// Page.Anchor say whether from.ID is retained; when it is not, the
+	// page starts at the oldest retained update, so a client is never left
+	// stuck. An update evicted between two pages is skipped. The updates
+	// returned must not be modified.
+	After(ctx context.Context, from Cursor, maxBytes int) (Page, error)
 
 	// Subscribe calls fn with every update appended from now on (by any
-	// node), in Seq order, from one goroutine at a time. fn must not block:
-	// it is on the delivery path of every subscriber. stop unregisters fn;
-	// after stop returns fn is not called again.
-	Subscribe(fn func(*Update)) (stop func(), err error)
+	// node), in Seq order, from one goroutine at a time. fn may block (see
+	// above: the hub's back-pressure); a store must not call it with a lock
+	// held that its other methods need. ctx bounds Subscribe's own work (a
+	// network store asks its backend where "now" is), not the subscription,
+	// which lasts until stop. stop unregisters fn; after stop returns fn is
+	// not called again. stop must not be called from fn.
+	Subscribe(ctx context.Context, fn func(*Update)) (stop func(), err error)
 
-	// Close releases the store, flushing what it buffers.
-	Close() error
+	// Close releases the store, flushing what it buffers (bolt commits and
+	// delivers the appends already waiting). ctx bounds the wait: at its end
+	// Close returns ctx.Err(), and the store is closed but what it buffered
+	// may not be flushed. A second Close returns nil or ErrStoreClosed.
+	Close(ctx context.Context) error
+}
+
+// Cursor is where Store.After reads from.
+type Cursor struct {
+	// ID is where the first page starts: after the update with this id,
+	// or at the oldest retained update for "". Ignored when Seq is set.
+	ID string
+	// Seq, when non-zero, continues a replay: the page starts after the
+	// update with this Seq (Page.Next of the page before), at the oldest
+	// retained one after it.
+	Seq uint64
+}
+
+// Page is one page of history returned by Store.After.
+type Page struct {
+	// Updates are the page's updates, in Seq order.
+	Updates []*Update
+	// Next is where the next page starts (Cursor.Seq): the Seq of the last
+	// update the page read, including expired ones it skipped, or where
+	// the page was asked from when it read none.
+	Next uint64
+	// End reports that the store had no retained update after Next when
+	// it read the page: the replay has caught up. A store that cannot tell
+	// cheaply (NATS) may leave it false on the last page; the next page is
+	// then empty and ends.
+	End bool
+	// Found, on the first page, reports whether Cursor.ID was retained
+	// (true for an empty ID). Anchor is then its Seq (0 for an empty ID or
+	// when not found): the hub drops live deliveries at or below it that
+	// reach it late (fan-out lags the store, and in a cluster one node
+	// lags another).
+	Found  bool
+	Anchor uint64
+}
+
+// DefaultPageBytes is the page size the hub replays with: about what one
+// replaying subscriber holds.
+const DefaultPageBytes = 1 << 20
+
+// updateOverhead approximates what an Update costs beyond its strings: the
+// struct, the Topics slice header and a store's index entry.
+const updateOverhead = 256
+
+// UpdateSize is the size of u that history bounds and pages count: its
+// strings plus a fixed overhead, so that a page of tiny updates is bounded
+// in count too.
+func UpdateSize(u *Update) int {
+	n := len(u.ID) + len(u.Type) + len(u.Data) + updateOverhead
+	for _, t := range u.Topics {
+		n += len(t) + 16
+	}
+	return n
+}
+
+// PageFull reports whether an update of size bytes does not fit a page
+// that holds n updates taking used bytes of maxBytes: a page holds at least
+// one update. Stores call it before adding each update to a page.
+func PageFull(n, used, size, maxBytes int) bool {
+	return n > 0 && used+size > maxBytes
 }
 
 // HealthChecker is implemented by stores that can lose their backend (a

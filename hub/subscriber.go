@@ -2,9 +2,15 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 )
+
+// EarliestID is the Last-Event-ID that asks for the whole retained history,
+// and the ResumedAfter of a replay that sent it: no update may have it as
+// its id.
+const EarliestID = "earliest"
 
 // SubscribeRequest is what a subscriber asks for.
 type SubscribeRequest struct {
@@ -35,7 +41,9 @@ type SubscribeRequest struct {
 type ReplayInfo struct {
 	// ResumedAfter is the id the stream continues after: the requested
 	// Last-Event-ID when it was found; for a live-only subscription the
-	// last update the hub fanned out before it; "earliest" when the id was
+	// last public (not private) update the hub fanned out before it, so
+	// the header never names an update the subscriber may not receive;
+	// "earliest" when the id was
 	// unknown, "earliest" was asked for, or there is no such update.
 	ResumedAfter string
 	// Found reports whether the requested Last-Event-ID was in the history
@@ -52,20 +60,32 @@ type Subscriber struct {
 	remoteAddr string
 	topics     []string    // the selectors as given, without duplicates
 	sels       []*Selector // compiled topics
-	auth       []*Selector // compiled Claims.Subscribe; nil: anonymous
-	claims     *Claims
-	notify     func()
-	members    []membership // guarded by h.mu: where s is in the index
+	// claims are the compiled Claims.Subscribe, shared by every subscriber
+	// with the same; set at registration, before the replay reads them;
+	// nil: anonymous.
+	claims  *claimSet
+	token   *Claims
+	notify  func()
+	members []membership // guarded by h.mu: where s is in the index
 
-	mu        sync.Mutex
-	replay    []byte   // guarded by mu; replayed events, ahead of queue
-	queue     []queued // guarded by mu; live events, allocated on first use
-	replaying bool     // guarded by mu; live events wait, unannounced
-	replayMax uint64   // guarded by mu; highest Seq the replay read
-	liveMax   uint64   // guarded by mu; highest Seq enqueued live
-	notified  bool     // guarded by mu; Notify called since the last Drain
-	ended     bool     // guarded by mu; no more events will be queued
-	err       error    // guarded by mu; why the hub ended it
+	// drained is signalled (without blocking; capacity 1) when Drain
+	// takes the replayed events: the replay reads its next page then.
+	// nil for a live-only subscriber.
+	drained chan struct{}
+
+	mu         sync.Mutex
+	replay     []byte             // guarded by mu; replayed events (at most about a page), ahead of queue
+	queue      []queued           // guarded by mu; live events, allocated on first use
+	replaying  bool               // guarded by mu; live events wait, unannounced
+	stopReplay context.CancelFunc // guarded by mu; ends a replay reading its pages
+	replayMax  uint64             // guarded by mu; highest Seq the replay read
+	liveMax    uint64             // guarded by mu; highest Seq enqueued live
+	// lastLiveOnly is the last live-only update (Seq 0) queued, so that one
+	// reaching s through two selectors is queued once. guarded by mu
+	lastLiveOnly *Update
+	notified     bool  // guarded by mu; Notify called since the last Drain
+	ended        bool  // guarded by mu; no more events will be queued
+	err          error // guarded by mu; why the hub ended it
 }
 
 type membership struct {
@@ -98,7 +118,10 @@ func (s *Subscriber) Topics() []string { return slices.Clone(s.topics) }
 
 // authorized reports whether s may receive a private update to topics.
 func (s *Subscriber) authorized(topics []string) bool {
-	for _, a := range s.auth {
+	if s.claims == nil {
+		return false
+	}
+	for _, a := range s.claims.sels {
 		if a.MatchAny(topics) {
 			return true
 		}
@@ -121,21 +144,29 @@ func (s *Subscriber) wants(u *Update) bool {
 }
 
 // enqueue queues b, the wire form of u, which matched one of s's
-// selectors. It never blocks on the subscriber's reader: a full queue ends
+// selectors (and, when private, that s may receive: fan-out decided). It never blocks on the subscriber's reader: a full queue ends
 // the subscriber.
 func (s *Subscriber) enqueue(u *Update, b []byte) enqueueResult {
-	if u.Private && !s.authorized(u.Topics) {
-		return skipped
-	}
 	s.mu.Lock()
-	if s.ended || u.Seq <= s.liveMax { // reached through two selectors
+	switch {
+	case s.ended:
 		s.mu.Unlock()
 		return skipped
-	}
-	s.liveMax = u.Seq
-	if !s.replaying && u.Seq <= s.replayMax { // already replayed
+	case u.Seq == 0: // live only, never replayed
+		if s.lastLiveOnly == u { // reached through two selectors
+			s.mu.Unlock()
+			return skipped
+		}
+		s.lastLiveOnly = u
+	case u.Seq <= s.liveMax: // reached through two selectors
 		s.mu.Unlock()
 		return skipped
+	default:
+		s.liveMax = u.Seq
+		if !s.replaying && u.Seq <= s.replayMax { // already replayed
+			s.mu.Unlock()
+			return skipped
+		}
 	}
 	if len(s.queue) >= s.h.queueSize {
 		s.ended, s.err, s.notified = true, ErrSlowSubscriber, true
@@ -163,6 +194,9 @@ func (s *Subscriber) end(err error) bool {
 		return false
 	}
 	s.ended, s.err, s.notified = true, err, true
+	if s.stopReplay != nil {
+		s.stopReplay()
+	}
 	return true
 }
 
@@ -173,21 +207,31 @@ func (s *Subscriber) end(err error) bool {
 // After Close it appends nothing.
 func (s *Subscriber) Drain(dst []byte) ([]byte, error) {
 	s.mu.Lock()
+	tookReplay := len(s.replay) > 0
 	dst = append(dst, s.replay...)
 	s.replay = nil
-	n := len(s.queue)
-	for i := range s.queue {
-		dst = append(dst, s.queue[i].b...)
-	}
-	clear(s.queue)
-	if cap(s.queue) > 64 {
-		s.queue = nil // a burst is over: give its memory back
-	} else {
-		s.queue = s.queue[:0]
+	n := 0
+	if !s.replaying { // live events wait for the end of the replay
+		n = len(s.queue)
+		for i := range s.queue {
+			dst = append(dst, s.queue[i].b...)
+		}
+		clear(s.queue)
+		if cap(s.queue) > 64 {
+			s.queue = nil // a burst is over: give its memory back
+		} else {
+			s.queue = s.queue[:0]
+		}
 	}
 	s.notified = false
 	err := s.err
 	s.mu.Unlock()
+	if tookReplay && s.drained != nil {
+		select {
+		case s.drained <- struct{}{}:
+		default:
+		}
+	}
 	if n > 0 {
 		s.h.metrics.QueueDepth(n)
 	}
@@ -198,20 +242,23 @@ func (s *Subscriber) Drain(dst []byte) ([]byte, error) {
 // away): the hub forgets it. Idempotent.
 func (s *Subscriber) Close() { s.close(DisconnectGone) }
 
-// Expire ends the subscription because its token expired: as Close, but
-// counted with reason "auth".
-func (s *Subscriber) Expire() { s.close(DisconnectAuth) }
+// EndExpired ends the subscription because its token expired: as Close,
+// but counted with reason "auth".
+func (s *Subscriber) EndExpired() { s.close(DisconnectAuth) }
 
-// Stalled ends the subscription because its client stopped reading (its
-// connection accepted nothing for the write timeout): counted as slow, as
-// a full queue is.
-func (s *Subscriber) Stalled() { s.close(DisconnectSlow) }
+// EndSlow ends the subscription because its client stopped reading (its
+// connection accepted nothing for the write timeout): as Close, but
+// counted as slow, as a full queue is.
+func (s *Subscriber) EndSlow() { s.close(DisconnectSlow) }
 
 func (s *Subscriber) close(reason string) {
 	s.mu.Lock()
 	wasEnded := s.ended
 	s.ended, s.notified = true, true
 	s.replay, s.queue = nil, nil
+	if s.stopReplay != nil {
+		s.stopReplay()
+	}
 	s.mu.Unlock()
 	h := s.h
 	h.mu.Lock()
@@ -224,37 +271,54 @@ func (s *Subscriber) close(reason string) {
 	h.publishEventsAsync(s, false)
 }
 
-// Subscribe registers a subscriber, replays the history it asks for and
-// returns it with where it resumed. Call Drain at once for the replayed
-// events, then whenever Notify is called. Close it when the client goes.
+// Subscribe registers a subscriber, reads the first page of the history it
+// asks for and returns it with where it resumed. Call Drain at once for the
+// replayed events, then whenever Notify is called. Close it when the client
+// goes.
 //
 // Live updates are registered for before the history is read, and those
 // the replay already covered are skipped, so none is lost or repeated. The
-// replay is read into the subscriber's memory in full: it is bounded by the
-// store's retention, not by Config.QueueSize (which bounds live updates,
-// including those arriving during the replay).
+// replay is streamed from the store in pages of Config.ReplayPageBytes: the
+// next page is read when Drain has taken the last, so a replaying
+// subscriber holds about one page whatever the history holds. Live updates
+// arriving meanwhile wait in its queue, bounded by Config.QueueSize: a
+// replay that takes so long that they overflow it ends the subscriber as
+// slow, and its client resumes from where it got to.
 func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber, ReplayInfo, error) {
 	if len(req.Selectors) == 0 {
 		return nil, ReplayInfo{}, ErrNoSelector
+	}
+	for _, sel := range req.Selectors {
+		if len(sel) > MaxTopicLength {
+			return nil, ReplayInfo{}, fmt.Errorf("%w: selector of %d bytes, longer than %d", ErrInvalidSelector, len(sel), MaxTopicLength)
+		}
 	}
 	s := &Subscriber{
 		h:          h,
 		id:         newUUIDURN(),
 		remoteAddr: req.RemoteAddr,
 		topics:     dedupe(req.Selectors),
-		claims:     req.Claims,
+		token:      req.Claims,
 		notify:     req.Notify,
 		replaying:  req.LastEventID != "",
+	}
+	if s.replaying {
+		s.drained = make(chan struct{}, 1)
 	}
 	s.sels = make([]*Selector, len(s.topics))
 	for i, t := range s.topics {
 		s.sels[i] = h.selectors.get(t)
 	}
+	// Claims are compiled here, not under the hub's lock; a claim set
+	// already shared by others is reused and this compilation dropped.
+	var claimsKeyOf string
+	var claimSels []*Selector
 	if req.Claims != nil {
-		s.auth = make([]*Selector, len(req.Claims.Subscribe))
+		claimSels = make([]*Selector, len(req.Claims.Subscribe))
 		for i, t := range req.Claims.Subscribe {
-			s.auth[i] = h.selectors.get(t)
+			claimSels[i] = h.selectors.get(t)
 		}
+		claimsKeyOf = claimsKey(req.Claims.Subscribe)
 	}
 
 	h.mu.Lock()
@@ -262,8 +326,12 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 		h.mu.Unlock()
 		return nil, ReplayInfo{}, ErrHubClosed
 	}
+	if req.Claims != nil {
+		s.claims = h.acquireClaimsLocked(claimsKeyOf, claimSels)
+	}
 	h.registerLocked(s)
 	last := h.last.Load() // the last update s will not get live
+	lastPublic := h.lastPublic.Load()
 	h.mu.Unlock()
 	h.metrics.SubscriberConnected()
 	if h.subEvents {
@@ -271,14 +339,18 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	}
 
 	if req.LastEventID == "" {
-		info := ReplayInfo{ResumedAfter: "earliest", Found: true}
-		if last != nil {
-			info.ResumedAfter = last.ID
+		info := ReplayInfo{ResumedAfter: EarliestID, Found: true}
+		if lastPublic != nil {
+			info.ResumedAfter = lastPublic.ID
 		}
 		return s, info, nil
 	}
 
-	info, err := h.replay(ctx, s, req.LastEventID)
+	var target uint64
+	if last != nil {
+		target = last.Seq
+	}
+	info, err := h.replay(ctx, s, req.LastEventID, target)
 	if err != nil {
 		s.Close()
 		return nil, ReplayInfo{}, err
@@ -286,54 +358,161 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	return s, info, nil
 }
 
-// replay reads the history after lastEventID into s, then lets live
-// updates through.
-func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string) (ReplayInfo, error) {
-	after := lastEventID
-	if after == "earliest" {
-		after = ""
+// replayer is the state of one subscriber's paged replay, owned by the
+// goroutine that reads it (Subscribe for the first page, then replayRest).
+type replayer struct {
+	h      *Hub
+	s      *Subscriber
+	next   uint64 // Cursor.Seq of the next page
+	target uint64 // the replay is complete once it has read this far (0: to the store's end)
+	anchor uint64 // Seq of the Last-Event-ID, 0 when unknown
+}
+
+// replay reads the first page of the history after lastEventID into s and,
+// when the history goes on, starts replayRest for the others. target is
+// the Seq of the last update fanned out before s was registered: every
+// update after it reaches s live.
+func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string, target uint64) (ReplayInfo, error) {
+	from := Cursor{ID: lastEventID}
+	switch {
+	case lastEventID == EarliestID:
+		from.ID = ""
+	case len(lastEventID) > MaxIDLength: // no update has it: spare the store the look-up
+		from.ID = unknownID
 	}
-	var buf []byte
-	var maxSeq uint64
-	var encErr error
-	anchor, found, err := h.store.After(ctx, after, func(u *Update) bool {
-		maxSeq = max(maxSeq, u.Seq)
-		if s.wants(u) {
-			buf, encErr = encode(buf, u)
-			if encErr != nil {
-				h.log.Error("hub: stored update cannot be encoded; skipped", "id", u.ID, "err", encErr)
-			}
-		}
-		return true
-	})
+	p, err := h.store.After(ctx, from, h.pageBytes)
 	if err != nil {
 		return ReplayInfo{}, err
 	}
-	info := ReplayInfo{ResumedAfter: "earliest", Found: found}
-	if found && after != "" {
+	info := ReplayInfo{ResumedAfter: EarliestID, Found: p.Found}
+	if p.Found && from.ID != "" {
 		info.ResumedAfter = lastEventID
 	}
-	h.metrics.Replay(found)
+	h.metrics.Replay(p.Found)
+	r := &replayer{h: h, s: s, target: target, anchor: p.Anchor}
+	if r.take(p) {
+		r.finish()
+		return info, nil
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.stopReplay = cancel
+	ended := s.ended
+	s.mu.Unlock()
+	if ended {
+		cancel()
+		return info, nil
+	}
+	h.replays.Go(func() {
+		defer cancel()
+		r.rest(rctx)
+	})
+	return info, nil
+}
 
+// take encodes the updates of p that s wants into its replay buffer, up to
+// the hub's page size (one update when a single one is larger: the rest of
+// the page is read again with the next), and notifies s. It reports whether
+// the replay is complete.
+func (r *replayer) take(p Page) (done bool) {
+	h, s := r.h, r.s
+	var buf []byte
+	next := p.Next
+	for i, u := range p.Updates {
+		if len(buf) > 0 && len(buf) >= h.pageBytes {
+			next = p.Updates[i-1].Seq // the rest comes with the next page
+			p.End = false
+			break
+		}
+		if s.wants(u) {
+			var err error
+			if buf, err = encode(buf, u); err != nil {
+				h.log.Error("hub: stored update cannot be encoded; skipped", "id", u.ID, "err", err)
+			}
+		}
+	}
+	r.next = max(r.next, next)
+	done = p.End || (r.target > 0 && r.next >= r.target)
+	if len(buf) == 0 {
+		return done
+	}
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return true
+	}
+	if len(s.replay) == 0 {
+		s.replay = buf
+	} else { // the first page, taken before Subscribe returned: not drained yet
+		s.replay = append(s.replay, buf...)
+	}
+	wake := !s.notified
+	s.notified = true
+	s.mu.Unlock()
+	if wake && s.notify != nil {
+		s.notify()
+	}
+	return done
+}
+
+// rest reads the pages after the first, each once s has drained the one
+// before, then lets live updates through. A store error ends s: its client
+// reconnects and resumes where it got to.
+func (r *replayer) rest(ctx context.Context) {
+	s := r.s
+	for {
+		s.mu.Lock()
+		ended, full := s.ended, len(s.replay) > 0
+		s.mu.Unlock()
+		if ended {
+			return
+		}
+		if full {
+			select {
+			case <-s.drained:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		p, err := r.h.store.After(ctx, Cursor{Seq: r.next}, r.h.pageBytes)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.h.endReplayFailed(s, err)
+			}
+			return
+		}
+		prev := r.next
+		if r.take(p) {
+			r.finish()
+			return
+		}
+		if r.next <= prev { // an empty page that is not the end: it would never finish
+			r.h.endReplayFailed(s, fmt.Errorf("store page after Seq %d is empty and not the end", prev))
+			return
+		}
+	}
+}
+
+// finish ends the replay: live updates the replay covered are dropped and
+// the others let through.
+func (r *replayer) finish() {
+	s := r.s
 	s.mu.Lock()
 	s.replaying = false
 	// Live deliveries at or below the anchor may still come: fan-out lags
-	// the store. They are as much "already seen" as the replayed ones.
-	s.replayMax = max(maxSeq, anchor)
-	if !s.ended {
-		s.replay = buf
+	// the store. They are as much "already seen" as the replayed ones, so
+	// both queued and later live updates up to the larger are dropped.
+	s.replayMax = max(r.next, r.anchor)
+	kept := s.queue[:0]
+	for _, q := range s.queue {
+		if q.seq == 0 || q.seq > s.replayMax { // live only, or not replayed
+			kept = append(kept, q)
+		}
 	}
-	// Drop live updates the replay already holds; both are in Seq order.
-	i := 0
-	for i < len(s.queue) && s.queue[i].seq <= maxSeq {
-		i++
-	}
-	if i > 0 {
-		n := copy(s.queue, s.queue[i:])
-		clear(s.queue[n:])
-		s.queue = s.queue[:n]
-	}
-	wake := (len(s.replay) > 0 || len(s.queue) > 0) && !s.notified
+	clear(s.queue[len(kept):])
+	s.queue = kept
+	wake := (len(s.replay) > 0 || len(s.queue) > 0) && !s.notified && !s.ended
 	if wake {
 		s.notified = true
 	}
@@ -341,8 +520,27 @@ func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string) (Re
 	if wake && s.notify != nil {
 		s.notify()
 	}
-	return info, nil
 }
+
+// endReplayFailed ends s, whose replay could not read the store.
+func (h *Hub) endReplayFailed(s *Subscriber, err error) {
+	if !s.end(fmt.Errorf("%w: %w", ErrReplayFailed, err)) {
+		return
+	}
+	h.mu.Lock()
+	h.unregisterLocked(s)
+	h.mu.Unlock()
+	h.metrics.SubscriberDisconnected(DisconnectGone)
+	h.log.Warn("hub: replay failed; subscriber disconnected", "subscriber", s.id, "err", err)
+	if s.notify != nil {
+		s.notify()
+	}
+	h.publishEventsAsync(s, false)
+}
+
+// unknownID is an id no update can have (it has a control character), for
+// a Last-Event-ID that cannot be retained.
+const unknownID = "\x00"
 
 // dedupe returns ss without repeated strings, in their first order.
 func dedupe(ss []string) []string {

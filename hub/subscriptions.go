@@ -51,8 +51,8 @@ func (s *Subscriber) infos(active bool) []SubscriptionInfo {
 			Active:     active,
 			RemoteAddr: s.remoteAddr,
 		}
-		if s.claims != nil && json.Valid(s.claims.Payload) {
-			out[i].Payload = s.claims.Payload
+		if s.token != nil && json.Valid(s.token.Payload) {
+			out[i].Payload = s.token.Payload
 		}
 	}
 	return out
@@ -79,17 +79,37 @@ type subscriptionEvent struct {
 	SubscriptionInfo
 }
 
-// publishEvents publishes one private subscription update per selector of
-// s. Failures are logged: they must not fail the subscription itself.
+// publishEvents sends one private subscription update per selector of s
+// to the subscribers live: they are never stored, so however many
+// selectors a subscriber names, and however long (Subscribe refuses them
+// over MaxTopicLength), its connections and departures cannot push real
+// updates out of the history nor grow it. They carry no id, so a client's
+// Last-Event-ID stays that of the last real update, which it can resume
+// from. In a cluster each node tells its own subscribers of its own
+// subscriptions. Failures are logged: they must not fail the subscription
+// itself.
 func (h *Hub) publishEvents(ctx context.Context, s *Subscriber, active bool) {
 	for _, info := range s.infos(active) {
 		data, err := json.Marshal(subscriptionEvent{Context: "https://mercure.rocks/", SubscriptionInfo: info})
 		if err == nil {
-			_, err = h.Publish(ctx, &Update{Topics: []string{info.ID}, Private: true, Data: string(data)})
+			err = h.publishLive(ctx, &Update{Topics: []string{info.ID}, Private: true, Data: string(data), Time: time.Now()})
 		}
 		if err != nil {
 			h.log.Warn("hub: subscription update not published", "subscriber", s.id, "topic", info.Topic, "err", err)
 		}
+	}
+}
+
+// publishLive hands u, a live-only update (Seq 0), to the fan-out, waiting
+// while the fan-out is behind.
+func (h *Hub) publishLive(ctx context.Context, u *Update) error {
+	select {
+	case h.liveQueue <- u:
+		return nil
+	case <-h.fanDone:
+		return ErrHubClosed
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,12 +11,13 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/testhub"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
 )
 
-const testSecret = "0123456789abcdef0123456789abcdef-test-secret"
+const testSecret = testhub.Secret
 
 // testHub is a hub with a memory store behind a real HTTP server.
 type testHub struct {
@@ -31,41 +31,10 @@ type testHub struct {
 
 func newTestHub(t *testing.T, proto string, configure func(*hub.Config, *server.Config)) *testHub {
 	t.Helper()
-	key, err := jwtauth.NewKey("HS256", []byte(testSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := jwtauth.New(jwtauth.Config{PublisherKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hcfg := hub.Config{}
-	scfg := server.Config{Auth: auth, AllowAnonymous: true, Heartbeat: time.Minute}
-	if configure != nil {
-		configure(&hcfg, &scfg)
-	}
-	if hcfg.Store == nil {
-		hcfg.Store = hub.NewMemoryStore(hub.MemoryStoreConfig{})
-	}
-	h, err := hub.New(hcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scfg.Hub = h
-	srv, err := server.New(scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := ssetest.NewServer(t, proto, srv)
-	th := &testHub{t: t, hub: h, server: srv, http: hs, key: key, url: hs.URL + "/.well-known/mercure"}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hs.Close()
-		hcfg.Store.Close()
-	})
-	return th
+	tb := testhub.New(t, configure)
+	hs := ssetest.NewServer(t, proto, tb.Server)
+	t.Cleanup(tb.Close) // before hs closes: the streams end first
+	return &testHub{t: t, hub: tb.Hub, server: tb.Server, http: hs, key: tb.Key, url: hs.URL + "/.well-known/mercure"}
 }
 
 func (th *testHub) token(c hub.Claims) string {

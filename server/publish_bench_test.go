@@ -96,7 +96,7 @@ func benchServer(b *testing.B, store hub.Store) (*server.Server, string) {
 		defer cancel()
 		srv.Shutdown(ctx)
 		h.Shutdown(ctx)
-		store.Close()
+		store.Close(context.Background())
 	})
 	return srv, token
 }

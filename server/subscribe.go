@@ -267,9 +267,9 @@ func (s *Server) endConn(c *subConn, reason string) {
 	}
 	switch reason { // each a no-op for a subscriber the hub ended itself
 	case reasonAuth:
-		c.sub.Expire()
+		c.sub.EndExpired()
 	case reasonSlow:
-		c.sub.Stalled()
+		c.sub.EndSlow()
 	default:
 		c.sub.Close()
 	}

@@ -258,7 +258,7 @@ func TestLintHub(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
-		store.Close()
+		store.Close(context.Background())
 	})
 }
 

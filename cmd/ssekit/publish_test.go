@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/testhub"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
 )
 
-const testSecret = "0123456789abcdef0123456789abcdef-cmd-test"
+const testSecret = testhub.Secret
 
 // testHub is a real hub (memory store, HS256 key testSecret) behind an
 // http.Handler, recording what its store accepted.
@@ -50,30 +51,9 @@ func (s *recordingStore) Append(ctx context.Context, u *hub.Update) error {
 
 func newTestHub(t *testing.T) *testHub {
 	t.Helper()
-	key, err := jwtauth.NewKey("HS256", []byte(testSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := jwtauth.New(jwtauth.Config{PublisherKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := &recordingStore{Store: hub.NewMemoryStore(hub.MemoryStoreConfig{})}
-	h, err := hub.New(hub.Config{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Hub: h, Auth: auth, AllowAnonymous: true, Heartbeat: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		store.Close()
-	})
-	return &testHub{handler: srv, store: store, key: key}
+	th := testhub.New(t, func(hcfg *hub.Config, _ *server.Config) { hcfg.Store = store })
+	return &testHub{handler: th.Server, store: store, key: th.Key}
 }
 
 func (th *testHub) token(t *testing.T, c hub.Claims) string {

@@ -167,7 +167,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer store.Close(context.Background())
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -276,7 +276,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if herr := <-httpDone; err == nil {
 		err = herr
 	}
-	if cerr := store.Close(); err == nil {
+	if cerr := store.Close(shutdownCtx); err == nil {
 		err = cerr
 	}
 	if err != nil {

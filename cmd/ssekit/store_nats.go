@@ -108,7 +108,7 @@ func openNATSStore(cfg *serveConfig, log *slog.Logger) (hub.Store, error) {
 		if node != nil {
 			node.Shutdown()
 		}
-		if errors.Is(err, natsjs.ErrBadConfig) {
+		if errors.Is(err, natsjs.ErrInvalidConfig) {
 			return nil, usageErrorf("%v", err)
 		}
 		return nil, err
@@ -126,8 +126,8 @@ type clusterStore struct {
 	node *natsnode.Node
 }
 
-func (c *clusterStore) Close() error {
-	err := c.Store.Close()
+func (c *clusterStore) Close(ctx context.Context) error {
+	err := c.Store.Close(ctx)
 	if !errors.Is(err, hub.ErrStoreClosed) {
 		c.node.Shutdown()
 	}

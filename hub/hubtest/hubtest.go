@@ -50,18 +50,23 @@ func RunStoreTests(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"AfterLastIDReturnsNothing", testAfterLastIDReturnsNothing},
 		{"AfterUnknownIDReturnsAll", testAfterUnknownIDReturnsAll},
 		{"AfterStopsWhenFnReturnsFalse", testAfterStopsWhenFnReturnsFalse},
+		{"AfterPagesBounded", testAfterPagesBounded},
+		{"AfterPageFromSeq", testAfterPageFromSeq},
 		{"FieldsRoundTrip", testFieldsRoundTrip},
 		{"DuplicateID", testDuplicateID},
+		{"NoID", testNoID},
+		{"LongestNames", testLongestNames},
 		{"SubscribeConcurrentAppends", testSubscribeConcurrentAppends},
 		{"SubscribeOnlyNewUpdates", testSubscribeOnlyNewUpdates},
 		{"SubscribeStop", testSubscribeStop},
+		{"SubscribeCallbackMayBlock", testSubscribeCallbackMayBlock},
 		{"AfterDuringAppends", testAfterDuringAppends},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
-			t.Cleanup(func() { _ = s.Close() })
+			t.Cleanup(func() { _ = s.Close(context.Background()) })
 			tt.fn(t, s)
 		})
 	}
@@ -86,6 +91,39 @@ func AppendN(t testing.TB, s hub.Store, prefix string, n int) []*hub.Update {
 	return us
 }
 
+// AfterAll reads the history after id page by page (pageBytes each; 0
+// means hub.DefaultPageBytes) and calls fn with each update until fn
+// returns false, as a replay does: for store tests that want the whole
+// history. It fails when a page that is not the end leaves Next where it
+// was: the replay would never finish.
+func AfterAll(ctx context.Context, s hub.Store, id string, pageBytes int, fn func(*hub.Update) bool) (anchor uint64, found bool, err error) {
+	if pageBytes == 0 {
+		pageBytes = hub.DefaultPageBytes
+	}
+	from := hub.Cursor{ID: id}
+	for first := true; ; first = false {
+		p, err := s.After(ctx, from, pageBytes)
+		if err != nil {
+			return anchor, found, err
+		}
+		if first {
+			anchor, found = p.Anchor, p.Found
+		}
+		for _, u := range p.Updates {
+			if !fn(u) {
+				return anchor, found, nil
+			}
+		}
+		if p.End {
+			return anchor, found, nil
+		}
+		if p.Next <= from.Seq {
+			return anchor, found, fmt.Errorf("hubtest: After(%+v): a page of %d updates, Next %d, not the end: the replay would not move on", from, len(p.Updates), p.Next)
+		}
+		from = hub.Cursor{Seq: p.Next}
+	}
+}
+
 // collectAfter returns the ids After passes to fn, checking Seq increases.
 func collectAfter(t *testing.T, s hub.Store, id string) (ids []string, found bool) {
 	t.Helper()
@@ -100,7 +138,7 @@ func collectAfter(t *testing.T, s hub.Store, id string) (ids []string, found boo
 func collectAfterAnchor(t *testing.T, s hub.Store, id string) (ids []string, anchor uint64, found bool) {
 	t.Helper()
 	var last uint64
-	anchor, found, err := s.After(context.Background(), id, func(u *hub.Update) bool {
+	anchor, found, err := AfterAll(context.Background(), s, id, 0, func(u *hub.Update) bool {
 		if len(ids) > 0 && u.Seq <= last {
 			t.Errorf("After(%q): Seq %d after %d; want increasing", id, u.Seq, last)
 		}
@@ -146,7 +184,7 @@ func testAppendAssignsSeqAndTime(t *testing.T, s hub.Store) {
 	}
 	// The Seq seen by After is the one Append assigned.
 	i := 0
-	_, _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+	_, _, err := AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 		if i < len(us) && u.Seq != us[i].Seq {
 			t.Errorf("After: update %q Seq %d; want %d as assigned by Append", u.ID, u.Seq, us[i].Seq)
 		}
@@ -219,7 +257,7 @@ func testAfterStopsWhenFnReturnsFalse(t *testing.T, s hub.Store) {
 	us := AppendN(t, s, "stop", 20)
 	for _, id := range []string{"", us[3].ID, "never-appended"} {
 		calls := 0
-		_, _, err := s.After(context.Background(), id, func(*hub.Update) bool {
+		_, _, err := AfterAll(context.Background(), s, id, 0, func(*hub.Update) bool {
 			calls++
 			return calls < 3
 		})
@@ -229,6 +267,102 @@ func testAfterStopsWhenFnReturnsFalse(t *testing.T, s hub.Store) {
 		if calls != 3 {
 			t.Errorf("After(%q) with fn returning false on the 3rd call: %d calls; want 3", id, calls)
 		}
+	}
+}
+
+// testAfterPagesBounded: pages hold at most maxBytes of updates (by
+// hub.UpdateSize) or a single larger one, never none before the end, and
+// together they are the history, in order, whatever the page size.
+func testAfterPagesBounded(t *testing.T, s hub.Store) {
+	const pageBytes = 16 << 10
+	var want []string
+	for i := range 40 {
+		u := NewUpdate(fmt.Sprintf("page-%d", i))
+		u.Data = strings.Repeat("d", 3000)
+		if i == 17 {
+			u.Data = strings.Repeat("L", 40<<10) // larger than a page: alone in its own
+		}
+		if err := s.Append(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, u.ID)
+	}
+	for _, id := range []string{"", "page-4", "never-appended"} {
+		var got []string
+		from := hub.Cursor{ID: id}
+		pages := 0
+		for {
+			p, err := s.After(context.Background(), from, pageBytes)
+			if err != nil {
+				t.Fatalf("After(%+v, %d): %v", from, pageBytes, err)
+			}
+			pages++
+			if pages > 100 {
+				t.Fatalf("After(%q): more than 100 pages for 40 updates", id)
+			}
+			size := 0
+			for _, u := range p.Updates {
+				size += hub.UpdateSize(u)
+				got = append(got, u.ID)
+			}
+			if size > pageBytes && len(p.Updates) > 1 {
+				t.Errorf("After(%+v, %d): a page of %d updates taking %d bytes; want at most %d or a single update", from, pageBytes, len(p.Updates), size, pageBytes)
+			}
+			if from.Seq == 0 {
+				if wantFound := id != "never-appended"; p.Found != wantFound {
+					t.Errorf("After(%q): first page Found %v; want %v", id, p.Found, wantFound)
+				}
+			}
+			if p.End {
+				break
+			}
+			if len(p.Updates) == 0 {
+				t.Fatalf("After(%+v): an empty page that is not the end", from)
+			}
+			if last := p.Updates[len(p.Updates)-1].Seq; p.Next != last {
+				t.Errorf("After(%+v): Next %d; want the last update's Seq %d", from, p.Next, last)
+			}
+			from = hub.Cursor{Seq: p.Next}
+		}
+		w := want
+		if id == "page-4" {
+			w = want[5:]
+		}
+		if !slices.Equal(got, w) {
+			t.Errorf("pages after %q: got %v; want %v", id, got, w)
+		}
+		if pages < 8 {
+			t.Errorf("pages after %q: %d pages of %d bytes for over 150 KB; want pages, not the whole history at once", id, pages, pageBytes)
+		}
+	}
+}
+
+// testAfterPageFromSeq: a Cursor with a Seq continues after that update.
+func testAfterPageFromSeq(t *testing.T, s hub.Store) {
+	us := AppendN(t, s, "seq", 10)
+	p, err := s.After(context.Background(), hub.Cursor{Seq: us[6].Seq}, hub.DefaultPageBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := idsOf(p.Updates), idsOf(us[7:]); !slices.Equal(got, want) {
+		t.Errorf("After(Seq of seq-6): got %v; want %v", got, want)
+	}
+	if p.Next != us[9].Seq {
+		t.Errorf("After(Seq of seq-6): Next %d; want %d", p.Next, us[9].Seq)
+	}
+	p, err = s.After(context.Background(), hub.Cursor{Seq: us[9].Seq}, hub.DefaultPageBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Updates) != 0 || !p.End || p.Next < us[9].Seq {
+		t.Errorf("After(Seq of the last): %d updates, End %v, Next %d; want none, true, at least %d", len(p.Updates), p.End, p.Next, us[9].Seq)
+	}
+	p, err = s.After(context.Background(), hub.Cursor{ID: us[3].ID}, hub.DefaultPageBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Found || p.Anchor != us[3].Seq {
+		t.Errorf("After(ID seq-3): Found %v, Anchor %d; want true, %d", p.Found, p.Anchor, us[3].Seq)
 	}
 }
 
@@ -245,7 +379,7 @@ func testFieldsRoundTrip(t *testing.T, s hub.Store) {
 	var mu sync.Mutex
 	var live []hub.Update
 	done := make(chan struct{})
-	stop, err := s.Subscribe(func(u *hub.Update) {
+	stop, err := s.Subscribe(context.Background(), func(u *hub.Update) {
 		mu.Lock()
 		defer mu.Unlock()
 		live = append(live, *u)
@@ -264,7 +398,7 @@ func testFieldsRoundTrip(t *testing.T, s hub.Store) {
 		}
 	}
 	var replayed []hub.Update
-	if _, _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+	if _, _, err := AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 		replayed = append(replayed, *u)
 		return true
 	}); err != nil {
@@ -305,6 +439,50 @@ func testDuplicateID(t *testing.T, s hub.Store) {
 	// The store still works after the refusal.
 	if err := s.Append(context.Background(), NewUpdate("dup-3")); err != nil {
 		t.Fatalf("Append after a refused duplicate: %v", err)
+	}
+}
+
+func testNoID(t *testing.T, s hub.Store) {
+	u := &hub.Update{Topics: []string{"t"}, Data: "no id"}
+	if err := s.Append(context.Background(), u); !errors.Is(err, hub.ErrNoID) {
+		t.Fatalf("Append of an update without id: got %v; want hub.ErrNoID", err)
+	}
+	if u.Seq != 0 {
+		t.Errorf("refused Append set Seq %d; want 0", u.Seq)
+	}
+	if ids, _ := collectAfter(t, s, ""); len(ids) != 0 {
+		t.Errorf("history after a refused update: %v; want empty", ids)
+	}
+}
+
+// testLongestNames: an update at every limit the hub lets through
+// (hub.MaxIDLength, MaxTypeLength, MaxTopicLength, multi-byte UTF-8) is
+// stored, found by its id and returned whole.
+func testLongestNames(t *testing.T, s hub.Store) {
+	id := strings.Repeat("é", hub.MaxIDLength/2)
+	u := &hub.Update{
+		ID:     id,
+		Type:   strings.Repeat("t", hub.MaxTypeLength),
+		Topics: []string{strings.Repeat("/", hub.MaxTopicLength), "short"},
+		Data:   "longest",
+	}
+	if err := s.Append(context.Background(), u); err != nil {
+		t.Fatalf("Append of an update at the hub's limits: %v", err)
+	}
+	AppendN(t, s, "next", 1)
+	ids, found := collectAfter(t, s, id)
+	if !found || !slices.Equal(ids, []string{"next-0"}) {
+		t.Errorf("After(the longest id): got %v, found %v; want [next-0], true", ids, found)
+	}
+	var got *hub.Update
+	if _, _, err := AfterAll(context.Background(), s, "", 0, func(r *hub.Update) bool {
+		got = r
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.ID != u.ID || got.Type != u.Type || !slices.Equal(got.Topics, u.Topics) {
+		t.Errorf("the update at the hub's limits did not come back whole")
 	}
 }
 
@@ -349,7 +527,7 @@ func testSubscribeConcurrentAppends(t *testing.T, s hub.Store) {
 	const appenders, each = 8, 50
 	recs := []*recorder{newRecorder(appenders * each), newRecorder(appenders * each)}
 	for _, r := range recs {
-		stop, err := s.Subscribe(r.fn)
+		stop, err := s.Subscribe(context.Background(), r.fn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,7 +581,7 @@ func testSubscribeConcurrentAppends(t *testing.T, s hub.Store) {
 func testSubscribeOnlyNewUpdates(t *testing.T, s hub.Store) {
 	AppendN(t, s, "old", 3)
 	r := newRecorder(2)
-	stop, err := s.Subscribe(r.fn)
+	stop, err := s.Subscribe(context.Background(), r.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +595,7 @@ func testSubscribeOnlyNewUpdates(t *testing.T, s hub.Store) {
 
 func testSubscribeStop(t *testing.T, s hub.Store) {
 	stopped := newRecorder(1)
-	stop, err := s.Subscribe(stopped.fn)
+	stop, err := s.Subscribe(context.Background(), stopped.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +606,7 @@ func testSubscribeStop(t *testing.T, s hub.Store) {
 
 	// A second subscriber shows when the next update has been delivered.
 	witness := newRecorder(1)
-	stopWitness, err := s.Subscribe(witness.fn)
+	stopWitness, err := s.Subscribe(context.Background(), witness.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,6 +615,73 @@ func testSubscribeStop(t *testing.T, s hub.Store) {
 	waitClosed(t, witness.done, "the update after stop, to the other subscriber")
 	if got := idsOf(stopped.updates()); !slices.Equal(got, []string{"before-0"}) {
 		t.Errorf("stopped subscriber received %v; want only [before-0]", got)
+	}
+}
+
+// testSubscribeCallbackMayBlock: the hub's callback blocks while its
+// fan-out is behind; After must still answer meanwhile, and every update
+// must arrive once the callback is released.
+func testSubscribeCallbackMayBlock(t *testing.T, s hub.Store) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	r := newRecorder(3)
+	var once sync.Once
+	stop, err := s.Subscribe(context.Background(), func(u *hub.Update) {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+		r.fn(u)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	appended := make(chan error, 1)
+	go func() { // the memory store delivers from Append: it waits too
+		for i := range 3 {
+			if err := s.Append(context.Background(), NewUpdate(fmt.Sprintf("blocked-%d", i))); err != nil {
+				appended <- err
+				return
+			}
+		}
+		appended <- nil
+	}()
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	defer releaseAll() // so that a failure does not leave the store stuck
+	waitClosed(t, entered, "the first delivery")
+	replayed := make(chan []string, 1)
+	go func() { // After must not wait for the blocked callback
+		var ids []string
+		_, _, err := AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
+			ids = append(ids, u.ID)
+			return true
+		})
+		if err != nil {
+			t.Errorf("After while the callback blocks: %v", err)
+		}
+		replayed <- ids
+	}()
+	select {
+	case ids := <-replayed:
+		if len(ids) == 0 || ids[0] != "blocked-0" {
+			t.Errorf("After while the callback blocks: got %v; want blocked-0 first", ids)
+		}
+	case <-time.After(waitTimeout):
+		releaseAll()
+		t.Fatalf("After did not return within %v while a Subscribe callback blocked", waitTimeout)
+	}
+	releaseAll()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("Append did not return within %v of releasing the callback", waitTimeout)
+	}
+	waitClosed(t, r.done, "every update after the callback was released")
+	if got, want := idsOf(r.updates()), []string{"blocked-0", "blocked-1", "blocked-2"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v; want %v", got, want)
 	}
 }
 
@@ -456,7 +701,7 @@ func testAfterDuringAppends(t *testing.T, s hub.Store) {
 	for passes := 0; ; passes++ {
 		var last uint64
 		prev := -1
-		_, _, err := s.After(ctx, "", func(u *hub.Update) bool {
+		_, _, err := AfterAll(ctx, s, "", 0, func(u *hub.Update) bool {
 			if u.Seq <= last {
 				t.Errorf("After during appends: Seq %d after %d", u.Seq, last)
 			}
@@ -486,11 +731,11 @@ func testAfterDuringAppends(t *testing.T, s hub.Store) {
 func testClosed(t *testing.T, s hub.Store) {
 	AppendN(t, s, "closed", 2)
 	r := newRecorder(1)
-	stop, err := s.Subscribe(r.fn)
+	stop, err := s.Subscribe(context.Background(), r.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	stop() // after Close: must not panic or block
@@ -498,13 +743,13 @@ func testClosed(t *testing.T, s hub.Store) {
 	if err := s.Append(ctx, NewUpdate("late")); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Append after Close: got %v; want ErrStoreClosed", err)
 	}
-	if _, _, err := s.After(ctx, "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, _, err := AfterAll(ctx, s, "", 0, func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("After after Close: got %v; want ErrStoreClosed", err)
 	}
-	if _, err := s.Subscribe(func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, err := s.Subscribe(context.Background(), func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Subscribe after Close: got %v; want ErrStoreClosed", err)
 	}
-	if err := s.Close(); err != nil && !errors.Is(err, hub.ErrStoreClosed) {
+	if err := s.Close(context.Background()); err != nil && !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("second Close: got %v; want nil or ErrStoreClosed", err)
 	}
 }
@@ -517,7 +762,7 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) hub.Store) {
 	data := strings.Repeat("x", 100)
 	b.Run("Append", func(b *testing.B) {
 		s := open(b)
-		defer s.Close()
+		defer s.Close(context.Background())
 		ctx := context.Background()
 		b.ReportAllocs()
 		i := 0
@@ -531,7 +776,7 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) hub.Store) {
 	})
 	b.Run("AppendParallel", func(b *testing.B) {
 		s := open(b)
-		defer s.Close()
+		defer s.Close(context.Background())
 		ctx := context.Background()
 		var mu sync.Mutex
 		next := 0
@@ -553,7 +798,7 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) hub.Store) {
 	})
 	b.Run("After1000", func(b *testing.B) {
 		s := open(b)
-		defer s.Close()
+		defer s.Close(context.Background())
 		ctx := context.Background()
 		for i := range 1001 {
 			u := &hub.Update{ID: fmt.Sprintf("r-%d", i), Topics: []string{"https://example.com/bench"}, Data: data}
@@ -564,7 +809,7 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) hub.Store) {
 		b.ReportAllocs()
 		for b.Loop() {
 			n := 0
-			_, found, err := s.After(ctx, "r-0", func(*hub.Update) bool { n++; return true })
+			_, found, err := AfterAll(ctx, s, "r-0", 0, func(*hub.Update) bool { n++; return true })
 			if err != nil || !found || n != 1000 {
 				b.Fatalf("After: %d updates, found %v, err %v; want 1000, true, nil", n, found, err)
 			}

@@ -43,7 +43,7 @@ type Hub struct {
 
 // NewClient returns a plain HTTP/1.1 client with connections of its own,
 // closed when the test ends.
-func NewClient(t *testing.T) *http.Client {
+func NewClient(t testing.TB) *http.Client {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
@@ -54,7 +54,7 @@ func NewClient(t *testing.T) *http.Client {
 // with a fixed address it retries while the port is still in use (a hub
 // restarting on the port of one just killed). The process is killed when
 // the test ends, if it still runs; its output is logged if the test failed.
-func (b Binary) Start(t *testing.T, spec HubSpec) *Hub {
+func (b Binary) Start(t testing.TB, spec HubSpec) *Hub {
 	t.Helper()
 	deadline := time.Now().Add(Timeout)
 	for attempt := 0; ; attempt++ {
@@ -78,7 +78,7 @@ func (b Binary) Start(t *testing.T, spec HubSpec) *Hub {
 // Launch runs "ssekit serve" without waiting for it to listen, for hubs
 // that only become ready together (a cluster): call WaitListening after.
 // spec.Addr "" picks a free port, without retrying.
-func (b Binary) Launch(t *testing.T, spec HubSpec) *Hub {
+func (b Binary) Launch(t testing.TB, spec HubSpec) *Hub {
 	t.Helper()
 	if spec.Addr == "" {
 		spec.Addr = FreeAddr(t)

@@ -15,7 +15,7 @@ type Process struct {
 	// Out is its stdout and stderr.
 	Out *LockedBuffer
 
-	t       *testing.T
+	t       testing.TB
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // set before done is closed
 }
@@ -27,7 +27,7 @@ type Process struct {
 // included. cmd.WaitDelay, when zero, becomes 5 seconds, so that a child
 // that outlives the process and keeps its output open cannot hold Wait
 // forever.
-func StartProcess(t *testing.T, name string, cmd *exec.Cmd) *Process {
+func StartProcess(t testing.TB, name string, cmd *exec.Cmd) *Process {
 	t.Helper()
 	p := &Process{Name: name, Cmd: cmd, Out: &LockedBuffer{}, t: t, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.Out, p.Out

@@ -17,7 +17,7 @@ import (
 )
 
 // Token mints an HS256 token for claims with secret.
-func Token(t *testing.T, secret string, c hub.Claims) string {
+func Token(t testing.TB, secret string, c hub.Claims) string {
 	t.Helper()
 	key, err := jwtauth.NewKey("HS256", []byte(secret))
 	if err != nil {
@@ -32,7 +32,7 @@ func Token(t *testing.T, secret string, c hub.Claims) string {
 
 // PublisherToken mints a token, signed with secret, that may publish to
 // every topic.
-func PublisherToken(t *testing.T, secret string) string {
+func PublisherToken(t testing.TB, secret string) string {
 	t.Helper()
 	return Token(t, secret, hub.Claims{Publish: []string{"*"}})
 }

@@ -11,16 +11,17 @@
 //
 // The file holds three buckets:
 //
-//	updates  Seq (8 bytes, big-endian) → encoded update (see codec.go)
+//	updates  Seq (8 bytes, big-endian) → encoded update (internal/updatecodec)
 //	ids      update ID → Seq key
 //	meta     format version, count and size of the retained history
 //
 // Seq comes from the updates bucket's sequence, which is committed with the
 // updates, so it survives restarts and never repeats, even when retention
-// has deleted everything. After(id) looks the id up and seeks the cursor to
-// the next Seq: replay costs no scan of older history. Retention (by count,
-// approximate bytes and age) deletes the oldest updates in the same
-// transactions that append new ones.
+// has deleted everything. After looks the id up, seeks the cursor to the
+// next Seq and reads one page (see hub.Store) in a short read transaction:
+// replay costs no scan of older history and holds no transaction open.
+// Retention (by count, approximate bytes and age) deletes the oldest
+// updates in the same transactions that append new ones.
 package bolt
 
 import (
@@ -52,11 +53,12 @@ const (
 	DefaultOpenTimeout = time.Second
 )
 
-// Errors returned by the store besides hub.ErrStoreClosed and
-// hub.ErrDuplicateID.
+// Errors returned by the store besides hub.ErrStoreClosed,
+// hub.ErrDuplicateID and hub.ErrNoID.
 var (
-	// ErrNoID is returned by Append for an update whose ID is empty.
-	ErrNoID = errors.New("bolt: update has no id")
+	// ErrInvalidConfig is returned by Open (wrapped with the reason) for a
+	// Config it cannot use.
+	ErrInvalidConfig = errors.New("bolt: invalid config")
 	// ErrIDTooLong is returned by Append for an ID longer than bbolt's
 	// maximum key size (32 KiB).
 	ErrIDTooLong = errors.New("bolt: update id too long")
@@ -111,11 +113,6 @@ var (
 // storeFormat is the version of the bucket layout, kept in meta/format.
 const storeFormat = 1
 
-// readChunk is how many updates After decodes per read transaction, so that
-// a slow fn never holds a transaction open (a long read transaction stops
-// bbolt from growing the file's mmap and so blocks commits).
-const readChunk = 256
-
 // Store is a hub.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
 	db    *bbolt.DB
@@ -148,7 +145,8 @@ type Store struct {
 	dispatcherDone chan struct{}
 
 	closeOnce sync.Once
-	closeErr  error
+	closeDone chan struct{} // closed when shutdown has finished
+	closeErr  error         // set before closeDone is closed
 }
 
 // request is one Append waiting for the committer.
@@ -166,13 +164,13 @@ type request struct {
 // one Store, in one process, can have a file open at a time.
 func Open(path string, cfg Config) (*Store, error) {
 	if cfg.MaxBatch < 0 {
-		return nil, fmt.Errorf("bolt: negative MaxBatch %d", cfg.MaxBatch)
+		return nil, fmt.Errorf("%w: negative MaxBatch %d", ErrInvalidConfig, cfg.MaxBatch)
 	}
 	if cfg.MaxBytes < 0 {
-		return nil, fmt.Errorf("bolt: negative MaxBytes %d", cfg.MaxBytes)
+		return nil, fmt.Errorf("%w: negative MaxBytes %d", ErrInvalidConfig, cfg.MaxBytes)
 	}
 	if cfg.MaxAge < 0 {
-		return nil, fmt.Errorf("bolt: negative MaxAge %v", cfg.MaxAge)
+		return nil, fmt.Errorf("%w: negative MaxAge %v", ErrInvalidConfig, cfg.MaxAge)
 	}
 	s := &Store{
 		cfg:            cfg,
@@ -182,6 +180,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		committerDone:  make(chan struct{}),
 		dwake:          make(chan struct{}, 1),
 		dispatcherDone: make(chan struct{}),
+		closeDone:      make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -247,7 +246,7 @@ func initBuckets(tx *bbolt.Tx) error {
 func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	switch {
 	case u.ID == "":
-		return ErrNoID
+		return hub.ErrNoID
 	case len(u.ID) > bbolt.MaxKeySize:
 		return ErrIDTooLong
 	}
@@ -501,11 +500,13 @@ func (s *Store) dispatcher() {
 }
 
 // Subscribe calls fn with every update committed from now on, in Seq order,
-// from one goroutine at a time, after the commit. Updates committed before
+// from the dispatcher goroutine, after the commit. Updates committed before
 // Subscribe was called are not delivered, even if their Append has not
-// returned yet: they are history, returned by After. fn must not block and must
-// not call stop (stop waits for a call of fn in progress).
-func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
+// returned yet: they are history, returned by After. fn may block: it holds
+// back later deliveries, never commits or After. fn must not call stop
+// (stop waits for a call of fn in progress). Nothing waits, so ctx is
+// unused.
+func (s *Store) Subscribe(_ context.Context, fn func(*hub.Update)) (stop func(), err error) {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -515,86 +516,71 @@ func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
 	return s.subs.Add(fn, s.committed.Load()+1), nil
 }
 
-// After calls fn, oldest first, with the retained updates appended after
-// the one with the given id (see hub.Store). It replays the history as it
-// was when After was called; later updates reach subscribers through
-// Subscribe. Reads run in short transactions of readChunk updates, and fn
-// is called outside them, so a slow fn holds no transaction open.
-func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool) (anchor uint64, found bool, err error) {
+// After returns the page of retained updates after from (see hub.Store),
+// read in one short read transaction: the id is looked up in the ids
+// bucket and the cursor seeks to the next Seq, so a page costs no scan of
+// older history, and only the page is decoded.
+func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return hub.Page{}, err
+	}
 	var cutoff time.Time
 	if s.cfg.MaxAge > 0 {
 		cutoff = s.now().Add(-s.cfg.MaxAge)
 	}
 	expired := func(t time.Time) bool { return s.cfg.MaxAge > 0 && t.Before(cutoff) }
 
-	var next, last uint64 // next Seq to read, last Seq to read
-	err = s.view(func(tx *bbolt.Tx) error {
+	var p hub.Page
+	err := s.view(func(tx *bbolt.Tx) error {
 		ups := tx.Bucket(bucketUpdates)
-		last = ups.Sequence()
-		if id == "" {
-			found = true
-			return nil
+		p.Next = from.Seq
+		if from.Seq == 0 {
+			p.Found = from.ID == ""
+			if k := tx.Bucket(bucketIDs).Get([]byte(from.ID)); from.ID != "" && k != nil {
+				if v := ups.Get(k); v != nil {
+					t, err := updatecodec.PeekTime(v)
+					if err != nil {
+						return err
+					}
+					if !expired(t) {
+						p.Found, p.Anchor = true, binary.BigEndian.Uint64(k)
+						p.Next = p.Anchor
+					}
+				}
+			}
 		}
-		k := tx.Bucket(bucketIDs).Get([]byte(id))
-		if k == nil {
-			return nil
+		used := 0
+		c := ups.Cursor()
+		k, v := c.Seek(u64(p.Next + 1))
+		for ; k != nil; k, v = c.Next() {
+			seq := binary.BigEndian.Uint64(k)
+			t, err := updatecodec.PeekTime(v)
+			if err != nil {
+				return fmt.Errorf("bolt: seq %d: %w", seq, err)
+			}
+			if expired(t) {
+				p.Next = seq
+				continue
+			}
+			u, err := updatecodec.Decode(v, seq)
+			if err != nil {
+				return fmt.Errorf("bolt: seq %d: %w", seq, err)
+			}
+			size := hub.UpdateSize(u)
+			if hub.PageFull(len(p.Updates), used, size, maxBytes) {
+				break
+			}
+			used += size
+			p.Updates = append(p.Updates, u)
+			p.Next = seq
 		}
-		v := ups.Get(k)
-		if v == nil {
-			return nil
-		}
-		t, err := updatecodec.PeekTime(v)
-		if err != nil {
-			return err
-		}
-		if !expired(t) {
-			found = true
-			anchor = binary.BigEndian.Uint64(k)
-			next = anchor + 1
-		}
+		p.End = k == nil
 		return nil
 	})
 	if err != nil {
-		return 0, false, err
+		return hub.Page{}, err
 	}
-
-	chunk := make([]*hub.Update, 0, readChunk)
-	for next <= last {
-		if err := ctx.Err(); err != nil {
-			return anchor, found, err
-		}
-		chunk = chunk[:0]
-		err := s.view(func(tx *bbolt.Tx) error {
-			c := tx.Bucket(bucketUpdates).Cursor()
-			for k, v := c.Seek(u64(next)); k != nil && len(chunk) < readChunk; k, v = c.Next() {
-				seq := binary.BigEndian.Uint64(k)
-				if seq > last {
-					break
-				}
-				next = seq + 1
-				u, err := updatecodec.Decode(v, seq)
-				if err != nil {
-					return fmt.Errorf("bolt: seq %d: %w", seq, err)
-				}
-				if !expired(u.Time) {
-					chunk = append(chunk, u)
-				}
-			}
-			if len(chunk) < readChunk {
-				next = last + 1 // the cursor reached the end
-			}
-			return nil
-		})
-		if err != nil {
-			return anchor, found, err
-		}
-		for _, u := range chunk {
-			if !fn(u) {
-				return anchor, found, nil
-			}
-		}
-	}
-	return anchor, found, nil
+	return p, nil
 }
 
 // view runs a read transaction, mapping a closed database to
@@ -614,33 +600,47 @@ func (s *Store) view(fn func(*bbolt.Tx) error) error {
 }
 
 // Close stops accepting appends, commits those already waiting, delivers
-// them to subscribers and closes the file. Later calls return nil and do
-// nothing; other methods return hub.ErrStoreClosed.
-func (s *Store) Close() error {
+// them to subscribers and closes the file. When ctx ends first (a callback
+// that blocks holds the delivery back) Close returns ctx.Err() and finishes
+// in the background. Later calls wait for the same end and return the same
+// error; other methods return hub.ErrStoreClosed.
+func (s *Store) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-		<-s.committerDone
-
-		s.dmu.Lock()
-		s.dclosed = true
-		s.dmu.Unlock()
-		select {
-		case s.dwake <- struct{}{}:
-		default:
-		}
-		<-s.dispatcherDone
-
-		if err := s.db.Close(); err != nil {
-			s.closeErr = fmt.Errorf("bolt: close: %w", err)
-		}
+		go s.shutdown()
 	})
-	return s.closeErr
+	select {
+	case <-s.closeDone:
+		return s.closeErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown is Close's work: the committer finishes what is pending, the
+// dispatcher delivers it, then the file is closed.
+func (s *Store) shutdown() {
+	defer close(s.closeDone)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	<-s.committerDone
+
+	s.dmu.Lock()
+	s.dclosed = true
+	s.dmu.Unlock()
+	select {
+	case s.dwake <- struct{}{}:
+	default:
+	}
+	<-s.dispatcherDone
+
+	if err := s.db.Close(); err != nil {
+		s.closeErr = fmt.Errorf("bolt: close: %w", err)
+	}
 }
 
 // u64 encodes v as 8 bytes, big-endian: a fresh slice, as bbolt requires

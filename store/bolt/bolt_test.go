@@ -13,6 +13,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/hub/hubtest"
 )
 
 // clock is a settable time source for Config.Now.
@@ -41,7 +42,7 @@ func openStore(t testing.TB, path string, cfg Config) *Store {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
@@ -64,7 +65,7 @@ func appendIDs(t testing.TB, s *Store, ids ...string) []uint64 {
 func history(t testing.TB, s *Store, after string) ([]string, bool) {
 	t.Helper()
 	var ids []string
-	_, found, err := s.After(context.Background(), after, func(u *hub.Update) bool {
+	_, found, err := hubtest.AfterAll(context.Background(), s, after, 0, func(u *hub.Update) bool {
 		ids = append(ids, u.ID)
 		return true
 	})
@@ -100,7 +101,7 @@ func TestAppendAfterRoundTrip(t *testing.T) {
 		t.Fatalf("Append set Seq=%d Time=%v; want 1, %v", in.Seq, in.Time, clk.Now())
 	}
 	var got []*hub.Update
-	_, found, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+	_, found, err := hubtest.AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 		got = append(got, u)
 		return true
 	})
@@ -134,42 +135,47 @@ func TestAfter(t *testing.T) {
 			}
 		})
 	}
-	t.Run("stop early", func(t *testing.T) {
-		var got []string
-		s.After(context.Background(), "", func(u *hub.Update) bool {
-			got = append(got, u.ID)
-			return len(got) < 2
-		})
-		if want := ids("a", 1, 2); !reflect.DeepEqual(got, want) {
-			t.Errorf("got %v; want %v", got, want)
-		}
-	})
 }
 
-// TestAfterManyChunks replays more than one read transaction's worth, and
-// appends while replaying: After gives the history as of its call.
-func TestAfterManyChunks(t *testing.T) {
+// TestAfterPagesSeeAppends replays in many small pages and appends between
+// them: each page is read on its own, up to the history's end at its read.
+func TestAfterPagesSeeAppends(t *testing.T) {
 	s := openStore(t, tempPath(t), Config{HistorySize: -1})
-	n := 3*readChunk + 7
+	n := 300
 	appendBatch(t, s, ids("u", 1, n)...)
 	var got []string
 	var prev uint64
-	_, found, err := s.After(context.Background(), "u5", func(u *hub.Update) bool {
-		if u.Seq <= prev {
-			t.Fatalf("seq %d after %d", u.Seq, prev)
+	pages := 0
+	from := hub.Cursor{ID: "u5"}
+	for {
+		p, err := s.After(context.Background(), from, 8<<10)
+		if err != nil {
+			t.Fatal(err)
 		}
-		prev = u.Seq
-		got = append(got, u.ID)
-		if len(got) == readChunk {
-			appendIDs(t, s, "late") // commits while After is between chunks
+		if pages == 0 && !p.Found {
+			t.Fatal("first page: u5 not found")
 		}
-		return true
-	})
-	if err != nil || !found {
-		t.Fatalf("After = %v, %v; want true, nil", found, err)
+		pages++
+		for _, u := range p.Updates {
+			if u.Seq <= prev {
+				t.Fatalf("seq %d after %d", u.Seq, prev)
+			}
+			prev = u.Seq
+			got = append(got, u.ID)
+		}
+		if pages == 2 {
+			appendIDs(t, s, "late") // commits between two pages
+		}
+		if p.End {
+			break
+		}
+		from = hub.Cursor{Seq: p.Next}
 	}
-	if want := ids("u", 6, n); !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %d ids; want %d (u6..u%d)", len(got), len(want), n)
+	if want := append(ids("u", 6, n), "late"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %d ids; want %d (u6..u%d, late)", len(got), len(want), n)
+	}
+	if pages < 5 {
+		t.Errorf("%d pages of 8 KiB for 300 updates; want several", pages)
 	}
 }
 
@@ -180,7 +186,7 @@ func TestReopenKeepsHistoryAndSeq(t *testing.T) {
 		t.Fatal(err)
 	}
 	seqs := appendIDs(t, s, "a", "b", "c")
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 
@@ -212,7 +218,7 @@ func TestSeqSurvivesEmptyHistory(t *testing.T) {
 	appendIDs(t, s, "a", "b")
 	clk.Advance(time.Hour)
 	appendIDs(t, s, "c") // its transaction deletes a and b
-	s.Close()
+	s.Close(context.Background())
 
 	clk.Advance(time.Hour)
 	s = openStore(t, path, Config{MaxAge: time.Minute, Now: clk.Now})
@@ -259,10 +265,12 @@ func TestRetentionByCountInOneBatch(t *testing.T) {
 	}
 	wg.Wait()
 	var seqs []uint64
-	s.After(context.Background(), "", func(u *hub.Update) bool {
+	if _, _, err := hubtest.AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 		seqs = append(seqs, u.Seq)
 		return true
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if len(seqs) != 10 || seqs[0] != 191 || seqs[9] != 200 {
 		t.Fatalf("retained seqs %v; want 191..200", seqs)
 	}
@@ -351,7 +359,7 @@ func TestAppendErrors(t *testing.T) {
 		want error
 	}{
 		{"duplicate", context.Background(), &hub.Update{ID: "taken"}, hub.ErrDuplicateID},
-		{"no id", context.Background(), &hub.Update{}, ErrNoID},
+		{"no id", context.Background(), &hub.Update{}, hub.ErrNoID},
 		{"id too long", context.Background(), &hub.Update{ID: string(make([]byte, 40000))}, ErrIDTooLong},
 		{"canceled", canceled, &hub.Update{ID: "new"}, context.Canceled},
 	}
@@ -410,7 +418,7 @@ func TestSubscribeOrder(t *testing.T) {
 	var mu sync.Mutex
 	var got []uint64
 	inCall := false
-	stop, err := s.Subscribe(func(u *hub.Update) {
+	stop, err := s.Subscribe(context.Background(), func(u *hub.Update) {
 		mu.Lock()
 		if inCall {
 			t.Error("callback called concurrently")
@@ -455,7 +463,7 @@ func TestSubscribeStop(t *testing.T) {
 	s := openStore(t, tempPath(t), Config{})
 	var mu sync.Mutex
 	var got []string
-	stop, err := s.Subscribe(func(u *hub.Update) {
+	stop, err := s.Subscribe(context.Background(), func(u *hub.Update) {
 		mu.Lock()
 		got = append(got, u.ID)
 		mu.Unlock()
@@ -471,14 +479,21 @@ func TestSubscribeStop(t *testing.T) {
 	// A second subscriber registered after stop sees b; once it has,
 	// the dispatcher is past b and the stopped one must not have seen it.
 	seen := make(chan struct{})
-	stop2, _ := s.Subscribe(func(u *hub.Update) {
+	stop2, err := s.Subscribe(context.Background(), func(u *hub.Update) {
 		if u.ID == "c" {
 			close(seen)
 		}
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer stop2()
 	appendIDs(t, s, "c")
-	<-seen
+	select {
+	case <-seen:
+	case <-time.After(waitTimeout):
+		t.Fatalf("the second subscriber did not get c within %v", waitTimeout)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if !reflect.DeepEqual(got, []string{"a"}) {
@@ -493,15 +508,43 @@ func TestSlowSubscriberDoesNotBlockAppend(t *testing.T) {
 	release := make(chan struct{})
 	var n int
 	var mu sync.Mutex
-	stop, _ := s.Subscribe(func(*hub.Update) {
+	stop, err := s.Subscribe(context.Background(), func(*hub.Update) {
 		<-release
 		mu.Lock()
 		n++
 		mu.Unlock()
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer stop()
-	appendIDs(t, s, ids("x", 1, 20)...) // would hang if Append waited for delivery
-	close(release)
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	defer releaseAll() // on failure too, so the dispatcher and Close end
+	appended := make(chan error, 1)
+	go func() {
+		for _, id := range ids("x", 1, 20) {
+			if err := s.Append(context.Background(), &hub.Update{ID: id}); err != nil {
+				appended <- err
+				return
+			}
+		}
+		appended <- nil
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("20 Appends did not return within %v while the callback blocked: Append waits for delivery", waitTimeout)
+	}
+	mu.Lock()
+	got := n
+	mu.Unlock()
+	if got != 0 {
+		t.Fatalf("%d deliveries while the callback blocked; want 0", got)
+	}
+	releaseAll()
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return n == 20 })
 }
 
@@ -511,9 +554,11 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	delivered := make(chan uint64, 1)
-	s.Subscribe(func(u *hub.Update) { delivered <- u.Seq })
+	if _, err := s.Subscribe(context.Background(), func(u *hub.Update) { delivered <- u.Seq }); err != nil {
+		t.Fatal(err)
+	}
 	appendIDs(t, s, "a")
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	// Close waits for delivery of what was committed.
@@ -522,16 +567,16 @@ func TestClose(t *testing.T) {
 	default:
 		t.Fatal("Close returned before delivering a committed update")
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
 	if err := s.Append(context.Background(), &hub.Update{ID: "b"}); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Append after Close: %v; want ErrStoreClosed", err)
 	}
-	if _, _, err := s.After(context.Background(), "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, _, err := hubtest.AfterAll(context.Background(), s, "", 0, func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("After after Close: %v; want ErrStoreClosed", err)
 	}
-	if _, err := s.Subscribe(func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
+	if _, err := s.Subscribe(context.Background(), func(*hub.Update) {}); !errors.Is(err, hub.ErrStoreClosed) {
 		t.Errorf("Subscribe after Close: %v; want ErrStoreClosed", err)
 	}
 }
@@ -566,7 +611,7 @@ func TestCloseFlushesPending(t *testing.T) {
 		})
 	}
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 50 })
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -588,7 +633,7 @@ func TestOpenLockedFile(t *testing.T) {
 	path := tempPath(t)
 	openStore(t, path, Config{})
 	if s, err := Open(path, Config{OpenTimeout: 50 * time.Millisecond}); err == nil {
-		s.Close()
+		s.Close(context.Background())
 		t.Fatal("second Open of a locked file succeeded")
 	}
 }
@@ -604,22 +649,28 @@ func TestOpenBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if s, err := Open(tempPath(t), tt.cfg); err == nil {
-				s.Close()
-				t.Fatal("Open succeeded; want an error")
+			s, err := Open(tempPath(t), tt.cfg)
+			if err == nil {
+				s.Close(context.Background())
+			}
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("Open: %v; want ErrInvalidConfig", err)
 			}
 		})
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline.
+// waitTimeout bounds every wait of these tests; nothing is asserted about
+// speed.
+const waitTimeout = 10 * time.Second
+
+// waitFor polls cond until it holds, failing the test after waitTimeout.
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitTimeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+			t.Fatalf("condition not met within %v", waitTimeout)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -627,21 +678,11 @@ func waitFor(t testing.TB, cond func() bool) {
 
 func TestAfterContextCanceled(t *testing.T) {
 	s := openStore(t, tempPath(t), Config{})
-	appendBatch(t, s, ids("a", 1, 2*readChunk)...)
+	appendBatch(t, s, ids("a", 1, 20)...)
 	ctx, cancel := context.WithCancel(context.Background())
-	n := 0
-	_, _, err := s.After(ctx, "", func(*hub.Update) bool {
-		n++
-		if n == 10 {
-			cancel()
-		}
-		return true
-	})
-	if !errors.Is(err, context.Canceled) {
+	cancel()
+	if _, err := s.After(ctx, hub.Cursor{}, hub.DefaultPageBytes); !errors.Is(err, context.Canceled) {
 		t.Fatalf("After with a canceled ctx: %v; want context.Canceled", err)
-	}
-	if n >= 2*readChunk {
-		t.Fatalf("After went on for %d updates after its ctx was canceled", n)
 	}
 }
 

@@ -27,7 +27,7 @@ func ExampleOpen() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer s.Close()
+	defer s.Close(context.Background())
 
 	ctx := context.Background()
 	for _, id := range []string{"a", "b", "c"} {
@@ -37,13 +37,14 @@ func ExampleOpen() {
 		}
 	}
 	// A subscriber that reconnects with Last-Event-ID "a" gets what follows.
-	_, found, err := s.After(ctx, "a", func(u *hub.Update) bool {
+	// After returns it a page at a time; this one holds the rest.
+	page, err := s.After(ctx, hub.Cursor{ID: "a"}, hub.DefaultPageBytes)
+	for _, u := range page.Updates {
 		fmt.Println(u.Seq, u.ID, u.Data)
-		return true
-	})
-	fmt.Println("found:", found, err)
+	}
+	fmt.Println("found:", page.Found, "end:", page.End, err)
 	// Output:
 	// 2 b update b
 	// 3 c update c
-	// found: true <nil>
+	// found: true end: true <nil>
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/hub/hubtest"
 )
 
 // killChildEnv names the store file the child process appends to; set, it
@@ -138,7 +139,7 @@ func TestKill9KeepsAcknowledged(t *testing.T) {
 	s := openStore(t, path, Config{HistorySize: -1})
 	stored := make(map[string]uint64)
 	var last uint64
-	_, _, err = s.After(context.Background(), "", func(u *hub.Update) bool {
+	_, _, err = hubtest.AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 		if u.Seq != last+1 {
 			t.Errorf("stored seq %d follows %d; want no gap", u.Seq, last)
 		}

@@ -96,13 +96,12 @@ const (
 	DefaultOpenTimeout = 30 * time.Second
 )
 
-// Errors returned by the store besides those of package hub.
+// Errors returned by the store besides those of package hub. Errors wrap
+// in one order: "natsjs: <operation>: <sentinel>: <cause>".
 var (
-	// ErrNoID is returned by Append for an update whose ID is empty.
-	ErrNoID = errors.New("natsjs: update has no id")
-	// ErrBadConfig is returned by Open for an invalid Config (wrapped with
-	// the reason).
-	ErrBadConfig = errors.New("natsjs: bad config")
+	// ErrInvalidConfig is returned by Open for a Config it cannot use
+	// (wrapped with the reason).
+	ErrInvalidConfig = errors.New("natsjs: invalid config")
 )
 
 // Config configures a Store. The zero value connects to
@@ -170,10 +169,13 @@ type Store struct {
 	// replica that lags).
 	appended atomic.Uint64
 
-	// dmu serialises delivery; it guards delivered. A Subscribe registers
-	// under it, so a callback starts exactly after an update delivery.
-	dmu       sync.Mutex
-	delivered uint64 // guarded by dmu: the last Seq given to the callbacks
+	// dmu serialises delivery, which holds it while a callback runs (and
+	// may block). A Subscribe registers under it, so a callback starts
+	// exactly after an update delivery.
+	dmu sync.Mutex
+	// delivered is the last Seq given to the callbacks: written with dmu
+	// held, read without it (After must not wait for a blocked callback).
+	delivered atomic.Uint64
 
 	// mu guards closed, and orders a Subscribe with Close.
 	mu       sync.Mutex
@@ -191,16 +193,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.Stream = DefaultStream
 	}
 	if cfg.Stream != strings.Map(streamNameRune, cfg.Stream) {
-		return nil, fmt.Errorf("%w: stream name %q: use letters, digits, - and _", ErrBadConfig, cfg.Stream)
+		return nil, fmt.Errorf("%w: stream name %q: use letters, digits, - and _", ErrInvalidConfig, cfg.Stream)
 	}
 	switch {
 	case cfg.Replicas == 0:
 		cfg.Replicas = 1
 	case cfg.Replicas < 0 || cfg.Replicas > 5:
-		return nil, fmt.Errorf("%w: %d replicas: use 1 to 5", ErrBadConfig, cfg.Replicas)
+		return nil, fmt.Errorf("%w: %d replicas: use 1 to 5", ErrInvalidConfig, cfg.Replicas)
 	}
 	if cfg.MaxBytes < 0 || cfg.MaxAge < 0 {
-		return nil, fmt.Errorf("%w: negative MaxBytes or MaxAge", ErrBadConfig)
+		return nil, fmt.Errorf("%w: negative MaxBytes or MaxAge", ErrInvalidConfig)
 	}
 	if cfg.HistorySize == 0 {
 		cfg.HistorySize = DefaultHistorySize
@@ -258,7 +260,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		nc.Close()
 		return nil, err
 	}
-	s.delivered = last
+	s.delivered.Store(last)
 	if err := s.startConsumer(ctx, last+1); err != nil {
 		nc.Close()
 		return nil, err
@@ -322,7 +324,7 @@ func (s *Store) createStream(ctx context.Context) (uint64, error) {
 		s.log.Debug("natsjs: stream not ready, retrying", "stream", s.stream, "err", err)
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("%w: natsjs: stream %s not ready: %w", hub.ErrStoreUnavailable, s.stream, err)
+			return 0, fmt.Errorf("natsjs: stream %s not ready: %w: %w", s.stream, hub.ErrStoreUnavailable, err)
 		case <-time.After(wait):
 		}
 	}
@@ -369,10 +371,10 @@ func (s *Store) deliver(m jetstream.Msg) {
 	u, err := updatecodec.Decode(m.Data(), seq)
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
-	if seq <= s.delivered { // a consumer reset can repeat the last messages
+	if seq <= s.delivered.Load() { // a consumer reset can repeat the last messages
 		return
 	}
-	s.delivered = seq
+	s.delivered.Store(seq)
 	if err != nil {
 		s.log.Error("natsjs: undecodable update; skipped", "seq", seq, "err", err)
 		return
@@ -399,7 +401,7 @@ func (s *Store) subject(id string) string {
 // be stored: a retry with the same id then answers ErrDuplicateID.
 func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	if u.ID == "" {
-		return ErrNoID
+		return hub.ErrNoID
 	}
 	if s.isClosed.Load() {
 		return hub.ErrStoreClosed
@@ -408,7 +410,7 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		return err
 	}
 	if st := s.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("%w: natsjs: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
+		return fmt.Errorf("natsjs: %w: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
 	}
 	c := *u
 	c.Time = time.Now()
@@ -448,33 +450,37 @@ func (s *Store) publishError(ctx context.Context, err error) error {
 	case errors.As(err, &apiErr) && apiErr.Code != 503 && apiErr.Code != 408:
 		return fmt.Errorf("natsjs: publish: %w", err) // refused, e.g. too large
 	}
-	return fmt.Errorf("%w: natsjs: publish: %w", hub.ErrStoreUnavailable, err)
+	return fmt.Errorf("natsjs: publish: %w: %w", hub.ErrStoreUnavailable, err)
 }
 
-// After calls fn with the retained updates after the one with the given
-// id, oldest first (see hub.Store). It finds the id's sequence with one
-// lookup on the id's subject, then reads the stream in batches from the
-// next sequence to its end, and at least to the last update this store
-// appended or delivered, so a replica that lags is waited for.
-func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool) (anchor uint64, found bool, err error) {
+// After returns the page of retained updates after from (see hub.Store).
+// On the first page it finds from.ID's sequence with one lookup on the
+// id's subject; then it reads one batch (direct get, at most maxBytes) from
+// the next sequence. The replay reaches the end no earlier than the last
+// update this store appended or delivered, so a replica that lags is
+// waited for.
+func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.Page, error) {
 	if s.isClosed.Load() {
-		return 0, false, hub.ErrStoreClosed
+		return hub.Page{}, hub.ErrStoreClosed
 	}
-	s.dmu.Lock()
-	need := max(s.delivered, s.appended.Load())
-	s.dmu.Unlock()
-	found = id == ""
-	if id != "" {
-		seq, err := s.lookup(ctx, id)
-		if err != nil {
-			return 0, false, err
-		}
-		if seq > 0 {
-			anchor, found = seq, true
+	need := max(s.delivered.Load(), s.appended.Load())
+	p := hub.Page{Next: from.Seq}
+	if from.Seq == 0 {
+		p.Found = from.ID == ""
+		if from.ID != "" {
+			seq, err := s.lookup(ctx, from.ID)
+			if err != nil {
+				return hub.Page{}, err
+			}
+			if seq > 0 {
+				p.Found, p.Anchor, p.Next = true, seq, seq
+			}
 		}
 	}
-	err = s.readFrom(ctx, anchor+1, need, fn)
-	return anchor, found, err
+	if err := s.readPage(ctx, &p, need, maxBytes); err != nil {
+		return hub.Page{}, err
+	}
+	return p, nil
 }
 
 // lookup returns the stream sequence of the update with the given id, or 0
@@ -496,7 +502,7 @@ func (s *Store) lookup(ctx context.Context, id string) (uint64, error) {
 		return 0, nil // another id with the same hash
 	}
 	if st := resp.Header.Get("Status"); st != "404" {
-		return 0, fmt.Errorf("%w: natsjs: direct get: status %s %s", hub.ErrStoreUnavailable, st, resp.Header.Get("Description"))
+		return 0, fmt.Errorf("natsjs: direct get: %w: status %s %s", hub.ErrStoreUnavailable, st, resp.Header.Get("Description"))
 	}
 	// Ask the leader, which has every acknowledged update.
 	req, _ := json.Marshal(map[string]string{"last_by_subj": subj})
@@ -518,7 +524,7 @@ func (s *Store) lookup(ctx context.Context, id string) (uint64, error) {
 	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
 		return 0, nil
 	case r.Error != nil:
-		return 0, fmt.Errorf("%w: natsjs: message get: %w", hub.ErrStoreUnavailable, r.Error)
+		return 0, fmt.Errorf("natsjs: message get: %w: %w", hub.ErrStoreUnavailable, r.Error)
 	case r.Message == nil:
 		return 0, nil
 	}
@@ -528,17 +534,15 @@ func (s *Store) lookup(ctx context.Context, id string) (uint64, error) {
 	return 0, nil
 }
 
-// readBatch is how many messages one direct get returns, and readMaxBytes
-// bounds their size.
-const (
-	readBatch    = 256
-	readMaxBytes = 1 << 20
-)
+// readBatch is the most messages one direct get returns.
+const readBatch = 256
 
-// readFrom calls fn with every update from stream sequence seq to the end
-// of the stream, and at least to need, until fn returns false.
+// readPage reads the page after p.Next into p: one direct batch get of at
+// most maxBytes, the updates that fit maxBytes by hub.UpdateSize (the rest
+// are read again with the next page), and p.End when the stream has nothing
+// after them and they reach need.
 //
-// The batches ask for the bodies alone (no_hdr): with headers, the server
+// The batch asks for the bodies alone (no_hdr): with headers, the server
 // builds and the client parses into a map six headers per message (stream,
 // subject, sequence, time, pending count, previous sequence), most of a
 // replay's cost. A message's sequence then comes from the batch's end
@@ -548,10 +552,7 @@ const (
 // messages were deleted) is asked again with headers, which carry each
 // sequence; a server that ignores no_hdr sends them anyway. One server
 // answers a whole batch, so this holds whichever replica answers.
-//
-// The next batch is asked for before fn sees the current one, so the
-// server reads it while the updates are decoded and replayed.
-func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Update) bool) error {
+func (s *Store) readPage(ctx context.Context, p *hub.Page, need uint64, maxBytes int) error {
 	ch := make(chan *nats.Msg, readBatch+1) // one batch and its end
 	inbox := s.nc.NewRespInbox()
 	sub, err := s.nc.ChanSubscribe(inbox, ch)
@@ -562,25 +563,22 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 	subject := "$JS.API.DIRECT.GET." + s.stream
 	var req []byte
 	ask := func(from uint64, headers bool) error {
-		req = fmt.Appendf(req[:0], `{"seq":%d,"batch":%d,"max_bytes":%d,"no_hdr":%t}`, from, readBatch, readMaxBytes, !headers)
+		// At least the largest message NATS takes, so that one always
+		// fits: a page holds at least one update however large.
+		req = fmt.Appendf(req[:0], `{"seq":%d,"batch":%d,"max_bytes":%d,"no_hdr":%t}`, from, readBatch, max(int64(maxBytes), s.nc.MaxPayload()), !headers)
 		if err := s.nc.PublishRequest(subject, inbox, req); err != nil {
 			return s.readError(ctx, err)
 		}
 		return nil
 	}
 	deadline := time.Now().Add(s.cfg.PublishTimeout)
-	msgs := make([]*nats.Msg, 0, readBatch)
+	seq := p.Next + 1
 	headers := false // the batch asked for carries headers
 	if err := ask(seq, headers); err != nil {
 		return err
 	}
 	for lagging := 1; ; {
-		var (
-			last uint64
-			more bool
-		)
-		clear(msgs) // let the collector have the last batch's
-		msgs, last, more, err = s.readBatch(ctx, ch, msgs[:0])
+		msgs, last, more, err := s.readBatch(ctx, ch, make([]*nats.Msg, 0, 16))
 		if err != nil {
 			return err
 		}
@@ -594,30 +592,27 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 			}
 			continue
 		}
-		headers = false
-		if more {
-			if err := ask(last+1, headers); err != nil {
-				return err
-			}
+		cut, err := s.fill(p, msgs, seq, maxBytes)
+		if err != nil || cut || more {
+			return err // p.End stays false: more to read
 		}
-		if stopped, err := s.replay(msgs, &seq, fn); err != nil || stopped {
-			return err
-		}
-		switch {
-		case more:
-			continue
-		case seq > need: // the end, and no earlier than this store has seen
+		if p.Next >= need { // the end, and no earlier than this store has seen
+			p.End = true
 			return nil
 		}
 		// The end came before need: either retention dropped the updates
 		// up to need, or a replica that lags answered. The leader knows.
 		if st, err := s.state(ctx); err != nil {
 			return err
-		} else if st.Msgs == 0 || st.LastSeq < seq {
-			return nil // nothing left at or after seq
+		} else if st.Msgs == 0 || st.LastSeq <= p.Next {
+			p.End = true // nothing left after p.Next
+			return nil
+		}
+		if len(p.Updates) > 0 {
+			return nil // a page to replay now; the next one waits for the replica
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: natsjs: replica behind: read to %d, want %d", hub.ErrStoreUnavailable, seq-1, need)
+			return fmt.Errorf("natsjs: %w: replica behind: read to %d, want %d", hub.ErrStoreUnavailable, p.Next, need)
 		}
 		select {
 		case <-ctx.Done():
@@ -625,36 +620,46 @@ func (s *Store) readFrom(ctx context.Context, seq, need uint64, fn func(*hub.Upd
 		case <-time.After(time.Duration(lagging) * time.Millisecond):
 		}
 		lagging = min(2*lagging, 50)
+		seq, headers = p.Next+1, false
 		if err := ask(seq, headers); err != nil {
 			return err
 		}
 	}
 }
 
-// replay calls fn with the updates in msgs, one batch asked from *seq,
-// and advances *seq past each. A message's sequence is its Nats-Sequence
-// header or, without headers, the next after the previous message's
-// (readFrom checked that the batch has no gap). stopped reports that fn
-// returned false.
-func (s *Store) replay(msgs []*nats.Msg, seq *uint64, fn func(*hub.Update) bool) (stopped bool, err error) {
+// fill decodes msgs, one batch asked from seq, into p while they fit
+// maxBytes, advancing p.Next past each. A message's sequence is its
+// Nats-Sequence header or, without headers, the next after the previous
+// message's (readPage checked that the batch has no gap). cut reports that
+// the page filled up before the batch's end.
+func (s *Store) fill(p *hub.Page, msgs []*nats.Msg, seq uint64, maxBytes int) (cut bool, err error) {
+	used := 0
+	for _, u := range p.Updates {
+		used += hub.UpdateSize(u)
+	}
 	for _, m := range msgs {
-		n := *seq
+		n := seq
 		if h := m.Header.Get(jetstream.SequenceHeader); h != "" {
 			var err error
 			n, err = strconv.ParseUint(h, 10, 64)
-			if err != nil || n < *seq {
-				return false, fmt.Errorf("natsjs: direct get: sequence %q after %d", h, *seq)
+			if err != nil || n < seq {
+				return false, fmt.Errorf("natsjs: direct get: sequence %q after %d", h, seq)
 			}
 		}
-		*seq = n + 1
+		seq = n + 1
 		u, err := updatecodec.Decode(m.Data, n)
 		if err != nil {
 			s.log.Error("natsjs: undecodable update; skipped", "seq", n, "err", err)
+			p.Next = n
 			continue
 		}
-		if !fn(u) {
+		size := hub.UpdateSize(u)
+		if hub.PageFull(len(p.Updates), used, size, maxBytes) {
 			return true, nil
 		}
+		used += size
+		p.Updates = append(p.Updates, u)
+		p.Next = n
 	}
 	return false, nil
 }
@@ -685,7 +690,7 @@ func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, msgs []*nats
 		case <-ctx.Done():
 			return msgs, 0, false, ctx.Err()
 		case <-timer.C:
-			return msgs, 0, false, fmt.Errorf("%w: natsjs: direct get timed out", hub.ErrStoreUnavailable)
+			return msgs, 0, false, fmt.Errorf("natsjs: direct get: %w: timed out", hub.ErrStoreUnavailable)
 		}
 		if m.Header == nil { // a body alone: no_hdr
 			msgs = append(msgs, m)
@@ -707,7 +712,7 @@ func (s *Store) readBatch(ctx context.Context, ch <-chan *nats.Msg, msgs []*nats
 			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
 			return msgs, last, pending > 0, nil
 		case "503":
-			return msgs, 0, false, fmt.Errorf("%w: natsjs: direct get: no responders", hub.ErrStoreUnavailable)
+			return msgs, 0, false, fmt.Errorf("natsjs: direct get: %w: no responders", hub.ErrStoreUnavailable)
 		default:
 			return msgs, 0, false, fmt.Errorf("natsjs: direct get: status %s %s", st, m.Header.Get("Description"))
 		}
@@ -722,21 +727,22 @@ func (s *Store) readError(ctx context.Context, err error) error {
 	case s.isClosed.Load():
 		return hub.ErrStoreClosed
 	}
-	return fmt.Errorf("%w: natsjs: %w", hub.ErrStoreUnavailable, err)
+	return fmt.Errorf("natsjs: %w: %w", hub.ErrStoreUnavailable, err)
 }
 
 // Subscribe calls fn with every update appended from now on by any node,
-// in Seq order, from the store's one delivery goroutine at a time. fn must
-// not block for long (it holds back delivery to every callback) and must
-// not call stop. stop is idempotent; after it returns fn is not called
-// again.
-func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
+// in Seq order, from the store's one delivery goroutine. fn may block: it
+// holds back later deliveries (to every callback, and so the consumer's
+// pulls), never Append or After. fn must not call stop. stop is idempotent;
+// after it returns fn is not called again. ctx bounds asking the stream's
+// leader where "now" is.
+func (s *Store) Subscribe(ctx context.Context, fn func(*hub.Update)) (stop func(), err error) {
 	if s.isClosed.Load() {
 		return nil, hub.ErrStoreClosed
 	}
 	// "From now on": after the stream's last sequence at this moment, as
 	// the leader knows it; without NATS, after what this node has seen.
-	st, _ := s.state(context.Background())
+	st, _ := s.state(ctx)
 	last := st.LastSeq
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
@@ -745,7 +751,7 @@ func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
 	if s.closed {
 		return nil, hub.ErrStoreClosed
 	}
-	return s.subs.Add(fn, max(last, s.delivered, s.appended.Load())+1), nil
+	return s.subs.Add(fn, max(last, s.delivered.Load(), s.appended.Load())+1), nil
 }
 
 // Healthy reports whether the stream answers: nil when this node is
@@ -756,20 +762,20 @@ func (s *Store) Healthy(ctx context.Context) error {
 		return hub.ErrStoreClosed
 	}
 	if st := s.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("%w: natsjs: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
+		return fmt.Errorf("natsjs: %w: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := s.js.Stream(ctx, s.stream); err != nil {
-		return fmt.Errorf("%w: natsjs: stream %s: %w", hub.ErrStoreUnavailable, s.stream, err)
+		return fmt.Errorf("natsjs: stream %s: %w: %w", s.stream, hub.ErrStoreUnavailable, err)
 	}
 	return nil
 }
 
 // Close stops consuming and closes the connection; updates already
-// acknowledged are in the stream. It returns hub.ErrStoreClosed when
-// called again.
-func (s *Store) Close() error {
+// acknowledged are in the stream, and nothing is buffered, so ctx is
+// unused. It returns hub.ErrStoreClosed when called again.
+func (s *Store) Close(context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

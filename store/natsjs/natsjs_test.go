@@ -89,7 +89,7 @@ func openStore(t testing.TB, url string, cfg natsjs.Config) *natsjs.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
@@ -147,7 +147,7 @@ func TestCrossNode(t *testing.T) {
 	for _, n := range nodes {
 		s := openStore(t, n.ClientURL(), natsjs.Config{Stream: stream, Replicas: 3})
 		r := &recorder{}
-		stop, err := s.Subscribe(r.fn)
+		stop, err := s.Subscribe(context.Background(), r.fn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func TestCrossNode(t *testing.T) {
 	mid := len(ids0) / 2
 	for i, s := range stores {
 		var got []string
-		anchor, found, err := s.After(context.Background(), ids0[mid], func(u *hub.Update) bool {
+		anchor, found, err := hubtest.AfterAll(context.Background(), s, ids0[mid], 0, func(u *hub.Update) bool {
 			got = append(got, u.ID)
 			return true
 		})
@@ -227,7 +227,7 @@ func TestRetention(t *testing.T) {
 				}
 			}
 			var ids []string
-			if _, _, err := s.After(context.Background(), "", func(u *hub.Update) bool {
+			if _, _, err := hubtest.AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
 				ids = append(ids, u.ID)
 				return true
 			}); err != nil {
@@ -242,7 +242,7 @@ func TestRetention(t *testing.T) {
 				t.Errorf("newest retained %q; want r19", ids[len(ids)-1])
 			}
 			// The oldest id, dropped, is not found: the whole history comes.
-			_, found, err := s.After(context.Background(), "r0", func(*hub.Update) bool { return true })
+			_, found, err := hubtest.AfterAll(context.Background(), s, "r0", 0, func(*hub.Update) bool { return true })
 			if err != nil || (found != (len(ids) == 20)) {
 				t.Errorf("After(dropped r0): found %v, err %v", found, err)
 			}
@@ -263,7 +263,7 @@ func TestMaxAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the update to expire", func() bool {
-		_, found, err := s.After(context.Background(), "old", func(*hub.Update) bool { return true })
+		_, found, err := hubtest.AfterAll(context.Background(), s, "old", 0, func(*hub.Update) bool { return true })
 		return err == nil && !found
 	})
 }
@@ -281,7 +281,7 @@ func TestUnavailableAndRecovery(t *testing.T) {
 	url := n.ClientURL()
 	s := openStore(t, url, natsjs.Config{Stream: "RECOVER", PublishTimeout: 2 * time.Second})
 	r := &recorder{}
-	stop, err := s.Subscribe(r.fn)
+	stop, err := s.Subscribe(context.Background(), r.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,8 +329,8 @@ func TestOpenErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := natsjs.Open(context.Background(), tt.cfg)
-			if !errors.Is(err, natsjs.ErrBadConfig) {
-				t.Errorf("Open: got %v; want ErrBadConfig", err)
+			if !errors.Is(err, natsjs.ErrInvalidConfig) {
+				t.Errorf("Open: got %v; want ErrInvalidConfig", err)
 			}
 		})
 	}
@@ -410,7 +410,7 @@ func TestAfterGaps(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			_, found, err := s.After(ctx, tt.after, func(u *hub.Update) bool {
+			_, found, err := hubtest.AfterAll(ctx, s, tt.after, 0, func(u *hub.Update) bool {
 				if u.Seq != seqs[u.ID] {
 					t.Errorf("%s: Seq %d; want %d", u.ID, u.Seq, seqs[u.ID])
 				}

@@ -78,10 +78,12 @@ const (
 )
 
 // Errors returned by the store besides the hub's (hub.ErrStoreClosed,
-// hub.ErrDuplicateID, hub.ErrStoreUnavailable).
+// hub.ErrDuplicateID, hub.ErrNoID, hub.ErrStoreUnavailable). Errors wrap in
+// one order: "redisstream: <operation>: <sentinel>: <cause>".
 var (
-	// ErrNoID is returned by Append for an update whose ID is empty.
-	ErrNoID = errors.New("redisstream: update has no id")
+	// ErrInvalidConfig is returned by Open and New (wrapped with the
+	// reason) for a Config or store URL they cannot use.
+	ErrInvalidConfig = errors.New("redisstream: invalid config")
 )
 
 // readChunk is how many entries one XRANGE of After and one XREAD of the
@@ -154,7 +156,8 @@ type Store struct {
 
 	loopDone  chan struct{}
 	closeOnce sync.Once
-	closeErr  error
+	closeDone chan struct{} // closed when shutdown has finished
+	closeErr  error         // set before closeDone is closed
 }
 
 // Open connects to the Redis the URL names (see NewClient for the forms)
@@ -187,11 +190,11 @@ func New(ctx context.Context, rdb redis.UniversalClient, cfg Config) (*Store, er
 func newStore(ctx context.Context, rdb redis.UniversalClient, cfg Config, own bool) (*Store, error) {
 	switch {
 	case cfg.MaxAge < 0:
-		return nil, fmt.Errorf("redisstream: negative MaxAge %v", cfg.MaxAge)
+		return nil, fmt.Errorf("%w: negative MaxAge %v", ErrInvalidConfig, cfg.MaxAge)
 	case cfg.Block < 0:
-		return nil, fmt.Errorf("redisstream: negative Block %v", cfg.Block)
+		return nil, fmt.Errorf("%w: negative Block %v", ErrInvalidConfig, cfg.Block)
 	case strings.ContainsAny(cfg.Prefix, "{}"):
-		return nil, fmt.Errorf("redisstream: prefix %q has a brace", cfg.Prefix)
+		return nil, fmt.Errorf("%w: prefix %q has a brace", ErrInvalidConfig, cfg.Prefix)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
@@ -199,7 +202,7 @@ func newStore(ctx context.Context, rdb redis.UniversalClient, cfg Config, own bo
 	if cfg.Block == 0 {
 		cfg.Block = DefaultBlock
 	}
-	s := &Store{rdb: rdb, ownClient: own, cfg: cfg, log: cfg.Logger, loopDone: make(chan struct{})}
+	s := &Store{rdb: rdb, ownClient: own, cfg: cfg, log: cfg.Logger, loopDone: make(chan struct{}), closeDone: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -315,7 +318,7 @@ return eid
 // reply was lost), as when ctx ends first.
 func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	if u.ID == "" {
-		return ErrNoID
+		return hub.ErrNoID
 	}
 	if s.closed.Load() {
 		return hub.ErrStoreClosed
@@ -355,77 +358,81 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	return nil
 }
 
-// After calls fn, oldest first, with the retained updates appended after
-// the one with the given id (see hub.Store): HGET finds the entry id, then
-// XRANGE reads the stream after it, readChunk entries at a time. It replays
-// the history up to the last entry written when After was called; later
-// updates reach subscribers through Subscribe.
-func (s *Store) After(ctx context.Context, id string, fn func(*hub.Update) bool) (anchor uint64, found bool, err error) {
+// After returns the page of retained updates after from (see hub.Store):
+// on the first page HGET finds the entry id of from.ID, then one XRANGE
+// reads up to readChunk entries after it, and the page keeps those that
+// fit maxBytes (the rest are read again with the next page).
+func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.Page, error) {
 	if s.closed.Load() {
-		return 0, false, hub.ErrStoreClosed
-	}
-	var idCmd *redis.StringCmd
-	pipe := s.rdb.Pipeline()
-	if id != "" {
-		idCmd = pipe.HGet(ctx, s.idsKey, id)
-	}
-	lastCmd := pipe.Get(ctx, s.lastKey)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return 0, false, s.wrap("after", err)
+		return hub.Page{}, hub.ErrStoreClosed
 	}
 	var cutoff uint64 // the first Seq not expired
 	if s.cfg.MaxAge > 0 {
 		cutoff = uint64(max(0, time.Now().Add(-s.cfg.MaxAge).UnixMilli())) << seqBits
 	}
+	p := hub.Page{Next: from.Seq}
+	if from.Seq == 0 {
+		p.Found = from.ID == ""
+		if from.ID != "" {
+			eid, err := s.rdb.HGet(ctx, s.idsKey, from.ID).Result()
+			switch {
+			case errors.Is(err, redis.Nil):
+			case err != nil:
+				return hub.Page{}, s.wrap("after", err)
+			default:
+				if seq, err := seqOf(eid); err == nil && seq >= cutoff {
+					p.Found, p.Anchor, p.Next = true, seq, seq
+				}
+			}
+		}
+	}
 	start := "-"
-	found = id == ""
-	if idCmd != nil {
-		if eid, err := idCmd.Result(); err == nil {
-			if seq, err := seqOf(eid); err == nil && seq >= cutoff {
-				start, found, anchor = "("+eid, true, seq
-			}
-		}
+	if p.Next > 0 {
+		start = "(" + entryID(p.Next)
 	}
-	end, err := lastCmd.Result()
-	if errors.Is(err, redis.Nil) {
-		return anchor, found, nil // nothing written yet
+	msgs, err := s.rdb.XRangeN(ctx, s.stream, start, "+", readChunk).Result()
+	if err != nil {
+		return hub.Page{}, s.wrap("after", err)
 	}
-	for {
-		msgs, err := s.rdb.XRangeN(ctx, s.stream, start, end, readChunk).Result()
+	used := 0
+	p.End = len(msgs) < readChunk
+	for _, m := range msgs {
+		u, err := decodeEntry(m.ID, m.Values)
 		if err != nil {
-			return anchor, found, s.wrap("after", err)
-		}
-		for _, m := range msgs {
-			u, err := decodeEntry(m.ID, m.Values)
-			if err != nil {
-				s.log.Warn("redisstream: skipping a stream entry that does not decode", "stream", s.stream, "entry", m.ID, "err", err)
-				continue
+			s.log.Warn("redisstream: skipping a stream entry that does not decode", "stream", s.stream, "entry", m.ID, "err", err)
+			if seq, err := seqOf(m.ID); err == nil {
+				p.Next = seq
 			}
-			if u.Seq < cutoff {
-				continue
-			}
-			if !fn(u) {
-				return anchor, found, nil
-			}
+			continue
 		}
-		if len(msgs) < readChunk {
-			return anchor, found, nil
+		if u.Seq < cutoff {
+			p.Next = u.Seq
+			continue
 		}
-		start = "(" + msgs[len(msgs)-1].ID
+		size := hub.UpdateSize(u)
+		if hub.PageFull(len(p.Updates), used, size, maxBytes) {
+			p.End = false
+			break
+		}
+		used += size
+		p.Updates = append(p.Updates, u)
+		p.Next = u.Seq
 	}
+	return p, nil
 }
 
 // Subscribe calls fn with every update appended from now on, by any node,
 // in Seq order, from the store's delivery loop. "Now" is the last entry
 // written when Subscribe asks Redis; when Redis cannot be reached it is
-// the last entry this Store delivered or appended. fn must not block and
-// must not call stop (stop waits for a call of fn in progress).
-func (s *Store) Subscribe(fn func(*hub.Update)) (stop func(), err error) {
+// the last entry this Store delivered or appended. fn must not call stop (stop waits for a call of fn in progress). fn may
+// block: it holds back the delivery loop, never Append or After. ctx bounds
+// asking Redis where "now" is.
+func (s *Store) Subscribe(ctx context.Context, fn func(*hub.Update)) (stop func(), err error) {
 	if s.closed.Load() {
 		return nil, hub.ErrStoreClosed
 	}
 	from := max(s.delivered.Load(), s.appended.Load())
-	ctx, cancel := context.WithTimeout(s.ctx, defaultDialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, defaultDialTimeout)
 	last, err := s.rdb.Get(ctx, s.lastKey).Result()
 	cancel()
 	if err == nil {
@@ -514,23 +521,37 @@ func (s *Store) Healthy(ctx context.Context) error {
 }
 
 // Close stops the delivery loop (no callback runs after Close returns) and
-// closes the client when the store made it (Open). Later calls return nil
-// and do nothing; other methods return hub.ErrStoreClosed. Nothing is
-// buffered: every acknowledged Append is already in Redis.
-func (s *Store) Close() error {
+// closes the client when the store made it (Open). Nothing is buffered:
+// every acknowledged Append is already in Redis. Close waits for a batch
+// being delivered (a callback may block); when ctx ends first it returns
+// ctx.Err() and finishes in the background. Later calls wait for the same
+// end and return the same error; other methods return
+// hub.ErrStoreClosed.
+func (s *Store) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.cancel()
-		s.deliverMu.Lock() // waits for a batch being delivered
-		s.deliverMu.Unlock()
-		if s.ownClient {
-			if err := s.rdb.Close(); err != nil {
-				s.closeErr = fmt.Errorf("redisstream: close: %w", err)
-			}
-			<-s.loopDone
-		}
+		go s.shutdown()
 	})
-	return s.closeErr
+	select {
+	case <-s.closeDone:
+		return s.closeErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown is Close's work, once the loop's context is cancelled.
+func (s *Store) shutdown() {
+	defer close(s.closeDone)
+	s.deliverMu.Lock() // waits for a batch being delivered
+	s.deliverMu.Unlock()
+	if s.ownClient {
+		if err := s.rdb.Close(); err != nil {
+			s.closeErr = fmt.Errorf("redisstream: close: %w", err)
+		}
+		<-s.loopDone
+	}
 }
 
 // unavailablePrefixes are the Redis error replies that mean "not now":

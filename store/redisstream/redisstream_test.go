@@ -28,7 +28,7 @@ func open(t *testing.T, url string, cfg redisstream.Config) *redisstream.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
@@ -41,7 +41,7 @@ func client(t *testing.T, srv *redistest.Server) *redis.Client {
 
 func ids(t *testing.T, s hub.Store, after string) (got []string, found bool) {
 	t.Helper()
-	_, found, err := s.After(context.Background(), after, func(u *hub.Update) bool {
+	_, found, err := hubtest.AfterAll(context.Background(), s, after, 0, func(u *hub.Update) bool {
 		got = append(got, u.ID)
 		return true
 	})
@@ -61,7 +61,7 @@ type collector struct {
 func subscribe(t *testing.T, s hub.Store) *collector {
 	t.Helper()
 	c := &collector{wake: make(chan struct{}, 1)}
-	stop, err := s.Subscribe(func(u *hub.Update) {
+	stop, err := s.Subscribe(context.Background(), func(u *hub.Update) {
 		c.mu.Lock()
 		cp := *u
 		c.got = append(c.got, &cp)
@@ -210,7 +210,7 @@ func TestRedisRestart(t *testing.T) {
 	if err := s.Append(ctx, hubtest.NewUpdate("during")); !errors.Is(err, hub.ErrStoreUnavailable) {
 		t.Errorf("Append with Redis down: %v; want ErrStoreUnavailable", err)
 	}
-	if _, _, err := s.After(ctx, "", func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreUnavailable) {
+	if _, _, err := hubtest.AfterAll(ctx, s, "", 0, func(*hub.Update) bool { return true }); !errors.Is(err, hub.ErrStoreUnavailable) {
 		t.Errorf("After with Redis down: %v; want ErrStoreUnavailable", err)
 	}
 	if err := s.Healthy(ctx); !errors.Is(err, hub.ErrStoreUnavailable) {

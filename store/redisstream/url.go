@@ -35,7 +35,7 @@ const defaultDialTimeout = 2 * time.Second
 func NewClient(rawURL string) (client redis.UniversalClient, prefix string, err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, "", fmt.Errorf("redisstream: store URL: %w", err)
+		return nil, "", fmt.Errorf("%w: store URL: %w", ErrInvalidConfig, err)
 	}
 	q := u.Query()
 	prefix = q.Get("prefix")
@@ -45,7 +45,7 @@ func NewClient(rawURL string) (client redis.UniversalClient, prefix string, err 
 
 	scheme, topology, _ := strings.Cut(u.Scheme, "+")
 	if scheme != "redis" && scheme != "rediss" {
-		return nil, "", fmt.Errorf("redisstream: store URL scheme %q: use redis, rediss, redis+sentinel or redis+cluster", u.Scheme)
+		return nil, "", fmt.Errorf("%w: store URL scheme %q: use redis, rediss, redis+sentinel or redis+cluster", ErrInvalidConfig, u.Scheme)
 	}
 	u.Scheme = scheme
 	s := u.String()
@@ -53,7 +53,7 @@ func NewClient(rawURL string) (client redis.UniversalClient, prefix string, err 
 	case "":
 		o, err := redis.ParseURL(s)
 		if err != nil {
-			return nil, "", fmt.Errorf("redisstream: store URL: %w", err)
+			return nil, "", fmt.Errorf("%w: store URL: %w", ErrInvalidConfig, err)
 		}
 		if !retriesSet {
 			o.MaxRetries = -1
@@ -66,10 +66,10 @@ func NewClient(rawURL string) (client redis.UniversalClient, prefix string, err 
 	case "sentinel":
 		o, err := redis.ParseFailoverURL(s)
 		if err != nil {
-			return nil, "", fmt.Errorf("redisstream: store URL: %w", err)
+			return nil, "", fmt.Errorf("%w: store URL: %w", ErrInvalidConfig, err)
 		}
 		if o.MasterName == "" {
-			return nil, "", fmt.Errorf("redisstream: store URL %s: sentinel needs master_name=NAME", u.Redacted())
+			return nil, "", fmt.Errorf("%w: store URL %s: sentinel needs master_name=NAME", ErrInvalidConfig, u.Redacted())
 		}
 		if !retriesSet {
 			o.MaxRetries = -1
@@ -81,7 +81,7 @@ func NewClient(rawURL string) (client redis.UniversalClient, prefix string, err 
 	case "cluster":
 		o, err := redis.ParseClusterURL(s)
 		if err != nil {
-			return nil, "", fmt.Errorf("redisstream: store URL: %w", err)
+			return nil, "", fmt.Errorf("%w: store URL: %w", ErrInvalidConfig, err)
 		}
 		if !retriesSet {
 			o.MaxRetries = -1
@@ -91,6 +91,6 @@ func NewClient(rawURL string) (client redis.UniversalClient, prefix string, err 
 		}
 		return redis.NewClusterClient(o), prefix, nil
 	default:
-		return nil, "", fmt.Errorf("redisstream: store URL scheme %q: use redis, rediss, redis+sentinel or redis+cluster", u.Scheme)
+		return nil, "", fmt.Errorf("%w: store URL scheme %q: use redis, rediss, redis+sentinel or redis+cluster", ErrInvalidConfig, u.Scheme)
 	}
 }
