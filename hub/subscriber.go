@@ -248,12 +248,20 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	}
 	s.sels = make([]*Selector, len(s.topics))
 	for i, t := range s.topics {
-		s.sels[i] = h.selectors.get(t)
+		sel, err := h.selectors.get(t)
+		if err != nil {
+			return nil, ReplayInfo{}, err
+		}
+		s.sels[i] = sel
 	}
 	if req.Claims != nil {
 		s.auth = make([]*Selector, len(req.Claims.Subscribe))
 		for i, t := range req.Claims.Subscribe {
-			s.auth[i] = h.selectors.get(t)
+			sel, err := h.selectors.get(t)
+			if err != nil {
+				return nil, ReplayInfo{}, err
+			}
+			s.auth[i] = sel
 		}
 	}
 
