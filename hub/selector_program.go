@@ -241,18 +241,21 @@ type thread struct {
 }
 
 // queue is the set of threads at one position of the topic: for each
-// instruction, the threads no other dominates.
+// instruction, the threads no other dominates. Threads are kept in one
+// list in insertion order; those of one instruction are chained through
+// same, and a thread dominated later is marked dead (pc -1) in place.
 type queue struct {
-	pcs   []int32    // instructions with threads, in insertion order
-	mark  []uint32   // mark[pc] == gen: pc is in pcs
-	front [][]thread // front[pc]: its threads, valid when marked
-	gen   uint32
+	threads []thread
+	same    []int32  // same[i]: the next thread of threads[i]'s instruction, -1 at the end
+	mark    []uint32 // mark[pc] == gen: pc has threads, the first at head[pc]
+	head    []int32
+	gen     uint32
 }
 
 func (q *queue) reset(n int) {
 	if len(q.mark) < n {
 		q.mark = make([]uint32, n)
-		q.front = make([][]thread, n)
+		q.head = make([]int32, n)
 		q.gen = 0
 	}
 	q.gen++
@@ -260,31 +263,51 @@ func (q *queue) reset(n int) {
 		clear(q.mark)
 		q.gen = 1
 	}
-	q.pcs = q.pcs[:0]
+	q.threads, q.same = q.threads[:0], q.same[:0]
 }
 
-// insert adds t unless a thread at its instruction dominates it, dropping
-// those it dominates; it reports whether t was added.
+// has reports whether a live thread is at pc.
+func (q *queue) has(pc int32) bool {
+	if q.mark[pc] != q.gen {
+		return false
+	}
+	for i := q.head[pc]; i >= 0; i = q.same[i] {
+		if q.threads[i].pc >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// insert adds t unless a thread at its instruction dominates it, marking
+// dead those it dominates; it reports whether t was added.
 func (q *queue) insert(t thread) bool {
+	n := int32(len(q.threads))
 	if q.mark[t.pc] != q.gen {
 		q.mark[t.pc] = q.gen
-		q.pcs = append(q.pcs, t.pc)
-		q.front[t.pc] = append(q.front[t.pc][:0], t)
+		q.head[t.pc] = n
+		q.threads = append(q.threads, t)
+		q.same = append(q.same, -1)
 		return true
 	}
-	f := q.front[t.pc]
-	for _, o := range f {
-		if o.items <= t.items && o.atoms <= t.atoms {
-			return false
+	i := q.head[t.pc]
+	for ; ; i = q.same[i] {
+		o := &q.threads[i]
+		if o.pc >= 0 {
+			if o.items <= t.items && o.atoms <= t.atoms {
+				return false
+			}
+			if t.items <= o.items && t.atoms <= o.atoms {
+				o.pc = -1
+			}
+		}
+		if q.same[i] < 0 {
+			break
 		}
 	}
-	kept := f[:0]
-	for _, o := range f {
-		if !(t.items <= o.items && t.atoms <= o.atoms) {
-			kept = append(kept, o)
-		}
-	}
-	q.front[t.pc] = append(kept, t)
+	q.same[i] = n
+	q.threads = append(q.threads, t)
+	q.same = append(q.same, -1)
 	return true
 }
 
@@ -344,40 +367,41 @@ func (p *program) run(topic string) (matched bool, work int) {
 	m.cur.reset(n)
 	work += m.add(p, &m.cur, thread{})
 	for i := 0; i < len(topic); i++ {
-		if len(m.cur.pcs) == 0 {
+		if len(m.cur.threads) == 0 {
 			return false, work
 		}
 		ch := topic[i]
 		m.next.reset(n)
-		for _, pc := range m.cur.pcs {
-			in := &p.insts[pc]
-			for _, t := range m.cur.front[pc] {
-				switch in.op {
-				case opByte:
-					if ch == in.b {
-						work += m.add(p, &m.next, thread{in.next, t.items, t.atoms})
-					}
-				case opHex:
-					if isHex(ch) {
-						work += m.add(p, &m.next, thread{in.next, t.items, t.atoms})
-					}
-				case opAtom:
-					if in.arg > 0 && t.atoms >= in.arg {
-						continue
-					}
-					atoms := t.atoms
-					if in.arg > 0 {
-						atoms++
-					}
-					if in.set[ch] {
-						work += m.add(p, &m.next, thread{pc, t.items, atoms})
-					} else if ch == '%' {
-						work += m.add(p, &m.next, thread{pc + 1, t.items, atoms})
-					}
+		for _, t := range m.cur.threads {
+			if t.pc < 0 {
+				continue
+			}
+			in := &p.insts[t.pc]
+			switch in.op {
+			case opByte:
+				if ch == in.b {
+					work += m.add(p, &m.next, thread{in.next, t.items, t.atoms})
+				}
+			case opHex:
+				if isHex(ch) {
+					work += m.add(p, &m.next, thread{in.next, t.items, t.atoms})
+				}
+			case opAtom:
+				if in.arg > 0 && t.atoms >= in.arg {
+					continue
+				}
+				atoms := t.atoms
+				if in.arg > 0 {
+					atoms++
+				}
+				if in.set[ch] {
+					work += m.add(p, &m.next, thread{t.pc, t.items, atoms})
+				} else if ch == '%' {
+					work += m.add(p, &m.next, thread{t.pc + 1, t.items, atoms})
 				}
 			}
 		}
 		m.cur, m.next = m.next, m.cur
 	}
-	return m.cur.mark[n-1] == m.cur.gen, work // opMatch is the last instruction
+	return m.cur.has(int32(n - 1)), work // opMatch is the last instruction
 }
