@@ -30,6 +30,20 @@ var (
 	ErrTooManyVariables = errors.New("hub: too many template variables")
 )
 
+// Matcher is a compiled topic selector of any kind: the RFC 6570 templates
+// of draft-07 (Selector) or a kind implemented outside the hub, such as
+// the URL Patterns of draft-08 (package matcher/urlpattern), so the hub
+// stays free of outside imports. Match must be safe for concurrent use and
+// cost no more than linear in the topic's length for a given matcher.
+type Matcher interface {
+	// Match reports whether topic matches.
+	Match(topic string) bool
+	// String returns the selector as written.
+	String() string
+}
+
+var _ Matcher = (*Selector)(nil)
+
 // Selector is a compiled Mercure topic selector: "*" matches every topic;
 // an RFC 6570 URI template (levels 1 to 4) matches the topics it can expand
 // to; any selector, template or not, matches the topic equal to it.
