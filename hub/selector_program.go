@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"slices"
 	"strings"
 	"sync"
 )
@@ -51,6 +52,9 @@ func (p *program) size() int { return len(p.insts)*instSize + len(p.targets)*4 }
 type compiler struct {
 	p    program
 	vars int
+	// Scratch space of expression, reused from one expression to the next.
+	specs              []varSpec
+	formStarts, toJoin []int32
 }
 
 func (c *compiler) emit(i inst) int32 {
@@ -101,6 +105,9 @@ func compileTemplate(t string) (*program, int, error) {
 		}
 	}
 	c.emit(inst{op: opMatch})
+	// Kept for as long as the selector is cached: exactly sized, so the
+	// memory held is what Size counts.
+	c.p.insts, c.p.targets = slices.Clone(c.p.insts), slices.Clone(c.p.targets)
 	return &c.p, c.vars, nil
 }
 
@@ -143,7 +150,7 @@ func (c *compiler) expression(expr string) error {
 	if op.reserved {
 		set = reservedSet
 	}
-	var specs []varSpec
+	specs := c.specs[:0]
 	anyExplode := false
 	for s := range strings.SplitSeq(expr, ",") {
 		v, err := parseVarSpec(s)
@@ -154,9 +161,10 @@ func (c *compiler) expression(expr string) error {
 		specs = append(specs, v)
 	}
 	c.vars += len(specs)
+	c.specs = specs
 
 	// Fixups: instructions whose next is the join or the end, known later.
-	var toJoin []int32
+	toJoin := c.toJoin[:0]
 	entry := c.emit(inst{op: opSplit}) // targets: end, body
 	c.emit(inst{op: opStart, next: c.here() + 1})
 	if op.first != 0 {
@@ -164,7 +172,7 @@ func (c *compiler) expression(expr string) error {
 	}
 	item := c.emit(inst{op: opItem, next: c.here() + 1})
 	forms := c.emit(inst{op: opSplit})
-	formStarts := make([]int32, 0, len(specs))
+	formStarts := c.formStarts[:0]
 	for _, v := range specs {
 		formStarts = append(formStarts, c.here())
 		switch {
@@ -198,6 +206,7 @@ func (c *compiler) expression(expr string) error {
 		}
 	}
 	c.split(forms, formStarts...)
+	c.formStarts = formStarts
 	join := c.emit(inst{op: opSplit}) // end, more
 	more := c.here()
 	if !anyExplode && len(specs) > 1 {
@@ -215,6 +224,7 @@ func (c *compiler) expression(expr string) error {
 		c.split(join, end)
 	}
 	c.split(entry, end, entry+1)
+	c.toJoin = toJoin
 	for _, pc := range toJoin {
 		in := &c.p.insts[pc]
 		if in.op == opSplit {
