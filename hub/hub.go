@@ -335,7 +335,7 @@ func copyUpdate(u *Update) *Update {
 // once and cached: for the server's publish authorisation and the
 // subscriptions API.
 func (h *Hub) Match(selector, topic string) bool {
-	return h.selectors.get(selector).Match(topic)
+	return h.selectors.match(selector, topic)
 }
 
 // LastEventID returns the id of the last update this hub fanned out, or ""

@@ -2,11 +2,47 @@ package hub
 
 import (
 	"errors"
-	"regexp"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 )
+
+// Limits on one selector, so what a subscriber can make the hub compile and
+// keep is bounded by the request, not by the shape of its selectors.
+const (
+	// MaxSelectorLength is the longest selector, template or not, in bytes
+	// (4 KiB: far above any URL a topic is named by).
+	MaxSelectorLength = 4096
+	// MaxTemplateVariables is the most variables one template may hold,
+	// summed over its expressions.
+	MaxTemplateVariables = 64
+)
+
+// Errors of selector compilation, to test with errors.Is; the server answers
+// them with 400 and the wrapped reason.
+var (
+	// ErrSelectorTooLong is wrapped by CompileSelector for a selector over
+	// MaxSelectorLength bytes.
+	ErrSelectorTooLong = errors.New("hub: selector too long")
+	// ErrTooManyVariables is wrapped by CompileSelector for a template with
+	// more than MaxTemplateVariables variables.
+	ErrTooManyVariables = errors.New("hub: too many template variables")
+)
+
+// Matcher is a compiled topic selector of any kind: the RFC 6570 templates
+// of draft-07 (Selector) or a kind implemented outside the hub, such as
+// the URL Patterns of draft-08 (package matcher/urlpattern), so the hub
+// stays free of outside imports. Match must be safe for concurrent use and
+// cost no more than linear in the topic's length for a given matcher.
+type Matcher interface {
+	// Match reports whether topic matches.
+	Match(topic string) bool
+	// String returns the selector as written.
+	String() string
+}
+
+var _ Matcher = (*Selector)(nil)
 
 // Selector is a compiled Mercure topic selector: "*" matches every topic;
 // an RFC 6570 URI template (levels 1 to 4) matches the topics it can expand
@@ -19,35 +55,70 @@ import (
 // matches a string, not a list; a prefix :n longer than 128 characters is
 // not enforced; and variables of one expression may appear in any order. A
 // selector that is not a valid template is an exact selector.
+//
+// A template compiles into a program whose size is linear in the
+// template's length (one instruction per literal byte, a few per variable),
+// evaluated by a Thompson-style simulation: matching a topic costs at most
+// the topic's length times the program's size, with no backtracking and no
+// regular expression whose size grows with the square of the variables.
 type Selector struct {
-	raw string
-	all bool
-	re  *regexp.Regexp // nil: matches raw exactly
+	raw    string
+	all    bool
+	prog   *program // nil: matches raw exactly
+	prefix string   // the literal text every match starts with
 }
 
-// ParseSelector compiles s. It never fails: an invalid URI template is an
-// exact selector.
+// CompileSelector compiles s, refusing it when it is over the limits
+// (MaxSelectorLength, MaxTemplateVariables). An invalid URI template is not
+// an error: it is an exact selector.
+func CompileSelector(s string) (*Selector, error) {
+	if len(s) > MaxSelectorLength {
+		return nil, fmt.Errorf("%w (%d bytes; max %d)", ErrSelectorTooLong, len(s), MaxSelectorLength)
+	}
+	sel, vars := compileSelector(s)
+	if vars > MaxTemplateVariables {
+		return nil, fmt.Errorf("%w (%d; max %d)", ErrTooManyVariables, vars, MaxTemplateVariables)
+	}
+	return sel, nil
+}
+
+// ParseSelector compiles s without the limits of CompileSelector. It never
+// fails: an invalid URI template is an exact selector. Its cost is still
+// linear in len(s).
 func ParseSelector(s string) *Selector {
+	sel, _ := compileSelector(s)
+	return sel
+}
+
+// compileSelector compiles s and reports how many template variables it
+// has (0 for a selector that is not a template).
+func compileSelector(s string) (*Selector, int) {
 	if s == "*" {
-		return &Selector{raw: s, all: true}
+		return &Selector{raw: s, all: true}, 0
 	}
 	if !strings.ContainsRune(s, '{') {
-		return &Selector{raw: s}
+		return &Selector{raw: s}, 0
 	}
-	expr, err := templateRegexp(s)
+	p, vars, err := compileTemplate(s)
 	if err != nil {
-		return &Selector{raw: s}
+		return &Selector{raw: s}, 0
 	}
-	re, err := regexp.Compile(expr)
-	if err != nil {
-		return &Selector{raw: s}
-	}
-	return &Selector{raw: s, re: re}
+	sel := &Selector{raw: s, prog: p}
+	// The literal text before the first expression is checked with one
+	// comparison, and the program starts after it.
+	sel.prefix = s[:strings.IndexByte(s, '{')]
+	return sel, vars
 }
 
 // Match reports whether topic matches s.
 func (s *Selector) Match(topic string) bool {
-	return s.all || topic == s.raw || (s.re != nil && s.re.MatchString(topic))
+	if s.all || topic == s.raw {
+		return true
+	}
+	if s.prog == nil || !strings.HasPrefix(topic, s.prefix) {
+		return false
+	}
+	return s.prog.match(topic[len(s.prefix):])
 }
 
 // MatchAny reports whether any of topics matches s.
@@ -62,29 +133,53 @@ func (s *Selector) MatchAny(topics []string) bool {
 
 // Exact reports whether s matches only the topic equal to it, so the hub can
 // find its subscribers with a map lookup.
-func (s *Selector) Exact() bool { return !s.all && s.re == nil }
+func (s *Selector) Exact() bool { return !s.all && s.prog == nil }
 
 // String returns the selector as written.
 func (s *Selector) String() string { return s.raw }
+
+// selectorOverhead is what a cached selector costs beyond its text and
+// program: the Selector, its map entry and key header.
+const selectorOverhead = 128
+
+// Size is an estimate, in bytes, of the memory s holds: its text and its
+// compiled program. The selector cache is bounded by the sum of these.
+func (s *Selector) Size() int {
+	n := selectorOverhead + len(s.raw)
+	if s.prog != nil {
+		n += s.prog.size()
+	}
+	return n
+}
 
 // errBadTemplate is why a selector is not a template; it never leaves the
 // package (such a selector is exact).
 var errBadTemplate = errors.New("hub: invalid URI template")
 
-// Character classes of RFC 6570 section 1.5, as regexp atoms.
-const (
-	unreservedAtom = `(?:[A-Za-z0-9\-._~]|%[0-9A-Fa-f]{2})`
-	reservedAtom   = `(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})`
-	// maxPrefix is the longest prefix modifier enforced; longer ones would
-	// make large regexp programs for no practical gain.
-	maxPrefix = 128
+// maxPrefix is the longest prefix modifier enforced, as in the regexp
+// matchers of other hubs; a longer one matches like no prefix.
+const maxPrefix = 128
+
+// Character classes of RFC 6570 section 1.5: the bytes a value may hold
+// unescaped, besides percent-escapes.
+var (
+	unreservedSet = byteSet(`ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~`)
+	reservedSet   = byteSet(`ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=`)
 )
+
+func byteSet(s string) *[256]bool {
+	var set [256]bool
+	for i := 0; i < len(s); i++ {
+		set[s[i]] = true
+	}
+	return &set
+}
 
 // operator is one row of the table in RFC 6570 appendix A.
 type operator struct {
-	first, sep string
+	first, sep byte // 0: none
 	named      bool
-	ifemp      string
+	ifemp      bool // "=" after a named variable even when empty
 	reserved   bool
 }
 
@@ -93,52 +188,21 @@ type operator struct {
 func operatorFor(c byte) (operator, bool) {
 	switch c {
 	case '+':
-		return operator{sep: ",", reserved: true}, true
+		return operator{sep: ',', reserved: true}, true
 	case '#':
-		return operator{first: "#", sep: ",", reserved: true}, true
+		return operator{first: '#', sep: ',', reserved: true}, true
 	case '.':
-		return operator{first: ".", sep: "."}, true
+		return operator{first: '.', sep: '.'}, true
 	case '/':
-		return operator{first: "/", sep: "/"}, true
+		return operator{first: '/', sep: '/'}, true
 	case ';':
-		return operator{first: ";", sep: ";", named: true}, true
+		return operator{first: ';', sep: ';', named: true}, true
 	case '?':
-		return operator{first: "?", sep: "&", named: true, ifemp: "="}, true
+		return operator{first: '?', sep: '&', named: true, ifemp: true}, true
 	case '&':
-		return operator{first: "&", sep: "&", named: true, ifemp: "="}, true
+		return operator{first: '&', sep: '&', named: true, ifemp: true}, true
 	}
-	return operator{sep: ","}, false
-}
-
-// templateRegexp returns an anchored regexp matching the expansions of the
-// URI template t.
-func templateRegexp(t string) (string, error) {
-	var b strings.Builder
-	b.WriteString(`^`)
-	for i := 0; i < len(t); {
-		switch t[i] {
-		case '{':
-			end := strings.IndexByte(t[i:], '}')
-			if end < 0 {
-				return "", errBadTemplate
-			}
-			if err := writeExpression(&b, t[i+1:i+end]); err != nil {
-				return "", err
-			}
-			i += end + 1
-		case '}':
-			return "", errBadTemplate
-		default:
-			j := strings.IndexAny(t[i:], "{}")
-			if j < 0 {
-				j = len(t) - i
-			}
-			b.WriteString(regexp.QuoteMeta(t[i : i+j]))
-			i += j
-		}
-	}
-	b.WriteString(`$`)
-	return b.String(), nil
+	return operator{sep: ','}, false
 }
 
 // varSpec is one variable of an expression.
@@ -196,110 +260,92 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// writeExpression writes the regexp for one "{…}" expression: nothing when
-// every variable is undefined, else the operator's first string and the
-// defined variables joined by its separator.
-func writeExpression(b *strings.Builder, expr string) error {
-	if expr == "" {
-		return errBadTemplate
-	}
-	op, ok := operatorFor(expr[0])
-	if ok {
-		expr = expr[1:]
-	} else if strings.IndexByte("=,!@|", expr[0]) >= 0 {
-		return errBadTemplate // operators reserved for future extensions
-	}
-	atom := unreservedAtom
-	if op.reserved {
-		atom = reservedAtom
-	}
-	specs := strings.Split(expr, ",")
-	alts := make([]string, 0, len(specs))
-	anyExplode := false
-	for _, s := range specs {
-		v, err := parseVarSpec(s)
-		if err != nil {
-			return err
-		}
-		value := atom + `*`
-		if v.prefix > 0 && v.prefix <= maxPrefix {
-			value = atom + `{0,` + strconv.Itoa(v.prefix) + `}`
-		}
-		var x string
-		switch {
-		case v.explode:
-			// A list (name=item for named operators) or a map (key=value),
-			// items joined by the separator.
-			anyExplode = true
-			item := value + `(?:=` + value + `)?`
-			x = item + `(?:` + regexp.QuoteMeta(op.sep) + item + `)*`
-		case op.named && op.ifemp == "":
-			x = regexp.QuoteMeta(v.name) + `(?:=` + value + `)?`
-		case op.named:
-			x = regexp.QuoteMeta(v.name) + `=` + value
-		default:
-			x = value
-		}
-		alts = append(alts, x)
-	}
-	xu := alts[0]
-	if len(alts) > 1 {
-		xu = `(?:` + strings.Join(alts, `|`) + `)`
-	}
-	b.WriteString(`(?:`)
-	b.WriteString(regexp.QuoteMeta(op.first))
-	b.WriteString(xu)
-	if len(alts) > 1 || anyExplode {
-		b.WriteString(`(?:`)
-		b.WriteString(regexp.QuoteMeta(op.sep))
-		b.WriteString(xu)
-		if anyExplode {
-			b.WriteString(`)*`)
-		} else {
-			b.WriteString(`){0,` + strconv.Itoa(len(alts)-1) + `}`)
-		}
-	}
-	b.WriteString(`)?`)
-	return nil
-}
-
 // DefaultSelectorCacheSize is how many compiled selectors a hub keeps.
 const DefaultSelectorCacheSize = 10_000
 
+// DefaultSelectorCacheBytes bounds the memory of a hub's compiled selectors
+// (as Selector.Size counts it), whatever their number: 32 MiB.
+const DefaultSelectorCacheBytes = 32 << 20
+
 // selectorCache keeps compiled selectors so each distinct selector is
 // compiled once while it is in use. It holds two generations: when the
-// current one is full it becomes the previous one and the oldest is
-// dropped, so recently used selectors stay and the size stays bounded.
+// current one is full (in entries or in bytes) it becomes the previous one
+// and the oldest is dropped, so recently used selectors stay and both the
+// count and the memory stay bounded.
+//
+// Compilation runs outside the lock: a long selector being compiled never
+// holds back publish authorisation or other subscribers, which only take
+// the lock for a map lookup or insertion.
 type selectorCache struct {
-	max  int
-	mu   sync.Mutex
-	cur  map[string]*Selector // guarded by mu
-	prev map[string]*Selector // guarded by mu
+	max, maxBytes int
+	compile       func(string) (*Selector, error) // CompileSelector; tests replace it
+	mu            sync.Mutex
+	cur           map[string]*Selector // guarded by mu
+	prev          map[string]*Selector // guarded by mu
+	curBytes      int                  // guarded by mu; Size of cur's selectors
+	prevBytes     int                  // guarded by mu; Size of prev's selectors
 }
 
 func newSelectorCache(max int) *selectorCache {
+	return newSelectorCacheBytes(max, DefaultSelectorCacheBytes)
+}
+
+// newSelectorCacheBytes returns a cache of at most max selectors and about
+// maxBytes bytes of them.
+func newSelectorCacheBytes(max, maxBytes int) *selectorCache {
 	if max < 2 {
 		max = 2
 	}
-	return &selectorCache{max: max, cur: make(map[string]*Selector)}
+	return &selectorCache{max: max, maxBytes: maxBytes, compile: CompileSelector, cur: make(map[string]*Selector)}
 }
 
-// get returns the compiled selector for raw.
-func (c *selectorCache) get(raw string) *Selector {
+// get returns the compiled selector for raw, or the error of
+// CompileSelector for one over the limits (which is not cached: it costs
+// no more than reading its length).
+func (c *selectorCache) get(raw string) (*Selector, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if s, ok := c.cur[raw]; ok {
-		return s
+		c.mu.Unlock()
+		return s, nil
 	}
 	s, ok := c.prev[raw]
-	if !ok {
-		s = ParseSelector(raw)
+	if ok {
+		c.insertLocked(raw, s)
+		c.mu.Unlock()
+		return s, nil
 	}
-	if len(c.cur) >= c.max/2 {
-		c.prev, c.cur = c.cur, make(map[string]*Selector, len(c.cur))
+	c.mu.Unlock()
+
+	s, err := c.compile(raw)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if won, ok := c.cur[raw]; ok { // compiled meanwhile by another caller
+		return won, nil
+	}
+	c.insertLocked(raw, s)
+	return s, nil
+}
+
+// match reports whether topic matches selector; a selector over the limits
+// matches nothing.
+func (c *selectorCache) match(selector, topic string) bool {
+	s, err := c.get(selector)
+	return err == nil && s.Match(topic)
+}
+
+// insertLocked adds s to the current generation, first turning it into the
+// previous one when it is full.
+func (c *selectorCache) insertLocked(raw string, s *Selector) {
+	size := s.Size()
+	if len(c.cur) >= c.max/2 || (len(c.cur) > 0 && c.curBytes+size > c.maxBytes/2) {
+		c.prev, c.prevBytes = c.cur, c.curBytes
+		c.cur, c.curBytes = make(map[string]*Selector, len(c.prev)), 0
 	}
 	c.cur[raw] = s
-	return s
+	c.curBytes += size
 }
 
 // len reports how many selectors the cache holds.
@@ -307,4 +353,11 @@ func (c *selectorCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.cur) + len(c.prev)
+}
+
+// bytes reports the Size of the selectors the cache holds.
+func (c *selectorCache) bytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.curBytes + c.prevBytes
 }

@@ -307,7 +307,11 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	}
 	s.sels = make([]*Selector, len(s.topics))
 	for i, t := range s.topics {
-		s.sels[i] = h.selectors.get(t)
+		sel, err := h.selectors.get(t)
+		if err != nil {
+			return nil, ReplayInfo{}, err
+		}
+		s.sels[i] = sel
 	}
 	// Claims are compiled here, not under the hub's lock; a claim set
 	// already shared by others is reused and this compilation dropped.
@@ -316,7 +320,11 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	if req.Claims != nil {
 		claimSels = make([]*Selector, len(req.Claims.Subscribe))
 		for i, t := range req.Claims.Subscribe {
-			claimSels[i] = h.selectors.get(t)
+			sel, err := h.selectors.get(t)
+			if err != nil {
+				return nil, ReplayInfo{}, err
+			}
+			claimSels[i] = sel
 		}
 		claimsKeyOf = claimsKey(req.Claims.Subscribe)
 	}
