@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,15 +191,45 @@ func (s *subscription) ended() error {
 	}
 }
 
-// endedWithin waits for the end of a stalled stream: a read that fails
-// once the server has closed the connection.
+// endedWithin waits up to d for the end of a stalled stream: a read that
+// fails once the server has closed the connection. It returns nil if the
+// stream was still open at the deadline (the body is then closed, which
+// also ends a read that was blocked).
 func (s *subscription) endedWithin(d time.Duration) error {
-	deadline := time.Now().Add(d)
+	var timedOut atomic.Bool
+	stop := time.AfterFunc(d, func() { timedOut.Store(true); s.resp.Body.Close() })
+	defer stop.Stop()
 	buf := make([]byte, 1<<20)
-	for time.Now().Before(deadline) {
+	for {
 		if _, err := s.resp.Body.Read(buf); err != nil {
+			if timedOut.Load() {
+				return nil
+			}
 			return err
 		}
 	}
-	return nil
+}
+
+// waitUntil polls cond until it holds, failing the test after timeout: the
+// one way these tests wait for a state they cannot be told about.
+func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// within waits for ch to be closed or to yield, failing the test after
+// timeout.
+func within[T any](t testing.TB, timeout time.Duration, what string, ch <-chan T) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(timeout):
+		t.Fatalf("not within %v: %s", timeout, what)
+	}
 }

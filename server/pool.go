@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,7 +28,7 @@ type netConn interface {
 // head (status line, w's headers) and preamble itself. The body is
 // delimited by the connection's close, as HTTP/1.1 allows, so events go out
 // without chunk framing.
-func hijack(w http.ResponseWriter, preamble []byte) (net.Conn, error) {
+func hijack(w http.ResponseWriter, preamble []byte, writeTimeout time.Duration) (net.Conn, error) {
 	nc, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errNotHijackable, err)
@@ -41,12 +42,27 @@ func hijack(w http.ResponseWriter, preamble []byte) (net.Conn, error) {
 	w.Header().Write(&head)
 	head.WriteString("Connection: close\r\n\r\n")
 	head.Write(preamble)
-	_ = nc.SetWriteDeadline(time.Now().Add(DefaultWriteTimeout))
+	_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := nc.Write(head.Bytes()); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("server: writing response head: %w", err)
 	}
 	return nc, nil
+}
+
+// pooled is what the writer pool keeps for one taken-over connection.
+type pooled struct {
+	nc      netConn    // the taken-over HTTP/1.1 connection; nil for HTTP/2
+	writeMu sync.Mutex // held by the writer draining and writing nc
+
+	// Guarded by writeMu: what a full socket buffer did not take.
+	pending      []byte
+	stalledSince time.Time
+	retryPause   time.Duration
+
+	queued       atomic.Bool  // in the pool's ready queue
+	heartbeatDue atomic.Bool  // idle for a heartbeat period
+	lastWrite    atomic.Int64 // unix nanoseconds of the last write
 }
 
 // writerPool writes to taken-over HTTP/1.1 subscriber connections from a

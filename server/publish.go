@@ -28,7 +28,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if token == "" {
-		s.fail(w, r, errorf(http.StatusUnauthorized, "publishing needs a token (Authorization: Bearer or the "+cookieName+" cookie)"))
+		s.fail(w, r, errorf(http.StatusUnauthorized, "publishing needs a token (Authorization: Bearer or the "+hub.AuthCookie+" cookie)"))
 		return
 	}
 	if err := s.checkCookieOrigin(r, src); err != nil {

@@ -27,10 +27,6 @@ const (
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultWriters         = 64
 	DefaultPublishBurst    = 100
-	hubPath                = "/.well-known/mercure"
-	subscriptionsPath      = hubPath + "/subscriptions"
-	cookieName             = "mercureAuthorization"
-	historyGapEvent        = "ssekit-history-gap"
 	retryAfterOverloaded   = 5 * time.Second
 	retryAfterShuttingDown = 1 * time.Second
 )
@@ -185,12 +181,12 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET "+hubPath, s.subscribe)
-	s.mux.HandleFunc("POST "+hubPath, s.publish)
-	s.mux.HandleFunc("OPTIONS "+hubPath, s.preflight)
-	s.mux.HandleFunc("GET "+subscriptionsPath, s.subscriptions)
-	s.mux.HandleFunc("GET "+subscriptionsPath+"/{topic}", s.subscriptions)
-	s.mux.HandleFunc("GET "+subscriptionsPath+"/{topic}/{subscriber}", s.subscriptions)
+	s.mux.HandleFunc("GET "+hub.Path, s.subscribe)
+	s.mux.HandleFunc("POST "+hub.Path, s.publish)
+	s.mux.HandleFunc("OPTIONS "+hub.Path, s.preflight)
+	s.mux.HandleFunc("GET "+hub.SubscriptionsPath, s.subscriptions)
+	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{topic}", s.subscriptions)
+	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{topic}/{subscriber}", s.subscriptions)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if s.cfg.Metrics != nil {
@@ -212,7 +208,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // discoveryLink is the Link header value that advertises the hub.
-const discoveryLink = "<" + hubPath + `>; rel="mercure"`
+const discoveryLink = "<" + hub.Path + `>; rel="mercure"`
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

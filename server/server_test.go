@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,13 +236,17 @@ func TestReplayThenLiveUnderLoad(t *testing.T) {
 			}
 			mu.Unlock()
 			if n == 0 || (len(from) > 0 && n == from[len(from)-1]) {
-				time.Sleep(time.Millisecond)
+				select {
+				case <-done:
+					t.Fatalf("publishing ended with %d subscribers joined; want 5 joining during it", len(subs))
+				case <-time.After(time.Millisecond):
+				}
 				continue
 			}
 			subs = append(subs, th.subscribe(topics("load"), http.Header{"Last-Event-Id": {last}}))
 			from = append(from, n)
 		}
-		<-done
+		within(t, 30*time.Second, "the publisher finishing", done)
 		for i, s := range subs {
 			for want := from[i]; want < total; want++ {
 				if got := s.nextData(); got != fmt.Sprint(want) {
@@ -284,8 +290,8 @@ func TestTokenExpiryClosesStream(t *testing.T) {
 		if got := sub.nextData(); got != "before expiry" {
 			t.Fatalf("got %q", got)
 		}
-		if err := sub.ended(); err != io.EOF && err == nil {
-			t.Fatalf("stream ended with %v", err)
+		if err := sub.ended(); err != io.EOF {
+			t.Fatalf("stream ended with %v; want the hub closing it (io.EOF)", err)
 		}
 		if now := time.Now(); now.Before(exp) {
 			t.Fatalf("stream closed at %v, before the token's expiry %v", now, exp)
@@ -304,7 +310,9 @@ func TestShutdownEndsStreams(t *testing.T) {
 		if err := th.server.Shutdown(ctx); err != nil {
 			t.Fatalf("Shutdown: %v", err)
 		}
-		sub.ended()
+		if err := sub.ended(); err != io.EOF {
+			t.Errorf("stream ended with %v; want the hub closing it (io.EOF)", err)
+		}
 		req, _ := http.NewRequest("GET", th.http.URL+"/readyz", nil)
 		if status, _ := th.do(req); status != http.StatusServiceUnavailable {
 			t.Errorf("/readyz after shutdown = %d; want 503", status)
@@ -400,5 +408,40 @@ func TestStalledClientIsEndedAsSlow(t *testing.T) {
 	}
 	if err := stalled.endedWithin(30 * time.Second); err == nil {
 		t.Fatal("the stalled client's connection stayed open")
+	}
+}
+
+// levelCounter is a slog handler that counts records at or above Error.
+type levelCounter struct{ errors atomic.Int64 }
+
+func (h *levelCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *levelCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.errors.Add(1)
+	}
+	return nil
+}
+func (h *levelCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *levelCounter) WithGroup(string) slog.Handler      { return h }
+
+// TestShutdownRefusalsAreNotErrors: the 503s a shutting-down hub answers
+// are what it means to say, not failures worth an error in the log.
+func TestShutdownRefusalsAreNotErrors(t *testing.T) {
+	logs := &levelCounter{}
+	th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.Logger = slog.New(logs) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := th.server.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	req, _ := http.NewRequest("GET", th.url+"?topic=t", nil)
+	if status, _ := th.do(req); status != http.StatusServiceUnavailable {
+		t.Errorf("subscribe after shutdown = %d; want 503", status)
+	}
+	if status, _ := th.publish(th.publisher(), url.Values{"topic": {"t"}, "data": {"x"}}); status != http.StatusServiceUnavailable {
+		t.Errorf("publish after shutdown = %d; want 503", status)
+	}
+	if n := logs.errors.Load(); n != 0 {
+		t.Errorf("%d error records logged for shutdown refusals; want none", n)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,12 +79,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		h.Set("Mercure-Last-Event-ID", info.ResumedAfter)
 	}
 	preamble := sse.AppendComment(nil, "") // makes the stream visibly open at once
-	if lastEventID != "" && lastEventID != earliestID && !info.Found {
+	if lastEventID != "" && lastEventID != hub.EarliestID && !info.Found {
 		preamble = appendHistoryGap(preamble, lastEventID)
 	}
 
 	if r.ProtoMajor == 1 {
-		nc, err := hijack(w, preamble)
+		nc, err := hijack(w, preamble, s.cfg.WriteTimeout)
 		switch {
 		case err == nil:
 			c.nc = nc
@@ -127,7 +126,7 @@ func (s *Server) subscriberClaims(r *http.Request) (*hub.Claims, error) {
 	}
 	if token == "" {
 		if !s.cfg.AllowAnonymous {
-			return nil, errorf(http.StatusUnauthorized, "subscribing needs a token (Authorization: Bearer, ?authorization= or the "+cookieName+" cookie)")
+			return nil, errorf(http.StatusUnauthorized, "subscribing needs a token (Authorization: Bearer, ?authorization= or the "+hub.AuthCookie+" cookie)")
 		}
 		return nil, nil
 	}
@@ -146,8 +145,8 @@ type historyGap struct {
 }
 
 func appendHistoryGap(dst []byte, lastEventID string) []byte {
-	data, _ := json.Marshal(historyGap{LastEventID: lastEventID, ResumedAfter: earliestID})
-	ev := sse.Event{Type: historyGapEvent, Data: string(data)}
+	data, _ := json.Marshal(historyGap{LastEventID: lastEventID, ResumedAfter: hub.EarliestID})
+	ev := sse.Event{Type: hub.HistoryGapEvent, Data: string(data)}
 	dst, _ = ev.AppendTo(dst)
 	return dst
 }
@@ -239,11 +238,6 @@ const (
 	reasonShutdown = hub.DisconnectShutdown
 )
 
-// earliestID is the Last-Event-ID that asks for the whole retained
-// history, and what the hub says it resumed after when it did not know
-// the id asked for.
-const earliestID = "earliest"
-
 func reasonOf(err error) string {
 	switch {
 	case errors.Is(err, hub.ErrSlowSubscriber):
@@ -282,20 +276,11 @@ type subConn struct {
 	remote  string
 	expires time.Time // zero: the token never expires (or no token)
 
-	nc      netConn    // the taken-over HTTP/1.1 connection; nil for HTTP/2
-	wake    func()     // set before started; schedules a write
-	writeMu sync.Mutex // held by the writer draining and writing nc
+	wake    func()      // set before started; schedules a write
+	started atomic.Bool // wake may be called
+	ended   atomic.Bool
 
-	// Guarded by writeMu: what a full socket buffer did not take.
-	pending      []byte
-	stalledSince time.Time
-	retryPause   time.Duration
-
-	started      atomic.Bool  // wake may be called
-	queued       atomic.Bool  // in the writer pool's ready queue
-	heartbeatDue atomic.Bool  // idle for a heartbeat period
-	lastWrite    atomic.Int64 // unix nanoseconds of the last write
-	ended        atomic.Bool
+	pooled // the writer pool's state; unused for HTTP/2 streams
 }
 
 // notify is the hub's Notify callback: it must not block.
