@@ -22,7 +22,7 @@ const testSecret = "0123456789abcdef0123456789abcdef-test-secret"
 
 // testHub is a hub with a memory store behind a real HTTP server.
 type testHub struct {
-	t      *testing.T
+	t      testing.TB
 	hub    *hub.Hub
 	server *server.Server
 	http   *httptest.Server
@@ -30,7 +30,7 @@ type testHub struct {
 	url    string // the hub endpoint
 }
 
-func newTestHub(t *testing.T, proto string, configure func(*hub.Config, *server.Config)) *testHub {
+func newTestHub(t testing.TB, proto string, configure func(*hub.Config, *server.Config)) *testHub {
 	t.Helper()
 	key, err := jwtauth.NewKey("HS256", []byte(testSecret))
 	if err != nil {
@@ -115,7 +115,7 @@ func (th *testHub) mustPublish(data string, topics ...string) string {
 
 // subscription is an open subscriber stream.
 type subscription struct {
-	t      *testing.T
+	t      testing.TB
 	resp   *http.Response
 	events chan sse.Event
 	done   chan error

@@ -63,19 +63,22 @@ type pooled struct {
 	queued       atomic.Bool  // in the pool's ready queue
 	heartbeatDue atomic.Bool  // idle for a heartbeat period
 	lastWrite    atomic.Int64 // unix nanoseconds of the last write
+
+	watchState // the departure watcher's registration
 }
 
 // writerPool writes to taken-over HTTP/1.1 subscriber connections from a
 // fixed set of goroutines. A subscriber with something to send is queued
 // once (subConn.queued) however many updates arrive meanwhile, and the
 // writer sends everything queued in one write: flush coalescing. A ticker
-// marks idle connections for a heartbeat, which is also how a departed
-// client (nobody reads these connections) is noticed, and ends those whose
-// token expired.
+// marks idle connections for a heartbeat and ends those whose token
+// expired. The departure watcher notices clients that hung up (nobody reads
+// these connections); where it cannot, a failed write or heartbeat does.
 type writerPool struct {
 	heartbeat    time.Duration
 	writeTimeout time.Duration
 	end          func(c *subConn, reason string)
+	departures   *departureWatcher
 
 	mu     sync.Mutex // guards ready, head, idle and closed
 	cond   *sync.Cond
@@ -92,8 +95,13 @@ type writerPool struct {
 	wg         sync.WaitGroup
 }
 
-func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, end func(*subConn, string)) *writerPool {
+func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, end func(*subConn, string)) (*writerPool, error) {
+	departures, err := newDepartureWatcher(func(c *subConn) { end(c, reasonGone) })
+	if err != nil {
+		return nil, err
+	}
 	p := &writerPool{
+		departures:   departures,
 		heartbeat:    heartbeat,
 		writeTimeout: writeTimeout,
 		end:          end,
@@ -106,13 +114,16 @@ func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, end func(
 		go p.writer()
 	}
 	go p.tick()
-	return p
+	return p, nil
 }
 
-// add starts serving c: it is registered for heartbeats and scheduled once
-// for what the hub queued while it was set up (the replay).
-func (p *writerPool) add(c *subConn) {
+// add starts serving c on nc: it is registered for heartbeats and
+// departures, and scheduled once for what the hub queued while it was set
+// up (the replay).
+func (p *writerPool) add(c *subConn, nc net.Conn) {
+	c.nc = nc
 	c.lastWrite.Store(time.Now().UnixNano())
+	p.departures.watch(c, nc)
 	c.wake = func() { p.schedule(c) }
 	p.connsMu.Lock()
 	p.conns[c] = struct{}{}
@@ -121,7 +132,9 @@ func (p *writerPool) add(c *subConn) {
 	p.schedule(c)
 }
 
+// remove stops serving c; call it before closing its connection.
 func (p *writerPool) remove(c *subConn) {
+	p.departures.unwatch(c)
 	p.connsMu.Lock()
 	delete(p.conns, c)
 	p.connsMu.Unlock()
@@ -322,5 +335,6 @@ func (p *writerPool) shutdown(ctx context.Context) error {
 		p.cond.Broadcast()
 	})
 	p.wg.Wait()
+	p.departures.close()
 	return err
 }

@@ -175,7 +175,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PublishRate > 0 {
 		s.publishRate = newRateLimiter(cfg.PublishRate, cfg.PublishBurst)
 	}
-	s.pool = newWriterPool(cfg.Writers, cfg.Heartbeat, cfg.WriteTimeout, s.endConn)
+	if s.pool, err = newWriterPool(cfg.Writers, cfg.Heartbeat, cfg.WriteTimeout, s.endConn); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }

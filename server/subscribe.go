@@ -87,8 +87,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		nc, err := hijack(w, preamble, s.cfg.WriteTimeout)
 		switch {
 		case err == nil:
-			c.nc = nc
-			s.pool.add(c)
+			s.pool.add(c, nc)
 			return
 		case !errors.Is(err, errNotHijackable):
 			s.endConn(c, reasonGone) // taken over, but the client is gone
@@ -256,8 +255,8 @@ func (s *Server) endConn(c *subConn, reason string) {
 		return
 	}
 	if c.nc != nil {
-		c.nc.Close()
 		s.pool.remove(c)
+		c.nc.Close()
 	}
 	switch reason { // each a no-op for a subscriber the hub ended itself
 	case reasonAuth:
