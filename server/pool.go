@@ -55,10 +55,15 @@ type pooled struct {
 	nc      netConn    // the taken-over HTTP/1.1 connection; nil for HTTP/2
 	writeMu sync.Mutex // held by the writer draining and writing nc
 
-	// Guarded by writeMu: what a full socket buffer did not take.
-	pending      []byte
-	stalledSince time.Time
-	retryPause   time.Duration
+	// Guarded by writeMu: what a full socket buffer did not take, and how
+	// fast the client takes what it is behind on: the time spent with
+	// pending bytes since the last verdict (behindFor, plus the current
+	// stretch from behindSince) and the bytes it accepted meanwhile.
+	pending     []byte
+	behindSince time.Time // zero: nothing pending
+	behindFor   time.Duration
+	behindBytes int64
+	retryPause  time.Duration
 
 	queued       atomic.Bool  // in the pool's ready queue
 	heartbeatDue atomic.Bool  // idle for a heartbeat period
@@ -77,6 +82,7 @@ type pooled struct {
 type writerPool struct {
 	heartbeat    time.Duration
 	writeTimeout time.Duration
+	minRate      int64 // bytes per second a client behind must take; 0: any
 	end          func(c *subConn, reason string)
 	departures   *departureWatcher
 
@@ -95,7 +101,7 @@ type writerPool struct {
 	wg         sync.WaitGroup
 }
 
-func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, end func(*subConn, string)) (*writerPool, error) {
+func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate int64, end func(*subConn, string)) (*writerPool, error) {
 	departures, err := newDepartureWatcher(func(c *subConn) { end(c, reasonGone) })
 	if err != nil {
 		return nil, err
@@ -104,6 +110,7 @@ func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, end func(
 		departures:   departures,
 		heartbeat:    heartbeat,
 		writeTimeout: writeTimeout,
+		minRate:      minRate,
 		end:          end,
 		conns:        make(map[*subConn]struct{}),
 		stopTicker:   make(chan struct{}),
@@ -193,14 +200,49 @@ func (p *writerPool) writer() {
 
 // Writes to a taken-over connection never hold a writer for long: each
 // gets writeSlice to go out. A client whose socket buffer is full keeps the
-// rest as pending, retried with growing pauses, and is ended once it has
-// accepted nothing for the write timeout; meanwhile the hub queues its
-// updates, up to the hub's bound.
+// rest as pending, retried with growing pauses; meanwhile the hub queues
+// its updates, up to the hub's bound. From the moment it falls behind, a
+// client must take at least minRate bytes per second, counted over windows
+// of writeTimeout, or it is ended as slow: a client that reads a byte now
+// and then does not keep its slot (and what is queued for it) forever.
 const (
 	writeSlice    = 5 * time.Millisecond
 	minRetryPause = 20 * time.Millisecond
 	maxRetryPause = time.Second
 )
+
+// tooSlowLocked records that a write to c accepted n bytes at now and did
+// not finish, and reports whether c, once it has been behind for a window
+// of writeTimeout, took less than minRate bytes per second over it (or
+// nothing at all). Time with nothing pending does not count: a client that
+// caught up and then idled is judged on the time it was behind. Called
+// with c.writeMu held.
+func (p *writerPool) tooSlowLocked(c *subConn, n int, now time.Time) bool {
+	if c.behindSince.IsZero() {
+		c.behindSince = now
+	}
+	c.behindBytes += int64(n)
+	behind := c.behindFor + now.Sub(c.behindSince)
+	if behind < p.writeTimeout {
+		return false
+	}
+	if c.behindBytes == 0 || float64(c.behindBytes) < float64(p.minRate)*behind.Seconds() {
+		return true
+	}
+	c.behindSince, c.behindFor, c.behindBytes = now, 0, 0 // a new window
+	return false
+}
+
+// caughtUpLocked records that a write to c accepted its last n bytes: c
+// has nothing pending until its next stall. Called with c.writeMu held.
+func (c *pooled) caughtUpLocked(n int, now time.Time) {
+	c.pending, c.retryPause = nil, 0
+	if !c.behindSince.IsZero() {
+		c.behindFor += now.Sub(c.behindSince)
+		c.behindBytes += int64(n)
+		c.behindSince = time.Time{}
+	}
+}
 
 // serve writes everything queued for c in one write.
 func (p *writerPool) serve(c *subConn, buf []byte) []byte {
@@ -229,13 +271,10 @@ func (p *writerPool) serve(c *subConn, buf []byte) []byte {
 		n, werr := c.nc.Write(out)
 		switch {
 		case werr == nil:
-			c.pending, c.stalledSince, c.retryPause = nil, time.Time{}, 0
+			c.caughtUpLocked(n, now)
 			c.lastWrite.Store(now.UnixNano())
 		case errors.Is(werr, os.ErrDeadlineExceeded) && err == nil:
-			if n > 0 || c.stalledSince.IsZero() {
-				c.stalledSince = now // stalled from the last byte it took
-			}
-			if now.Sub(c.stalledSince) >= p.writeTimeout {
+			if p.tooSlowLocked(c, n, now) {
 				p.end(c, reasonSlow)
 				return shrink(buf)
 			}

@@ -25,6 +25,7 @@ const (
 	DefaultMaxBodyBytes    = 1 << 20
 	DefaultMaxTopics       = 100
 	DefaultWriteTimeout    = 10 * time.Second
+	DefaultMinWriteRate    = 8 << 10
 	DefaultWriters         = 64
 	DefaultPublishBurst    = 100
 	retryAfterOverloaded   = 5 * time.Second
@@ -59,6 +60,13 @@ type Config struct {
 	// WriteTimeout bounds one write to a subscriber; a subscriber that does
 	// not read for that long is disconnected. Zero means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+
+	// MinWriteRate is the rate in bytes per second a subscriber that has
+	// fallen behind (its socket buffer full) must read at, measured over
+	// windows of WriteTimeout; below it the subscriber is disconnected and
+	// counted as slow. Zero means DefaultMinWriteRate; negative: any
+	// progress in a window is enough.
+	MinWriteRate int64
 
 	// Writers is how many goroutines write to HTTP/1.1 subscribers, whose
 	// connections are taken over from net/http so an idle subscriber costs
@@ -140,6 +148,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	if cfg.MinWriteRate == 0 {
+		cfg.MinWriteRate = DefaultMinWriteRate
+	}
+	minRate := max(cfg.MinWriteRate, 0)
 	if cfg.Writers <= 0 {
 		cfg.Writers = DefaultWriters
 	}
@@ -175,7 +187,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PublishRate > 0 {
 		s.publishRate = newRateLimiter(cfg.PublishRate, cfg.PublishBurst)
 	}
-	if s.pool, err = newWriterPool(cfg.Writers, cfg.Heartbeat, cfg.WriteTimeout, s.endConn); err != nil {
+	if s.pool, err = newWriterPool(cfg.Writers, cfg.Heartbeat, cfg.WriteTimeout, minRate, s.endConn); err != nil {
 		return nil, err
 	}
 	s.routes()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -443,5 +444,51 @@ func TestShutdownRefusalsAreNotErrors(t *testing.T) {
 	}
 	if n := logs.errors.Load(); n != 0 {
 		t.Errorf("%d error records logged for shutdown refusals; want none", n)
+	}
+}
+
+// TestTrickleReaderIsEndedAsSlow has a client that keeps reading, but
+// slower than MinWriteRate while it is behind: progress now and then no
+// longer keeps its slot. It reads 1 KiB every 50 ms (20 KiB/s), often
+// enough that "any progress within the write timeout" would keep it
+// forever (with a write timeout of 3 s), against a minimum of 64 KiB/s; a
+// fast subscriber meanwhile receives everything. The trickle reader is
+// reset, not left to drain what the kernel buffered for it.
+func TestTrickleReaderIsEndedAsSlow(t *testing.T) {
+	metrics := &reasons{got: map[string]int{}}
+	th := newTestHub(t, ssetest.HTTP1, func(h *hub.Config, s *server.Config) {
+		h.Metrics = metrics
+		h.QueueSize = 100000 // the hub's queue bound is not what ends it
+		s.WriteTimeout = 3 * time.Second
+		s.MinWriteRate = 64 << 10
+	})
+	nc, br := th.rawSubscribe(topics("s"))
+	nc.(*net.TCPConn).SetReadBuffer(16 << 10)
+	trickleDone := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1<<10)
+		for {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := io.ReadFull(br, buf); err != nil {
+				trickleDone <- err
+				return
+			}
+		}
+	}()
+	fast := th.subscribe(topics("s"), nil)
+	big := strings.Repeat("z", 64<<10)
+	for i := 0; metrics.count(hub.DisconnectSlow) == 0; i++ {
+		if i == 1000 { // 64 MiB: far more than the socket buffers and 30 s of trickling
+			t.Fatal("the trickle reader was never ended")
+		}
+		th.mustPublish(fmt.Sprint(i, big), "s")
+		if got := fast.nextData(); got != fmt.Sprint(i, big) {
+			t.Fatalf("fast subscriber: update %d wrong", i)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	within(t, 10*time.Second, "the trickle reader's connection closed", trickleDone)
+	if got := metrics.count(hub.DisconnectGone); got != 0 {
+		t.Errorf("%d disconnects counted as gone; want the trickle reader counted as slow only", got)
 	}
 }

@@ -256,6 +256,11 @@ func (s *Server) endConn(c *subConn, reason string) {
 	}
 	if c.nc != nil {
 		s.pool.remove(c)
+		if l, ok := c.nc.(interface{ SetLinger(int) error }); ok && reason == reasonSlow {
+			// Reset, not close: what the kernel still buffers for a
+			// client too slow to take it (megabytes) is dropped at once.
+			_ = l.SetLinger(0)
+		}
 		c.nc.Close()
 	}
 	switch reason { // each a no-op for a subscriber the hub ended itself

@@ -60,6 +60,7 @@ type serveConfig struct {
 	writers                                          int
 	trustedProxies                                   string
 	maxBody                                          int64
+	minWriteRate                                     int64
 	publishRate                                      float64
 	subscriptions                                    bool
 	tlsCert, tlsKey                                  string
@@ -85,6 +86,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated `ORIGINS` allowed from browsers (https://app.example), or *")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "comment line on streams idle for `DURATION` (negative: none)")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a subscriber that does not read for `DURATION`")
+	fs.Int64Var(&c.minWriteRate, "min-write-rate", server.DefaultMinWriteRate, "drop a subscriber that, once behind, reads under `BYTES` per second over a --write-timeout (negative: any progress)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `CIDRS` of proxies whose X-Forwarded-For names the client (for per-client limits and logs)")
 	fs.IntVar(&c.writers, "writers", server.DefaultWriters, "goroutines writing to HTTP/1.1 subscribers (`N`)")
 	fs.IntVar(&c.queueSize, "queue-size", hub.DefaultQueueSize, "updates queued per subscriber before it is dropped as too slow (`N`)")
@@ -201,6 +203,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		CORSOrigins:             origins,
 		Heartbeat:               cfg.heartbeat,
 		WriteTimeout:            cfg.writeTimeout,
+		MinWriteRate:            cfg.minWriteRate,
 		Writers:                 cfg.writers,
 		MaxBodyBytes:            cfg.maxBody,
 		MaxSubscribers:          cfg.maxSubscribers,
