@@ -16,7 +16,7 @@ import (
 // without it a departure shows only when a write fails, a heartbeat or two
 // later (never with heartbeats off). One goroutine blocked in epoll_wait
 // watches every socket; a connection costs an entry in the kernel's epoll
-// set and in ids, not a goroutine.
+// set (its data is the pool's id for the connection), not a goroutine.
 //
 // The sockets stay in Go's own netpoller too (a second epoll set watching
 // the same file is independent of the first). Only hang-ups are asked for
@@ -28,23 +28,20 @@ type departureWatcher struct {
 	epfd   int
 	wakeR  int // read end of the pipe that wakes the poller to stop
 	wakeW  int
-	gone   func(c *subConn)
-	nextID atomic.Uint64
-
-	mu  sync.Mutex // guards ids
-	ids map[uint64]*subConn
+	lookup func(id uint64) *subConn // nil once removed from the pool
+	gone   func(c *subConn)         // ends c, unwatching and closing it
 
 	wakeups atomic.Int64 // epoll_wait returns, for tests: no spinning
 	stopped chan struct{}
 	once    sync.Once
 }
 
-// stopID is the epoll data of the wake-up pipe; connection ids start at 1.
+// stopID is the epoll data of the wake-up pipe; pool ids start at 1.
 const stopID = 0
 
 const watchEvents = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
 
-func newDepartureWatcher(gone func(*subConn)) (*departureWatcher, error) {
+func newDepartureWatcher(lookup func(uint64) *subConn, gone func(*subConn)) (*departureWatcher, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("server: epoll_create1: %w", err)
@@ -54,8 +51,8 @@ func newDepartureWatcher(gone func(*subConn)) (*departureWatcher, error) {
 		syscall.Close(epfd)
 		return nil, fmt.Errorf("server: pipe2: %w", err)
 	}
-	w := &departureWatcher{epfd: epfd, wakeR: p[0], wakeW: p[1], gone: gone,
-		ids: make(map[uint64]*subConn), stopped: make(chan struct{})}
+	w := &departureWatcher{epfd: epfd, wakeR: p[0], wakeW: p[1], lookup: lookup, gone: gone,
+		stopped: make(chan struct{})}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
 	setEventID(&ev, stopID)
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p[0], &ev); err != nil {
@@ -75,8 +72,9 @@ func eventID(ev *syscall.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
-// watch starts watching c's connection nc. A connection that cannot be
-// watched (not a socket of this process) is only noticed by writes.
+// watch starts watching c's connection nc; c.id must be set and c
+// findable by lookup. A connection that cannot be watched (not a socket of
+// this process) is only noticed by writes.
 func (w *departureWatcher) watch(c *subConn, nc net.Conn) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -86,33 +84,23 @@ func (w *departureWatcher) watch(c *subConn, nc net.Conn) {
 	if err != nil {
 		return
 	}
-	id := w.nextID.Add(1)
-	c.watchID, c.raw = id, rc // before the poller can see id
-	w.mu.Lock()
-	w.ids[id] = c
-	w.mu.Unlock()
+	c.raw = rc // before the poller can see c.id
 	var ctlErr error
 	err = rc.Control(func(fd uintptr) {
 		ev := syscall.EpollEvent{Events: watchEvents}
-		setEventID(&ev, id)
+		setEventID(&ev, c.id)
 		ctlErr = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
 	})
-	if err != nil || ctlErr != nil {
-		w.mu.Lock()
-		delete(w.ids, id)
-		w.mu.Unlock()
-		c.watchID = 0
+	if err == nil && ctlErr == nil {
+		c.watched.Store(true)
 	}
 }
 
 // unwatch stops watching c; call it before closing the connection.
 func (w *departureWatcher) unwatch(c *subConn) {
-	if c.watchID == 0 {
+	if !c.watched.Swap(false) {
 		return
 	}
-	w.mu.Lock()
-	delete(w.ids, c.watchID)
-	w.mu.Unlock()
 	_ = c.raw.Control(func(fd uintptr) {
 		_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
 	})
@@ -135,11 +123,7 @@ func (w *departureWatcher) run() {
 			if id == stopID {
 				return
 			}
-			w.mu.Lock()
-			c := w.ids[id]
-			delete(w.ids, id)
-			w.mu.Unlock()
-			if c != nil {
+			if c := w.lookup(id); c != nil {
 				w.gone(c) // unwatches and closes: the event is not seen again
 			}
 		}
@@ -163,6 +147,6 @@ func (w *departureWatcher) closeFDs() {
 
 // watchState is what the watcher keeps in a pooled connection.
 type watchState struct {
-	watchID uint64 // 0: not watched
-	raw     syscall.RawConn
+	raw     syscall.RawConn // set before watched
+	watched atomic.Bool     // in the epoll set
 }

@@ -14,7 +14,7 @@ type departureWatcher struct {
 	wakeups atomic.Int64
 }
 
-func newDepartureWatcher(func(*subConn)) (*departureWatcher, error) {
+func newDepartureWatcher(func(uint64) *subConn, func(*subConn)) (*departureWatcher, error) {
 	return &departureWatcher{}, nil
 }
 

@@ -69,7 +69,8 @@ type pooled struct {
 	heartbeatDue atomic.Bool  // idle for a heartbeat period
 	lastWrite    atomic.Int64 // unix nanoseconds of the last write
 
-	watchState // the departure watcher's registration
+	id         uint64 // the pool's key for it, set by add
+	watchState        // the departure watcher's registration
 }
 
 // writerPool writes to taken-over HTTP/1.1 subscriber connections from a
@@ -93,8 +94,9 @@ type writerPool struct {
 	idle   int // writers waiting on cond and not yet signalled
 	closed bool
 
-	connsMu sync.Mutex // guards conns
-	conns   map[*subConn]struct{}
+	connsMu sync.Mutex          // guards conns and lastID
+	conns   map[uint64]*subConn // by pooled.id
+	lastID  uint64
 
 	stopTicker chan struct{}
 	stopOnce   sync.Once
@@ -102,19 +104,19 @@ type writerPool struct {
 }
 
 func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate int64, end func(*subConn, string)) (*writerPool, error) {
-	departures, err := newDepartureWatcher(func(c *subConn) { end(c, reasonGone) })
-	if err != nil {
-		return nil, err
-	}
 	p := &writerPool{
-		departures:   departures,
 		heartbeat:    heartbeat,
 		writeTimeout: writeTimeout,
 		minRate:      minRate,
 		end:          end,
-		conns:        make(map[*subConn]struct{}),
+		conns:        make(map[uint64]*subConn),
 		stopTicker:   make(chan struct{}),
 	}
+	departures, err := newDepartureWatcher(p.lookup, func(c *subConn) { end(c, reasonGone) })
+	if err != nil {
+		return nil, err
+	}
+	p.departures = departures
 	p.cond = sync.NewCond(&p.mu)
 	p.wg.Add(writers + 1)
 	for range writers {
@@ -130,20 +132,29 @@ func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate i
 func (p *writerPool) add(c *subConn, nc net.Conn) {
 	c.nc = nc
 	c.lastWrite.Store(time.Now().UnixNano())
-	p.departures.watch(c, nc)
 	c.wake = func() { p.schedule(c) }
 	p.connsMu.Lock()
-	p.conns[c] = struct{}{}
+	p.lastID++
+	c.id = p.lastID
+	p.conns[c.id] = c
 	p.connsMu.Unlock()
+	p.departures.watch(c, nc)
 	c.started.Store(true)
 	p.schedule(c)
+}
+
+// lookup returns the connection with id, nil when it has been removed.
+func (p *writerPool) lookup(id uint64) *subConn {
+	p.connsMu.Lock()
+	defer p.connsMu.Unlock()
+	return p.conns[id]
 }
 
 // remove stops serving c; call it before closing its connection.
 func (p *writerPool) remove(c *subConn) {
 	p.departures.unwatch(c)
 	p.connsMu.Lock()
-	delete(p.conns, c)
+	delete(p.conns, c.id)
 	p.connsMu.Unlock()
 }
 
@@ -317,7 +328,7 @@ func (p *writerPool) tick() {
 			due, expired = due[:0], expired[:0]
 			idleSince := now.Add(-p.heartbeat).UnixNano()
 			p.connsMu.Lock()
-			for c := range p.conns {
+			for _, c := range p.conns {
 				switch {
 				case !c.expires.IsZero() && now.After(c.expires):
 					expired = append(expired, c)
@@ -359,7 +370,7 @@ func (p *writerPool) shutdown(ctx context.Context) error {
 	}
 	p.connsMu.Lock()
 	rest := make([]*subConn, 0, len(p.conns))
-	for c := range p.conns {
+	for _, c := range p.conns {
 		rest = append(rest, c)
 	}
 	p.connsMu.Unlock()
