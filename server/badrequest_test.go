@@ -23,6 +23,7 @@ func TestBadRequests(t *testing.T) {
 			s.AllowAnonymous = false
 			s.MaxTopics = 3
 			s.MaxBodyBytes = 1024
+			s.MaxUpdateTopics = 3
 			s.CORSOrigins = []string{"https://app.example"}
 		})
 		// A subscriber that must keep receiving while the bad requests come.
@@ -112,6 +113,9 @@ func TestBadRequests(t *testing.T) {
 			{"publish with spaced retry", postAs(pub, "topic=a&retry=+5"), 400, "retry"},
 			{"publish with huge retry", postAs(pub, "topic=a&retry=99999999999999999999"), 400, "retry"},
 			{"publish a body over the limit", postAs(pub, "topic=a&data="+strings.Repeat("x", 2000)), 413, "larger than"},
+			{"publish to too many topics", postAs(pub, "topic=a&topic=b&topic=c&topic=d&data=x"), 413, "too many topics in one update (4; max 3)"},
+			{"publish too many form fields", postAs(pub, strings.Repeat("x=1&", 40)+"topic=a"), 413, "too many form fields"},
+			{"publish too many empty fields", postAs(pub, "topic=a"+strings.Repeat("&", 200)), 413, "too many form fields"},
 			{"publish a malformed form", postAs(pub, "topic=a&data=%zz"), 400, "malformed form"},
 			{"publish a duplicate id", postAs(pub, "topic=t&id="+url.QueryEscape(taken)), 409, "duplicate"},
 			{"PUT the hub", method("PUT", "/.well-known/mercure"), 405, "Method Not Allowed"},

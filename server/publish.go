@@ -101,14 +101,26 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (*publishForm,
 		}
 		return nil, errorf(http.StatusBadRequest, "cannot read body: "+oneLine(err.Error()))
 	}
+	// Counted before parsing, so parsing costs at most that many fields.
+	maxFields := s.cfg.MaxUpdateTopics + maxOtherFormFields
+	if bytes.Count(buf.Bytes(), []byte{'&'}) >= maxFields {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "too many form fields (max "+strconv.Itoa(maxFields)+": "+strconv.Itoa(s.cfg.MaxUpdateTopics)+" topics and the other fields)")
+	}
 	// One copy of the body as a string; the fields are substrings of it
 	// (or unescaped copies), never of the pooled buffer.
 	form, err := parsePublishForm(buf.String())
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "malformed form body: "+oneLine(err.Error()))
 	}
+	if n := len(form.topics); n > s.cfg.MaxUpdateTopics {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "too many topics in one update ("+strconv.Itoa(n)+"; max "+strconv.Itoa(s.cfg.MaxUpdateTopics)+")")
+	}
 	return form, nil
 }
+
+// maxOtherFormFields is how many fields besides the topics a publish body
+// may have: id, data, type, retry, private, and room for a client's own.
+const maxOtherFormFields = 32
 
 const formContentType = "application/x-www-form-urlencoded"
 

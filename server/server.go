@@ -24,6 +24,7 @@ import (
 const (
 	DefaultMaxBodyBytes    = 1 << 20
 	DefaultMaxTopics       = 100
+	DefaultMaxUpdateTopics = 100
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultMinWriteRate    = 8 << 10
 	DefaultWriters         = 64
@@ -76,6 +77,12 @@ type Config struct {
 	// MaxBodyBytes limits a publish request's body (413 above it). Zero
 	// means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+
+	// MaxUpdateTopics limits the topics of one published update (413 above
+	// it): each is matched against every subscriber, and a private one
+	// against every subscriber's claims. The publish body may have at most
+	// that many fields and 32 others. Zero means DefaultMaxUpdateTopics.
+	MaxUpdateTopics int
 
 	// MaxSubscribers limits concurrent subscribers (503 with Retry-After
 	// above it); MaxSubscribersPerClient limits them per client address
@@ -157,6 +164,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxUpdateTopics <= 0 {
+		cfg.MaxUpdateTopics = DefaultMaxUpdateTopics
 	}
 	if cfg.MaxTopics <= 0 {
 		cfg.MaxTopics = DefaultMaxTopics

@@ -57,6 +57,7 @@ type serveConfig struct {
 	corsOrigins                                      string
 	heartbeat, writeTimeout, shutdownTimeout         time.Duration
 	queueSize, maxSubscribers, maxPerClient, maxTops int
+	maxUpdateTopics                                  int
 	writers                                          int
 	trustedProxies                                   string
 	maxBody                                          int64
@@ -94,6 +95,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.maxPerClient, "max-subscribers-per-client", 0, "concurrent subscribers per client address (`N`; 0: no limit; 429 above)")
 	fs.IntVar(&c.maxTops, "max-topics", server.DefaultMaxTopics, "topic selectors per subscription (`N`)")
 	fs.Int64Var(&c.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest publish body in `BYTES` (413 above)")
+	fs.IntVar(&c.maxUpdateTopics, "max-update-topics", server.DefaultMaxUpdateTopics, "topics per published update (`N`; 413 above)")
 	fs.Float64Var(&c.publishRate, "publish-rate", 0, "publishes per second per token (`RATE`; 0: no limit; 429 above)")
 	fs.BoolVar(&c.subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with this certificate `FILE` (with --tls-key)")
@@ -206,6 +208,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		MinWriteRate:            cfg.minWriteRate,
 		Writers:                 cfg.writers,
 		MaxBodyBytes:            cfg.maxBody,
+		MaxUpdateTopics:         cfg.maxUpdateTopics,
 		MaxSubscribers:          cfg.maxSubscribers,
 		MaxSubscribersPerClient: cfg.maxPerClient,
 		MaxTopics:               cfg.maxTops,
