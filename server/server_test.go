@@ -492,3 +492,32 @@ func TestTrickleReaderIsEndedAsSlow(t *testing.T) {
 		t.Errorf("%d disconnects counted as gone; want the trickle reader counted as slow only", got)
 	}
 }
+
+// TestLiveOnlySubscriberLearnsNoCursor: a subscriber that sent no
+// Last-Event-ID gets no cursor header, so it never learns the id of the
+// hub's newest update, which may be private; one that sent a cursor gets
+// its own id back, or earliest.
+func TestLiveOnlySubscriberLearnsNoCursor(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, nil)
+		public := th.mustPublish("public", "t")
+		status, secret := th.publish(th.publisher(), url.Values{"topic": {"t"}, "data": {"secret"}, "private": {"on"}, "id": {"private-1"}})
+		if status != http.StatusOK {
+			t.Fatalf("publish private: %d %s", status, secret)
+		}
+		live := th.subscribe(topics("t"), nil)
+		for _, h := range []string{"Last-Event-ID", "Mercure-Last-Event-ID"} {
+			if got, ok := live.resp.Header[http.CanonicalHeaderKey(h)]; ok {
+				t.Errorf("live-only subscriber got %s: %q; want no cursor (the newest id is private)", h, got)
+			}
+		}
+		resumed := th.subscribe(topics("t"), http.Header{"Last-Event-Id": {public}})
+		if got := resumed.resp.Header.Get("Last-Event-ID"); got != public {
+			t.Errorf("resuming subscriber got Last-Event-ID %q; want its own %q", got, public)
+		}
+		th.mustPublish("after", "t")
+		if got := resumed.nextData(); got != "after" {
+			t.Errorf("anonymous resumer got %q; want the public update after its cursor, never the private one", got)
+		}
+	})
+}

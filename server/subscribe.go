@@ -74,7 +74,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	if info.ResumedAfter != "" {
+	// The cursor is answered only to a subscriber that sent one, and is
+	// then its own id or "earliest". A live-only subscriber gets none: the
+	// hub's newest id may be a private update it could not receive, and
+	// naming it would tell that such an update exists and when.
+	if lastEventID != "" && info.ResumedAfter != "" {
 		h.Set("Last-Event-ID", info.ResumedAfter)
 		h.Set("Mercure-Last-Event-ID", info.ResumedAfter)
 	}
