@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -192,25 +193,13 @@ func TestLimits(t *testing.T) {
 		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("second subscriber: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
-		// The slot is freed when the first one leaves.
+		// The slot is freed when the first one leaves (noticed by the
+		// departure watcher, or where there is none by a write).
 		first.resp.Body.Close()
-		th.mustPublish("x", "a") // the departure is noticed on a write
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			resp, err := th.http.Client().Do(req.Clone(req.Context()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("slot never freed: %d", resp.StatusCode)
-			}
+		waitUntil(t, 10*time.Second, "the departed subscriber's slot freed", func() bool {
 			th.mustPublish("x", "a")
-			time.Sleep(20 * time.Millisecond)
-		}
+			return th.subscribeStatus(topics("a")) == http.StatusOK
+		})
 	})
 	t.Run("publish rate per token", func(t *testing.T) {
 		th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) {
@@ -343,5 +332,39 @@ func TestPerClientLimitBehindTrustedProxy(t *testing.T) {
 		if got := subscribeFrom(th, "203.0.113.6"); got != 429 {
 			t.Fatalf("a forged X-Forwarded-For from an untrusted peer: %d; want 429 (counted as the peer)", got)
 		}
+	})
+}
+
+// TestSlowPublishBodyTimesOut: a publisher that sends its body a byte at
+// a time gets 408 after BodyTimeout instead of holding the request, and
+// the hub keeps serving.
+func TestSlowPublishBodyTimesOut(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) { s.BodyTimeout = 300 * time.Millisecond })
+		pr, pw := io.Pipe()
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			defer pw.Close()
+			pw.Write([]byte("topic=slow&data="))
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+					if _, err := pw.Write([]byte("x")); err != nil {
+						return
+					}
+				}
+			}
+		}()
+		req, _ := http.NewRequest("POST", th.url, pr)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+th.publisher())
+		status, body := th.do(req)
+		if status != http.StatusRequestTimeout || !strings.Contains(body, "not received within") {
+			t.Errorf("slow body: %d %q; want 408 saying the body was not received in time", status, body)
+		}
+		th.mustPublish("still serving", "other")
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -94,10 +95,16 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (*publishForm,
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength) + 1) // +1: ReadFrom sees EOF without growing
 	}
+	// Not supported (an error) only by ResponseWriters that are not a
+	// connection's, such as a recorder.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errorf(http.StatusRequestTimeout, "body not received within "+s.cfg.BodyTimeout.String())
 		}
 		return nil, errorf(http.StatusBadRequest, "cannot read body: "+oneLine(err.Error()))
 	}

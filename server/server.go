@@ -26,6 +26,7 @@ const (
 	DefaultMaxTopics       = 100
 	DefaultMaxUpdateTopics = 100
 	DefaultWriteTimeout    = 10 * time.Second
+	DefaultBodyTimeout     = 10 * time.Second
 	DefaultMinWriteRate    = 8 << 10
 	DefaultWriters         = 64
 	DefaultPublishBurst    = 100
@@ -74,6 +75,11 @@ type Config struct {
 	// no goroutine. Zero means DefaultWriters.
 	Writers int
 
+	// BodyTimeout bounds reading a publish request's body, so a publisher
+	// that sends it a byte at a time does not hold the request (408 after
+	// it). Zero means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+
 	// MaxBodyBytes limits a publish request's body (413 above it). Zero
 	// means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -85,9 +91,15 @@ type Config struct {
 	MaxUpdateTopics int
 
 	// MaxSubscribers limits concurrent subscribers (503 with Retry-After
-	// above it); MaxSubscribersPerClient limits them per client address
-	// (429). Zero means no limit.
-	MaxSubscribers          int
+	// above it). Zero means DefaultMaxSubscribers(), derived from the
+	// open-file limit; negative means no limit (accepts then fail when the
+	// process runs out of files).
+	MaxSubscribers int
+
+	// MaxSubscribersPerClient limits concurrent subscribers per client
+	// address (429 with Retry-After above it). Zero means no limit: behind
+	// a proxy that is not in TrustedProxies, or a NAT, every client has the
+	// same address.
 	MaxSubscribersPerClient int
 
 	// TrustedProxies lists the addresses (CIDR prefixes) of the proxies in
@@ -162,6 +174,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Writers <= 0 {
 		cfg.Writers = DefaultWriters
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -174,8 +189,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PublishBurst <= 0 {
 		cfg.PublishBurst = DefaultPublishBurst
 	}
-	if cfg.PublishRate < 0 || cfg.MaxSubscribers < 0 || cfg.MaxSubscribersPerClient < 0 {
+	if cfg.PublishRate < 0 || cfg.MaxSubscribersPerClient < 0 {
 		return nil, errors.New("server: limits must not be negative")
+	}
+	if cfg.MaxSubscribers == 0 {
+		cfg.MaxSubscribers = DefaultMaxSubscribers()
 	}
 	cors, err := newCORSPolicy(cfg.CORSOrigins)
 	if err != nil {

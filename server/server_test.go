@@ -261,8 +261,11 @@ func TestReplayThenLiveUnderLoad(t *testing.T) {
 func TestSlowSubscriberIsDisconnectedOthersStayFast(t *testing.T) {
 	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, func(h *hub.Config, s *server.Config) {
-			h.QueueSize = 4
-			s.WriteTimeout = 200 * time.Millisecond
+			h.QueueSize = 4 // what ends the stalled one: its queue overflows
+			// Long enough that a loaded machine does not time out the fast
+			// subscriber's writes (over HTTP/2 a timed-out write resets its
+			// stream).
+			s.WriteTimeout = 5 * time.Second
 		})
 		stalled := th.open(topics("fast"), nil)
 		fast := th.subscribe(topics("fast"), nil)
