@@ -172,7 +172,7 @@ func TestLimits(t *testing.T) {
 		th.subscribe(topics("a"), nil)
 		th.subscribe(topics("a"), nil)
 		req, _ := http.NewRequest("GET", th.url+"?topic=a", nil)
-		resp, err := th.http.Client().Do(req)
+		resp, err := th.head(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestLimits(t *testing.T) {
 		th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.MaxSubscribersPerClient = 1 })
 		first := th.subscribe(topics("a"), nil)
 		req, _ := http.NewRequest("GET", th.url+"?topic=a", nil)
-		resp, err := th.http.Client().Do(req)
+		resp, err := th.head(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +215,7 @@ func TestLimits(t *testing.T) {
 		req, _ := http.NewRequest("POST", th.url, strings.NewReader("topic=a"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := th.http.Client().Do(req)
+		resp, err := th.head(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,7 +237,7 @@ func TestCORS(t *testing.T) {
 	req, _ := http.NewRequest("OPTIONS", th.url, nil)
 	req.Header.Set("Origin", "https://app.example")
 	req.Header.Set("Access-Control-Request-Method", "POST")
-	resp, err := th.http.Client().Do(req)
+	resp, err := th.head(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestPerClientLimitBehindTrustedProxy(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", th.url+"?topic=a", nil)
 		req.Header.Set("X-Forwarded-For", forwardedFor)
-		resp, err := th.http.Client().Do(req)
+		resp, err := th.head(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -46,7 +46,7 @@ func (th *testHub) rawSubscribe(query url.Values) (net.Conn, *bufio.Reader) {
 func (th *testHub) subscribeStatus(query url.Values) int {
 	th.t.Helper()
 	req, _ := http.NewRequest("GET", th.url+"?"+query.Encode(), nil)
-	resp, err := th.http.Client().Do(req)
+	resp, err := th.head(req)
 	if err != nil {
 		th.t.Fatal(err)
 	}

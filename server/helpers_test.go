@@ -94,7 +94,9 @@ func (th *testHub) publish(token string, form url.Values) (int, string) {
 
 func (th *testHub) do(req *http.Request) (int, string) {
 	th.t.Helper()
-	resp, err := th.http.Client().Do(req)
+	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
+	defer cancel()
+	resp, err := th.http.Client().Do(req.WithContext(ctx))
 	if err != nil {
 		th.t.Fatal(err)
 	}
@@ -146,7 +148,7 @@ func (th *testHub) open(query url.Values, header http.Header) *subscription {
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := th.http.Client().Do(req)
+	resp, err := th.head(req)
 	if err != nil {
 		th.t.Fatal(err)
 	}
@@ -158,6 +160,16 @@ func (th *testHub) open(query url.Values, header http.Header) *subscription {
 	s := &subscription{t: th.t, resp: resp, events: make(chan sse.Event, 1024), done: make(chan error, 1)}
 	th.t.Cleanup(func() { resp.Body.Close() })
 	return s
+}
+
+// head sends req and returns its response once the head has come, within
+// 10 s; the body (a stream, maybe) may be read until the test ends.
+func (th *testHub) head(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	th.t.Cleanup(cancel)
+	headTimeout := time.AfterFunc(10*time.Second, cancel)
+	defer headTimeout.Stop()
+	return th.http.Client().Do(req.WithContext(ctx))
 }
 
 func topics(ts ...string) url.Values { return url.Values{"topic": ts} }

@@ -355,7 +355,10 @@ func TestWrappedResponseWriterIsServedFromTheHandler(t *testing.T) {
 		th.server.ServeHTTP(flushOnly{w}, r)
 	}))
 	defer wrapped.Close()
-	resp, err := http.Get(wrapped.URL + "/.well-known/mercure?topic=w")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // bounds the read below too
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", wrapped.URL+"/.well-known/mercure?topic=w", nil)
+	resp, err := wrapped.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
