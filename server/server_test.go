@@ -527,3 +527,40 @@ func TestLiveOnlySubscriberLearnsNoCursor(t *testing.T) {
 		}
 	})
 }
+
+// TestTrickleReaderIsEndedAsSlowHTTP2 is TestTrickleReaderIsEndedAsSlow
+// over HTTP/2, where the stream keeps its handler: a write that waits for
+// the client counts as time behind, judged against MinWriteRate, and one
+// that times out is the client's slowness too, counted as slow (it was
+// counted as gone).
+func TestTrickleReaderIsEndedAsSlowHTTP2(t *testing.T) {
+	metrics := &reasons{got: map[string]int{}}
+	th := newTestHub(t, ssetest.HTTP2, func(h *hub.Config, s *server.Config) {
+		h.Metrics = metrics
+		h.QueueSize = 100000
+		s.WriteTimeout = 3 * time.Second
+		s.MinWriteRate = 64 << 10
+	})
+	trickle := th.open(topics("s"), nil)
+	go func() {
+		buf := make([]byte, 1<<10)
+		for {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := io.ReadFull(trickle.resp.Body, buf); err != nil {
+				return
+			}
+		}
+	}()
+	big := strings.Repeat("z", 64<<10)
+	for i := 0; metrics.count(hub.DisconnectSlow) == 0; i++ {
+		if i == 1000 {
+			t.Fatal("the trickle reader was never ended")
+		}
+		th.mustPublish(fmt.Sprint(i, big), "s")
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitUntil(t, 5*time.Second, "the trickle reader's subscription gone", func() bool { return len(th.hub.Subscriptions()) == 0 })
+	if got := metrics.count(hub.DisconnectGone); got != 0 {
+		t.Errorf("%d disconnects counted as gone; want the trickle reader counted as slow only", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -168,16 +169,43 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, c *subConn,
 	}
 	c.started.Store(true)
 	rc := http.NewResponseController(w)
+	// A write that had to wait for the client (longer than writeSlice)
+	// counts as time behind: as for taken-over connections, a client
+	// behind for a WriteTimeout must have read MinWriteRate bytes per
+	// second of it, or it is ended as slow.
+	var behind time.Duration
+	var behindBytes int
 	write := func(p []byte) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		start := time.Now()
+		_ = rc.SetWriteDeadline(start.Add(s.cfg.WriteTimeout))
 		if _, err := w.Write(p); err != nil {
 			return err
 		}
-		return rc.Flush()
+		if err := rc.Flush(); err != nil {
+			return err
+		}
+		if d := time.Since(start); d > writeSlice {
+			behind += d
+			behindBytes += len(p)
+			if behind >= s.cfg.WriteTimeout {
+				if float64(behindBytes) < float64(s.pool.minRate)*behind.Seconds() {
+					return errTooSlow
+				}
+				behind, behindBytes = 0, 0
+			}
+		}
+		return nil
+	}
+	// gone is the reason a failed write ends the stream with.
+	gone := func(err error) string {
+		if errors.Is(err, errTooSlow) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return reasonSlow
+		}
+		return reasonGone
 	}
 	w.WriteHeader(http.StatusOK)
 	if err := write(preamble); err != nil {
-		s.endConn(c, reasonGone)
+		s.endConn(c, gone(err))
 		return
 	}
 
@@ -202,7 +230,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, c *subConn,
 			case <-heartbeat:
 				if !wrote {
 					if err := write([]byte(":\n")); err != nil {
-						s.endConn(c, reasonGone)
+						s.endConn(c, gone(err))
 						return
 					}
 				}
@@ -220,7 +248,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, c *subConn,
 		buf, err = c.sub.Drain(buf[:0])
 		if len(buf) > 0 {
 			if werr := write(buf); werr != nil {
-				s.endConn(c, reasonGone)
+				s.endConn(c, gone(werr))
 				return
 			}
 			wrote = true
@@ -240,6 +268,9 @@ const (
 	reasonAuth     = hub.DisconnectAuth
 	reasonShutdown = hub.DisconnectShutdown
 )
+
+// errTooSlow ends an HTTP/2 stream whose client reads under MinWriteRate.
+var errTooSlow = errors.New("server: subscriber reads under the minimum rate")
 
 func reasonOf(err error) string {
 	switch {
