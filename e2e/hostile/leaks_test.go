@@ -22,15 +22,6 @@ import (
 // cursorHeaders are the response headers that carry a stream's cursor.
 var cursorHeaders = []string{"Last-Event-ID", "Mercure-Last-Event-ID"}
 
-// h2cClient is a client that speaks HTTP/2 without TLS (prior knowledge),
-// as the hub offers on a plain address.
-func h2cClient(t *testing.T) *http.Client {
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
 // TestCursorNamesNoPrivateUpdate: with a private update the newest in the
 // hub, no subscriber that may not read it learns its id from the response
 // headers, whichever way it asks: live-only over HTTP/1.1 or HTTP/2,
@@ -53,7 +44,7 @@ func TestCursorNamesNoPrivateUpdate(t *testing.T) {
 		want                            string // the cursor header expected; "" for none
 	}{
 		{"LiveOnlyHTTP1", "topic=*", "", "", h.Client, ""},
-		{"LiveOnlyHTTP2", "topic=*", "", "", h2cClient(t), ""},
+		{"LiveOnlyHTTP2", "topic=*", "", "", e2etest.NewH2CClient(t), ""},
 		{"LiveOnlyWithTokenForOtherTopics", "topic=*", "", otherTopics, h.Client, ""},
 		{"LiveOnlyTemplate", "topic=" + url.QueryEscape("https://example.com/{path}"), "", "", h.Client, ""},
 		{"UnknownCursor", "topic=*", "never-published", "", h.Client, hub.EarliestID},
