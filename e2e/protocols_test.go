@@ -20,19 +20,10 @@ import (
 	"github.com/ssekit/sse/internal/e2etest"
 )
 
-// h2cClient speaks HTTP/2 over cleartext TCP with prior knowledge, and
-// nothing else, so a hub that only spoke HTTP/1.1 would fail the test.
-func h2cClient(t *testing.T) *http.Client {
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
 // TestH2C subscribes and publishes over HTTP/2 cleartext.
 func TestH2C(t *testing.T) {
 	h := ssekit.Start(t, e2etest.HubSpec{Args: []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", t.TempDir()}})
-	c := h2cClient(t)
+	c := e2etest.NewH2CClient(t)
 	s := e2etest.OpenStream(t, c, h.URL(), "topic=h2c", "", 60*time.Second)
 	if s.Resp.ProtoMajor != 2 {
 		t.Fatalf("subscription over %s; want HTTP/2", s.Resp.Proto)

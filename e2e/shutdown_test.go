@@ -22,7 +22,7 @@ func TestGracefulShutdown(t *testing.T) {
 	h := ssekit.Start(t, e2etest.HubSpec{Args: args})
 	c := e2etest.NewClient(t)
 
-	subscribers := map[string]*http.Client{"HTTP/1.1": c, "h2c": h2cClient(t)}
+	subscribers := map[string]*http.Client{"HTTP/1.1": c, "h2c": e2etest.NewH2CClient(t)}
 	streams := map[string]*e2etest.Stream{}
 	for name, sc := range subscribers {
 		streams[name] = e2etest.OpenStream(t, sc, h.URL(), "topic=bye", "", 60*time.Second)

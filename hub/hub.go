@@ -48,9 +48,6 @@ var (
 	ErrHubClosed = errors.New("hub: closed")
 	// ErrNoSelector is returned by Subscribe without a topic selector.
 	ErrNoSelector = errors.New("hub: no topic selector")
-	// ErrInvalidSelector is wrapped, with a one-line reason, by Subscribe
-	// for a selector it refuses (longer than MaxTopicLength).
-	ErrInvalidSelector = errors.New("hub: invalid topic selector")
 	// ErrReplayFailed is returned by Drain (wrapped with the store's error)
 	// when a replay could not read its next page: the client should
 	// reconnect with its last event id.
@@ -229,9 +226,9 @@ const (
 	MaxIDLength = 1024
 	// MaxTypeLength is the longest event type, in bytes.
 	MaxTypeLength = 256
-	// MaxTopicLength is the longest topic of an update and the longest
-	// selector of a subscriber, in bytes.
-	MaxTopicLength = 4096
+	// MaxTopicLength is the longest topic of an update, in bytes: the
+	// longest selector, since a topic is also an exact selector.
+	MaxTopicLength = MaxSelectorLength
 )
 
 // validateUpdate checks what Publish refuses, with a one-line reason.

@@ -644,8 +644,8 @@ func TestSubscribeErrors(t *testing.T) {
 		t.Errorf("Subscribe without selectors: %v; want ErrNoSelector", err)
 	}
 	long := SubscribeRequest{Selectors: []string{"a", strings.Repeat("s", MaxTopicLength+1)}}
-	if _, _, err := h.Subscribe(context.Background(), long); !errors.Is(err, ErrInvalidSelector) {
-		t.Errorf("Subscribe with a selector over MaxTopicLength: %v; want ErrInvalidSelector", err)
+	if _, _, err := h.Subscribe(context.Background(), long); !errors.Is(err, ErrSelectorTooLong) {
+		t.Errorf("Subscribe with a selector over MaxTopicLength: %v; want ErrSelectorTooLong", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -1018,8 +1018,8 @@ func TestSubscriptionEventsNotStored(t *testing.T) {
 	}
 	c := subscribe(t, h, SubscribeRequest{Selectors: many})
 	c.Close()
-	if _, _, err := h.Subscribe(context.Background(), SubscribeRequest{Selectors: []string{strings.Repeat("s", 700<<10)}}); !errors.Is(err, ErrInvalidSelector) {
-		t.Fatalf("Subscribe with a 700 KB selector: %v; want ErrInvalidSelector", err)
+	if _, _, err := h.Subscribe(context.Background(), SubscribeRequest{Selectors: []string{strings.Repeat("s", 700<<10)}}); !errors.Is(err, ErrSelectorTooLong) {
+		t.Fatalf("Subscribe with a 700 KB selector: %v; want ErrSelectorTooLong", err)
 	}
 	evs := watcher.waitEvents(t, 1+200)
 	if len(evs) != 201 {

@@ -7,11 +7,6 @@ import (
 	"sync"
 )
 
-// EarliestID is the Last-Event-ID that asks for the whole retained history,
-// and the ResumedAfter of a replay that sent it: no update may have it as
-// its id.
-const EarliestID = "earliest"
-
 // SubscribeRequest is what a subscriber asks for.
 type SubscribeRequest struct {
 	// Selectors are the topic selectors (Mercure's topic query parameter);
@@ -289,8 +284,8 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 		return nil, ReplayInfo{}, ErrNoSelector
 	}
 	for _, sel := range req.Selectors {
-		if len(sel) > MaxTopicLength {
-			return nil, ReplayInfo{}, fmt.Errorf("%w: selector of %d bytes, longer than %d", ErrInvalidSelector, len(sel), MaxTopicLength)
+		if len(sel) > MaxSelectorLength { // before any work, even dedupe
+			return nil, ReplayInfo{}, fmt.Errorf("%w (%d bytes; max %d)", ErrSelectorTooLong, len(sel), MaxSelectorLength)
 		}
 	}
 	s := &Subscriber{

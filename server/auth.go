@@ -37,7 +37,7 @@ func requestToken(r *http.Request, allowQuery bool) (string, tokenSource, error)
 			return "", noToken, errorf(http.StatusUnauthorized, "empty authorization query parameter")
 		}
 	}
-	if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
+	if c, err := r.Cookie(hub.AuthCookie); err == nil && c.Value != "" {
 		return c.Value, cookieToken, nil
 	}
 	return "", noToken, nil

@@ -37,7 +37,7 @@ func statusOf(err error) (status int, reason string, retryAfter time.Duration) {
 		return he.status, he.msg, he.retryAfter
 	case errors.Is(err, hub.ErrUnauthorized):
 		return http.StatusUnauthorized, err.Error(), 0
-	case errors.Is(err, hub.ErrInvalidUpdate), errors.Is(err, hub.ErrNoSelector), errors.Is(err, hub.ErrInvalidSelector),
+	case errors.Is(err, hub.ErrInvalidUpdate), errors.Is(err, hub.ErrNoSelector),
 		errors.Is(err, hub.ErrSelectorTooLong), errors.Is(err, hub.ErrTooManyVariables):
 		return http.StatusBadRequest, err.Error(), 0
 	case errors.Is(err, hub.ErrDuplicateID):
@@ -53,10 +53,18 @@ func statusOf(err error) (status int, reason string, retryAfter time.Duration) {
 	}
 }
 
+// expectedRefusal reports whether a 5xx is the hub saying what it meant
+// to say (shutting down, at a limit, a client that left) rather than
+// something going wrong: it is logged at debug level, not as an error.
+func expectedRefusal(err error) bool {
+	var he *httpError
+	return errors.As(err, &he) || errors.Is(err, hub.ErrHubClosed) || errors.Is(err, context.Canceled)
+}
+
 // fail answers the request with err's status and one-line reason.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, reason, retryAfter := statusOf(err)
-	if status >= 500 {
+	if status >= 500 && !expectedRefusal(err) {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("remote", s.clientAddr(r)), slog.Any("err", err))

@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +23,7 @@ const testSecret = testhub.Secret
 
 // testHub is a hub with a memory store behind a real HTTP server.
 type testHub struct {
-	t      *testing.T
+	t      testing.TB
 	hub    *hub.Hub
 	server *server.Server
 	http   *httptest.Server
@@ -29,7 +31,7 @@ type testHub struct {
 	url    string // the hub endpoint
 }
 
-func newTestHub(t *testing.T, proto string, configure func(*hub.Config, *server.Config)) *testHub {
+func newTestHub(t testing.TB, proto string, configure func(*hub.Config, *server.Config)) *testHub {
 	t.Helper()
 	tb := testhub.New(t, configure)
 	hs := ssetest.NewServer(t, proto, tb.Server)
@@ -62,7 +64,9 @@ func (th *testHub) publish(token string, form url.Values) (int, string) {
 
 func (th *testHub) do(req *http.Request) (int, string) {
 	th.t.Helper()
-	resp, err := th.http.Client().Do(req)
+	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
+	defer cancel()
+	resp, err := th.http.Client().Do(req.WithContext(ctx))
 	if err != nil {
 		th.t.Fatal(err)
 	}
@@ -83,7 +87,7 @@ func (th *testHub) mustPublish(data string, topics ...string) string {
 
 // subscription is an open subscriber stream.
 type subscription struct {
-	t      *testing.T
+	t      testing.TB
 	resp   *http.Response
 	events chan sse.Event
 	done   chan error
@@ -114,7 +118,7 @@ func (th *testHub) open(query url.Values, header http.Header) *subscription {
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := th.http.Client().Do(req)
+	resp, err := th.head(req)
 	if err != nil {
 		th.t.Fatal(err)
 	}
@@ -126,6 +130,16 @@ func (th *testHub) open(query url.Values, header http.Header) *subscription {
 	s := &subscription{t: th.t, resp: resp, events: make(chan sse.Event, 1024), done: make(chan error, 1)}
 	th.t.Cleanup(func() { resp.Body.Close() })
 	return s
+}
+
+// head sends req and returns its response once the head has come, within
+// 10 s; the body (a stream, maybe) may be read until the test ends.
+func (th *testHub) head(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	th.t.Cleanup(cancel)
+	headTimeout := time.AfterFunc(10*time.Second, cancel)
+	defer headTimeout.Stop()
+	return th.http.Client().Do(req.WithContext(ctx))
 }
 
 func topics(ts ...string) url.Values { return url.Values{"topic": ts} }
@@ -159,15 +173,45 @@ func (s *subscription) ended() error {
 	}
 }
 
-// endedWithin waits for the end of a stalled stream: a read that fails
-// once the server has closed the connection.
+// endedWithin waits up to d for the end of a stalled stream: a read that
+// fails once the server has closed the connection. It returns nil if the
+// stream was still open at the deadline (the body is then closed, which
+// also ends a read that was blocked).
 func (s *subscription) endedWithin(d time.Duration) error {
-	deadline := time.Now().Add(d)
+	var timedOut atomic.Bool
+	stop := time.AfterFunc(d, func() { timedOut.Store(true); s.resp.Body.Close() })
+	defer stop.Stop()
 	buf := make([]byte, 1<<20)
-	for time.Now().Before(deadline) {
+	for {
 		if _, err := s.resp.Body.Read(buf); err != nil {
+			if timedOut.Load() {
+				return nil
+			}
 			return err
 		}
 	}
-	return nil
+}
+
+// waitUntil polls cond until it holds, failing the test after timeout: the
+// one way these tests wait for a state they cannot be told about.
+func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// within waits for ch to be closed or to yield, failing the test after
+// timeout.
+func within[T any](t testing.TB, timeout time.Duration, what string, ch <-chan T) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(timeout):
+		t.Fatalf("not within %v: %s", timeout, what)
+	}
 }

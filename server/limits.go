@@ -11,6 +11,27 @@ import (
 	"time"
 )
 
+// DefaultMaxSubscribers is the subscriber limit of a Config that sets
+// none: what the process's open-file limit leaves once a reserve is kept
+// for everything else (the listener, the store, publishers' and refused
+// clients' connections, the 503s themselves): limit − max(128, limit/10).
+// So a hub at its limit answers 503 with Retry-After instead of failing
+// accepts. Where the limit cannot be read it is 10,000.
+func DefaultMaxSubscribers() int { return maxSubscribersFor(openFileLimit()) }
+
+const fallbackMaxSubscribers = 10000
+
+func maxSubscribersFor(openFiles uint64) int {
+	if openFiles == 0 {
+		return fallbackMaxSubscribers
+	}
+	reserve := max(128, openFiles/10)
+	if openFiles <= reserve {
+		return 1 // the limit is too low to serve: at least answer 503 after one
+	}
+	return int(min(openFiles-reserve, 1<<31-1))
+}
+
 // subscriberLimits counts subscribers in total and per client address.
 type subscriberLimits struct {
 	max, perClient int
@@ -20,6 +41,8 @@ type subscriberLimits struct {
 	byClient map[string]int
 }
 
+// newSubscriberLimits counts against max subscribers in total (negative:
+// no limit) and perClient per client address (0: no limit).
 func newSubscriberLimits(max, perClient int) *subscriberLimits {
 	return &subscriberLimits{max: max, perClient: perClient, byClient: make(map[string]int)}
 }
@@ -29,7 +52,7 @@ func (l *subscriberLimits) acquire(remoteAddr string) error {
 	host := clientHost(remoteAddr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.max > 0 && l.total >= l.max {
+	if l.max >= 0 && l.total >= l.max {
 		return tooBusy(http.StatusServiceUnavailable, "subscriber limit reached ("+strconv.Itoa(l.max)+")", retryAfterOverloaded)
 	}
 	if l.perClient > 0 && l.byClient[host] >= l.perClient {

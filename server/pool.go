@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,7 +28,7 @@ type netConn interface {
 // head (status line, w's headers) and preamble itself. The body is
 // delimited by the connection's close, as HTTP/1.1 allows, so events go out
 // without chunk framing.
-func hijack(w http.ResponseWriter, preamble []byte) (net.Conn, error) {
+func hijack(w http.ResponseWriter, preamble []byte, writeTimeout time.Duration) (net.Conn, error) {
 	nc, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errNotHijackable, err)
@@ -41,7 +42,7 @@ func hijack(w http.ResponseWriter, preamble []byte) (net.Conn, error) {
 	w.Header().Write(&head)
 	head.WriteString("Connection: close\r\n\r\n")
 	head.Write(preamble)
-	_ = nc.SetWriteDeadline(time.Now().Add(DefaultWriteTimeout))
+	_ = nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := nc.Write(head.Bytes()); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("server: writing response head: %w", err)
@@ -49,17 +50,42 @@ func hijack(w http.ResponseWriter, preamble []byte) (net.Conn, error) {
 	return nc, nil
 }
 
+// pooled is what the writer pool keeps for one taken-over connection.
+type pooled struct {
+	nc      netConn    // the taken-over HTTP/1.1 connection; nil for HTTP/2
+	writeMu sync.Mutex // held by the writer draining and writing nc
+
+	// Guarded by writeMu: what a full socket buffer did not take, and how
+	// fast the client takes what it is behind on: the time spent with
+	// pending bytes since the last verdict (behindFor, plus the current
+	// stretch from behindSince) and the bytes it accepted meanwhile.
+	pending     []byte
+	behindSince time.Time // zero: nothing pending
+	behindFor   time.Duration
+	behindBytes int64
+	retryPause  time.Duration
+
+	queued       atomic.Bool  // in the pool's ready queue
+	heartbeatDue atomic.Bool  // idle for a heartbeat period
+	lastWrite    atomic.Int64 // unix nanoseconds of the last write
+
+	id         uint64 // the pool's key for it, set by add
+	watchState        // the departure watcher's registration
+}
+
 // writerPool writes to taken-over HTTP/1.1 subscriber connections from a
 // fixed set of goroutines. A subscriber with something to send is queued
 // once (subConn.queued) however many updates arrive meanwhile, and the
 // writer sends everything queued in one write: flush coalescing. A ticker
-// marks idle connections for a heartbeat, which is also how a departed
-// client (nobody reads these connections) is noticed, and ends those whose
-// token expired.
+// marks idle connections for a heartbeat and ends those whose token
+// expired. The departure watcher notices clients that hung up (nobody reads
+// these connections); where it cannot, a failed write or heartbeat does.
 type writerPool struct {
 	heartbeat    time.Duration
 	writeTimeout time.Duration
+	minRate      int64 // bytes per second a client behind must take; 0: any
 	end          func(c *subConn, reason string)
+	departures   *departureWatcher
 
 	mu     sync.Mutex // guards ready, head, idle and closed
 	cond   *sync.Cond
@@ -68,46 +94,67 @@ type writerPool struct {
 	idle   int // writers waiting on cond and not yet signalled
 	closed bool
 
-	connsMu sync.Mutex // guards conns
-	conns   map[*subConn]struct{}
+	connsMu sync.Mutex          // guards conns and lastID
+	conns   map[uint64]*subConn // by pooled.id
+	lastID  uint64
 
 	stopTicker chan struct{}
 	stopOnce   sync.Once
 	wg         sync.WaitGroup
 }
 
-func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, end func(*subConn, string)) *writerPool {
+func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate int64, end func(*subConn, string)) (*writerPool, error) {
 	p := &writerPool{
 		heartbeat:    heartbeat,
 		writeTimeout: writeTimeout,
+		minRate:      minRate,
 		end:          end,
-		conns:        make(map[*subConn]struct{}),
+		conns:        make(map[uint64]*subConn),
 		stopTicker:   make(chan struct{}),
 	}
+	departures, err := newDepartureWatcher(p.lookup, func(c *subConn) { end(c, reasonGone) })
+	if err != nil {
+		return nil, err
+	}
+	p.departures = departures
 	p.cond = sync.NewCond(&p.mu)
 	p.wg.Add(writers + 1)
 	for range writers {
 		go p.writer()
 	}
 	go p.tick()
-	return p
+	return p, nil
 }
 
-// add starts serving c: it is registered for heartbeats and scheduled once
-// for what the hub queued while it was set up (the replay).
-func (p *writerPool) add(c *subConn) {
+// add starts serving c on nc: it is registered for heartbeats and
+// departures, and scheduled once for what the hub queued while it was set
+// up (the replay).
+func (p *writerPool) add(c *subConn, nc net.Conn) {
+	c.nc = nc
 	c.lastWrite.Store(time.Now().UnixNano())
 	c.wake = func() { p.schedule(c) }
 	p.connsMu.Lock()
-	p.conns[c] = struct{}{}
+	p.lastID++
+	c.id = p.lastID
+	p.conns[c.id] = c
 	p.connsMu.Unlock()
+	p.departures.watch(c, nc)
 	c.started.Store(true)
 	p.schedule(c)
 }
 
-func (p *writerPool) remove(c *subConn) {
+// lookup returns the connection with id, nil when it has been removed.
+func (p *writerPool) lookup(id uint64) *subConn {
 	p.connsMu.Lock()
-	delete(p.conns, c)
+	defer p.connsMu.Unlock()
+	return p.conns[id]
+}
+
+// remove stops serving c; call it before closing its connection.
+func (p *writerPool) remove(c *subConn) {
+	p.departures.unwatch(c)
+	p.connsMu.Lock()
+	delete(p.conns, c.id)
 	p.connsMu.Unlock()
 }
 
@@ -164,14 +211,49 @@ func (p *writerPool) writer() {
 
 // Writes to a taken-over connection never hold a writer for long: each
 // gets writeSlice to go out. A client whose socket buffer is full keeps the
-// rest as pending, retried with growing pauses, and is ended once it has
-// accepted nothing for the write timeout; meanwhile the hub queues its
-// updates, up to the hub's bound.
+// rest as pending, retried with growing pauses; meanwhile the hub queues
+// its updates, up to the hub's bound. From the moment it falls behind, a
+// client must take at least minRate bytes per second, counted over windows
+// of writeTimeout, or it is ended as slow: a client that reads a byte now
+// and then does not keep its slot (and what is queued for it) forever.
 const (
 	writeSlice    = 5 * time.Millisecond
 	minRetryPause = 20 * time.Millisecond
 	maxRetryPause = time.Second
 )
+
+// tooSlowLocked records that a write to c accepted n bytes at now and did
+// not finish, and reports whether c, once it has been behind for a window
+// of writeTimeout, took less than minRate bytes per second over it (or
+// nothing at all). Time with nothing pending does not count: a client that
+// caught up and then idled is judged on the time it was behind. Called
+// with c.writeMu held.
+func (p *writerPool) tooSlowLocked(c *subConn, n int, now time.Time) bool {
+	if c.behindSince.IsZero() {
+		c.behindSince = now
+	}
+	c.behindBytes += int64(n)
+	behind := c.behindFor + now.Sub(c.behindSince)
+	if behind < p.writeTimeout {
+		return false
+	}
+	if c.behindBytes == 0 || float64(c.behindBytes) < float64(p.minRate)*behind.Seconds() {
+		return true
+	}
+	c.behindSince, c.behindFor, c.behindBytes = now, 0, 0 // a new window
+	return false
+}
+
+// caughtUpLocked records that a write to c accepted its last n bytes: c
+// has nothing pending until its next stall. Called with c.writeMu held.
+func (c *pooled) caughtUpLocked(n int, now time.Time) {
+	c.pending, c.retryPause = nil, 0
+	if !c.behindSince.IsZero() {
+		c.behindFor += now.Sub(c.behindSince)
+		c.behindBytes += int64(n)
+		c.behindSince = time.Time{}
+	}
+}
 
 // serve writes everything queued for c in one write.
 func (p *writerPool) serve(c *subConn, buf []byte) []byte {
@@ -200,13 +282,10 @@ func (p *writerPool) serve(c *subConn, buf []byte) []byte {
 		n, werr := c.nc.Write(out)
 		switch {
 		case werr == nil:
-			c.pending, c.stalledSince, c.retryPause = nil, time.Time{}, 0
+			c.caughtUpLocked(n, now)
 			c.lastWrite.Store(now.UnixNano())
 		case errors.Is(werr, os.ErrDeadlineExceeded) && err == nil:
-			if n > 0 || c.stalledSince.IsZero() {
-				c.stalledSince = now // stalled from the last byte it took
-			}
-			if now.Sub(c.stalledSince) >= p.writeTimeout {
+			if p.tooSlowLocked(c, n, now) {
 				p.end(c, reasonSlow)
 				return shrink(buf)
 			}
@@ -249,7 +328,7 @@ func (p *writerPool) tick() {
 			due, expired = due[:0], expired[:0]
 			idleSince := now.Add(-p.heartbeat).UnixNano()
 			p.connsMu.Lock()
-			for c := range p.conns {
+			for _, c := range p.conns {
 				switch {
 				case !c.expires.IsZero() && now.After(c.expires):
 					expired = append(expired, c)
@@ -291,7 +370,7 @@ func (p *writerPool) shutdown(ctx context.Context) error {
 	}
 	p.connsMu.Lock()
 	rest := make([]*subConn, 0, len(p.conns))
-	for c := range p.conns {
+	for _, c := range p.conns {
 		rest = append(rest, c)
 	}
 	p.connsMu.Unlock()
@@ -306,5 +385,6 @@ func (p *writerPool) shutdown(ctx context.Context) error {
 		p.cond.Broadcast()
 	})
 	p.wg.Wait()
+	p.departures.close()
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if token == "" {
-		s.fail(w, r, errorf(http.StatusUnauthorized, "publishing needs a token (Authorization: Bearer or the "+cookieName+" cookie)"))
+		s.fail(w, r, errorf(http.StatusUnauthorized, "publishing needs a token (Authorization: Bearer or the "+hub.AuthCookie+" cookie)"))
 		return
 	}
 	if err := s.checkCookieOrigin(r, src); err != nil {
@@ -94,12 +95,23 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (*publishForm,
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength) + 1) // +1: ReadFrom sees EOF without growing
 	}
+	// Not supported (an error) only by ResponseWriters that are not a
+	// connection's, such as a recorder.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errorf(http.StatusRequestTimeout, "body not received within "+s.cfg.BodyTimeout.String())
+		}
 		return nil, errorf(http.StatusBadRequest, "cannot read body: "+oneLine(err.Error()))
+	}
+	// Counted before parsing, so parsing costs at most that many fields.
+	maxFields := s.cfg.MaxUpdateTopics + maxOtherFormFields
+	if bytes.Count(buf.Bytes(), []byte{'&'}) >= maxFields {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "too many form fields (max "+strconv.Itoa(maxFields)+": "+strconv.Itoa(s.cfg.MaxUpdateTopics)+" topics and the other fields)")
 	}
 	// One copy of the body as a string; the fields are substrings of it
 	// (or unescaped copies), never of the pooled buffer.
@@ -107,8 +119,15 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (*publishForm,
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "malformed form body: "+oneLine(err.Error()))
 	}
+	if n := len(form.topics); n > s.cfg.MaxUpdateTopics {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "too many topics in one update ("+strconv.Itoa(n)+"; max "+strconv.Itoa(s.cfg.MaxUpdateTopics)+")")
+	}
 	return form, nil
 }
+
+// maxOtherFormFields is how many fields besides the topics a publish body
+// may have: id, data, type, retry, private, and room for a client's own.
+const maxOtherFormFields = 32
 
 const formContentType = "application/x-www-form-urlencoded"
 

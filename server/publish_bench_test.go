@@ -1,9 +1,12 @@
 package server_test
 
 import (
-	"context"
+	"bufio"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -12,8 +15,8 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/hub"
-	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
+	"github.com/ssekit/sse/ssetest"
 	"github.com/ssekit/sse/store/bolt"
 )
 
@@ -26,17 +29,16 @@ import (
 func BenchmarkPublishHTTP(b *testing.B) {
 	for _, kind := range []string{"memory", "bolt"} {
 		b.Run(kind, func(b *testing.B) {
-			var store hub.Store
-			if kind == "bolt" {
-				s, err := bolt.Open(filepath.Join(b.TempDir(), "hub.db"), bolt.Config{})
-				if err != nil {
-					b.Fatal(err)
+			th := newTestHub(b, ssetest.HTTP1, func(h *hub.Config, _ *server.Config) {
+				if kind == "bolt" {
+					s, err := bolt.Open(filepath.Join(b.TempDir(), "hub.db"), bolt.Config{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					h.Store = s
 				}
-				store = s
-			} else {
-				store = hub.NewMemoryStore(hub.MemoryStoreConfig{})
-			}
-			srv, token := benchServer(b, store)
+			})
+			srv, token := th.server, th.publisher()
 			body := "topic=" + strings.Repeat("t", 20) + "&data=" + strings.Repeat("x", 100)
 			target := "http://127.0.0.1/.well-known/mercure"
 			var failed atomic.Int64
@@ -67,36 +69,102 @@ func BenchmarkPublishHTTP(b *testing.B) {
 // times the parallelism.
 func benchProcs() int { return runtime.GOMAXPROCS(0) }
 
-// benchServer returns a server over a hub on store and a token that may
-// publish anywhere; everything is closed when b ends.
-func benchServer(b *testing.B, store hub.Store) (*server.Server, string) {
-	b.Helper()
-	key, err := jwtauth.NewKey("HS256", []byte(testSecret))
-	if err != nil {
-		b.Fatal(err)
+// BenchmarkPublishUnderAttack measures a publisher's latency over real
+// HTTP/1.1 while one of the attacks of issue 8 this package answers runs
+// beside it, against the same publish with nothing else going on: clients
+// subscribing and leaving as fast as they can (each departure noticed by
+// the watcher), a publisher posting bodies of 10,000 topics (413 before
+// parsing), and 50 publishers trickling their bodies (408 after the body
+// timeout). ns/op is one publish, received by a subscriber; max-µs the
+// slowest.
+func BenchmarkPublishUnderAttack(b *testing.B) {
+	attacks := []struct {
+		name string
+		run  func(b *testing.B, th *testHub, stop <-chan struct{})
+	}{
+		{"Quiet", func(*testing.B, *testHub, <-chan struct{}) {}},
+		{"DepartureChurn", func(b *testing.B, th *testHub, stop <-chan struct{}) {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				nc, err := net.Dial("tcp", strings.TrimPrefix(th.http.URL, "http://"))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				fmt.Fprintf(nc, "GET /.well-known/mercure?topic=churn HTTP/1.1\r\nHost: x\r\n\r\n")
+				if resp, err := http.ReadResponse(bufio.NewReader(nc), nil); err != nil || resp.StatusCode != http.StatusOK {
+					b.Errorf("churn subscribe: %v", err)
+				}
+				nc.Close()
+			}
+		}},
+		{"TopicFlood", func(b *testing.B, th *testHub, stop <-chan struct{}) {
+			body := strings.Repeat("topic=flood&", 10000) + "data=x"
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("POST", th.url, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Authorization", "Bearer "+th.publisher())
+				if status, _ := th.do(req); status != http.StatusRequestEntityTooLarge {
+					b.Errorf("flood answered %d; want 413", status)
+					return
+				}
+			}
+		}},
+		{"SlowBodies", func(b *testing.B, th *testHub, stop <-chan struct{}) {
+			u, _ := url.Parse(th.url)
+			for range 50 {
+				go func() {
+					nc, err := net.Dial("tcp", u.Host)
+					if err != nil {
+						return
+					}
+					defer nc.Close()
+					fmt.Fprintf(nc, "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\ntopic=slow&data=", u.Path, u.Host, th.publisher())
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(100 * time.Millisecond):
+							if _, err := nc.Write([]byte("x")); err != nil {
+								return
+							}
+						}
+					}
+				}()
+			}
+			<-stop
+		}},
 	}
-	auth, err := jwtauth.New(jwtauth.Config{PublisherKey: key})
-	if err != nil {
-		b.Fatal(err)
+	for _, a := range attacks {
+		b.Run(a.name, func(b *testing.B) {
+			th := newTestHub(b, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) {
+				s.Heartbeat = -1
+				s.BodyTimeout = time.Second
+			})
+			sub := th.subscribe(topics("timed"), nil)
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() { defer close(done); a.run(b, th, stop) }()
+			time.Sleep(100 * time.Millisecond) // the attack under way
+			var slowest time.Duration
+			for b.Loop() {
+				start := time.Now()
+				th.mustPublish("x", "timed")
+				sub.next()
+				slowest = max(slowest, time.Since(start))
+			}
+			b.ReportMetric(float64(slowest.Microseconds()), "max-µs")
+			close(stop)
+			<-done
+		})
 	}
-	h, err := hub.New(hub.Config{Store: store})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Hub: h, Auth: auth, Heartbeat: time.Minute})
-	if err != nil {
-		b.Fatal(err)
-	}
-	token, err := jwtauth.Sign(key, hub.Claims{Publish: []string{"*"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		h.Shutdown(ctx)
-		store.Close(context.Background())
-	})
-	return srv, token
 }

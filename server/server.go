@@ -24,13 +24,12 @@ import (
 const (
 	DefaultMaxBodyBytes    = 1 << 20
 	DefaultMaxTopics       = 100
+	DefaultMaxUpdateTopics = 100
 	DefaultWriteTimeout    = 10 * time.Second
+	DefaultBodyTimeout     = 10 * time.Second
+	DefaultMinWriteRate    = 8 << 10
 	DefaultWriters         = 64
 	DefaultPublishBurst    = 100
-	hubPath                = "/.well-known/mercure"
-	subscriptionsPath      = hubPath + "/subscriptions"
-	cookieName             = "mercureAuthorization"
-	historyGapEvent        = "ssekit-history-gap"
 	retryAfterOverloaded   = 5 * time.Second
 	retryAfterShuttingDown = 1 * time.Second
 )
@@ -64,19 +63,43 @@ type Config struct {
 	// not read for that long is disconnected. Zero means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 
+	// MinWriteRate is the rate in bytes per second a subscriber that has
+	// fallen behind (its socket buffer full) must read at, measured over
+	// windows of WriteTimeout; below it the subscriber is disconnected and
+	// counted as slow. Zero means DefaultMinWriteRate; negative: any
+	// progress in a window is enough.
+	MinWriteRate int64
+
 	// Writers is how many goroutines write to HTTP/1.1 subscribers, whose
 	// connections are taken over from net/http so an idle subscriber costs
 	// no goroutine. Zero means DefaultWriters.
 	Writers int
 
+	// BodyTimeout bounds reading a publish request's body, so a publisher
+	// that sends it a byte at a time does not hold the request (408 after
+	// it). Zero means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+
 	// MaxBodyBytes limits a publish request's body (413 above it). Zero
 	// means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 
+	// MaxUpdateTopics limits the topics of one published update (413 above
+	// it): each is matched against every subscriber, and a private one
+	// against every subscriber's claims. The publish body may have at most
+	// that many fields and 32 others. Zero means DefaultMaxUpdateTopics.
+	MaxUpdateTopics int
+
 	// MaxSubscribers limits concurrent subscribers (503 with Retry-After
-	// above it); MaxSubscribersPerClient limits them per client address
-	// (429). Zero means no limit.
-	MaxSubscribers          int
+	// above it). Zero means DefaultMaxSubscribers(), derived from the
+	// open-file limit; negative means no limit (accepts then fail when the
+	// process runs out of files).
+	MaxSubscribers int
+
+	// MaxSubscribersPerClient limits concurrent subscribers per client
+	// address (429 with Retry-After above it). Zero means no limit: behind
+	// a proxy that is not in TrustedProxies, or a NAT, every client has the
+	// same address.
 	MaxSubscribersPerClient int
 
 	// TrustedProxies lists the addresses (CIDR prefixes) of the proxies in
@@ -144,11 +167,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	if cfg.MinWriteRate == 0 {
+		cfg.MinWriteRate = DefaultMinWriteRate
+	}
+	minRate := max(cfg.MinWriteRate, 0)
 	if cfg.Writers <= 0 {
 		cfg.Writers = DefaultWriters
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxUpdateTopics <= 0 {
+		cfg.MaxUpdateTopics = DefaultMaxUpdateTopics
 	}
 	if cfg.MaxTopics <= 0 {
 		cfg.MaxTopics = DefaultMaxTopics
@@ -156,8 +189,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PublishBurst <= 0 {
 		cfg.PublishBurst = DefaultPublishBurst
 	}
-	if cfg.PublishRate < 0 || cfg.MaxSubscribers < 0 || cfg.MaxSubscribersPerClient < 0 {
+	if cfg.PublishRate < 0 || cfg.MaxSubscribersPerClient < 0 {
 		return nil, errors.New("server: limits must not be negative")
+	}
+	if cfg.MaxSubscribers == 0 {
+		cfg.MaxSubscribers = DefaultMaxSubscribers()
 	}
 	cors, err := newCORSPolicy(cfg.CORSOrigins)
 	if err != nil {
@@ -179,18 +215,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PublishRate > 0 {
 		s.publishRate = newRateLimiter(cfg.PublishRate, cfg.PublishBurst)
 	}
-	s.pool = newWriterPool(cfg.Writers, cfg.Heartbeat, cfg.WriteTimeout, s.endConn)
+	if s.pool, err = newWriterPool(cfg.Writers, cfg.Heartbeat, cfg.WriteTimeout, minRate, s.endConn); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET "+hubPath, s.subscribe)
-	s.mux.HandleFunc("POST "+hubPath, s.publish)
-	s.mux.HandleFunc("OPTIONS "+hubPath, s.preflight)
-	s.mux.HandleFunc("GET "+subscriptionsPath, s.subscriptions)
-	s.mux.HandleFunc("GET "+subscriptionsPath+"/{topic}", s.subscriptions)
-	s.mux.HandleFunc("GET "+subscriptionsPath+"/{topic}/{subscriber}", s.subscriptions)
+	s.mux.HandleFunc("GET "+hub.Path, s.subscribe)
+	s.mux.HandleFunc("POST "+hub.Path, s.publish)
+	s.mux.HandleFunc("OPTIONS "+hub.Path, s.preflight)
+	s.mux.HandleFunc("GET "+hub.SubscriptionsPath, s.subscriptions)
+	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{topic}", s.subscriptions)
+	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{topic}/{subscriber}", s.subscriptions)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if s.cfg.Metrics != nil {
@@ -212,7 +250,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // discoveryLink is the Link header value that advertises the hub.
-const discoveryLink = "<" + hubPath + `>; rel="mercure"`
+const discoveryLink = "<" + hub.Path + `>; rel="mercure"`
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,13 +237,17 @@ func TestReplayThenLiveUnderLoad(t *testing.T) {
 			}
 			mu.Unlock()
 			if n == 0 || (len(from) > 0 && n == from[len(from)-1]) {
-				time.Sleep(time.Millisecond)
+				select {
+				case <-done:
+					t.Fatalf("publishing ended with %d subscribers joined; want 5 joining during it", len(subs))
+				case <-time.After(time.Millisecond):
+				}
 				continue
 			}
 			subs = append(subs, th.subscribe(topics("load"), http.Header{"Last-Event-Id": {last}}))
 			from = append(from, n)
 		}
-		<-done
+		within(t, 30*time.Second, "the publisher finishing", done)
 		for i, s := range subs {
 			for want := from[i]; want < total; want++ {
 				if got := s.nextData(); got != fmt.Sprint(want) {
@@ -254,8 +261,11 @@ func TestReplayThenLiveUnderLoad(t *testing.T) {
 func TestSlowSubscriberIsDisconnectedOthersStayFast(t *testing.T) {
 	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, func(h *hub.Config, s *server.Config) {
-			h.QueueSize = 4
-			s.WriteTimeout = 200 * time.Millisecond
+			h.QueueSize = 4 // what ends the stalled one: its queue overflows
+			// Long enough that a loaded machine does not time out the fast
+			// subscriber's writes (over HTTP/2 a timed-out write resets its
+			// stream).
+			s.WriteTimeout = 5 * time.Second
 		})
 		stalled := th.open(topics("fast"), nil)
 		fast := th.subscribe(topics("fast"), nil)
@@ -284,8 +294,8 @@ func TestTokenExpiryClosesStream(t *testing.T) {
 		if got := sub.nextData(); got != "before expiry" {
 			t.Fatalf("got %q", got)
 		}
-		if err := sub.ended(); err != io.EOF && err == nil {
-			t.Fatalf("stream ended with %v", err)
+		if err := sub.ended(); err != io.EOF {
+			t.Fatalf("stream ended with %v; want the hub closing it (io.EOF)", err)
 		}
 		if now := time.Now(); now.Before(exp) {
 			t.Fatalf("stream closed at %v, before the token's expiry %v", now, exp)
@@ -304,7 +314,9 @@ func TestShutdownEndsStreams(t *testing.T) {
 		if err := th.server.Shutdown(ctx); err != nil {
 			t.Fatalf("Shutdown: %v", err)
 		}
-		sub.ended()
+		if err := sub.ended(); err != io.EOF {
+			t.Errorf("stream ended with %v; want the hub closing it (io.EOF)", err)
+		}
 		req, _ := http.NewRequest("GET", th.http.URL+"/readyz", nil)
 		if status, _ := th.do(req); status != http.StatusServiceUnavailable {
 			t.Errorf("/readyz after shutdown = %d; want 503", status)
@@ -343,7 +355,10 @@ func TestWrappedResponseWriterIsServedFromTheHandler(t *testing.T) {
 		th.server.ServeHTTP(flushOnly{w}, r)
 	}))
 	defer wrapped.Close()
-	resp, err := http.Get(wrapped.URL + "/.well-known/mercure?topic=w")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // bounds the read below too
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", wrapped.URL+"/.well-known/mercure?topic=w", nil)
+	resp, err := wrapped.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,5 +415,152 @@ func TestStalledClientIsEndedAsSlow(t *testing.T) {
 	}
 	if err := stalled.endedWithin(30 * time.Second); err == nil {
 		t.Fatal("the stalled client's connection stayed open")
+	}
+}
+
+// levelCounter is a slog handler that counts records at or above Error.
+type levelCounter struct{ errors atomic.Int64 }
+
+func (h *levelCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *levelCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.errors.Add(1)
+	}
+	return nil
+}
+func (h *levelCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *levelCounter) WithGroup(string) slog.Handler      { return h }
+
+// TestShutdownRefusalsAreNotErrors: the 503s a shutting-down hub answers
+// are what it means to say, not failures worth an error in the log.
+func TestShutdownRefusalsAreNotErrors(t *testing.T) {
+	logs := &levelCounter{}
+	th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.Logger = slog.New(logs) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := th.server.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	req, _ := http.NewRequest("GET", th.url+"?topic=t", nil)
+	if status, _ := th.do(req); status != http.StatusServiceUnavailable {
+		t.Errorf("subscribe after shutdown = %d; want 503", status)
+	}
+	if status, _ := th.publish(th.publisher(), url.Values{"topic": {"t"}, "data": {"x"}}); status != http.StatusServiceUnavailable {
+		t.Errorf("publish after shutdown = %d; want 503", status)
+	}
+	if n := logs.errors.Load(); n != 0 {
+		t.Errorf("%d error records logged for shutdown refusals; want none", n)
+	}
+}
+
+// TestTrickleReaderIsEndedAsSlow has a client that keeps reading, but
+// slower than MinWriteRate while it is behind: progress now and then no
+// longer keeps its slot. It reads 1 KiB every 50 ms (20 KiB/s), often
+// enough that "any progress within the write timeout" would keep it
+// forever (with a write timeout of 3 s), against a minimum of 64 KiB/s; a
+// fast subscriber meanwhile receives everything. The trickle reader is
+// reset, not left to drain what the kernel buffered for it.
+func TestTrickleReaderIsEndedAsSlow(t *testing.T) {
+	metrics := &reasons{got: map[string]int{}}
+	th := newTestHub(t, ssetest.HTTP1, func(h *hub.Config, s *server.Config) {
+		h.Metrics = metrics
+		h.QueueSize = 100000 // the hub's queue bound is not what ends it
+		s.WriteTimeout = 3 * time.Second
+		s.MinWriteRate = 64 << 10
+	})
+	nc, br := th.rawSubscribe(topics("s"))
+	nc.(*net.TCPConn).SetReadBuffer(16 << 10)
+	trickleDone := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1<<10)
+		for {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := io.ReadFull(br, buf); err != nil {
+				trickleDone <- err
+				return
+			}
+		}
+	}()
+	fast := th.subscribe(topics("s"), nil)
+	big := strings.Repeat("z", 64<<10)
+	for i := 0; metrics.count(hub.DisconnectSlow) == 0; i++ {
+		if i == 1000 { // 64 MiB: far more than the socket buffers and 30 s of trickling
+			t.Fatal("the trickle reader was never ended")
+		}
+		th.mustPublish(fmt.Sprint(i, big), "s")
+		if got := fast.nextData(); got != fmt.Sprint(i, big) {
+			t.Fatalf("fast subscriber: update %d wrong", i)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	within(t, 10*time.Second, "the trickle reader's connection closed", trickleDone)
+	if got := metrics.count(hub.DisconnectGone); got != 0 {
+		t.Errorf("%d disconnects counted as gone; want the trickle reader counted as slow only", got)
+	}
+}
+
+// TestLiveOnlySubscriberLearnsNoCursor: a subscriber that sent no
+// Last-Event-ID gets no cursor header, so it never learns the id of the
+// hub's newest update, which may be private; one that sent a cursor gets
+// its own id back, or earliest.
+func TestLiveOnlySubscriberLearnsNoCursor(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, nil)
+		public := th.mustPublish("public", "t")
+		status, secret := th.publish(th.publisher(), url.Values{"topic": {"t"}, "data": {"secret"}, "private": {"on"}, "id": {"private-1"}})
+		if status != http.StatusOK {
+			t.Fatalf("publish private: %d %s", status, secret)
+		}
+		live := th.subscribe(topics("t"), nil)
+		for _, h := range []string{"Last-Event-ID", "Mercure-Last-Event-ID"} {
+			if got, ok := live.resp.Header[http.CanonicalHeaderKey(h)]; ok {
+				t.Errorf("live-only subscriber got %s: %q; want no cursor (the newest id is private)", h, got)
+			}
+		}
+		resumed := th.subscribe(topics("t"), http.Header{"Last-Event-Id": {public}})
+		if got := resumed.resp.Header.Get("Last-Event-ID"); got != public {
+			t.Errorf("resuming subscriber got Last-Event-ID %q; want its own %q", got, public)
+		}
+		th.mustPublish("after", "t")
+		if got := resumed.nextData(); got != "after" {
+			t.Errorf("anonymous resumer got %q; want the public update after its cursor, never the private one", got)
+		}
+	})
+}
+
+// TestTrickleReaderIsEndedAsSlowHTTP2 is TestTrickleReaderIsEndedAsSlow
+// over HTTP/2, where the stream keeps its handler: a write that waits for
+// the client counts as time behind, judged against MinWriteRate, and one
+// that times out is the client's slowness too, counted as slow (it was
+// counted as gone).
+func TestTrickleReaderIsEndedAsSlowHTTP2(t *testing.T) {
+	metrics := &reasons{got: map[string]int{}}
+	th := newTestHub(t, ssetest.HTTP2, func(h *hub.Config, s *server.Config) {
+		h.Metrics = metrics
+		h.QueueSize = 100000
+		s.WriteTimeout = 3 * time.Second
+		s.MinWriteRate = 64 << 10
+	})
+	trickle := th.open(topics("s"), nil)
+	go func() {
+		buf := make([]byte, 1<<10)
+		for {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := io.ReadFull(trickle.resp.Body, buf); err != nil {
+				return
+			}
+		}
+	}()
+	big := strings.Repeat("z", 64<<10)
+	for i := 0; metrics.count(hub.DisconnectSlow) == 0; i++ {
+		if i == 1000 {
+			t.Fatal("the trickle reader was never ended")
+		}
+		th.mustPublish(fmt.Sprint(i, big), "s")
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitUntil(t, 5*time.Second, "the trickle reader's subscription gone", func() bool { return len(th.hub.Subscriptions()) == 0 })
+	if got := metrics.count(hub.DisconnectGone); got != 0 {
+		t.Errorf("%d disconnects counted as gone; want the trickle reader counted as slow only", got)
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,21 +75,24 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	if info.ResumedAfter != "" {
+	// The cursor is answered only to a subscriber that sent one, and is
+	// then its own id or "earliest". A live-only subscriber gets none: the
+	// hub's newest id may be a private update it could not receive, and
+	// naming it would tell that such an update exists and when.
+	if lastEventID != "" && info.ResumedAfter != "" {
 		h.Set("Last-Event-ID", info.ResumedAfter)
 		h.Set("Mercure-Last-Event-ID", info.ResumedAfter)
 	}
 	preamble := sse.AppendComment(nil, "") // makes the stream visibly open at once
-	if lastEventID != "" && lastEventID != earliestID && !info.Found {
+	if lastEventID != "" && lastEventID != hub.EarliestID && !info.Found {
 		preamble = appendHistoryGap(preamble, lastEventID)
 	}
 
 	if r.ProtoMajor == 1 {
-		nc, err := hijack(w, preamble)
+		nc, err := hijack(w, preamble, s.cfg.WriteTimeout)
 		switch {
 		case err == nil:
-			c.nc = nc
-			s.pool.add(c)
+			s.pool.add(c, nc)
 			return
 		case !errors.Is(err, errNotHijackable):
 			s.endConn(c, reasonGone) // taken over, but the client is gone
@@ -127,7 +130,7 @@ func (s *Server) subscriberClaims(r *http.Request) (*hub.Claims, error) {
 	}
 	if token == "" {
 		if !s.cfg.AllowAnonymous {
-			return nil, errorf(http.StatusUnauthorized, "subscribing needs a token (Authorization: Bearer, ?authorization= or the "+cookieName+" cookie)")
+			return nil, errorf(http.StatusUnauthorized, "subscribing needs a token (Authorization: Bearer, ?authorization= or the "+hub.AuthCookie+" cookie)")
 		}
 		return nil, nil
 	}
@@ -146,8 +149,8 @@ type historyGap struct {
 }
 
 func appendHistoryGap(dst []byte, lastEventID string) []byte {
-	data, _ := json.Marshal(historyGap{LastEventID: lastEventID, ResumedAfter: earliestID})
-	ev := sse.Event{Type: historyGapEvent, Data: string(data)}
+	data, _ := json.Marshal(historyGap{LastEventID: lastEventID, ResumedAfter: hub.EarliestID})
+	ev := sse.Event{Type: hub.HistoryGapEvent, Data: string(data)}
 	dst, _ = ev.AppendTo(dst)
 	return dst
 }
@@ -166,16 +169,43 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, c *subConn,
 	}
 	c.started.Store(true)
 	rc := http.NewResponseController(w)
+	// A write that had to wait for the client (longer than writeSlice)
+	// counts as time behind: as for taken-over connections, a client
+	// behind for a WriteTimeout must have read MinWriteRate bytes per
+	// second of it, or it is ended as slow.
+	var behind time.Duration
+	var behindBytes int
 	write := func(p []byte) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		start := time.Now()
+		_ = rc.SetWriteDeadline(start.Add(s.cfg.WriteTimeout))
 		if _, err := w.Write(p); err != nil {
 			return err
 		}
-		return rc.Flush()
+		if err := rc.Flush(); err != nil {
+			return err
+		}
+		if d := time.Since(start); d > writeSlice {
+			behind += d
+			behindBytes += len(p)
+			if behind >= s.cfg.WriteTimeout {
+				if float64(behindBytes) < float64(s.pool.minRate)*behind.Seconds() {
+					return errTooSlow
+				}
+				behind, behindBytes = 0, 0
+			}
+		}
+		return nil
+	}
+	// gone is the reason a failed write ends the stream with.
+	gone := func(err error) string {
+		if errors.Is(err, errTooSlow) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return reasonSlow
+		}
+		return reasonGone
 	}
 	w.WriteHeader(http.StatusOK)
 	if err := write(preamble); err != nil {
-		s.endConn(c, reasonGone)
+		s.endConn(c, gone(err))
 		return
 	}
 
@@ -200,7 +230,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, c *subConn,
 			case <-heartbeat:
 				if !wrote {
 					if err := write([]byte(":\n")); err != nil {
-						s.endConn(c, reasonGone)
+						s.endConn(c, gone(err))
 						return
 					}
 				}
@@ -218,7 +248,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, c *subConn,
 		buf, err = c.sub.Drain(buf[:0])
 		if len(buf) > 0 {
 			if werr := write(buf); werr != nil {
-				s.endConn(c, reasonGone)
+				s.endConn(c, gone(werr))
 				return
 			}
 			wrote = true
@@ -239,10 +269,8 @@ const (
 	reasonShutdown = hub.DisconnectShutdown
 )
 
-// earliestID is the Last-Event-ID that asks for the whole retained
-// history, and what the hub says it resumed after when it did not know
-// the id asked for.
-const earliestID = "earliest"
+// errTooSlow ends an HTTP/2 stream whose client reads under MinWriteRate.
+var errTooSlow = errors.New("server: subscriber reads under the minimum rate")
 
 func reasonOf(err error) string {
 	switch {
@@ -262,8 +290,13 @@ func (s *Server) endConn(c *subConn, reason string) {
 		return
 	}
 	if c.nc != nil {
-		c.nc.Close()
 		s.pool.remove(c)
+		if l, ok := c.nc.(interface{ SetLinger(int) error }); ok && reason == reasonSlow {
+			// Reset, not close: what the kernel still buffers for a
+			// client too slow to take it (megabytes) is dropped at once.
+			_ = l.SetLinger(0)
+		}
+		c.nc.Close()
 	}
 	switch reason { // each a no-op for a subscriber the hub ended itself
 	case reasonAuth:
@@ -282,20 +315,11 @@ type subConn struct {
 	remote  string
 	expires time.Time // zero: the token never expires (or no token)
 
-	nc      netConn    // the taken-over HTTP/1.1 connection; nil for HTTP/2
-	wake    func()     // set before started; schedules a write
-	writeMu sync.Mutex // held by the writer draining and writing nc
+	wake    func()      // set before started; schedules a write
+	started atomic.Bool // wake may be called
+	ended   atomic.Bool
 
-	// Guarded by writeMu: what a full socket buffer did not take.
-	pending      []byte
-	stalledSince time.Time
-	retryPause   time.Duration
-
-	started      atomic.Bool  // wake may be called
-	queued       atomic.Bool  // in the writer pool's ready queue
-	heartbeatDue atomic.Bool  // idle for a heartbeat period
-	lastWrite    atomic.Int64 // unix nanoseconds of the last write
-	ended        atomic.Bool
+	pooled // the writer pool's state; unused for HTTP/2 streams
 }
 
 // notify is the hub's Notify callback: it must not block.

@@ -40,6 +40,9 @@ With no flags it listens on 127.0.0.1:8080, keeps its history in
 are then allowed); it prints the UI's address and a publish command to paste.
 On any other address it refuses to start without a configured key.
 
+Every limit has a default a hub on the internet can keep; docs/security.md
+lists them, with the threat model and how to run the hub there.
+
 Every flag can also be set by the environment variable named after it in
 brackets; a flag on the command line wins. GOGC=50 in the environment
 trims the memory per idle subscriber by about a fifth and costs about a
@@ -56,10 +59,13 @@ type serveConfig struct {
 	historyBytes                                     int64
 	corsOrigins                                      string
 	heartbeat, writeTimeout, shutdownTimeout         time.Duration
+	bodyTimeout                                      time.Duration
 	queueSize, maxSubscribers, maxPerClient, maxTops int
+	maxUpdateTopics                                  int
 	writers                                          int
 	trustedProxies                                   string
 	maxBody                                          int64
+	minWriteRate                                     int64
 	publishRate                                      float64
 	subscriptions                                    bool
 	tlsCert, tlsKey                                  string
@@ -81,17 +87,20 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.BoolVar(&c.allowAnonymous, "allow-anonymous", false, "let subscribers without a token in (they never get private updates); on by default with a development key")
 	fs.IntVar(&c.historySize, "history-size", 10000, "updates kept for replay (`N`)")
 	fs.DurationVar(&c.historyAge, "history-age", 0, "drop history older than `DURATION` (0: no age limit)")
-	fs.Int64Var(&c.historyBytes, "history-bytes", 0, "bound the history's size to about `BYTES` (0: 64 MiB in memory, no limit in bolt)")
+	fs.Int64Var(&c.historyBytes, "history-bytes", 0, "bound the history's size to about `BYTES` (0: 64 MiB in memory, 1 GiB in bolt)")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated `ORIGINS` allowed from browsers (https://app.example), or *")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "comment line on streams idle for `DURATION` (negative: none)")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a subscriber that does not read for `DURATION`")
+	fs.Int64Var(&c.minWriteRate, "min-write-rate", server.DefaultMinWriteRate, "drop a subscriber that, once behind, reads under `BYTES` per second over a --write-timeout (negative: any progress)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated `CIDRS` of proxies whose X-Forwarded-For names the client (for per-client limits and logs)")
 	fs.IntVar(&c.writers, "writers", server.DefaultWriters, "goroutines writing to HTTP/1.1 subscribers (`N`)")
 	fs.IntVar(&c.queueSize, "queue-size", hub.DefaultQueueSize, "updates queued per subscriber before it is dropped as too slow (`N`)")
-	fs.IntVar(&c.maxSubscribers, "max-subscribers", 0, "concurrent subscribers (`N`; 0: no limit; 503 above)")
-	fs.IntVar(&c.maxPerClient, "max-subscribers-per-client", 0, "concurrent subscribers per client address (`N`; 0: no limit; 429 above)")
+	fs.IntVar(&c.maxSubscribers, "max-subscribers", 0, fmt.Sprintf("concurrent subscribers (`N`; 0: what the open-file limit leaves, here %d; negative: no limit; 503 above)", server.DefaultMaxSubscribers()))
+	fs.IntVar(&c.maxPerClient, "max-subscribers-per-client", 0, "concurrent subscribers per client address (`N`; 0: no limit, as behind a NAT or an untrusted proxy many clients share one; 429 above)")
 	fs.IntVar(&c.maxTops, "max-topics", server.DefaultMaxTopics, "topic selectors per subscription (`N`)")
 	fs.Int64Var(&c.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest publish body in `BYTES` (413 above)")
+	fs.DurationVar(&c.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "time a publish body may take to arrive (`DURATION`; 408 after)")
+	fs.IntVar(&c.maxUpdateTopics, "max-update-topics", server.DefaultMaxUpdateTopics, "topics per published update (`N`; 413 above)")
 	fs.Float64Var(&c.publishRate, "publish-rate", 0, "publishes per second per token (`RATE`; 0: no limit; 429 above)")
 	fs.BoolVar(&c.subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with this certificate `FILE` (with --tls-key)")
@@ -201,8 +210,11 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		CORSOrigins:             origins,
 		Heartbeat:               cfg.heartbeat,
 		WriteTimeout:            cfg.writeTimeout,
+		MinWriteRate:            cfg.minWriteRate,
 		Writers:                 cfg.writers,
 		MaxBodyBytes:            cfg.maxBody,
+		BodyTimeout:             cfg.bodyTimeout,
+		MaxUpdateTopics:         cfg.maxUpdateTopics,
 		MaxSubscribers:          cfg.maxSubscribers,
 		MaxSubscribersPerClient: cfg.maxPerClient,
 		MaxTopics:               cfg.maxTops,
@@ -257,7 +269,11 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if cfg.nats.cluster {
 		storeName = "nats (embedded, --cluster)"
 	}
-	log.Info("hub listening", "url", base+"/.well-known/mercure", "store", storeName, "anonymous", cfg.allowAnonymous)
+	maxSubs := cfg.maxSubscribers
+	if maxSubs == 0 {
+		maxSubs = server.DefaultMaxSubscribers()
+	}
+	log.Info("hub listening", "url", base+"/.well-known/mercure", "store", storeName, "anonymous", cfg.allowAnonymous, "max_subscribers", maxSubs)
 	if devSecret != nil {
 		m.printDevHints(base, devSecret, cfg)
 	}
@@ -375,6 +391,10 @@ func (m *Main) printDevHints(base string, secret []byte, cfg *serveConfig) {
 `, filepath.Join(cfg.dataDir, "dev-jwt-secret"), base, hubURL, token, hubURL, hubURL, token, publish)
 }
 
+// defaultBoltHistoryBytes bounds the durable history when --history-bytes
+// does not: --history-size updates of up to --max-body each would be 10 GB.
+const defaultBoltHistoryBytes = 1 << 30
+
 // openStore opens the store --store names. This is the one place that
 // knows the list of stores.
 func openStore(cfg *serveConfig, log *slog.Logger) (hub.Store, error) {
@@ -393,9 +413,13 @@ func openStore(cfg *serveConfig, log *slog.Logger) (hub.Store, error) {
 		if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
+		maxBytes := cfg.historyBytes
+		if maxBytes == 0 {
+			maxBytes = defaultBoltHistoryBytes
+		}
 		return bolt.Open(filepath.Join(cfg.dataDir, "hub.db"), bolt.Config{
 			HistorySize: cfg.historySize,
-			MaxBytes:    cfg.historyBytes,
+			MaxBytes:    maxBytes,
 			MaxAge:      cfg.historyAge,
 		})
 	default:

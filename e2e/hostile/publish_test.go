@@ -1,0 +1,148 @@
+package hostile_test
+
+// Publish limits: a publisher (a token holder, trusted with the history,
+// not with the hub's availability) naming thousands of topics in one
+// update, sending a body of countless fields, or sending its body a byte
+// at a time. Each is refused with its reason before it costs the fan-out
+// or holds a request, and others' publishes go through meanwhile.
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssekit/sse/internal/e2etest"
+)
+
+// postForm posts body as a publish form with tok and returns the status
+// and the one-line answer.
+func postForm(t *testing.T, h *e2etest.Hub, tok, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.URL(), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := h.Client.Do(req)
+	if err != nil {
+		t.Fatalf("publishing: %v", err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(answer))
+}
+
+// TestPublishManyTopicsRefused: an update naming more topics than
+// --max-update-topics is a 413 that says so, whether the topics are
+// distinct, one topic repeated, or hidden among other fields; nothing of
+// it reaches a subscriber, and the watcher gets every accepted update.
+func TestPublishManyTopicsRefused(t *testing.T) {
+	h := startHub(t, "--max-update-topics", "50")
+	publish, check := watchAcked(t, h, "watched")
+	star := e2etest.OpenStream(t, h.Client, h.URL(), "topic=*", "", 30*time.Second)
+	tok := e2etest.PublisherToken(t, testSecret)
+	topics := func(n int, name func(i int) string) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "topic=%s&", name(i))
+		}
+		return b.String() + "data=refused"
+	}
+	shapes := []struct {
+		name, body, reason string
+	}{
+		{"Distinct", topics(51, func(i int) string { return fmt.Sprintf("https://example.com/t/%d", i) }), "too many topics in one update (51; max 50)"},
+		{"Repeated", topics(10000, func(int) string { return "watched" }), "too many form fields"},
+		{"AmongOtherFields", strings.Repeat("pad=1&", 10) + topics(51, func(int) string { return "x" }), "too many topics in one update (51; max 50)"},
+		{"EmptyFields", "topic=watched&data=refused" + strings.Repeat("&", 100000), "too many form fields"},
+	}
+	for _, s := range shapes {
+		t.Run(s.name, func(t *testing.T) {
+			status, answer := postForm(t, h, tok, s.body)
+			if status != http.StatusRequestEntityTooLarge || !strings.Contains(answer, s.reason) {
+				t.Errorf("got %d %q; want 413 saying %q", status, answer, s.reason)
+			}
+			publish()
+		})
+	}
+	// At the limit it is accepted.
+	atLimit := strings.Replace(topics(50, func(i int) string { return fmt.Sprintf("https://example.com/t/%d", i) }), "data=refused", "data=accepted", 1)
+	if status, answer := postForm(t, h, tok, atLimit); status != http.StatusOK {
+		t.Errorf("50 topics: %d %q; want 200", status, answer)
+	}
+	check()
+	// The star subscriber saw the accepted updates only, up to the one at
+	// the limit.
+	for {
+		ev := star.Next(t)
+		if ev.Data == "accepted" {
+			break
+		}
+		if ev.Data == "refused" {
+			t.Fatal("the star subscriber received a refused update")
+		}
+	}
+}
+
+// TestSlowPublishBodyTimesOut: a publisher that sends its body a byte at
+// a time, or stops half way, gets 408 once --body-timeout has passed
+// instead of holding its request; others publish meanwhile.
+func TestSlowPublishBodyTimesOut(t *testing.T) {
+	h := startHub(t, "--body-timeout", "1s")
+	publish, check := watchAcked(t, h, "watched")
+	tok := e2etest.PublisherToken(t, testSecret)
+	shapes := []struct {
+		name string
+		send func(c net.Conn, stop <-chan struct{})
+	}{
+		{"ByteAtATime", func(c net.Conn, stop <-chan struct{}) {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+					if _, err := c.Write([]byte("x")); err != nil {
+						return
+					}
+				}
+			}
+		}},
+		{"StopsHalfWay", func(c net.Conn, stop <-chan struct{}) { <-stop }},
+	}
+	for _, s := range shapes {
+		t.Run(s.name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", h.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			head := "POST /.well-known/mercure HTTP/1.1\r\nHost: " + h.Addr + "\r\n" +
+				"Authorization: Bearer " + tok + "\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
+				"Content-Length: 100000\r\n\r\ntopic=slow&data="
+			if _, err := io.WriteString(c, head); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			defer close(stop)
+			go s.send(c, stop)
+			publish() // served while the slow body trickles
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no answer to the slow body within 10 s: %v", err)
+			}
+			answer, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(answer), "not received within 1s") {
+				t.Errorf("got %d %q; want 408 saying the body did not arrive in time", resp.StatusCode, answer)
+			}
+			publish()
+		})
+	}
+	check()
+}

@@ -1,0 +1,152 @@
+//go:build linux
+
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// departureWatcher notices, within moments, that the client of a
+// taken-over connection has gone: nobody reads these connections, so
+// without it a departure shows only when a write fails, a heartbeat or two
+// later (never with heartbeats off). One goroutine blocked in epoll_wait
+// watches every socket; a connection costs an entry in the kernel's epoll
+// set (its data is the pool's id for the connection), not a goroutine.
+//
+// The sockets stay in Go's own netpoller too (a second epoll set watching
+// the same file is independent of the first). Only hang-ups are asked for
+// (EPOLLRDHUP: the client closed or shut down its side; EPOLLHUP and
+// EPOLLERR always): not EPOLLIN, so bytes a client sends after its request
+// (it should send none) wake nothing; they stay in the kernel's bounded
+// receive buffer until the connection ends.
+type departureWatcher struct {
+	epfd   int
+	wakeR  int // read end of the pipe that wakes the poller to stop
+	wakeW  int
+	lookup func(id uint64) *subConn // nil once removed from the pool
+	gone   func(c *subConn)         // ends c, unwatching and closing it
+
+	wakeups atomic.Int64 // epoll_wait returns, for tests: no spinning
+	stopped chan struct{}
+	once    sync.Once
+}
+
+// stopID is the epoll data of the wake-up pipe; pool ids start at 1.
+const stopID = 0
+
+const watchEvents = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
+
+func newDepartureWatcher(lookup func(uint64) *subConn, gone func(*subConn)) (*departureWatcher, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("server: epoll_create1: %w", err)
+	}
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("server: pipe2: %w", err)
+	}
+	w := &departureWatcher{epfd: epfd, wakeR: p[0], wakeW: p[1], lookup: lookup, gone: gone,
+		stopped: make(chan struct{})}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
+	setEventID(&ev, stopID)
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p[0], &ev); err != nil {
+		w.closeFDs()
+		return nil, fmt.Errorf("server: epoll_ctl: %w", err)
+	}
+	go w.run()
+	return w, nil
+}
+
+// The 64 bits of epoll_event's data are Fd and Pad in package syscall.
+func setEventID(ev *syscall.EpollEvent, id uint64) {
+	ev.Fd, ev.Pad = int32(uint32(id)), int32(uint32(id>>32))
+}
+
+func eventID(ev *syscall.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+// watch starts watching c's connection nc; c.id must be set and c
+// findable by lookup. A connection that cannot be watched (not a socket of
+// this process) is only noticed by writes.
+func (w *departureWatcher) watch(c *subConn, nc net.Conn) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	c.raw = rc // before the poller can see c.id
+	var ctlErr error
+	err = rc.Control(func(fd uintptr) {
+		ev := syscall.EpollEvent{Events: watchEvents}
+		setEventID(&ev, c.id)
+		ctlErr = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+	})
+	if err == nil && ctlErr == nil {
+		c.watched.Store(true)
+	}
+}
+
+// unwatch stops watching c; call it before closing the connection.
+func (w *departureWatcher) unwatch(c *subConn) {
+	if !c.watched.Swap(false) {
+		return
+	}
+	_ = c.raw.Control(func(fd uintptr) {
+		_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+	})
+}
+
+func (w *departureWatcher) run() {
+	defer close(w.stopped)
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(w.epfd, events, -1)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return // the epoll file is unusable: writes still notice departures
+		}
+		w.wakeups.Add(1)
+		for i := range events[:n] {
+			id := eventID(&events[i])
+			if id == stopID {
+				return
+			}
+			if c := w.lookup(id); c != nil {
+				w.gone(c) // unwatches and closes: the event is not seen again
+			}
+		}
+	}
+}
+
+// close stops the poller goroutine and releases its files.
+func (w *departureWatcher) close() {
+	w.once.Do(func() {
+		syscall.Write(w.wakeW, []byte{0})
+		<-w.stopped
+		w.closeFDs()
+	})
+}
+
+func (w *departureWatcher) closeFDs() {
+	syscall.Close(w.epfd)
+	syscall.Close(w.wakeR)
+	syscall.Close(w.wakeW)
+}
+
+// watchState is what the watcher keeps in a pooled connection.
+type watchState struct {
+	raw     syscall.RawConn // set before watched
+	watched atomic.Bool     // in the epoll set
+}
