@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +54,6 @@ var (
 	errBadToken    = errors.New("debugger: missing or wrong token; open the address ssekit debug printed")
 	errNoSession   = errors.New("debugger: no such session")
 	errTooMany     = errors.New("debugger: too many sessions")
-	errBadURL      = errors.New("debugger: want an http:// or https:// URL")
 	errAttached    = errors.New("debugger: the session's stream is already open")
 	errBadSpecJSON = errors.New("debugger: the request is not valid JSON")
 )
@@ -184,14 +182,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		httpError(w, errBadSpecJSON, http.StatusBadRequest)
 		return
 	}
-	if u, err := url.Parse(spec.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		httpError(w, errBadURL, http.StatusBadRequest)
-		return
-	}
 	if spec.Method == "" {
-		spec.Method = http.MethodGet
+		spec.Method = http.MethodGet // a page's empty body field is no body, whatever the method
 	}
-	if _, err := newRequest(context.Background(), &spec); err != nil {
+	if _, err := spec.NewRequest(context.Background()); err != nil {
 		httpError(w, err, http.StatusBadRequest)
 		return
 	}
@@ -358,12 +352,9 @@ func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
 	spec := ss.spec.Redacted()
 	emit(Record{T: 0, Kind: KindRequest, Request: &spec})
 
-	// A failed first connection ends the stream (fail); emit still
-	// delivers the records that say so, on the page's ctx.
-	connected := false
-	runCtx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-	req, err := newRequest(tr.Trace(runCtx), &ss.spec)
+	// A failed first connection ends the stream (Connect), as in listen;
+	// emit still delivers the records that say so, on the page's ctx.
+	req, err := ss.spec.NewRequest(tr.Trace(ctx))
 	if err != nil {
 		emit(Record{T: tr.since(), Kind: KindError, Text: err.Error()})
 		return
@@ -371,38 +362,23 @@ func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
 	client := &sse.Client{
 		HTTPClient:  s.httpClient(ss.spec.Insecure),
 		NoReconnect: ss.spec.NoReconnect,
-		OnConnect:   func(*http.Response) { connected = true },
-		OnRetry: func(err error, _ time.Duration) {
-			if !connected { // a wrong URL says so at once, as listen does
-				fail(&firstConnectError{err})
-			}
-		},
 	}
 	tr.Install(client, emit)
-	es := client.Connect(req)
-	tr.Source = es
+	es := Connect(client, req)
+	tr.Source = es.EventSource
 	ss.mu.Lock()
-	ss.es = es
+	ss.es = es.EventSource
 	ss.mu.Unlock()
 	defer es.Close()
 	for {
 		ev, err := es.Next()
 		if err != nil {
-			var first *firstConnectError
-			if errors.As(err, &first) {
-				err = first.err
-			}
 			emit(tr.End(err))
 			return
 		}
 		emit(tr.Event(&ev))
 	}
 }
-
-type firstConnectError struct{ err error }
-
-func (e *firstConnectError) Error() string { return e.err.Error() }
-func (e *firstConnectError) Unwrap() error { return e.err }
 
 func (s *Server) httpClient(insecure bool) *http.Client {
 	if !insecure {
@@ -428,38 +404,4 @@ func InsecureClient(c *http.Client) *http.Client {
 	cc := *c
 	cc.Transport = t
 	return &cc
-}
-
-// newRequest builds the request a spec describes.
-func newRequest(ctx context.Context, spec *RequestSpec) (*http.Request, error) {
-	var body io.Reader
-	if spec.Body != "" {
-		body = bytes.NewReader([]byte(spec.Body)) // GetBody: re-sent on reconnection
-	}
-	req, err := http.NewRequestWithContext(ctx, spec.Method, spec.URL, body)
-	if err != nil {
-		return nil, errors.New("debugger: " + err.Error())
-	}
-	for _, h := range spec.Headers {
-		name := strings.TrimSpace(h.Name)
-		if name == "" {
-			continue
-		}
-		if strings.EqualFold(name, "Host") {
-			req.Host = h.Value
-			continue
-		}
-		req.Header.Add(name, h.Value)
-	}
-	if spec.Body != "" && req.Header.Get("Content-Type") == "" {
-		ct := "text/plain; charset=utf-8"
-		if json.Valid([]byte(spec.Body)) {
-			ct = "application/json"
-		}
-		req.Header.Set("Content-Type", ct)
-	}
-	if spec.LastEventID != "" {
-		req.Header.Set("Last-Event-ID", spec.LastEventID)
-	}
-	return req, nil
 }

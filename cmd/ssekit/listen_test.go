@@ -175,7 +175,11 @@ func TestListenVectors(t *testing.T) {
 						var b bytes.Buffer
 						enc := json.NewEncoder(&b)
 						enc.SetEscapeHTML(false)
-						enc.Encode(jsonEvent{Type: want.Type, Data: want.Data, ID: want.ID})
+						enc.Encode(struct { // the DESIGN.md contract's object, in its order
+							Type string `json:"type"`
+							Data string `json:"data"`
+							ID   string `json:"id"`
+						}{want.Type, want.Data, want.ID})
 						if line != b.String() {
 							t.Errorf("event %d: line %q; want %q", j, line, b.String())
 						}

@@ -129,7 +129,7 @@
     $('body').classList.remove('invalid');
     if (!b) { st.textContent = ''; return; }
     try { JSON.parse(b); st.textContent = '✓ valid JSON'; st.className = 'hint'; } catch (e) {
-      if (b[0] === '{' || b[0] === '[') { $('body').classList.add('invalid'); st.textContent = 'not valid JSON: ' + e.message; st.className = 'error'; } else { st.textContent = 'sent as text'; st.className = 'hint'; }
+      if (b[0] === '{' || b[0] === '[') { $('body').classList.add('invalid'); st.textContent = 'not valid JSON: ' + e.message; st.className = 'error'; } else { st.textContent = 'sent as form data (application/x-www-form-urlencoded, as curl -d) unless a Content-Type header says otherwise'; st.className = 'hint'; }
     }
   }
   $('body').addEventListener('input', checkBody);
