@@ -146,7 +146,7 @@ type linter struct {
 // silences longer than the heartbeat window, invalid or tiny retry fields,
 // mixed line endings, invalid UTF-8, events held back by buffering and
 // oversized events. It returns an error only when no response arrived at
-// all (the connection failed); a bad response is a finding.
+// all (a *ConnectError); a bad response is a finding.
 func Lint(ctx context.Context, req *http.Request, cfg LintConfig) (*LintReport, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
@@ -186,7 +186,7 @@ func Lint(ctx context.Context, req *http.Request, cfg LintConfig) (*LintReport, 
 				"no response headers within %s: browsers show nothing and proxies may time out", cfg.Duration)
 			return l.rep, nil
 		}
-		return nil, fmt.Errorf("debugger: %w", err)
+		return nil, &ConnectError{err}
 	}
 	defer resp.Body.Close()
 	headersAt := time.Now()
@@ -278,13 +278,13 @@ func (l *linter) read(ctx context.Context, body io.Reader) {
 			case errors.Is(context.Cause(ctx), errObserved):
 				l.rep.End = "observed for " + roundDur(l.cfg.Duration)
 			case errors.Is(err, io.EOF):
-				l.rep.End = "the server ended the stream"
+				l.rep.End = ReasonServerEnded
 			case errors.Is(err, sse.ErrEventTooLarge):
 				l.rep.End = "an event exceeded the decoder's limit"
 			case ctx.Err() != nil:
 				l.rep.End = "interrupted"
 			default:
-				l.rep.End = "connection lost: " + err.Error()
+				l.rep.End = EndReason(err)
 			}
 			return
 		}
@@ -391,7 +391,7 @@ func (l *linter) finish() {
 	r := l.rep
 	end := time.Now()
 	r.Observed = ms(end.Sub(l.start))
-	if r.End != "the server ended the stream" {
+	if r.End != ReasonServerEnded {
 		l.silence(end.Sub(l.lastByte)) // the silence going on at the end
 	}
 	r.LineEnds = l.splitter.LineEnds()
@@ -433,7 +433,7 @@ func (l *linter) finish() {
 	case silence > l.cfg.Heartbeat:
 		r.add(SeverityWarning, "heartbeat", fmt.Sprintf("send a comment line (\":\\n\") whenever the stream has been idle for %s or less", roundDur(l.cfg.Heartbeat)),
 			"the stream was silent for %s (more than %s): proxies and load balancers close idle connections (often after 30–60 s)", roundDur(silence), roundDur(l.cfg.Heartbeat))
-	case r.Comments == 0 && r.End != "the server ended the stream" && time.Duration(r.Observed*float64(time.Millisecond)) < l.cfg.Heartbeat:
+	case r.Comments == 0 && r.End != ReasonServerEnded && time.Duration(r.Observed*float64(time.Millisecond)) < l.cfg.Heartbeat:
 		r.add(SeverityInfo, "heartbeat", fmt.Sprintf("observe longer (--duration above %s) to check heartbeats", roundDur(l.cfg.Heartbeat)),
 			"no heartbeat seen, but the observation (%s) was shorter than the heartbeat window (%s)", roundDur(time.Duration(r.Observed*float64(time.Millisecond))), roundDur(l.cfg.Heartbeat))
 	}
@@ -441,7 +441,7 @@ func (l *linter) finish() {
 		r.add(SeverityInfo, "no-events", "observe longer, or make the server send something",
 			"nothing arrived in %s: only the response was checked", roundDur(time.Duration(r.Observed*float64(time.Millisecond))))
 	}
-	if r.End == "the server ended the stream" {
+	if r.End == ReasonServerEnded {
 		r.add(SeverityInfo, "stream-ended", "send 204 No Content to a reconnection when the stream is over for good",
 			"the server ended the stream after %d events: an EventSource reconnects (and, without ids, starts over)", r.Events)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ssekit/sse"
 )
 
 // Kinds of Record.
@@ -64,46 +66,6 @@ type Record struct {
 	Bytes int64 `json:"bytes,omitempty"`
 
 	Request *RequestSpec `json:"request,omitempty"` // kind request
-}
-
-// A RequestSpec is a request to watch, as the debugger's page sends it.
-type RequestSpec struct {
-	Method      string   `json:"method"`
-	URL         string   `json:"url"`
-	Headers     []Header `json:"headers,omitempty"`
-	Body        string   `json:"body,omitempty"`
-	LastEventID string   `json:"lastEventId,omitempty"`
-	// NoReconnect ends the session when the stream ends instead of
-	// reconnecting as a browser does.
-	NoReconnect bool `json:"noReconnect,omitempty"`
-	// Raw asks for raw chunk records too.
-	Raw bool `json:"raw,omitempty"`
-	// Insecure skips TLS certificate verification.
-	Insecure bool `json:"insecure,omitempty"`
-}
-
-// A Header is one request header line.
-type Header struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
-// Redacted returns a copy whose credentials (Authorization, Cookie, API-key
-// headers) are replaced, for a recording that may be shared.
-func (r RequestSpec) Redacted() RequestSpec {
-	r.Headers = append([]Header(nil), r.Headers...)
-	for i, h := range r.Headers {
-		if isSecretHeader(h.Name) {
-			r.Headers[i].Value = "REDACTED"
-		}
-	}
-	return r
-}
-
-func isSecretHeader(name string) bool {
-	n := strings.ToLower(name)
-	return n == "authorization" || n == "cookie" || n == "proxy-authorization" ||
-		strings.Contains(n, "api-key") || strings.Contains(n, "apikey") || strings.Contains(n, "token")
 }
 
 // setRaw sets r's Raw, and Raw64 when b is not valid UTF-8.
@@ -175,4 +137,42 @@ func ReadRecords(r io.Reader) ([]Record, error) {
 		return nil, fmt.Errorf("debugger: %w", err)
 	}
 	return recs, nil
+}
+
+// A Recorder writes a session as JSON Lines as it happens ("ssekit listen
+// --record"): the request first, then what its Tracker makes of the
+// client's hooks and of each event. Write errors are kept, the first one
+// reported by Err, so that a full disk does not stop the stream.
+type Recorder struct {
+	Tracker *Tracker
+	w       *RecordWriter
+	err     error
+}
+
+// NewRecorder writes the request record of spec (redacted) to w and
+// returns the Recorder of its session, whose clock is now (nil: time.Now).
+func NewRecorder(w io.Writer, spec *RequestSpec, now func() time.Time) *Recorder {
+	r := &Recorder{Tracker: NewTracker(now), w: NewRecordWriter(w)}
+	red := spec.Redacted()
+	r.Write(Record{Kind: KindRequest, Request: &red})
+	return r
+}
+
+// Install sets c's hooks so that they write records, after the hooks c
+// already has.
+func (r *Recorder) Install(c *sse.Client) { r.Tracker.Install(c, r.Write) }
+
+// Write writes one record, unless an earlier write failed.
+func (r *Recorder) Write(rec Record) {
+	if r.err == nil {
+		r.err = r.w.Write(&rec)
+	}
+}
+
+// Err returns the first write error. A nil Recorder has none.
+func (r *Recorder) Err() error {
+	if r == nil {
+		return nil
+	}
+	return r.err
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,6 +42,9 @@ const (
 	// that parsing one stays well within a frame.
 	maxBatchRecords = 512
 	maxBatchBytes   = 64 << 10
+	// loginCodeTTL is how long a LoginURL works: the time a browser
+	// takes to start.
+	loginCodeTTL = 2 * time.Minute
 	// maxSpecSize bounds a request the page sends.
 	maxSpecSize = 16 << 20
 )
@@ -55,9 +59,10 @@ var (
 	errBadToken    = errors.New("debugger: missing or wrong token; open the address ssekit debug printed")
 	errNoSession   = errors.New("debugger: no such session")
 	errTooMany     = errors.New("debugger: too many sessions")
-	errBadURL      = errors.New("debugger: want an http:// or https:// URL")
 	errAttached    = errors.New("debugger: the session's stream is already open")
 	errBadSpecJSON = errors.New("debugger: the request is not valid JSON")
+	errBadHost     = errors.New("debugger: Host not allowed: open the address ssekit debug printed (or add the name with --allow-host)")
+	errCrossOrigin = errors.New("debugger: cross-origin request refused")
 )
 
 // Config configures a Server. The zero value works, with no token.
@@ -75,6 +80,11 @@ type Config struct {
 	MaxSessions int
 	// Logger reports sessions starting and ending. Nil means no logging.
 	Logger *slog.Logger
+	// AllowedHosts are the Host names (without port) the Server answers
+	// besides loopback ones (localhost, *.localhost, 127.0.0.0/8, ::1).
+	// Any other Host is refused with 403, so that a web page whose name
+	// an attacker points at 127.0.0.1 (DNS rebinding) cannot reach it.
+	AllowedHosts []string
 }
 
 // Server is the debugger's web UI: the page (static files embedded in the
@@ -93,7 +103,8 @@ type Server struct {
 	mux *http.ServeMux
 
 	mu       sync.Mutex
-	sessions map[string]*session // guarded by mu
+	sessions map[string]*session  // guarded by mu
+	codes    map[string]time.Time // guarded by mu; one-time login codes and their expiry
 }
 
 // session is one watched stream.
@@ -125,11 +136,20 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), sessions: map[string]*session{}}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), sessions: map[string]*session{}, codes: map[string]time.Time{}}
 	files, _ := fs.Sub(static, "static")
 	fileServer := http.FileServerFS(files)
 	s.mux.Handle("GET /", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The page holds no secret: the token arrives in its URL.
+		// The page holds no secret: the token arrives in its URL, which
+		// the page then removes from the address bar.
+		if code := r.URL.Query().Get("code"); code != "" && r.URL.Path == "/" && s.useCode(code) {
+			// A one-time code (the address given to a browser that
+			// ssekit opens) becomes the token in the fragment: the token
+			// never is on a command line.
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, "/#token="+url.QueryEscape(s.cfg.Token), http.StatusSeeOther)
+			return
+		}
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer") // the token is in the URL
@@ -143,11 +163,97 @@ func New(cfg Config) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(r) {
-		httpError(w, errBadToken, http.StatusUnauthorized)
+	// No other page may frame this one (clickjacking the Send button).
+	w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+	w.Header().Set("X-Frame-Options", "DENY")
+	if !s.hostAllowed(r.Host) {
+		httpError(w, errBadHost, http.StatusForbidden)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		if !sameOrigin(r) {
+			httpError(w, errCrossOrigin, http.StatusForbidden)
+			return
+		}
+		if !s.authorized(r) {
+			httpError(w, errBadToken, http.StatusUnauthorized)
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// hostAllowed reports whether the request's Host names this server: a
+// loopback name or address, or one of AllowedHosts.
+func (s *Server) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, h := range s.cfg.AllowedHosts {
+		if strings.EqualFold(strings.TrimSuffix(h, "."), host) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameOrigin reports whether an API call comes from the page itself: a
+// browser names the calling page in Origin (on every cross-origin request
+// and on same-origin POSTs), and it must be this server's; a call with no
+// Origin comes from no web page (curl, a script) and has the token to
+// show. Sec-Fetch-Site, when sent, must not say cross-site.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false // "null" (a sandboxed frame, a file:// page) included
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// LoginURL returns base (the server's http://host:port) with a fresh
+// one-time code that the page exchanges for the token: the address to give
+// a browser that ssekit starts, since a child's command line is visible to
+// every local user (ps) and the token must not be. The code works once,
+// within loginCodeTTL.
+func (s *Server) LoginURL(base string) string {
+	code := NewToken()
+	s.mu.Lock()
+	s.codes[code] = time.Now().Add(loginCodeTTL)
+	s.mu.Unlock()
+	return base + "/?code=" + code
+}
+
+// useCode spends a one-time code; it reports whether the code was valid.
+func (s *Server) useCode(code string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c, expiry := range s.codes {
+		if time.Now().After(expiry) {
+			delete(s.codes, c)
+		}
+	}
+	for c := range s.codes {
+		if subtle.ConstantTimeCompare([]byte(c), []byte(code)) == 1 {
+			delete(s.codes, c)
+			return true
+		}
+	}
+	return false
 }
 
 // authorized checks the token in constant time.
@@ -184,14 +290,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		httpError(w, errBadSpecJSON, http.StatusBadRequest)
 		return
 	}
-	if u, err := url.Parse(spec.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		httpError(w, errBadURL, http.StatusBadRequest)
-		return
-	}
 	if spec.Method == "" {
-		spec.Method = http.MethodGet
+		spec.Method = http.MethodGet // a page's empty body field is no body, whatever the method
 	}
-	if _, err := newRequest(context.Background(), &spec); err != nil {
+	if _, err := spec.NewRequest(context.Background()); err != nil {
 		httpError(w, err, http.StatusBadRequest)
 		return
 	}
@@ -358,12 +460,9 @@ func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
 	spec := ss.spec.Redacted()
 	emit(Record{T: 0, Kind: KindRequest, Request: &spec})
 
-	// A failed first connection ends the stream (fail); emit still
-	// delivers the records that say so, on the page's ctx.
-	connected := false
-	runCtx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-	req, err := newRequest(tr.Trace(runCtx), &ss.spec)
+	// A failed first connection ends the stream (Connect), as in listen;
+	// emit still delivers the records that say so, on the page's ctx.
+	req, err := ss.spec.NewRequest(tr.Trace(ctx))
 	if err != nil {
 		emit(Record{T: tr.since(), Kind: KindError, Text: err.Error()})
 		return
@@ -371,38 +470,23 @@ func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
 	client := &sse.Client{
 		HTTPClient:  s.httpClient(ss.spec.Insecure),
 		NoReconnect: ss.spec.NoReconnect,
-		OnConnect:   func(*http.Response) { connected = true },
-		OnRetry: func(err error, _ time.Duration) {
-			if !connected { // a wrong URL says so at once, as listen does
-				fail(&firstConnectError{err})
-			}
-		},
 	}
 	tr.Install(client, emit)
-	es := client.Connect(req)
-	tr.Source = es
+	es := Connect(client, req)
+	tr.Source = es.EventSource
 	ss.mu.Lock()
-	ss.es = es
+	ss.es = es.EventSource
 	ss.mu.Unlock()
 	defer es.Close()
 	for {
 		ev, err := es.Next()
 		if err != nil {
-			var first *firstConnectError
-			if errors.As(err, &first) {
-				err = first.err
-			}
 			emit(tr.End(err))
 			return
 		}
 		emit(tr.Event(&ev))
 	}
 }
-
-type firstConnectError struct{ err error }
-
-func (e *firstConnectError) Error() string { return e.err.Error() }
-func (e *firstConnectError) Unwrap() error { return e.err }
 
 func (s *Server) httpClient(insecure bool) *http.Client {
 	if !insecure {
@@ -428,38 +512,4 @@ func InsecureClient(c *http.Client) *http.Client {
 	cc := *c
 	cc.Transport = t
 	return &cc
-}
-
-// newRequest builds the request a spec describes.
-func newRequest(ctx context.Context, spec *RequestSpec) (*http.Request, error) {
-	var body io.Reader
-	if spec.Body != "" {
-		body = bytes.NewReader([]byte(spec.Body)) // GetBody: re-sent on reconnection
-	}
-	req, err := http.NewRequestWithContext(ctx, spec.Method, spec.URL, body)
-	if err != nil {
-		return nil, errors.New("debugger: " + err.Error())
-	}
-	for _, h := range spec.Headers {
-		name := strings.TrimSpace(h.Name)
-		if name == "" {
-			continue
-		}
-		if strings.EqualFold(name, "Host") {
-			req.Host = h.Value
-			continue
-		}
-		req.Header.Add(name, h.Value)
-	}
-	if spec.Body != "" && req.Header.Get("Content-Type") == "" {
-		ct := "text/plain; charset=utf-8"
-		if json.Valid([]byte(spec.Body)) {
-			ct = "application/json"
-		}
-		req.Header.Set("Content-Type", ct)
-	}
-	if spec.LastEventID != "" {
-		req.Header.Set("Last-Event-ID", spec.LastEventID)
-	}
-	return req, nil
 }

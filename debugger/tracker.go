@@ -3,12 +3,8 @@ package debugger
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptrace"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -157,54 +153,13 @@ func (t *Tracker) Assembler() *Assembler { return &t.llm }
 // End makes the last record of a session from the error Next returned.
 func (t *Tracker) End(err error) Record {
 	r := Record{T: t.since(), Kind: KindEnd, Text: EndReason(err), Bytes: t.bytes}
-	var (
-		statusErr *sse.StatusError
-		typeErr   *sse.ContentTypeError
-	)
-	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, sse.ErrSourceClosed), errors.Is(err, context.Canceled):
-	case errors.As(err, &statusErr) && statusErr.StatusCode == http.StatusNoContent:
-	case errors.As(err, &statusErr):
-		r.Kind, r.Status, r.Header, r.Body = KindError, statusErr.StatusCode, statusErr.Header, string(statusErr.Body)
-	case errors.As(err, &typeErr):
-		r.Kind = KindError
-	default:
-		r.Kind = KindError
+	if CleanEnd(err) {
+		return r
+	}
+	r.Kind = KindError
+	var statusErr *sse.StatusError
+	if errors.As(err, &statusErr) {
+		r.Status, r.Header, r.Body = statusErr.StatusCode, statusErr.Header, string(statusErr.Body)
 	}
 	return r
-}
-
-// EndReason says in words why a connection or a stream ended.
-func EndReason(err error) string {
-	var (
-		statusErr *sse.StatusError
-		typeErr   *sse.ContentTypeError
-		ue        *url.Error
-	)
-	switch {
-	case err == nil:
-		return "ended"
-	case errors.Is(err, io.EOF):
-		return "the server ended the stream"
-	case errors.Is(err, sse.ErrRestart):
-		return "connection dropped on request"
-	case errors.Is(err, sse.ErrSourceClosed), errors.Is(err, context.Canceled):
-		return "stopped"
-	case errors.Is(err, sse.ErrReadTimeout):
-		return "no data arrived for too long"
-	case errors.Is(err, sse.ErrEventTooLarge):
-		return "an event is larger than the maximum event size"
-	case errors.As(err, &statusErr) && statusErr.StatusCode == http.StatusNoContent:
-		return "the server answered 204 No Content: the stream is over"
-	case errors.As(err, &statusErr):
-		return "the server answered " + statusErr.Status
-	case errors.As(err, &typeErr):
-		if typeErr.ContentType == "" {
-			return "the response has no Content-Type; want text/event-stream"
-		}
-		return fmt.Sprintf("Content-Type is %q; want text/event-stream", typeErr.ContentType)
-	case errors.As(err, &ue):
-		return "connection failed: " + strings.TrimSpace(ue.Err.Error())
-	}
-	return "connection lost: " + err.Error()
 }

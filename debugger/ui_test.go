@@ -342,3 +342,34 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// TestUITokenLeavesTheAddress: in Chromium, the token that arrives in the
+// address (?token= as printed, or #token= after a one-time code) is taken
+// out of it once the page loaded, and the page still makes its calls.
+func TestUITokenLeavesTheAddress(t *testing.T) {
+	ui := debugger.New(debugger.Config{Token: testToken})
+	srv := httptest.NewServer(ui)
+	t.Cleanup(func() {
+		ui.Close()
+		srv.Close()
+	})
+	stream := httptest.NewServer(ticks(2, 10*time.Millisecond))
+	t.Cleanup(stream.Close)
+	for _, start := range []string{srv.URL + "/?token=" + testToken, ui.LoginURL(srv.URL)} {
+		ctx := browsertest.New(t)
+		if err := do(ctx, chromedp.Navigate(start), chromedp.WaitVisible("#url")); err != nil {
+			t.Fatal(err)
+		}
+		href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(href, testToken) || strings.Contains(href, "code=") {
+			t.Errorf("from %s: the address is still %q", start, href)
+		}
+		if err := do(ctx, chromedp.SendKeys("#url", stream.URL+"/events"), chromedp.Click("#send")); err != nil {
+			t.Fatal(err)
+		}
+		browsertest.WaitFor(t, ctx, `document.querySelectorAll('#rows .row.event').length === 2`, 20*time.Second)
+	}
+}

@@ -3,11 +3,10 @@ package compare
 import (
 	"bytes"
 	"io"
-	"runtime"
 	"testing"
-	"time"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/internal/benchload"
 	gosse "github.com/tmaxmax/go-sse"
 )
 
@@ -15,48 +14,15 @@ import (
 // workload's events (64 KiB of data plus a "data:" per line) exceed.
 var goSSEReadConfig = &gosse.ReadConfig{MaxEventSize: 1 << 20}
 
-// measure runs op under b.Loop with the stream size as bytes per op, and
-// reports per event (events per op): wall time (ns/event), CPU time of the
-// whole process (cpu-ns/event, where the platform tells it), allocations
-// and bytes allocated.
-func measure(b *testing.B, bytesPerOp int, eventsPerOp int, op func()) {
-	b.Helper()
-	b.SetBytes(int64(bytesPerOp))
-	b.ReportAllocs()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	ops := 0
-	var cpu0 time.Duration
-	var cpuOK bool
-	for b.Loop() {
-		if ops == 0 {
-			// b.Loop started the timer on its first call; start the CPU
-			// clock with it.
-			cpu0, cpuOK = processCPU()
-		}
-		op()
-		ops++
-	}
-	cpu1, cpuOK1 := processCPU()
-	runtime.ReadMemStats(&after)
-	events := float64(ops * eventsPerOp)
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
-	if cpuOK && cpuOK1 {
-		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/events, "cpu-ns/event")
-	}
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/events, "allocs/event")
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/events, "B/event")
-}
-
 // BenchmarkDecode reads each workload from memory into events: ssekit with
 // a Decoder, go-sse with sse.Read (its public parsing API), one new
 // parser per stream.
 func BenchmarkDecode(b *testing.B) {
-	for _, w := range benchWorkloads(b) {
-		b.Run(w.name+"/lib=ssekit", func(b *testing.B) {
+	for _, w := range benchload.Workloads(b) {
+		b.Run(w.Name+"/lib=ssekit", func(b *testing.B) {
 			var r bytes.Reader
-			measure(b, len(w.stream), len(w.events), func() {
-				r.Reset(w.stream)
+			benchload.Measure(b, len(w.Stream), len(w.Events), func() {
+				r.Reset(w.Stream)
 				n := 0
 				for _, err := range sse.NewDecoder(&r).Events() {
 					if err != nil {
@@ -64,13 +30,13 @@ func BenchmarkDecode(b *testing.B) {
 					}
 					n++
 				}
-				checkCount(b, n, len(w.events))
+				checkCount(b, n, len(w.Events))
 			})
 		})
-		b.Run(w.name+"/lib=go-sse", func(b *testing.B) {
+		b.Run(w.Name+"/lib=go-sse", func(b *testing.B) {
 			var r bytes.Reader
-			measure(b, len(w.stream), len(w.events), func() {
-				r.Reset(w.stream)
+			benchload.Measure(b, len(w.Stream), len(w.Events), func() {
+				r.Reset(w.Stream)
 				n := 0
 				for _, err := range gosse.Read(&r, goSSEReadConfig) {
 					if err != nil {
@@ -78,7 +44,7 @@ func BenchmarkDecode(b *testing.B) {
 					}
 					n++
 				}
-				checkCount(b, n, len(w.events))
+				checkCount(b, n, len(w.Events))
 			})
 		})
 	}
@@ -99,54 +65,54 @@ func checkCount(b *testing.B, got, want int) {
 //
 // The crlf workload is left out: both encoders write LF line ends.
 func BenchmarkEncode(b *testing.B) {
-	for _, w := range benchWorkloads(b) {
-		if w.name == "crlf" {
+	for _, w := range benchload.Workloads(b) {
+		if w.Name == "crlf" {
 			continue
 		}
 		var out bytes.Buffer
-		out.Grow(2 * len(w.stream))
-		b.Run(w.name+"/lib=ssekit", func(b *testing.B) {
+		out.Grow(2 * len(w.Stream))
+		b.Run(w.Name+"/lib=ssekit", func(b *testing.B) {
 			var scratch []byte
-			measure(b, len(w.stream), len(w.events), func() {
+			benchload.Measure(b, len(w.Stream), len(w.Events), func() {
 				out.Reset()
-				for i := range w.events {
-					scratch, _ = w.events[i].AppendTo(scratch[:0])
+				for i := range w.Events {
+					scratch, _ = w.Events[i].AppendTo(scratch[:0])
 					out.Write(scratch)
 				}
 			})
-			checkEncoded(b, out.Bytes(), w.stream)
+			checkEncoded(b, out.Bytes(), w.Stream)
 		})
-		b.Run(w.name+"/lib=ssekit-WriteTo", func(b *testing.B) {
-			measure(b, len(w.stream), len(w.events), func() {
+		b.Run(w.Name+"/lib=ssekit-WriteTo", func(b *testing.B) {
+			benchload.Measure(b, len(w.Stream), len(w.Events), func() {
 				out.Reset()
-				for i := range w.events {
-					w.events[i].WriteTo(&out)
+				for i := range w.Events {
+					w.Events[i].WriteTo(&out)
 				}
 			})
-			checkEncoded(b, out.Bytes(), w.stream)
+			checkEncoded(b, out.Bytes(), w.Stream)
 		})
-		b.Run(w.name+"/lib=go-sse", func(b *testing.B) {
-			measure(b, len(w.stream), len(w.events), func() {
+		b.Run(w.Name+"/lib=go-sse", func(b *testing.B) {
+			benchload.Measure(b, len(w.Stream), len(w.Events), func() {
 				out.Reset()
-				for i := range w.events {
-					m := goSSEMessage(&w.events[i])
+				for i := range w.Events {
+					m := goSSEMessage(&w.Events[i])
 					m.WriteTo(&out)
 				}
 			})
-			checkDecodesTo(b, out.Bytes(), w.events)
+			checkDecodesTo(b, out.Bytes(), w.Events)
 		})
-		b.Run(w.name+"/lib=go-sse-prebuilt", func(b *testing.B) {
-			msgs := make([]*gosse.Message, len(w.events))
-			for i := range w.events {
-				msgs[i] = goSSEMessage(&w.events[i])
+		b.Run(w.Name+"/lib=go-sse-prebuilt", func(b *testing.B) {
+			msgs := make([]*gosse.Message, len(w.Events))
+			for i := range w.Events {
+				msgs[i] = goSSEMessage(&w.Events[i])
 			}
-			measure(b, len(w.stream), len(w.events), func() {
+			benchload.Measure(b, len(w.Stream), len(w.Events), func() {
 				out.Reset()
 				for _, m := range msgs {
 					m.WriteTo(&out)
 				}
 			})
-			checkDecodesTo(b, out.Bytes(), w.events)
+			checkDecodesTo(b, out.Bytes(), w.Events)
 		})
 	}
 }
@@ -195,17 +161,17 @@ func checkDecodesTo(tb testing.TB, stream []byte, want []sse.Event) {
 // same events, so the benchmarks compare equal work. (go-sse leaves an
 // absent type empty where ssekit, like the browser, says "message".)
 func TestDecodersAgree(t *testing.T) {
-	for _, w := range benchWorkloads(t) {
-		t.Run(w.name, func(t *testing.T) {
+	for _, w := range benchload.Workloads(t) {
+		t.Run(w.Name, func(t *testing.T) {
 			var ours []sse.Event
-			for ev, err := range sse.NewDecoder(bytes.NewReader(w.stream)).Events() {
+			for ev, err := range sse.NewDecoder(bytes.NewReader(w.Stream)).Events() {
 				if err != nil {
 					t.Fatal(err)
 				}
 				ours = append(ours, ev)
 			}
 			i := 0
-			for ev, err := range gosse.Read(bytes.NewReader(w.stream), goSSEReadConfig) {
+			for ev, err := range gosse.Read(bytes.NewReader(w.Stream), goSSEReadConfig) {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -222,10 +188,10 @@ func TestDecodersAgree(t *testing.T) {
 				}
 				i++
 			}
-			if i != len(ours) || i != len(w.events) {
-				t.Fatalf("go-sse %d events, ssekit %d; want %d", i, len(ours), len(w.events))
+			if i != len(ours) || i != len(w.Events) {
+				t.Fatalf("go-sse %d events, ssekit %d; want %d", i, len(ours), len(w.Events))
 			}
-			t.Logf("%s: %d events, %d bytes", w.name, len(w.events), len(w.stream))
+			t.Logf("%s: %d events, %d bytes", w.Name, len(w.Events), len(w.Stream))
 		})
 	}
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 
 	"github.com/ssekit/sse/debugger"
 )
@@ -21,15 +24,36 @@ The requests are made by ssekit, not by the browser: any method, header and
 body, and no CORS limits.
 
 Because it makes requests for whoever calls it, every call to its API needs
-the random token printed at start (part of the printed address). It listens
-on loopback by default; bind it elsewhere only on a network you trust.
+the token in the address printed at start: random, or read from the
+SSEKIT_DEBUG_TOKEN environment variable or from --token-file (never from
+the command line, which every local user can read with ps). The page takes
+the token out of its address once loaded; --open gives the browser a
+one-time code instead of the token.
+
+It answers only requests whose Host is a loopback name (localhost,
+127.0.0.1, [::1]) or one given with --allow-host, so that a web page whose
+name is pointed at this machine (DNS rebinding) cannot use it; its API
+refuses calls from other origins (403) and its page cannot be framed. It
+listens on loopback by default; bind it elsewhere only on a network you
+trust.
 `
 
 func runDebug(ctx context.Context, m *Main, args []string) error {
 	fs := flag.NewFlagSet("debug", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:7070", "listen on `HOST:PORT` (port 0 picks a free one)")
 	open := fs.Bool("open", false, "open the page in the default browser")
-	token := fs.String("token", "", "the API `TOKEN` (default: random; env SSEKIT_DEBUG_TOKEN)")
+	tokenFile := fs.String("token-file", "", "read the API token from `FILE` (default: SSEKIT_DEBUG_TOKEN, or random)")
+	var allowHosts []string
+	fs.Func("allow-host", "also answer requests for Host `NAME` (repeatable), e.g. the machine's name when --addr is not loopback", func(s string) error {
+		if s == "" || strings.ContainsAny(s, ":/ ") {
+			return fmt.Errorf("want a host name without port, got %q", s)
+		}
+		allowHosts = append(allowHosts, s)
+		return nil
+	})
+	fs.Func("token", "removed: a token on the command line is visible to every local user (ps); use SSEKIT_DEBUG_TOKEN or --token-file", func(string) error {
+		return errors.New("a token on the command line is visible to every local user (ps); use SSEKIT_DEBUG_TOKEN or --token-file")
+	})
 	insecure := fs.Bool("insecure", false, "do not verify TLS certificates of watched servers")
 	rest, err := m.parseFlags(fs, debugUsage, args)
 	if err != nil {
@@ -38,37 +62,46 @@ func runDebug(ctx context.Context, m *Main, args []string) error {
 	if len(rest) > 0 {
 		return usageErrorf("takes no arguments, got %q", rest[0])
 	}
-	if *token == "" {
-		*token = m.getenv("SSEKIT_DEBUG_TOKEN")
+	token := m.getenv("SSEKIT_DEBUG_TOKEN")
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fmt.Errorf("--token-file: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return fmt.Errorf("--token-file: %s is empty", *tokenFile)
+		}
 	}
-	if *token == "" {
-		*token = debugger.NewToken()
+	if token == "" {
+		token = debugger.NewToken()
 	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	ui := debugger.New(debugger.Config{Token: *token, HTTPClient: m.httpClient(*insecure)})
-	defer ui.Close()
-	host := ln.Addr().String()
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-		host = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	tcp, _ := ln.Addr().(*net.TCPAddr)
+	if tcp != nil && !tcp.IP.IsLoopback() && !tcp.IP.IsUnspecified() {
+		allowHosts = append(allowHosts, tcp.IP.String()) // the address asked for, which no DNS name rebinds
 	}
-	page := fmt.Sprintf("http://%s/?token=%s", host, *token)
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-		m.logf("debug", "warning: listening on %s, not loopback: anyone who has the token can make requests through this machine", ln.Addr())
-	}
-	m.logf("debug", "open %s (Ctrl-C stops)", page)
-	if *open {
-		if err := openBrowser(page); err != nil {
-			m.logf("debug", "cannot open a browser: %v", err)
-		}
-	}
-
+	ui := debugger.New(debugger.Config{Token: token, HTTPClient: m.httpClient(*insecure), AllowedHosts: allowHosts})
 	// The page streams end with their requests' contexts; the sessions
 	// (the requests the page made through the backend) end with ui.Close.
 	defer ui.Close()
+	host := ln.Addr().String()
+	if tcp != nil && tcp.IP.IsUnspecified() {
+		host = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	}
+	base := "http://" + host
+	if tcp != nil && !tcp.IP.IsLoopback() {
+		m.logf("debug", "warning: listening on %s, not loopback: anyone who has the token can make requests through this machine (pages are answered for loopback names, the address asked for and --allow-host names)", ln.Addr())
+	}
+	m.logf("debug", "open %s/?token=%s (Ctrl-C stops)", base, token)
+	if *open {
+		if err := openBrowser(ui.LoginURL(base)); err != nil {
+			m.logf("debug", "cannot open a browser: %v", err)
+		}
+	}
 	return serveStreams(ctx, ln, ui)
 }
 

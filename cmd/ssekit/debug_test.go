@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ssekit/sse/internal/poll"
 )
 
 // TestDebugCommand runs "ssekit debug" on a free port: it prints the page's
@@ -26,7 +29,7 @@ func TestDebugCommand(t *testing.T) {
 	})
 	addr := regexp.MustCompile(`open (http://127\.0\.0\.1:\d+)/\?token=([0-9a-f]{32}) `)
 	var base, token string
-	waitFor(t, func() bool {
+	poll.Until(t, "the printed address", 30*time.Second, func() bool {
 		if sub := addr.FindStringSubmatch(stderr.String()); sub != nil {
 			base, token = sub[1], sub[2]
 			return true

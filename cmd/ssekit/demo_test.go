@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/internal/browsertest"
+	"github.com/ssekit/sse/internal/poll"
 )
 
 // fastDemo is the demo's pace in tests.
@@ -165,15 +166,12 @@ func TestDemoCommand(t *testing.T) {
 
 	addr := regexp.MustCompile(`open (http://127\.0\.0\.1:\d+)/ in a browser`)
 	var base string
-	for deadline := time.Now().Add(30 * time.Second); base == ""; {
+	poll.Until(t, "demo to say where it listens", 30*time.Second, func() bool {
 		if m := addr.FindStringSubmatch(demoErr.String()); m != nil {
 			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("demo did not say where it listens; stderr %q", demoErr.String())
-		} else {
-			time.Sleep(5 * time.Millisecond)
 		}
-	}
+		return base != ""
+	})
 
 	got := run(t, nil, "listen", "--json", base+"/events")
 	if got.code != 0 {
@@ -270,15 +268,10 @@ func TestDemoBrowserReconnect(t *testing.T) {
 
 	// Restart on the same address; the browser keeps retrying meanwhile.
 	var ln2 net.Listener
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if ln2, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cannot listen on %s again: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, "the address to be free again", 10*time.Second, func() bool {
+		ln2, err = net.Listen("tcp", addr)
+		return err == nil
+	})
 	second := &http.Server{Handler: newDemoHandler(fastDemo)}
 	served := make(chan error, 1)
 	go func() { served <- second.Serve(ln2) }()

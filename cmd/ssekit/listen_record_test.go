@@ -250,14 +250,3 @@ func TestListenArticleFlask(t *testing.T) {
 		t.Errorf("gaps %q in:\n%s\nwant four of about a second", gaps, got.stdout)
 	}
 }
-
-// waitFor polls cond for up to 30 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

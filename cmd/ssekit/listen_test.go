@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/internal/e2etest"
+	"github.com/ssekit/sse/internal/poll"
 )
 
 // streamOf returns a handler that answers with body as an event stream and
@@ -175,7 +176,11 @@ func TestListenVectors(t *testing.T) {
 						var b bytes.Buffer
 						enc := json.NewEncoder(&b)
 						enc.SetEscapeHTML(false)
-						enc.Encode(jsonEvent{Type: want.Type, Data: want.Data, ID: want.ID})
+						enc.Encode(struct { // the DESIGN.md contract's object, in its order
+							Type string `json:"type"`
+							Data string `json:"data"`
+							ID   string `json:"id"`
+						}{want.Type, want.Data, want.ID})
 						if line != b.String() {
 							t.Errorf("event %d: line %q; want %q", j, line, b.String())
 						}
@@ -438,12 +443,7 @@ func TestListenInterrupted(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("listen did not connect")
 	}
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "connected"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("stderr %q; want the connected line", stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, "the connected line on stderr", 30*time.Second, func() bool { return strings.Contains(stderr.String(), "connected") })
 	cancel()
 	select {
 	case code := <-done:

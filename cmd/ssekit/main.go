@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ssekit/sse/debugger/term"
 )
 
 // Exit codes shared by every command.
@@ -148,7 +150,7 @@ func (m *Main) Exit(err error) int {
 		prefix = "ssekit " + cmdErr.name + ": "
 		err = cmdErr.err
 	}
-	fmt.Fprintf(m.Stderr, "%s%s\n", prefix, oneLine(err.Error()))
+	fmt.Fprintf(m.Stderr, "%s%s\n", prefix, term.Sanitize(oneLine(err.Error()))) // the error may quote a server
 	var (
 		usage *usageError
 		exit  *exitError

@@ -144,6 +144,9 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 	return nil
 }
 
+// errTimeout is the cause of a --timeout expiry.
+var errTimeout = errors.New("timeout")
+
 // publish posts the form to the hub and returns the id it answered.
 func (m *Main) publish(ctx context.Context, opts *publishOptions, form url.Values) (string, error) {
 	if opts.timeout > 0 {

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/ssekit/sse/debugger"
+	"github.com/ssekit/sse/debugger/term"
 )
 
 const replayUsage = `Usage: ssekit replay [--addr 127.0.0.1:8080] [--speed N] FILE.jsonl
@@ -66,6 +67,6 @@ func runReplay(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	m.logf("replay", "serving %s from %s at http://%s/ (Ctrl-C stops)", plural(events, "event"), rest[0], ln.Addr())
+	m.logf("replay", "serving %s from %s at http://%s/ (Ctrl-C stops)", term.Plural(events, "event"), rest[0], ln.Addr())
 	return serveStreams(ctx, ln, h)
 }

@@ -15,10 +15,22 @@
   const ROW = 24; // px; the CSS --row
   const OVERSCAN = 10;
 
-  // ---- the token: ?token=… in the address ssekit debug printed ----
+  // ---- the token: ?token=… in the address ssekit debug printed, or
+  // #token=… where a one-time code sent the browser it opened. It is
+  // taken out of the address at once, so that it is not left in the
+  // history, a bookmark or a screen share.
   const params = new URLSearchParams(location.search);
-  let token = params.get('token') || localStorage.getItem('ssekit.token') || '';
-  if (params.get('token')) localStorage.setItem('ssekit.token', token);
+  const fromHash = location.hash.match(/(?:^#|&)token=([^&]*)/);
+  const given = params.get('token') || (fromHash ? decodeURIComponent(fromHash[1]) : '');
+  let token = given || localStorage.getItem('ssekit.token') || '';
+  if (given) localStorage.setItem('ssekit.token', token);
+  if (params.has('token') || params.has('code') || fromHash) {
+    params.delete('token');
+    params.delete('code');
+    const hash = location.hash.replace(/(^#|&)token=[^&]*/, '$1').replace(/^#&/, '#').replace(/^#$/, '');
+    const qs = params.toString();
+    history.replaceState(null, '', location.pathname + (qs ? '?' + qs : '') + hash);
+  }
 
   async function api(method, path, body) {
     const resp = await fetch(path, {
@@ -129,7 +141,7 @@
     $('body').classList.remove('invalid');
     if (!b) { st.textContent = ''; return; }
     try { JSON.parse(b); st.textContent = '✓ valid JSON'; st.className = 'hint'; } catch (e) {
-      if (b[0] === '{' || b[0] === '[') { $('body').classList.add('invalid'); st.textContent = 'not valid JSON: ' + e.message; st.className = 'error'; } else { st.textContent = 'sent as text'; st.className = 'hint'; }
+      if (b[0] === '{' || b[0] === '[') { $('body').classList.add('invalid'); st.textContent = 'not valid JSON: ' + e.message; st.className = 'error'; } else { st.textContent = 'sent as form data (application/x-www-form-urlencoded, as curl -d) unless a Content-Type header says otherwise'; st.className = 'hint'; }
     }
   }
   $('body').addEventListener('input', checkBody);
