@@ -227,10 +227,18 @@ func TestTrickleReaderLosesItsSlot(t *testing.T) {
 			if shape == "Star" {
 				query = "topic=*"
 			}
-			c, br, status := openRawStream(t, h, attackerAddr, query)
-			if status != http.StatusOK {
-				t.Fatalf("subscribe = %d", status)
-			}
+			// The previous shape's probe holds the slot until its departure
+			// is noticed (within a second): wait for it, bounded.
+			var c *net.TCPConn
+			var br *bufio.Reader
+			eventually(t, 5*time.Second, "the client's slot free for the trickle reader", func() bool {
+				var status int
+				c, br, status = openRawStream(t, h, attackerAddr, query)
+				if status != http.StatusOK {
+					c.Close()
+				}
+				return status == http.StatusOK
+			})
 			_ = c.SetReadBuffer(16 << 10)
 			ended := make(chan error, 1)
 			go func() {
