@@ -169,7 +169,10 @@ function messageEvent(type, data, id, origin) {
 /**
  * The event of an "error": the reason in words, and whether the source
  * will reconnect and after how long. status is the HTTP status (0 for a
- * network error or timeout).
+ * network error or timeout); kind is one of "network" (no answer, or the
+ * connection broke), "end" (the server ended the stream), "timeout" (no
+ * data for options.timeout), "status" (a refusing HTTP status) and
+ * "content-type" (a 200 that is not an event stream).
  */
 export class ErrorEvent extends Event {
   constructor(init) {
@@ -179,6 +182,7 @@ export class ErrorEvent extends Event {
     this.willReconnect = !!init.willReconnect;
     this.delay = init.delay >= 0 ? init.delay : -1;
     this.retryAfter = init.retryAfter >= 0 ? init.retryAfter : -1;
+    this.kind = init.kind || "";
   }
 }
 
@@ -330,7 +334,7 @@ export class EventSource extends EventTarget {
     const abort = new AbortController();
     this._abort = abort;
     const sentId = this._lastId;
-    let opened = false, openedAt = 0, gotEvent = false, res;
+    let opened = false, openedAt = 0, gotEvent = false, ended = false, res;
     let idle = null;
     const clock = this._clock;
     const armIdle = () => {
@@ -348,7 +352,7 @@ export class EventSource extends EventTarget {
       if (res.status !== 200) return await this._refused(res);
       if (!isEventStream(res.headers.get("content-type"))) {
         const ct = res.headers.get("content-type");
-        return this._fail(0, ct ? `Content-Type is "${ct}"; want text/event-stream` : "response has no Content-Type; want text/event-stream", res.status);
+        return this._fail(res.status, ct ? `Content-Type is "${ct}"; want text/event-stream` : "response has no Content-Type; want text/event-stream", "content-type");
       }
       if (!res.body) throw new Error("response has no body");
       opened = true;
@@ -381,6 +385,8 @@ export class EventSource extends EventTarget {
       });
       parser.lastEventId = this._lastId;
       const reader = res.body.getReader();
+      // An abort (close, timeout) ends a read even of a body fetch did not make.
+      abort.signal.addEventListener("abort", () => reader.cancel().catch(() => {}), { once: true });
       const dec = new TextDecoder("utf-8", { ignoreBOM: true }); // the parser strips the one BOM
       armIdle();
       for (;;) {
@@ -391,16 +397,19 @@ export class EventSource extends EventTarget {
         if (this.readyState !== OPEN || abort.signal.aborted) break;
       }
       parser.feed(dec.decode());
+      if (abort.signal.aborted) throw new Error("aborted");
+      ended = true;
       throw new Error("the server ended the stream");
     } catch (err) {
       if (this.readyState === CLOSED || this._abort !== abort) return;
-      let msg = abort.signal.aborted
+      let kind = ended ? "end" : abort.signal.aborted ? "timeout" : "network";
+      let msg = kind === "timeout"
         ? "no data arrived for " + this._timeout + " ms"
         : (err && err.message) || String(err);
-      if (!opened) msg = "cannot connect: " + msg;
+      if (!opened && kind !== "timeout") msg = "cannot connect: " + msg;
       if (!gotEvent && !(opened && clock.now() - openedAt >= HEALTHY_MS)) this._fails++;
       else this._fails = 1;
-      this._reconnect(msg, 0, -1);
+      this._reconnect(msg, 0, -1, kind);
     } finally {
       if (idle !== null) clock.clearTimeout(idle);
       if (this._abort === abort) {
@@ -426,26 +435,26 @@ export class EventSource extends EventTarget {
     if (text) msg += ": " + (text.length > 200 ? text.slice(0, 200) + "…" : text);
     if (status === 429 || status >= 500) {
       this._fails++;
-      return this._reconnect(msg, status, parseRetryAfter(res.headers.get("retry-after"), this._clock.now()));
+      return this._reconnect(msg, status, parseRetryAfter(res.headers.get("retry-after"), this._clock.now()), "status");
     }
     if (status === 204) msg = "204 No Content: the server ended the stream for good";
-    this._fail(status, msg, status);
+    this._fail(status, msg, "status");
   }
 
-  _reconnect(message, status, retryAfter) {
+  _reconnect(message, status, retryAfter, kind) {
     if (this.readyState === CLOSED) return;
-    if (this.options.reconnect === false) return this._fail(status, message, status);
+    if (this.options.reconnect === false) return this._fail(status, message, kind);
     let delay = retryAfter >= 0
       ? Math.min(retryAfter, this._maxRetryAfter)
       : backoffDelay(this._retry, this._cap, Math.max(0, this._fails - 1), this._clock.random || Math.random);
     this.readyState = CONNECTING;
-    this._emit(new ErrorEvent({ message, status, willReconnect: true, delay, retryAfter }));
+    this._emit(new ErrorEvent({ message, status, willReconnect: true, delay, retryAfter, kind }));
     this._schedule(delay);
   }
 
-  _fail(status, message) {
+  _fail(status, message, kind) {
     this.readyState = CLOSED;
-    this._emit(new ErrorEvent({ message, status, willReconnect: false }));
+    this._emit(new ErrorEvent({ message, status, willReconnect: false, kind }));
   }
 }
 
@@ -679,7 +688,7 @@ function relaySource(url, o, send, epoch) {
   const wrap = src._emit.bind(src);
   src._emit = (ev) => {
     if (ev.type === "open") send({ t: "open" });
-    else if (ev.type === "error") send({ t: "error", message: ev.message, status: ev.status, willReconnect: ev.willReconnect, delay: ev.delay, retryAfter: ev.retryAfter });
+    else if (ev.type === "error") send({ t: "error", message: ev.message, status: ev.status, willReconnect: ev.willReconnect, delay: ev.delay, retryAfter: ev.retryAfter, kind: ev.kind });
     else if (ev.type === "historygap") send({ t: "gap", lastEventId: ev.lastEventId, resumedAfter: ev.resumedAfter });
     else if (ev instanceof BaseMessageEvent) {
       const m = { t: "event", type: ev.type, data: ev.data, id: ev.lastEventId, epoch };
