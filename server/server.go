@@ -231,6 +231,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{topic}/{subscriber}", s.subscriptions)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET "+jsClientPath, s.jsClient)
 	if s.cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", s.cfg.Metrics)
 	}
