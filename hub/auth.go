@@ -16,6 +16,11 @@ type Claims struct {
 	// ExpiresAt is when the token stops being valid (zero: never); the
 	// server closes a subscriber's stream then.
 	ExpiresAt time.Time
+	// Identity names the token whatever its spelling (jwtauth: a hash of
+	// the header and claims its signature covers), so that per-token
+	// limits such as the publish rate count one token once. Empty when the
+	// Authenticator does not say.
+	Identity string
 }
 
 // Authenticator verifies tokens. The jwtauth package implements it; the

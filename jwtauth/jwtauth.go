@@ -14,11 +14,17 @@
 // one-line reason: a missing or malformed token, a bad signature, an
 // algorithm other than the configured key's (so "none" and algorithm
 // confusion are refused), a token past its "exp", before its "nbf", or
-// issued ("iat") in the future. The last three allow Config.Leeway of clock
-// skew.
+// issued ("iat") in the future (the last three allow Config.Leeway of clock
+// skew), and any spelling but the one canonical one: segments are decoded
+// strictly (no padding, no non-zero trailing bits, nothing outside the
+// base64url alphabet), so a signature cannot be respelt into a "new"
+// token. Claims.Identity names a token by what its signature covers, for
+// per-token limits.
 package jwtauth
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,6 +150,10 @@ func newVerifier(k *Key, leeway time.Duration, requireExp bool, now func() time.
 		// Only the key's own algorithm: this refuses "none" and every
 		// cross-family confusion before any signature check.
 		jwt.WithValidMethods([]string{k.Alg()}),
+		// One spelling per token: no padding, no non-zero trailing bits
+		// (the CR and LF the decoder would still skip are refused by
+		// checkSpelling before parsing).
+		jwt.WithStrictDecoding(),
 		jwt.WithLeeway(leeway),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(now),
@@ -171,6 +181,9 @@ type mercureClaim struct {
 func (v *verifier) verify(token string) (*hub.Claims, error) {
 	if token == "" {
 		return nil, unauthorized("missing token")
+	}
+	if err := checkSpelling(token); err != nil {
+		return nil, err
 	}
 	v.mu.Lock()
 	a, ok := v.accepted[token]
@@ -220,7 +233,40 @@ func (v *verifier) parse(token string) (*hub.Claims, error) {
 	if tc.ExpiresAt != nil {
 		c.ExpiresAt = tc.ExpiresAt.Time
 	}
+	c.Identity = identity(token)
 	return c, nil
+}
+
+// MaxTokenBytes is the longest token accepted: far above any real one
+// (a token with the most authorization details the limits allow), so
+// that a client cannot make the hub decode megabytes per request.
+const MaxTokenBytes = 16 << 10
+
+// checkSpelling refuses a token that is too long or holds a byte outside
+// the base64url alphabet and the two dots of JWS compact serialisation:
+// the standard decoder skips CR and LF even in strict mode, which would
+// give one token many spellings.
+func checkSpelling(token string) error {
+	if len(token) > MaxTokenBytes {
+		return unauthorized(fmt.Sprintf("token longer than %d bytes", MaxTokenBytes))
+	}
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return unauthorized("malformed token: a character outside base64url")
+		}
+	}
+	return nil
+}
+
+// identity names a verified token by what its signature covers, the
+// header and claims segments: strict decoding gives each exactly one
+// spelling, so however a holder respells the signature (or re-signs the
+// same claims with a randomised ECDSA signature) it is one identity.
+func identity(token string) string {
+	signed := token[:strings.LastIndexByte(token, '.')]
+	sum := sha256.Sum256([]byte(signed))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 func (v *verifier) keyFunc(t *jwt.Token) (any, error) {
