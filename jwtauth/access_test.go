@@ -289,3 +289,45 @@ func TestAccessTokenConfig(t *testing.T) {
 		t.Errorf("draft-07 token without a draft-07 key: got %v; want refused", err)
 	}
 }
+
+// TestSignAccess: a token SignAccess mints is an access token the
+// Authenticator accepts with the same details; what a hub would refuse
+// is refused when minting.
+func TestSignAccess(t *testing.T) {
+	key := mustKey(t, "HS256", accessSecret)
+	a, err := jwtauth.New(jwtauth.Config{Resource: testResource, Issuers: []jwtauth.Issuer{{ID: testIssuer, Keys: []*jwtauth.Key{key}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	details := []hub.AuthorizationDetail{
+		{Publish: true, Topics: []hub.TokenMatcher{{Match: "*", Type: "exact"}}},
+		{Subscribe: true, Topics: []hub.TokenMatcher{{Match: "https://app.example/books/:id", Type: "urlpattern"}}, Payload: json.RawMessage(`{"user":"alice"}`)},
+	}
+	tok, err := jwtauth.SignAccess(key, jwtauth.AccessClaims{Issuer: testIssuer, Audience: testResource, ExpiresAt: exp, Subject: "alice", Details: details})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.VerifySubscriber(tok)
+	if err != nil {
+		t.Fatalf("the minted token is refused: %v", err)
+	}
+	g, _ := json.Marshal(c.Details)
+	w, _ := json.Marshal(details)
+	if !c.AccessToken || string(g) != string(w) || !c.ExpiresAt.Equal(exp) {
+		t.Errorf("got AccessToken %v, Details %s, exp %v; want true, %s, %v", c.AccessToken, g, c.ExpiresAt, w, exp)
+	}
+	for name, bad := range map[string]jwtauth.AccessClaims{
+		"no issuer":         {Audience: testResource, ExpiresAt: exp, Details: details},
+		"no audience":       {Issuer: testIssuer, ExpiresAt: exp, Details: details},
+		"no expiry":         {Issuer: testIssuer, Audience: testResource, Details: details},
+		"a detail no topic": {Issuer: testIssuer, Audience: testResource, ExpiresAt: exp, Details: []hub.AuthorizationDetail{{Publish: true}}},
+		"unknown type":      {Issuer: testIssuer, Audience: testResource, ExpiresAt: exp, Details: []hub.AuthorizationDetail{{Publish: true, Topics: []hub.TokenMatcher{{Match: "x", Type: "regex"}}}}},
+		"payload not an object": {Issuer: testIssuer, Audience: testResource, ExpiresAt: exp,
+			Details: []hub.AuthorizationDetail{{Subscribe: true, Topics: []hub.TokenMatcher{{Match: "*"}}, Payload: json.RawMessage(`"x"`)}}},
+	} {
+		if _, err := jwtauth.SignAccess(key, bad); err == nil {
+			t.Errorf("%s: minted; want an error", name)
+		}
+	}
+}
