@@ -19,7 +19,11 @@ func TestAcceptedTokensAreRememberedUntilExp(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	v := newVerifier(key, time.Second, false, func() time.Time { return now })
+	a, err := newAuthenticator(Config{PublisherKey: key, Leeway: time.Second}, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := a.publisher
 	token, err := Sign(key, hub.Claims{Publish: []string{"*"}, ExpiresAt: now.Add(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +58,11 @@ func TestAcceptedTokensCacheIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := newVerifier(key, 0, false, time.Now)
+	a, err := New(Config{PublisherKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := a.publisher
 	for i := range cacheSize + 10 {
 		token, err := Sign(key, hub.Claims{Publish: []string{"t" + string(rune('a'+i%26))}, Payload: []byte(`{"n":` + strconv.Itoa(i) + `}`)})
 		if err != nil {

@@ -27,6 +27,7 @@ const MinRSABits = 2048
 // an attacker cannot, say, sign an HS256 token with an RSA public key's PEM
 // as the HMAC secret and have it accepted by a hub configured for RS256.
 type Key struct {
+	kid    string // the JWK "kid" it came with, if any
 	method jwt.SigningMethod
 	verify any // []byte, *rsa.PublicKey or *ecdsa.PublicKey
 	sign   any // []byte, *rsa.PrivateKey, *ecdsa.PrivateKey, or nil
@@ -34,6 +35,10 @@ type Key struct {
 
 // Alg returns the key's JWS algorithm name, for example "HS256".
 func (k *Key) Alg() string { return k.method.Alg() }
+
+// KeyID returns the "kid" of the JWK the key was read from ("" for other
+// material). A token naming a kid is checked only with keys of that kid.
+func (k *Key) KeyID() string { return k.kid }
 
 // CanSign reports whether the key holds private material, so that Sign
 // accepts it.
@@ -74,9 +79,11 @@ var (
 // ES*. A private key can both sign and verify.
 //
 // HMAC secrets must be at least as long as the hash (32 bytes for HS256,
-// RFC 7518 §3.2) and must not be PEM text: a PEM block given as an HMAC
-// secret is almost always a public key configured with the wrong algorithm,
-// which would let anyone who knows the public key forge tokens.
+// RFC 7518 §3.2) and must contain neither a PEM block nor a JWK anywhere
+// (not only at the start: "openssl pkcs12" writes "Bag Attributes" before
+// the PEM): such a secret is almost always a public key configured with the
+// wrong algorithm, which would let anyone who knows the public key forge
+// tokens.
 func NewKey(alg string, key any) (*Key, error) {
 	alg = strings.ToUpper(alg)
 	if m, ok := hmacMethods[alg]; ok {
@@ -92,8 +99,11 @@ func NewKey(alg string, key any) (*Key, error) {
 		if min := m.Hash.Size(); len(secret) < min {
 			return nil, fmt.Errorf("%w: %s needs at least %d bytes, got %d", ErrShortSecret, alg, min, len(secret))
 		}
-		if looksLikePEM(secret) {
-			return nil, fmt.Errorf("%w: %s secret is PEM text (a public key needs RS*, PS* or ES*)", ErrKeyMismatch, alg)
+		if containsPEM(secret) {
+			return nil, fmt.Errorf("%w: %s secret contains a PEM block (a public key needs RS*, PS* or ES*)", ErrKeyMismatch, alg)
+		}
+		if containsJWK(secret) {
+			return nil, fmt.Errorf("%w: %s secret contains a JWK (give the JWK itself as the key, not as a secret)", ErrKeyMismatch, alg)
 		}
 		return &Key{method: m, verify: secret, sign: secret}, nil
 	}
@@ -142,15 +152,27 @@ func NewKey(alg string, key any) (*Key, error) {
 //     too; an "EC PARAMETERS" block before it, as openssl writes, is
 //     skipped) on P-256, P-384 or P-521 respectively.
 //
+// Material that is a JWK (RFC 7517: an object with "kty", or a JWK Set
+// holding exactly one key) is that key, whatever the algorithm family; its
+// "alg" member, if any, must agree with alg.
+//
 // An empty alg is inferred: PEM material gives RS256 for an RSA key and
-// ES256, ES384 or ES512 by the curve of an ECDSA key; anything else is an
-// HS256 secret.
+// ES256, ES384 or ES512 by the curve of an ECDSA key; a JWK gives its "alg"
+// or the same inference; anything else is an HS256 secret. Material that
+// contains a PEM block or a JWK anywhere is never an HMAC secret: it is
+// parsed as the key it is, or refused.
 func ParseKey(alg string, material []byte) (*Key, error) {
 	if len(material) == 0 {
 		return nil, ErrNoKey
 	}
 	alg = strings.ToUpper(alg)
-	if _, ok := hmacMethods[alg]; ok || (alg == "" && !looksLikePEM(material)) {
+	if containsJWK(material) {
+		return parseJWKMaterial(alg, material)
+	}
+	if _, ok := hmacMethods[alg]; ok && containsPEM(material) {
+		return nil, fmt.Errorf("%w: %s needs a secret, but the key contains a PEM block: set the algorithm of the PEM key (RS256, ES256, …) or leave it to be inferred", ErrKeyMismatch, alg)
+	}
+	if _, ok := hmacMethods[alg]; ok || (alg == "" && !containsPEM(material)) {
 		if alg == "" {
 			alg = "HS256"
 		}
@@ -263,9 +285,12 @@ func parsePEMKey(data []byte) (any, error) {
 	}
 }
 
-func looksLikePEM(b []byte) bool {
-	return bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("-----BEGIN "))
-}
+// containsPEM reports whether b holds a PEM block boundary anywhere: text
+// before it (openssl's "Bag Attributes") does not make it a secret.
+func containsPEM(b []byte) bool { return bytes.Contains(b, []byte("-----BEGIN")) }
+
+// containsJWK reports whether b holds a JWK's "kty" member anywhere.
+func containsJWK(b []byte) bool { return bytes.Contains(b, []byte(`"kty"`)) }
 
 func ecAlg(c elliptic.Curve) string {
 	for alg, curve := range ecCurves {

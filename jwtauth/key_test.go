@@ -7,10 +7,12 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +83,25 @@ func TestParseKey(t *testing.T) {
 		{name: "none", alg: "none", material: []byte(pubSecret), err: jwtauth.ErrUnsupportedAlg},
 		{name: "EdDSA", alg: "EdDSA", material: []byte(pubSecret), err: jwtauth.ErrUnsupportedAlg},
 		{name: "empty material", alg: "HS256", err: jwtauth.ErrNoKey},
+		// openssl pkcs12 -nokeys writes attributes before the PEM: never a secret.
+		{name: "pkcs12 output as HS256 secret", alg: "HS256", material: pkcs12Shape(pemBytes(t, "CERTIFICATE", certDER)), err: jwtauth.ErrKeyMismatch},
+		{name: "pkcs12 output inferred", material: pkcs12Shape(pemBytes(t, "CERTIFICATE", certDER)), wantAlg: "RS256"},
+		{name: "pkcs12 output as RS256", alg: "RS256", material: pkcs12Shape(pkixPEM(t, &rsaKey.PublicKey)), wantAlg: "RS256"},
+		{name: "PEM after a secret-like line", alg: "HS256", material: append([]byte(pubSecret+"\n"), p256Pub...), err: jwtauth.ErrKeyMismatch},
+		{name: "RSA JWK inferred", material: rsaJWK(t, &rsaKey.PublicKey, `"kid":"r1"`), wantAlg: "RS256"},
+		{name: "RSA JWK as PS256", alg: "PS256", material: rsaJWK(t, &rsaKey.PublicKey, ""), wantAlg: "PS256"},
+		{name: "RSA JWK as HS256", alg: "HS256", material: rsaJWK(t, &rsaKey.PublicKey, ""), err: jwtauth.ErrKeyMismatch},
+		{name: "RSA JWK whose alg disagrees", alg: "RS512", material: rsaJWK(t, &rsaKey.PublicKey, `"alg":"RS256"`), err: jwtauth.ErrKeyMismatch},
+		{name: "EC JWK inferred", material: ecJWK(t, &ec384.PublicKey), wantAlg: "ES384"},
+		{name: "EC JWK off the curve", material: []byte(`{"kty":"EC","crv":"P-256","x":"` + strings.Repeat("A", 43) + `","y":"` + strings.Repeat("A", 42) + `E"}`), err: jwtauth.ErrKeyMismatch},
+		{name: "oct JWK", material: []byte(`{"kty":"oct","k":"` + base64.RawURLEncoding.EncodeToString([]byte(pubSecret)) + `"}`), wantAlg: "HS256", canSign: true},
+		{name: "short oct JWK", material: []byte(`{"kty":"oct","k":"c2hvcnQ"}`), err: jwtauth.ErrShortSecret},
+		{name: "JWK Set of one", material: []byte(`{"keys":[` + string(rsaJWK(t, &rsaKey.PublicKey, "")) + `]}`), wantAlg: "RS256"},
+		{name: "JWK Set of two", material: []byte(`{"keys":[` + string(rsaJWK(t, &rsaKey.PublicKey, "")) + `,` + string(ecJWK(t, &ec256.PublicKey)) + `]}`), err: jwtauth.ErrKeyMismatch},
+		{name: "JWK inside text as a secret", alg: "HS256", material: append([]byte("key: "), rsaJWK(t, &rsaKey.PublicKey, "")...), err: jwtauth.ErrKeyMismatch},
+		{name: "JWK for encryption", material: rsaJWK(t, &rsaKey.PublicKey, `"use":"enc"`), err: jwtauth.ErrKeyMismatch},
+		{name: "JWK of unknown kty", material: []byte(`{"kty":"OKP","crv":"Ed25519","x":"AA"}`), err: jwtauth.ErrKeyMismatch},
+		{name: "JWK with padded n", material: []byte(`{"kty":"RSA","n":"AQAB==","e":"AQAB"}`), err: jwtauth.ErrKeyMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +122,42 @@ func TestParseKey(t *testing.T) {
 				t.Errorf("got CanSign %v; want %v", k.CanSign(), tt.canSign)
 			}
 		})
+	}
+}
+
+// pkcs12Shape is what "openssl pkcs12 -in f.p12 -nokeys" prints: bag
+// attributes, then the subject and issuer, then the PEM.
+func pkcs12Shape(pemText []byte) []byte {
+	head := "Bag Attributes\n    localKeyID: 01 02 03 04\n    friendlyName: hub\nsubject=CN = hub\n\nissuer=CN = hub\n\n"
+	return append([]byte(head), pemText...)
+}
+
+func rsaJWK(t *testing.T, k *rsa.PublicKey, extra string) []byte {
+	t.Helper()
+	s := `{"kty":"RSA","n":"` + base64.RawURLEncoding.EncodeToString(k.N.Bytes()) + `","e":"` +
+		base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes()) + `"`
+	if extra != "" {
+		s += "," + extra
+	}
+	return []byte(s + "}")
+}
+
+func ecJWK(t *testing.T, k *ecdsa.PublicKey) []byte {
+	t.Helper()
+	size := (k.Curve.Params().BitSize + 7) / 8
+	return []byte(`{"kty":"EC","crv":"` + k.Curve.Params().Name + `","x":"` +
+		base64.RawURLEncoding.EncodeToString(k.X.FillBytes(make([]byte, size))) + `","y":"` +
+		base64.RawURLEncoding.EncodeToString(k.Y.FillBytes(make([]byte, size))) + `"}`)
+}
+
+func TestNewKeyRefusesPEMAndJWKAnywhere(t *testing.T) {
+	for name, secret := range map[string]string{
+		"PEM in the middle": pubSecret + " -----BEGIN PUBLIC KEY----- " + pubSecret,
+		"JWK in the middle": pubSecret + ` {"kty":"RSA"} ` + pubSecret,
+	} {
+		if _, err := jwtauth.NewKey("HS256", secret); !errors.Is(err, jwtauth.ErrKeyMismatch) {
+			t.Errorf("%s: got %v; want ErrKeyMismatch", name, err)
+		}
 	}
 }
 

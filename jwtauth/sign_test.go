@@ -202,7 +202,7 @@ func ExampleSign() {
 	}
 	claims, err := auth.VerifyPublisher(token)
 	fmt.Println(claims.Publish, err)
-	_, err = auth.VerifyPublisher(token[:len(token)-2] + "xx")
+	_, err = auth.VerifyPublisher(token[:len(token)-2] + "AA")
 	fmt.Println(err)
 	// Output:
 	// eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJtZXJjdXJlIjp7InB1Ymxpc2giOlsiKiJdfX0.a8cjcSRUAcHdnGNMKifA4BK5epRXxQI0UBp2XpNrBdw

@@ -118,7 +118,7 @@ func clientHost(remoteAddr string) string {
 	return remoteAddr
 }
 
-// rateLimiter is a token bucket per key (a publisher's token), refilled
+// rateLimiter is a token bucket per key (a publisher token's identity), refilled
 // at rate per second up to burst. Idle buckets are dropped so the map
 // stays bounded by the number of recently active keys.
 type rateLimiter struct {

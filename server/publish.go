@@ -42,7 +42,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.publishRate != nil {
-		if wait, ok := s.publishRate.allow(token); !ok {
+		key := claims.Identity // one bucket per token, however it is spelled
+		if key == "" {
+			key = token
+		}
+		if wait, ok := s.publishRate.allow(key); !ok {
 			s.fail(w, r, tooBusy(http.StatusTooManyRequests, "publish rate limit exceeded for this token", wait))
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ssekit/sse/bench"
+	"github.com/ssekit/sse/jwtauth"
 )
 
 const benchUsage = `Usage: ssekit bench [flags]
@@ -137,6 +138,9 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 // mintBenchToken signs an HS256 token that may publish to and subscribe to
 // every topic, valid until exp.
 func mintBenchToken(secret string, exp time.Time) (string, error) {
+	if _, err := jwtauth.NewKey("HS256", secret); err != nil {
+		return "", fmt.Errorf("--jwt-key: %w", err) // the hub would refuse it too
+	}
 	claims := jwt.MapClaims{
 		"mercure": map[string]any{
 			"publish":   []string{"*"},

@@ -85,13 +85,13 @@ func (h *benchHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestBench(t *testing.T) {
-	h := &benchHub{key: []byte("bench-secret"), subs: map[chan sse.Event][]string{}}
+	h := &benchHub{key: []byte("bench-secret-0123456789abcdef0123456789"), subs: map[chan sse.Event][]string{}}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	hub := srv.URL + "/.well-known/mercure"
 
 	t.Run("text", func(t *testing.T) {
-		res := run(t, nil, "bench", "--hub", hub, "--jwt-key", "bench-secret", "--subscribers", "20",
+		res := run(t, nil, "bench", "--hub", hub, "--jwt-key", "bench-secret-0123456789abcdef0123456789", "--subscribers", "20",
 			"--hot-share", "0.5", "--updates", "10", "--rate", "0", "--quiet")
 		if res.code != 0 {
 			t.Fatalf("exit %d; stderr %q", res.code, res.stderr)
@@ -106,7 +106,7 @@ func TestBench(t *testing.T) {
 		}
 	})
 	t.Run("json", func(t *testing.T) {
-		res := run(t, nil, "bench", "--hub", hub, "--jwt-key", "bench-secret", "--subscribers", "4",
+		res := run(t, nil, "bench", "--hub", hub, "--jwt-key", "bench-secret-0123456789abcdef0123456789", "--subscribers", "4",
 			"--all-active", "--updates", "5", "--rate", "1000", "--json")
 		if res.code != 0 {
 			t.Fatalf("exit %d; stderr %q", res.code, res.stderr)
@@ -123,7 +123,7 @@ func TestBench(t *testing.T) {
 		}
 	})
 	t.Run("wrong key", func(t *testing.T) {
-		res := run(t, nil, "bench", "--hub", hub, "--jwt-key", "other", "--subscribers", "2", "--quiet")
+		res := run(t, nil, "bench", "--hub", hub, "--jwt-key", "other-secret-0123456789abcdef0123456789", "--subscribers", "2", "--quiet")
 		if res.code != 1 || !strings.Contains(res.stderr, "401") {
 			t.Errorf("exit %d, stderr %q; want 1 and a 401", res.code, res.stderr)
 		}

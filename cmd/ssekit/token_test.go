@@ -103,6 +103,7 @@ func TestToken(t *testing.T) {
 				t.Errorf("expires at %v; want %v", claims.ExpiresAt, tt.want.ExpiresAt)
 			}
 			claims.ExpiresAt, tt.want.ExpiresAt = time.Time{}, time.Time{}
+			claims.Identity = "" // a hash, checked in jwtauth
 			if !reflect.DeepEqual(*claims, tt.want) {
 				t.Errorf("claims %+v; want %+v", *claims, tt.want)
 			}
@@ -126,6 +127,11 @@ func TestTokenRefused(t *testing.T) {
 		{"bad payload", []string{"--key", testSecret, "--payload", "{"}, 2, "ssekit token: --payload is not valid JSON: \"{\"\n"},
 		{"negative ttl", []string{"--key", testSecret, "--ttl", "-1h"}, 2, "ssekit token: --ttl must not be negative\n"},
 		{"an argument", []string{"--key", testSecret, "extra"}, 2, "ssekit token: takes no arguments, got \"extra\" (see 'ssekit token --help')\n"},
+		{"draft 08 without audience", []string{"--key", testSecret, "--issuer", "https://app.example"}, 2, "ssekit token: a draft-08 token needs --issuer and --audience"},
+		{"draft 08 without issuer", []string{"--key", testSecret, "--draft", "08", "--audience", "https://hub.example/"}, 2, "ssekit token: a draft-08 token needs --issuer and --audience"},
+		{"draft 07 with an issuer", []string{"--key", testSecret, "--draft", "07", "--issuer", "https://app.example"}, 2, "ssekit token: --issuer, --audience, --subject and the -urlpattern flags make draft-08 tokens"},
+		{"unknown draft", []string{"--key", testSecret, "--draft", "09"}, 2, "ssekit token: --draft \"09\": use 08 or 07"},
+		{"draft 08 payload not an object", []string{"--key", testSecret, "--issuer", "https://app.example", "--audience", "https://hub.example/", "--payload", "[]"}, 1, "ssekit token: jwtauth: detail 1: payload must be a JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,5 +156,58 @@ func TestTokenHelp(t *testing.T) {
 		if !strings.Contains(got.stdout, want) {
 			t.Errorf("help lacks %q:\n%s", want, got.stdout)
 		}
+	}
+}
+
+// TestTokenDraft08: with --issuer the token is an access token that a hub
+// trusting that issuer accepts, with the matchers and payload asked for,
+// expiring after --ttl (1h without it); the env twins of serve's --issuer
+// and --resource are read too.
+func TestTokenDraft08(t *testing.T) {
+	const iss, aud = "https://app.example", "https://hub.example/.well-known/mercure"
+	key, err := jwtauth.NewKey("HS256", []byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := jwtauth.New(jwtauth.Config{Resource: aud, Issuers: []jwtauth.Issuer{{ID: iss, Keys: []*jwtauth.Key{key}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		ttl     time.Duration
+		details string
+	}{
+		{"everything", nil, []string{"--issuer", iss, "--audience", aud}, time.Hour,
+			`[{"Publish":true,"Subscribe":false,"Topics":[{"Match":"*","Type":"exact"}],"Payload":null},{"Publish":false,"Subscribe":true,"Topics":[{"Match":"*","Type":"exact"}],"Payload":null}]`},
+		{"patterns and payload", nil, []string{"--issuer", iss, "--audience", aud, "--ttl", "10m", "--publish", "https://app.example/a",
+			"--subscribe-urlpattern", "https://app.example/books/:id", "--payload", `{"user":"alice"}`}, 10 * time.Minute,
+			`[{"Publish":true,"Subscribe":false,"Topics":[{"Match":"https://app.example/a","Type":"exact"}],"Payload":null},{"Publish":false,"Subscribe":true,"Topics":[{"Match":"https://app.example/books/:id","Type":"urlpattern"}],"Payload":{"user":"alice"}}]`},
+		{"from serve's environment", map[string]string{"SSEKIT_ISSUER": iss, "SSEKIT_RESOURCE": aud}, []string{"--publish-urlpattern", "/x/:y"}, time.Hour,
+			`[{"Publish":true,"Subscribe":false,"Topics":[{"Match":"/x/:y","Type":"urlpattern"}],"Payload":null}]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _, _ := testMain()
+			m.Getenv = func(k string) string { return tt.env[k] }
+			m.Now = func() time.Time { return now }
+			got := run(t, m, append([]string{"token", "--key", testSecret}, tt.args...)...)
+			if got.code != 0 || got.stderr != "" {
+				t.Fatalf("exit code %d, stderr %q; want 0 and nothing", got.code, got.stderr)
+			}
+			c, err := auth.VerifySubscriber(strings.TrimSpace(got.stdout))
+			if err != nil {
+				t.Fatalf("a hub trusting %s refuses it: %v", iss, err)
+			}
+			if !c.AccessToken || !c.ExpiresAt.Equal(now.Add(tt.ttl)) {
+				t.Errorf("AccessToken %v, exp %v; want true, %v", c.AccessToken, c.ExpiresAt, now.Add(tt.ttl))
+			}
+			if d, _ := json.Marshal(c.Details); string(d) != tt.details {
+				t.Errorf("details %s; want %s", d, tt.details)
+			}
+		})
 	}
 }

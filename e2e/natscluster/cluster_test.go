@@ -40,6 +40,10 @@ import (
 // testSecret is the HS256 key the hubs verify tokens with.
 const testSecret = "e2e-nats-0123456789abcdef0123456789abcdef"
 
+// clusterSecret is the --cluster-secret every --cluster node shares: the
+// embedded NATS servers' client and route passwords derive from it.
+const clusterSecret = "e2e-nats-cluster-0123456789abcdef0123456789"
+
 // ssekit is the binary TestMain built: set once before any test runs.
 var ssekit e2etest.Binary
 
@@ -64,7 +68,7 @@ func startClusterNodes(t *testing.T) []*e2etest.Hub {
 	var nodes []*e2etest.Hub
 	for i := range 3 {
 		nodes = append(nodes, launch(t, ports[i], "--cluster", "--nats-listen", ports[3+i],
-			"--cluster-listen", ports[6+i], "--cluster-peers", peers, "--data-dir", t.TempDir()))
+			"--cluster-listen", ports[6+i], "--cluster-peers", peers, "--cluster-secret", clusterSecret, "--data-dir", t.TempDir()))
 	}
 	for _, nd := range nodes {
 		nd.WaitListening(t)

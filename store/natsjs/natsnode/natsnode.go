@@ -10,10 +10,12 @@
 package natsnode
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +60,20 @@ type Config struct {
 	// so each needs only one that is up.
 	Peers []string
 
+	// User and Password, when Password is set, are what every client must
+	// log in with. Empty means clients need no credentials, which only a
+	// test should want: any local process could read every update.
+	User, Password string
+	// RouteUser and RoutePassword, when RoutePassword is set, are what
+	// every route (another node) must log in with; this node presents
+	// them to its peers too, so every node needs the same.
+	RouteUser, RoutePassword string
+	// RouteTLS, when set, runs the routes over TLS with this configuration,
+	// both those accepted and those dialled: give it Certificates, and
+	// RootCAs plus ClientCAs with ClientAuth tls.RequireAndVerifyClientCert
+	// so that each side verifies the other.
+	RouteTLS *tls.Config
+
 	// Logger receives the server's notices, warnings and errors (debug and
 	// trace are off). Nil means none.
 	Logger *slog.Logger
@@ -91,6 +107,9 @@ func Start(cfg Config) (*Node, error) {
 	if opts.Host, opts.Port, err = hostPort(listen); err != nil {
 		return nil, fmt.Errorf("natsnode: listen address: %w", err)
 	}
+	if cfg.Password != "" {
+		opts.Username, opts.Password = cfg.User, cfg.Password
+	}
 	if cfg.ClusterListen != "" {
 		opts.Cluster.Name = cfg.ClusterName
 		if opts.Cluster.Name == "" {
@@ -99,7 +118,13 @@ func Start(cfg Config) (*Node, error) {
 		if opts.Cluster.Host, opts.Cluster.Port, err = hostPort(cfg.ClusterListen); err != nil {
 			return nil, fmt.Errorf("natsnode: cluster address: %w", err)
 		}
-		var routes []string
+		if cfg.RoutePassword != "" {
+			opts.Cluster.Username, opts.Cluster.Password = cfg.RouteUser, cfg.RoutePassword
+		}
+		if cfg.RouteTLS != nil {
+			opts.Cluster.TLSConfig = cfg.RouteTLS
+			opts.Cluster.TLSTimeout = 2 // seconds
+		}
 		for _, p := range cfg.Peers {
 			if p = strings.TrimSpace(p); p == "" {
 				continue
@@ -107,9 +132,15 @@ func Start(cfg Config) (*Node, error) {
 			if !strings.Contains(p, "://") {
 				p = "nats-route://" + p
 			}
-			routes = append(routes, p)
+			u, err := url.Parse(p)
+			if err != nil {
+				return nil, fmt.Errorf("natsnode: peer %q: %w", p, err)
+			}
+			if cfg.RoutePassword != "" && u.User == nil {
+				u.User = url.UserPassword(cfg.RouteUser, cfg.RoutePassword)
+			}
+			opts.Routes = append(opts.Routes, u)
 		}
-		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 		if opts.ServerName == "" && opts.Cluster.Port > 0 {
 			opts.ServerName = net.JoinHostPort(opts.Cluster.Host, strconv.Itoa(opts.Cluster.Port))
 		}
