@@ -544,7 +544,8 @@ func (s *Store) Close(ctx context.Context) error {
 // shutdown is Close's work, once the loop's context is cancelled.
 func (s *Store) shutdown() {
 	defer close(s.closeDone)
-	s.deliverMu.Lock() // waits for a batch being delivered
+	s.deliverMu.Lock()
+	//lint:ignore SA2001 taking the lock is the point: it waits for a batch being delivered
 	s.deliverMu.Unlock()
 	if s.ownClient {
 		if err := s.rdb.Close(); err != nil {
