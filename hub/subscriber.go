@@ -406,6 +406,14 @@ func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string, tar
 		cancel()
 		return info, nil
 	}
+	// Started under the hub's lock, unless closed: Shutdown's wait for the
+	// replays then sees every one it must.
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		cancel() // Shutdown ends s
+		return info, nil
+	}
 	h.replays.Go(func() {
 		defer cancel()
 		r.rest(rctx)
