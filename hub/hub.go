@@ -10,11 +10,14 @@
 //
 // Lock order: Hub.mu, then Subscriber.mu; no other lock is taken with
 // either held. The fan-out goroutine is the only one that fans out, so its
-// scratch state needs no lock. The store's Subscribe callback takes no hub
-// lock (it only sends to the fan-out queue, blocking when that is full), and
-// the hub holds none of its locks while it calls the Store, so a store's
-// locks never nest with the hub's. Notify callbacks, Metrics and the Logger
-// are called with no hub lock held.
+// scratch state (and each claim set's per-update verdict) needs no lock. A
+// replaying subscriber's page reader holds no lock while it reads the
+// store, and Subscriber.mu only while it hands a page over. The store's
+// Subscribe callback takes no hub lock (it only sends to the fan-out
+// queue, blocking when that is full), and the hub holds none of its locks
+// while it calls the Store, so a store's locks never nest with the hub's.
+// Notify callbacks, Metrics and the Logger are called with no hub lock
+// held.
 package hub
 
 import (

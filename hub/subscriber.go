@@ -362,7 +362,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 }
 
 // replayer is the state of one subscriber's paged replay, owned by the
-// goroutine that reads it (Subscribe for the first page, then replayRest).
+// goroutine that reads it (Subscribe for the first page, then rest).
 type replayer struct {
 	h      *Hub
 	s      *Subscriber
@@ -372,7 +372,7 @@ type replayer struct {
 }
 
 // replay reads the first page of the history after lastEventID into s and,
-// when the history goes on, starts replayRest for the others. target is
+// when the history goes on, starts rest for the others. target is
 // the Seq of the last update fanned out before s was registered: every
 // update after it reaches s live.
 func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string, target uint64) (ReplayInfo, error) {
@@ -404,6 +404,14 @@ func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string, tar
 	s.mu.Unlock()
 	if ended {
 		cancel()
+		return info, nil
+	}
+	// Started under the hub's lock, unless closed: Shutdown's wait for the
+	// replays then sees every one it must.
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		cancel() // Shutdown ends s
 		return info, nil
 	}
 	h.replays.Go(func() {
@@ -446,7 +454,7 @@ func (r *replayer) take(p Page) (done bool) {
 	}
 	if len(s.replay) == 0 {
 		s.replay = buf
-	} else { // the first page, taken before Subscribe returned: not drained yet
+	} else { // not expected: rest waits until the last page is drained
 		s.replay = append(s.replay, buf...)
 	}
 	wake := !s.notified

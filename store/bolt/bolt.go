@@ -34,6 +34,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
 
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/internal/fanout"
@@ -593,7 +594,7 @@ func (s *Store) view(fn func(*bbolt.Tx) error) error {
 		return hub.ErrStoreClosed
 	}
 	err := s.db.View(fn)
-	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bberrors.ErrDatabaseNotOpen) {
 		return hub.ErrStoreClosed
 	}
 	return err

@@ -25,10 +25,11 @@
 //     keeps every id in the server's memory for it, and would refuse an id
 //     whose update retention has already dropped). The refusal is
 //     hub.ErrDuplicateID.
-//   - After(id) asks for the last message on the id's subject (the stream's
-//     per-subject index answers without a scan), which gives the id's stream
-//     sequence, then reads the stream from the next sequence in batches
-//     (direct get, which any replica may answer).
+//   - After, on a replay's first page, asks for the last message on the
+//     id's subject (the stream's per-subject index answers without a scan),
+//     which gives the id's stream sequence; each page is then one batch
+//     read from the next sequence (direct get, which any replica may
+//     answer).
 //   - Every node reads the whole subject space ssekit.<stream>.u.* in
 //     stream-sequence order with an ordered consumer, and calls the
 //     Subscribe callbacks with each update.

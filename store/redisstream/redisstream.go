@@ -36,8 +36,8 @@
 //
 // # After and Subscribe
 //
-// After(id) looks the entry id up with HGET and reads the stream from there
-// with XRANGE in chunks: no scan of older history. Subscribe callbacks are
+// After looks the entry id up with HGET and reads one page after it with
+// one XRANGE (see hub.Store): no scan of older history. Subscribe callbacks are
 // fed by one XREAD BLOCK loop per Store, which delivers every entry, from
 // any node, in stream order. When Redis is unreachable Append, After and
 // Healthy fail fast with hub.ErrStoreUnavailable (the server answers 503,
@@ -544,7 +544,8 @@ func (s *Store) Close(ctx context.Context) error {
 // shutdown is Close's work, once the loop's context is cancelled.
 func (s *Store) shutdown() {
 	defer close(s.closeDone)
-	s.deliverMu.Lock() // waits for a batch being delivered
+	s.deliverMu.Lock()
+	//lint:ignore SA2001 taking the lock is the point: it waits for a batch being delivered
 	s.deliverMu.Unlock()
 	if s.ownClient {
 		if err := s.rdb.Close(); err != nil {
