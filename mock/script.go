@@ -165,6 +165,14 @@ func (p *parser) parseLine(line string) error {
 		return p.addStep(step{kind: stepLine, text: text})
 	}
 	word, rest, _ := strings.Cut(trimmed, " ")
+	if word != "bytes" {
+		// A directive may end with a comment: " # …".
+		if i := strings.Index(rest, " #"); i >= 0 {
+			rest = rest[:i]
+		} else if strings.HasPrefix(rest, "#") {
+			rest = ""
+		}
+	}
 	rest = strings.TrimSpace(rest)
 	switch word {
 	case "seed":

@@ -191,3 +191,28 @@ func TestLimits(t *testing.T) {
 }
 
 func (r *chunkRecorder) WriteString(s string) (int, error) { return r.Write([]byte(s)) }
+
+// TestDocumentedScripts: the scripts in README.md and docs/mock.md parse.
+func TestDocumentedScripts(t *testing.T) {
+	n := 0
+	for _, doc := range []string{"../README.md", "../docs/mock.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := strings.Split(string(b), "\n```")
+		for i := 1; i < len(blocks); i += 2 {
+			block, ok := strings.CutPrefix(blocks[i], "\n")
+			if !ok || !strings.Contains(block, "\n>") { // a tagged block (```sh), or not a script
+				continue
+			}
+			n++
+			if _, err := mock.Parse(doc, []byte(block)); err != nil {
+				t.Errorf("%s: block %d: %v", doc, i/2+1, err)
+			}
+		}
+	}
+	if n < 4 {
+		t.Errorf("found %d scripts in the docs; want the README's and docs/mock.md's", n)
+	}
+}
