@@ -216,3 +216,44 @@ func TestDocumentedScripts(t *testing.T) {
 		t.Errorf("found %d scripts in the docs; want the README's and docs/mock.md's", n)
 	}
 }
+
+// TestAbuse: scripts and requests that would make a mock work without
+// bound are cut: steps that send nothing (a billion of them), a request
+// body over the limit, a response held past MaxDuration.
+func TestAbuse(t *testing.T) {
+	m := ssetest.NewMockProto(t, ssetest.HTTP1, "route GET /spin\n> data: x\n>\nrepeat 100000\nrepeat 100000\nlineend lf\nend\nend\n"+
+		"route GET /spin-resume\nresume\nrepeat 100000\nrepeat 100000\nchunk 1\nend\nend\n"+
+		"route POST /body\nmatch body contains x\n> data: x\n>\n", mock.Options{})
+	held := ssetest.NewMockProto(t, ssetest.HTTP1, "route GET /hold\n> data: held\n>\nhold\n", mock.Options{MaxDuration: 300 * time.Millisecond})
+	start := time.Now()
+	resp, err := m.Client().Get(m.URL + "/spin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || string(b) != "data: x\n\n" {
+		t.Errorf("10^10 empty steps: got %q, %v; want the event, then the connection cut at the step limit", b, err)
+	}
+	// A resumption's search for the id is bounded the same way: the
+	// connection is dropped before anything is sent.
+	req, _ := http.NewRequest(http.MethodGet, m.URL+"/spin-resume", nil)
+	req.Header.Set("Last-Event-ID", "nope")
+	if resp, err := m.Client().Do(req); err == nil {
+		resp.Body.Close()
+		t.Errorf("resume over 10^10 steps: got %d; want the connection dropped", resp.StatusCode)
+	}
+	req, _ = http.NewRequest(http.MethodPost, m.URL+"/body", strings.NewReader(strings.Repeat("x", 1<<20+1)))
+	resp, err = m.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body over 1 MiB: got %d; want 413", resp.StatusCode)
+	}
+	if _, got := body(t, held, "/hold"); got != "data: held\n\n" {
+		t.Errorf("hold: got %q; want the event, then the end at MaxDuration", got)
+	}
+	t.Logf("the abuse took %s", time.Since(start))
+}

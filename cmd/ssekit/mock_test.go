@@ -56,6 +56,8 @@ func TestMockListenFaults(t *testing.T) {
 		{script: "no-content-type.mock", code: exitFailure, stderr: "Content-Type"},
 		{script: "drop-mid-event.mock", args: []string{"--max-events", "3"}, events: []ev{
 			{"1", "message", "one"}, {"2", "message", "two, whole"}, {"3", "message", "three"}}},
+		{script: "retry.mock", args: []string{"--max-events", "2"}, events: []ev{{"1", "message", "first"}, {"2", "message", "second"}}},
+		{script: "split-random.mock", args: []string{"--max-events", "3"}, events: []ev{{"1", "message", "event 1"}, {"2", "message", "event 2"}, {"3", "message", "event 3"}}},
 		{script: "fail-next.mock", args: []string{"--max-events", "2"}, events: []ev{{"1", "message", "one"}, {"2", "message", "two"}}},
 		{script: "split-bytes.mock", args: []string{"--no-reconnect"}, events: []ev{{"1", "message", "split"}, {"1", "message", "at every byte"}}},
 		{script: "trickle.mock", args: []string{"--no-reconnect"}, events: []ev{{"", "message", "slow"}}},
