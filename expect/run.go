@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -236,6 +237,8 @@ func endReason(err error) string {
 		return fmt.Sprintf("the Content-Type is %q, not text/event-stream", ce.ContentType)
 	case errors.Is(err, sse.ErrEventTooLarge):
 		return "an event was too large"
+	case errors.Is(err, io.EOF):
+		return "the server ended the stream"
 	}
 	return "the stream ended: " + err.Error()
 }
