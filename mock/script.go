@@ -5,8 +5,8 @@
 // UTF-8, oversized events, failing reconnections). It backs "ssekit mock"
 // and ssetest.NewMock; the script format is documented in docs/mock.md.
 //
-// The package imports only the standard library and the root sse package,
-// so that ssetest can use it.
+// The package imports only the standard library, so that ssetest can use
+// it and a project's tests pull in nothing else.
 package mock
 
 import (
