@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -145,13 +144,15 @@ func Run(ctx context.Context, req *http.Request, as []*Assertion, cfg Config) *R
 			o.mu.Unlock()
 		},
 	}
-	es := c.Connect(req.WithContext(ctx))
+	// A first connection that fails ends the observation at once, as it
+	// ends listen: a wrong URL says so instead of retrying till the end.
+	es := debugger.Connect(c, req.WithContext(ctx))
 	end := "the observation time is over"
 	for {
 		ev, err := es.Next()
 		if err != nil {
 			if ctx.Err() == nil || !errors.Is(err, context.DeadlineExceeded) {
-				o.ended, o.endReason, end = true, endReason(err), endReason(err)
+				o.ended, o.endReason, end = true, debugger.EndReason(err), debugger.EndReason(err)
 				var se *sse.StatusError
 				if errors.As(err, &se) {
 					o.mu.Lock()
@@ -222,25 +223,6 @@ func cloneRequest(ctx context.Context, req *http.Request) (*http.Request, error)
 		r.Body = b
 	}
 	return r, nil
-}
-
-// endReason says in a few words why a stream ended.
-func endReason(err error) string {
-	var (
-		se *sse.StatusError
-		ce *sse.ContentTypeError
-	)
-	switch {
-	case errors.As(err, &se):
-		return "the server answered " + se.Status
-	case errors.As(err, &ce):
-		return fmt.Sprintf("the Content-Type is %q, not text/event-stream", ce.ContentType)
-	case errors.Is(err, sse.ErrEventTooLarge):
-		return "an event was too large"
-	case errors.Is(err, io.EOF):
-		return "the server ended the stream"
-	}
-	return "the stream ended: " + err.Error()
 }
 
 // event takes one dispatched event.

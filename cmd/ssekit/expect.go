@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
+	"github.com/ssekit/sse/debugger/term"
 	"github.com/ssekit/sse/expect"
 )
 
@@ -38,10 +38,9 @@ The stream is watched for --within at most, less when every assertion is met.
 `
 
 func runExpect(ctx context.Context, m *Main, args []string) error {
-	opts := listenOptions{headers: http.Header{}}
+	var rf requestFlags
 	fs := flag.NewFlagSet("expect", flag.ContinueOnError)
-	addRequestFlags(fs, &opts)
-	fs.StringVar(&opts.lastEventID, "last-event-id", "", "send Last-Event-ID: `ID` on the first request")
+	addRequestFlags(fs, &rf)
 	var lines []struct{ source, text string }
 	fs.Func("expect", "an `ASSERTION` (repeatable)", func(s string) error {
 		lines = append(lines, struct{ source, text string }{fmt.Sprintf("--expect %d", len(lines)+1), s})
@@ -58,14 +57,15 @@ func runExpect(ctx context.Context, m *Main, args []string) error {
 	within := fs.Duration("within", expect.DefaultWithin, "watch the stream for `DURATION` at most")
 	maxEvents := fs.Int("max-events", 0, "stop watching after `N` events (0: no limit)")
 	retry := fs.Duration("retry", 0, "wait `DURATION` before a reconnection until the server sets retry (0: the client's default)")
-	fs.BoolVar(&opts.noReconnect, "no-reconnect", false, "end the observation when the stream ends")
+	noReconnect := fs.Bool("no-reconnect", false, "end the observation when the stream ends")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	junit := fs.String("junit", "", "also write the report as JUnit XML to `FILE`")
 	rest, err := m.parseFlags(fs, expectUsage, args)
 	if err != nil {
 		return err
 	}
-	if opts.url, err = streamURL("expect", rest); err != nil {
+	url, err := streamURL("expect", rest)
+	if err != nil {
 		return err
 	}
 	if *within <= 0 || *maxEvents < 0 || *retry < 0 || *firstEvent < 0 || *maxGap < 0 {
@@ -102,16 +102,20 @@ func runExpect(ctx context.Context, m *Main, args []string) error {
 	if len(as) == 0 {
 		return usageErrorf("no assertion: give --expect, -f FILE, --first-event, --max-gap or --lint (see 'ssekit expect --help')")
 	}
-	req, err := m.expectRequest(ctx, &opts)
+	spec, err := m.requestSpec(&rf, url)
 	if err != nil {
 		return err
 	}
+	req, err := spec.NewRequest(ctx)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
 	rep := expect.Run(ctx, req, as, expect.Config{
-		HTTPClient:  m.httpClient(opts.insecure),
+		HTTPClient:  m.httpClient(spec.Insecure),
 		Within:      *within,
 		MaxEvents:   *maxEvents,
 		Retry:       *retry,
-		NoReconnect: opts.noReconnect,
+		NoReconnect: *noReconnect,
 	})
 	if ctx.Err() != nil {
 		return context.Canceled
@@ -140,19 +144,11 @@ func runExpect(ctx context.Context, m *Main, args []string) error {
 		}
 		m.Stdout.Write(b.Bytes())
 	}
-	seen := fmt.Sprintf("%s and %s in %s; %s", plural(rep.Events, "event"), plural(rep.Reconnects, "reconnection"),
+	seen := fmt.Sprintf("%s and %s in %s; %s", term.Plural(rep.Events, "event"), term.Plural(rep.Reconnects, "reconnection"),
 		(time.Duration(rep.Observed * float64(time.Millisecond))).Round(time.Millisecond), rep.End)
 	if rep.Failures > 0 {
-		return fmt.Errorf("%d of %s failed (%s)", rep.Failures, plural(len(as), "assertion"), seen)
+		return fmt.Errorf("%d of %s failed (%s)", rep.Failures, term.Plural(len(as), "assertion"), seen)
 	}
-	m.logf("expect", "%s passed (%s)", plural(len(as), "assertion"), seen)
+	m.logf("expect", "%s passed (%s)", term.Plural(len(as), "assertion"), seen)
 	return nil
-}
-
-// expectRequest builds the request to watch from the request flags.
-//
-// TODO(mock): use the debugger's one request description once it is on
-// main (engineer cli is extracting it); until then, listen's builder.
-func (m *Main) expectRequest(ctx context.Context, opts *listenOptions) (*http.Request, error) {
-	return m.listenRequest(ctx, opts)
 }

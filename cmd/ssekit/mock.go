@@ -15,6 +15,7 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/debugger"
+	"github.com/ssekit/sse/debugger/term"
 	"github.com/ssekit/sse/mock"
 )
 
@@ -76,7 +77,7 @@ func runMock(ctx context.Context, m *Main, args []string) error {
 		return &usageError{err.Error()}
 	}
 	if *check {
-		m.logf("mock", "%s: %s, ok", name, plural(len(script.Routes), "route"))
+		m.logf("mock", "%s: %s, ok", name, term.Plural(len(script.Routes), "route"))
 		return nil
 	}
 	srv := mock.New(script, mock.Options{
@@ -89,7 +90,7 @@ func runMock(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	m.logf("mock", "serving %s (%s) at http://%s/ (Ctrl-C stops)", name, plural(len(script.Routes), "route"), ln.Addr())
+	m.logf("mock", "serving %s (%s) at http://%s/ (Ctrl-C stops)", name, term.Plural(len(script.Routes), "route"), ln.Addr())
 	return serveStreams(ctx, ln, srv)
 }
 
@@ -151,7 +152,7 @@ func recordingToScript(name string, text []byte) (string, error) {
 		switch r.Kind {
 		case debugger.KindRequest:
 			if r.Request != nil {
-				fmt.Fprintf(&head, "# recorded from %s %s\n", r.Request.Method, sanitizeComment(r.Request.URL))
+				fmt.Fprintf(&head, "# recorded from %s %s\n", r.Request.Method, term.Sanitize(r.Request.URL))
 			}
 		case debugger.KindOpen:
 			if !opened {
@@ -232,14 +233,4 @@ func eventBlock(r *debugger.Record) (string, int, error) {
 		}
 	}
 	return b.String(), comments, nil
-}
-
-// sanitizeComment keeps a recorded value on one comment line.
-func sanitizeComment(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }
