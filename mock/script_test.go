@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -256,4 +257,42 @@ func TestAbuse(t *testing.T) {
 		t.Errorf("hold: got %q; want the event, then the end at MaxDuration", got)
 	}
 	t.Logf("the abuse took %s", time.Since(start))
+}
+
+// TestConcurrent: one mock serves many clients at once, each getting the
+// whole stream, and counts every attempt (run with -race).
+func TestConcurrent(t *testing.T) {
+	m := ssetest.NewMockProto(t, ssetest.HTTP2, "route GET /e\nheader X-Test: a\nheader X-Test: b\ngzip\nchunk random 4\nrepeat 50\n> id: {n}\n> data: {attempt}\n>\nend\n", mock.Options{})
+	const clients = 16
+	errs := make(chan error, clients)
+	for range clients {
+		go func() {
+			resp, err := m.Client().Get(m.URL + "/e")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err == nil && (strings.Count(string(b), "\n\n") != 50 || len(resp.Header.Values("X-Test")) != 2) {
+				err = errors.New("incomplete: " + strconv.Itoa(len(b)) + " bytes")
+			}
+			errs <- err
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(m.Mock.Served()); n != clients {
+		t.Errorf("served %d; want %d", n, clients)
+	}
+	attempts := map[int]bool{}
+	for _, s := range m.Mock.Served() {
+		attempts[s.Attempt] = true
+	}
+	if len(attempts) != clients {
+		t.Errorf("attempt numbers %v; want 1 to %d, each once", attempts, clients)
+	}
 }

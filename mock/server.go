@@ -184,7 +184,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h[name] = nil // no such header at all (and no sniffing)
 			continue
 		}
-		h[name] = values
+		h[name] = append([]string(nil), values...) // the script's slice is shared by every response
 	}
 	if resp.Gzip {
 		h.Set("Content-Encoding", "gzip")
