@@ -131,13 +131,19 @@ func (r *chunkRecorder) Write(p []byte) (int, error) {
 // unknown one gets the whole stream; without resume the id is ignored.
 func TestResume(t *testing.T) {
 	m := ssetest.NewMock(t, "route GET /r\nresume\nrepeat 3\n> id: {n}\n> data: d{n}\n>\npause 5ms\nend\n"+
-		"route GET /plain\nrepeat 2\n> id: {n}\n> data: d{n}\n>\nend\n")
+		"route GET /plain\nrepeat 2\n> id: {n}\n> data: d{n}\n>\nend\n"+
+		"route GET /bytes\nresume\nbom\nbytes \"id: a\\r\\ndata: 1\\r\\n\\r\"\nbytes \"\\nid: b\\r\\ndata: 2\\r\\n\\r\\nid: c\\rdata: 3\\r\\r\"\n")
 	for _, tc := range []struct{ path, last, want string }{
 		{"/r", "", "id: 1\ndata: d1\n\nid: 2\ndata: d2\n\nid: 3\ndata: d3\n\n"},
 		{"/r", "1", "id: 2\ndata: d2\n\nid: 3\ndata: d3\n\n"},
 		{"/r", "3", ""},
 		{"/r", "nope", "id: 1\ndata: d1\n\nid: 2\ndata: d2\n\nid: 3\ndata: d3\n\n"},
 		{"/plain", "1", "id: 1\ndata: d1\n\nid: 2\ndata: d2\n\n"},
+		// Ids are followed in bytes steps too, CRLF and CR line ends, a
+		// CRLF split between two steps, a leading BOM.
+		{"/bytes", "a", "id: b\r\ndata: 2\r\n\r\nid: c\rdata: 3\r\r"},
+		{"/bytes", "b", "id: c\rdata: 3\r\r"},
+		{"/bytes", "c", ""},
 	} {
 		if _, got := body(t, m, tc.path, "Last-Event-ID", tc.last); got != tc.want {
 			t.Errorf("%s after %q: got %q; want %q", tc.path, tc.last, got, tc.want)

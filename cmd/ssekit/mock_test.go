@@ -209,3 +209,33 @@ func TestMockRecording(t *testing.T) {
 		t.Errorf("resumed after 2: %q; want only the events after it", resumed.stdout)
 	}
 }
+
+// TestMockRecordingCRLF: a recording whose events came with CRLF line
+// ends becomes bytes steps, served exactly and still resumable.
+func TestMockRecordingCRLF(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "crlf.mock")
+	os.WriteFile(script, []byte("lineend crlf\n> id: 1\n> data: a\n>\n> id: 2\n> data: b\n>\n"), 0o600)
+	file := filepath.Join(dir, "session.jsonl")
+	if got := run(t, nil, "listen", "--json", "--no-reconnect", "--record", file, startMock(t, script)+"/"); got.code != 0 {
+		t.Fatalf("listen --record: exit %d (%q)", got.code, got.stderr)
+	}
+	conv := run(t, nil, "mock", "--convert", file)
+	if !strings.Contains(conv.stdout, `bytes "id: 1\r\ndata: a\r\n\r\n"`) {
+		t.Errorf("--convert: %q; want the CRLF blocks as bytes steps", conv.stdout)
+	}
+	base := startMock(t, file)
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "id: 1\r\ndata: a\r\n\r\nid: 2\r\ndata: b\r\n\r\n" {
+		t.Errorf("served %q; want the recorded bytes", b)
+	}
+	resumed := run(t, nil, "listen", "--json", "--no-reconnect", "--last-event-id", "1", base+"/")
+	if resumed.stdout != `{"type":"message","data":"b","id":"2"}`+"\n" {
+		t.Errorf("resumed after 1: %q; want only event 2", resumed.stdout)
+	}
+}
