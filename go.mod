@@ -11,6 +11,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/theory/jsonpath v0.12.3
 	go.etcd.io/bbolt v1.5.0
 )
 

@@ -85,6 +85,8 @@ func commands() []command {
 		{"debug", "the SSE debugger in a browser: build requests, watch events, LLM answers", runDebug},
 		{"lint", "check an SSE endpoint for mistakes and risks (headers, ids, heartbeats, buffering)", runLint},
 		{"replay", "serve a recorded session (listen --record, the debugger's export) as an SSE endpoint", runReplay},
+		{"mock", "serve event streams from a script: scripted faults and reconnections for testing clients", runMock},
+		{"expect", "assert on a live SSE stream for CI: events, counts, ids, gaps, resumption, lint; JUnit and JSON reports", runExpect},
 		{"demo", "the article's example: a stream of sentences and the page that shows them", runDemo},
 		{"bench", "load-test a Mercure hub: loss, latency, the hub's memory and CPU", runBench},
 		{"health", "ask a hub whether it is ready (a container's health check)", runHealth},
