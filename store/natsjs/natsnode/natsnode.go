@@ -125,6 +125,7 @@ func Start(cfg Config) (*Node, error) {
 			opts.Cluster.TLSConfig = cfg.RouteTLS
 			opts.Cluster.TLSTimeout = 2 // seconds
 		}
+		var routes []string
 		for _, p := range cfg.Peers {
 			if p = strings.TrimSpace(p); p == "" {
 				continue
@@ -139,8 +140,12 @@ func Start(cfg Config) (*Node, error) {
 			if cfg.RoutePassword != "" && u.User == nil {
 				u.User = url.UserPassword(cfg.RouteUser, cfg.RoutePassword)
 			}
-			opts.Routes = append(opts.Routes, u)
+			routes = append(routes, u.String())
 		}
+		// RoutesFromStr, even of "" for the first node (no peers yet): the
+		// server then counts routes as configured and starts JetStream in
+		// clustered mode, waiting for the peers that will route to it.
+		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 		if opts.ServerName == "" && opts.Cluster.Port > 0 {
 			opts.ServerName = net.JoinHostPort(opts.Cluster.Host, strconv.Itoa(opts.Cluster.Port))
 		}
