@@ -2,8 +2,11 @@ package server_test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strings"
@@ -166,4 +169,33 @@ func BenchmarkDepartureDelay(b *testing.B) {
 		total += time.Since(start)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "delay-µs")
+}
+
+// TestDepartureOverTLS: a taken-over HTTP/1.1 connection over TLS is
+// watched through the TCP socket beneath it, so its client's departure is
+// noticed at once too.
+func TestDepartureOverTLS(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("departures are watched with epoll, on Linux only")
+	}
+	th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.Heartbeat = -1 })
+	tlsSrv := httptest.NewUnstartedServer(th.server) // HTTP/1.1 over TLS
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	for i := range 3 {
+		nc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", tlsSrv.Listener.Addr().String(),
+			&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(nc, "GET /.well-known/mercure?topic=tls HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("subscribe over TLS: %v %v", resp, err)
+		}
+		waitUntil(t, 2*time.Second, "the TLS subscriber listed", func() bool { return len(th.hub.Subscriptions()) == 1 })
+		nc.Close()
+		waitUntil(t, 2*time.Second, fmt.Sprintf("TLS client %d's departure noticed", i), func() bool { return len(th.hub.Subscriptions()) == 0 })
+	}
 }
