@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
@@ -196,7 +197,7 @@ func TestLimits(t *testing.T) {
 		// The slot is freed when the first one leaves (noticed by the
 		// departure watcher, or where there is none by a write).
 		first.resp.Body.Close()
-		waitUntil(t, 10*time.Second, "the departed subscriber's slot freed", func() bool {
+		poll.Until(t, "the departed subscriber's slot freed", 10*time.Second, func() bool {
 			th.mustPublish("x", "a")
 			return th.subscribeStatus(topics("a")) == http.StatusOK
 		})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
 )
@@ -80,14 +81,14 @@ func TestDepartureFreesTheSlotAtOnce(t *testing.T) {
 					t.Fatalf("reload %d: %d subscriptions listed; want 1", reload, got)
 				}
 				nc.Close()
-				waitUntil(t, 2*time.Second, "the departed subscriber leaving the subscriptions list", func() bool {
+				poll.Until(t, "the departed subscriber leaving the subscriptions list", 2*time.Second, func() bool {
 					return len(th.hub.Subscriptions()) == 0
 				})
 				if got := th.subscribeStatus(url.Values{"topic": {"page"}, "probe": {"1"}}); got != http.StatusOK {
 					// the probe itself is closed by the client at once: wait for it too
 					t.Fatalf("reload %d: subscribe after the client left = %d; want 200 (slot freed)", reload, got)
 				}
-				waitUntil(t, 2*time.Second, "the probe's slot freed", func() bool {
+				poll.Until(t, "the probe's slot freed", 2*time.Second, func() bool {
 					return len(th.hub.Subscriptions()) == 0
 				})
 			}
@@ -129,7 +130,7 @@ func TestBytesAfterTheRequestDoNotSpinTheWatcher(t *testing.T) {
 		t.Errorf("the departure watcher woke %d times for bytes a client sent; want 0", got)
 	}
 	nc.Close()
-	waitUntil(t, 2*time.Second, "the chatty client's departure noticed", func() bool {
+	poll.Until(t, "the chatty client's departure noticed", 2*time.Second, func() bool {
 		return len(th.hub.Subscriptions()) == 0
 	})
 }
@@ -194,8 +195,8 @@ func TestDepartureOverTLS(t *testing.T) {
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("subscribe over TLS: %v %v", resp, err)
 		}
-		waitUntil(t, 2*time.Second, "the TLS subscriber listed", func() bool { return len(th.hub.Subscriptions()) == 1 })
+		poll.Until(t, "the TLS subscriber listed", 2*time.Second, func() bool { return len(th.hub.Subscriptions()) == 1 })
 		nc.Close()
-		waitUntil(t, 2*time.Second, fmt.Sprintf("TLS client %d's departure noticed", i), func() bool { return len(th.hub.Subscriptions()) == 0 })
+		poll.Until(t, fmt.Sprintf("TLS client %d's departure noticed", i), 2*time.Second, func() bool { return len(th.hub.Subscriptions()) == 0 })
 	}
 }
