@@ -200,3 +200,38 @@ func TestDepartureOverTLS(t *testing.T) {
 		poll.Until(t, fmt.Sprintf("TLS client %d's departure noticed", i), 2*time.Second, func() bool { return len(th.hub.Subscriptions()) == 0 })
 	}
 }
+
+// TestDepartureEventFollowsAtOnce: with subscription events on and no
+// heartbeats, a client that hangs up is announced inactive (Mercure's
+// disconnect event) and leaves the subscriptions API at once.
+func TestDepartureEventFollowsAtOnce(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("departures are watched with epoll, on Linux only")
+	}
+	th := newTestHub(t, ssetest.HTTP1, func(h *hub.Config, s *server.Config) {
+		h.SubscriptionEvents = true
+		s.Subscriptions = true
+		s.Heartbeat = -1
+	})
+	const watch = "/.well-known/mercure/subscriptions{/topic}{/subscriber}"
+	reader := http.Header{"Authorization": {"Bearer " + th.token(hub.Claims{Subscribe: []string{watch}})}}
+	events := th.subscribe(topics(watch), reader)
+	nc, _ := th.rawSubscribe(topics("https://example.com/leaving"))
+	next := func(active bool) {
+		t.Helper()
+		for {
+			ev := events.next() // bounded: 10 s
+			if strings.Contains(ev.Data, "leaving") && strings.Contains(ev.Data, fmt.Sprintf(`"active":%v`, active)) {
+				return
+			}
+		}
+	}
+	next(true)
+	nc.Close()
+	next(false)
+	req, _ := http.NewRequest("GET", th.url+"/subscriptions", nil)
+	req.Header = reader
+	if status, body := th.do(req); status != http.StatusOK || strings.Contains(body, "leaving") {
+		t.Errorf("subscriptions API after the departure: %d %s; want 200 without it", status, body)
+	}
+}
