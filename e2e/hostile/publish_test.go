@@ -93,6 +93,36 @@ func TestPublishManyTopicsRefused(t *testing.T) {
 	}
 }
 
+// startSlowBody opens a connection to h and sends a publish request's
+// head, announcing a body of 100,000 bytes, and the body's first bytes.
+func startSlowBody(h *e2etest.Hub, tok string) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", h.Addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	_, err = fmt.Fprintf(c, "POST /.well-known/mercure HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\ntopic=slow&data=", h.Addr, tok)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// trickleBody sends a byte of body every 100 ms until stop or an error.
+func trickleBody(c net.Conn, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+			if _, err := c.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}
+}
+
 // TestSlowPublishBodyTimesOut: a publisher that sends its body a byte at
 // a time, or stops half way, gets 408 once --body-timeout has passed
 // instead of holding its request; others publish meanwhile.
@@ -104,33 +134,16 @@ func TestSlowPublishBodyTimesOut(t *testing.T) {
 		name string
 		send func(c net.Conn, stop <-chan struct{})
 	}{
-		{"ByteAtATime", func(c net.Conn, stop <-chan struct{}) {
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(100 * time.Millisecond):
-					if _, err := c.Write([]byte("x")); err != nil {
-						return
-					}
-				}
-			}
-		}},
+		{"ByteAtATime", trickleBody},
 		{"StopsHalfWay", func(c net.Conn, stop <-chan struct{}) { <-stop }},
 	}
 	for _, s := range shapes {
 		t.Run(s.name, func(t *testing.T) {
-			c, err := net.DialTimeout("tcp", h.Addr, 5*time.Second)
+			c, err := startSlowBody(h, tok)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			head := "POST /.well-known/mercure HTTP/1.1\r\nHost: " + h.Addr + "\r\n" +
-				"Authorization: Bearer " + tok + "\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
-				"Content-Length: 100000\r\n\r\ntopic=slow&data="
-			if _, err := io.WriteString(c, head); err != nil {
-				t.Fatal(err)
-			}
 			stop := make(chan struct{})
 			defer close(stop)
 			go s.send(c, stop)
@@ -200,23 +213,12 @@ func BenchmarkPublishDuringAttacks(b *testing.B) {
 		{"SlowBodies", func(h *e2etest.Hub, tok string, stop <-chan struct{}) {
 			for range 50 {
 				go func() {
-					c, err := net.DialTimeout("tcp", h.Addr, 5*time.Second)
+					c, err := startSlowBody(h, tok)
 					if err != nil {
 						return
 					}
 					defer c.Close()
-					fmt.Fprintf(c, "POST /.well-known/mercure HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"+
-						"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\ntopic=slow&data=", h.Addr, tok)
-					for {
-						select {
-						case <-stop:
-							return
-						case <-time.After(100 * time.Millisecond):
-							if _, err := c.Write([]byte("x")); err != nil {
-								return
-							}
-						}
-					}
+					trickleBody(c, stop)
 				}()
 			}
 			<-stop
