@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
@@ -107,6 +108,9 @@ func TestBadRequests(t *testing.T) {
 			{"publish with LF in id", postAs(pub, "topic=a&id="+url.QueryEscape("1\nevent: x")), 400, "id"},
 			{"publish with CR in id", postAs(pub, "topic=a&id="+url.QueryEscape("1\rdata: x")), 400, "id"},
 			{"publish with NUL in id", postAs(pub, "topic=a&id=1%00"), 400, "id"},
+			{"publish with id earliest", postAs(pub, "topic=a&id=earliest"), 400, "reserved"},
+			{"publish with NUL in type", postAs(pub, "topic=a&type=x%00y"), 400, "type"},
+			{"publish with a bidi override in id", postAs(pub, "topic=a&id="+url.QueryEscape("a\u202eb")), 400, "id"},
 			{"publish with id starting with #", postAs(pub, "topic=a&id=%23frag"), 400, "#"},
 			{"publish with LF in type", postAs(pub, "topic=a&type="+url.QueryEscape("x\ndata: injected")), 400, "type"},
 			{"publish with non-digit retry", postAs(pub, "topic=a&retry=12a"), 400, "retry"},
@@ -196,7 +200,7 @@ func TestLimits(t *testing.T) {
 		// The slot is freed when the first one leaves (noticed by the
 		// departure watcher, or where there is none by a write).
 		first.resp.Body.Close()
-		waitUntil(t, 10*time.Second, "the departed subscriber's slot freed", func() bool {
+		poll.Until(t, "the departed subscriber's slot freed", 10*time.Second, func() bool {
 			th.mustPublish("x", "a")
 			return th.subscribeStatus(topics("a")) == http.StatusOK
 		})

@@ -72,10 +72,13 @@ func eventID(ev *syscall.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
-// watch starts watching c's connection nc; c.id must be set and c
-// findable by lookup. A connection that cannot be watched (not a socket of
-// this process) is only noticed by writes.
+// watch starts watching c's connection nc (or, for TLS, the socket under
+// it); c.id must be set and c findable by lookup. A connection that cannot
+// be watched (not a socket of this process) is only noticed by writes.
 func (w *departureWatcher) watch(c *subConn, nc net.Conn) {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn() // TLS: the hang-up shows on the TCP socket beneath
+	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return

@@ -2,8 +2,11 @@ package server_test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
 )
@@ -77,14 +81,14 @@ func TestDepartureFreesTheSlotAtOnce(t *testing.T) {
 					t.Fatalf("reload %d: %d subscriptions listed; want 1", reload, got)
 				}
 				nc.Close()
-				waitUntil(t, 2*time.Second, "the departed subscriber leaving the subscriptions list", func() bool {
+				poll.Until(t, "the departed subscriber leaving the subscriptions list", 2*time.Second, func() bool {
 					return len(th.hub.Subscriptions()) == 0
 				})
 				if got := th.subscribeStatus(url.Values{"topic": {"page"}, "probe": {"1"}}); got != http.StatusOK {
 					// the probe itself is closed by the client at once: wait for it too
 					t.Fatalf("reload %d: subscribe after the client left = %d; want 200 (slot freed)", reload, got)
 				}
-				waitUntil(t, 2*time.Second, "the probe's slot freed", func() bool {
+				poll.Until(t, "the probe's slot freed", 2*time.Second, func() bool {
 					return len(th.hub.Subscriptions()) == 0
 				})
 			}
@@ -126,7 +130,7 @@ func TestBytesAfterTheRequestDoNotSpinTheWatcher(t *testing.T) {
 		t.Errorf("the departure watcher woke %d times for bytes a client sent; want 0", got)
 	}
 	nc.Close()
-	waitUntil(t, 2*time.Second, "the chatty client's departure noticed", func() bool {
+	poll.Until(t, "the chatty client's departure noticed", 2*time.Second, func() bool {
 		return len(th.hub.Subscriptions()) == 0
 	})
 }
@@ -166,4 +170,68 @@ func BenchmarkDepartureDelay(b *testing.B) {
 		total += time.Since(start)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "delay-µs")
+}
+
+// TestDepartureOverTLS: a taken-over HTTP/1.1 connection over TLS is
+// watched through the TCP socket beneath it, so its client's departure is
+// noticed at once too.
+func TestDepartureOverTLS(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("departures are watched with epoll, on Linux only")
+	}
+	th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.Heartbeat = -1 })
+	tlsSrv := httptest.NewUnstartedServer(th.server) // HTTP/1.1 over TLS
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	for i := range 3 {
+		nc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", tlsSrv.Listener.Addr().String(),
+			&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(nc, "GET /.well-known/mercure?topic=tls HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("subscribe over TLS: %v %v", resp, err)
+		}
+		poll.Until(t, "the TLS subscriber listed", 2*time.Second, func() bool { return len(th.hub.Subscriptions()) == 1 })
+		nc.Close()
+		poll.Until(t, fmt.Sprintf("TLS client %d's departure noticed", i), 2*time.Second, func() bool { return len(th.hub.Subscriptions()) == 0 })
+	}
+}
+
+// TestDepartureEventFollowsAtOnce: with subscription events on and no
+// heartbeats, a client that hangs up is announced inactive (Mercure's
+// disconnect event) and leaves the subscriptions API at once.
+func TestDepartureEventFollowsAtOnce(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("departures are watched with epoll, on Linux only")
+	}
+	th := newTestHub(t, ssetest.HTTP1, func(h *hub.Config, s *server.Config) {
+		h.SubscriptionEvents = true
+		s.Subscriptions = true
+		s.Heartbeat = -1
+	})
+	const watch = "/.well-known/mercure/subscriptions{/topic}{/subscriber}"
+	reader := http.Header{"Authorization": {"Bearer " + th.token(hub.Claims{Subscribe: []string{watch}})}}
+	events := th.subscribe(topics(watch), reader)
+	nc, _ := th.rawSubscribe(topics("https://example.com/leaving"))
+	next := func(active bool) {
+		t.Helper()
+		for {
+			ev := events.next() // bounded: 10 s
+			if strings.Contains(ev.Data, "leaving") && strings.Contains(ev.Data, fmt.Sprintf(`"active":%v`, active)) {
+				return
+			}
+		}
+	}
+	next(true)
+	nc.Close()
+	next(false)
+	req, _ := http.NewRequest("GET", th.url+"/subscriptions", nil)
+	req.Header = reader
+	if status, body := th.do(req); status != http.StatusOK || strings.Contains(body, "leaving") {
+		t.Errorf("subscriptions API after the departure: %d %s; want 200 without it", status, body)
+	}
 }

@@ -192,19 +192,6 @@ func (s *subscription) endedWithin(d time.Duration) error {
 	}
 }
 
-// waitUntil polls cond until it holds, failing the test after timeout: the
-// one way these tests wait for a state they cannot be told about.
-func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // within waits for ch to be closed or to yield, failing the test after
 // timeout.
 func within[T any](t testing.TB, timeout time.Duration, what string, ch <-chan T) {

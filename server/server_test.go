@@ -17,6 +17,7 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
 )
@@ -559,7 +560,7 @@ func TestTrickleReaderIsEndedAsSlowHTTP2(t *testing.T) {
 		th.mustPublish(fmt.Sprint(i, big), "s")
 		time.Sleep(10 * time.Millisecond)
 	}
-	waitUntil(t, 5*time.Second, "the trickle reader's subscription gone", func() bool { return len(th.hub.Subscriptions()) == 0 })
+	poll.Until(t, "the trickle reader's subscription gone", 5*time.Second, func() bool { return len(th.hub.Subscriptions()) == 0 })
 	if got := metrics.count(hub.DisconnectGone); got != 0 {
 		t.Errorf("%d disconnects counted as gone; want the trickle reader counted as slow only", got)
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse/internal/e2etest"
+	"github.com/ssekit/sse/internal/poll"
 )
 
 // attackerAddr is the loopback address the attacking client connects
@@ -59,19 +60,6 @@ func openRawStream(t *testing.T, h *e2etest.Hub, from, query string) (*net.TCPCo
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c.(*net.TCPConn), br, resp.StatusCode
-}
-
-// eventually polls cond every 10 ms until it holds, failing the test after
-// timeout with what it waited for.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // watchAcked starts a subscriber on topic and a publisher; publish
@@ -118,7 +106,7 @@ func TestDepartedClientFreesItsSlot(t *testing.T) {
 				t.Run(l.name, func(t *testing.T) {
 					for reload := range 5 {
 						var c *net.TCPConn
-						eventually(t, 2*time.Second, fmt.Sprintf("reload %d served (the previous stream's slot freed)", reload), func() bool {
+						poll.Until(t, fmt.Sprintf("reload %d served (the previous stream's slot freed)", reload), 2*time.Second, func() bool {
 							var status int
 							c, _, status = openRawStream(t, h, attackerAddr, "topic=page")
 							return status == http.StatusOK
@@ -180,7 +168,7 @@ func TestHubAtItsFileLimitAnswers503(t *testing.T) {
 			for _, c := range conns {
 				c.Close()
 			}
-			eventually(t, 5*time.Second, "a stream served again once the others left", func() bool {
+			poll.Until(t, "a stream served again once the others left", 5*time.Second, func() bool {
 				c, _, status := openRawStream(t, h, from(0), "topic=again")
 				c.Close()
 				return status == http.StatusOK
@@ -231,7 +219,7 @@ func TestTrickleReaderLosesItsSlot(t *testing.T) {
 			// is noticed (within a second): wait for it, bounded.
 			var c *net.TCPConn
 			var br *bufio.Reader
-			eventually(t, 5*time.Second, "the client's slot free for the trickle reader", func() bool {
+			poll.Until(t, "the client's slot free for the trickle reader", 5*time.Second, func() bool {
 				var status int
 				c, br, status = openRawStream(t, h, attackerAddr, query)
 				if status != http.StatusOK {
@@ -259,7 +247,7 @@ func TestTrickleReaderLosesItsSlot(t *testing.T) {
 						t.Errorf("the trickle reader's stream ended with %v; want a reset", err)
 					}
 					publish()
-					eventually(t, 5*time.Second, "the trickle reader's slot freed", func() bool {
+					poll.Until(t, "the trickle reader's slot freed", 5*time.Second, func() bool {
 						c, _, status := openRawStream(t, h, attackerAddr, "topic=probe")
 						c.Close()
 						return status == http.StatusOK

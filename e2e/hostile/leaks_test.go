@@ -117,6 +117,13 @@ func TestBadIDsAndTypesAre400(t *testing.T) {
 		{"CRInType", url.Values{"type": {"a\rdata: injected"}}},
 		{"LFInType", url.Values{"type": {"a\nid: injected"}}},
 		{"IDFragment", url.Values{"id": {"#x"}}},
+		{"IDEarliest", url.Values{"id": {hub.EarliestID}}},
+		{"IDOverTheStoresLimit", url.Values{"id": {strings.Repeat("i", hub.MaxIDLength+1)}}},
+		{"IDOf40KiB", url.Values{"id": {strings.Repeat("i", 40<<10)}}}, // was a 500 on bolt
+		{"IDWithBidiOverride", url.Values{"id": {"safe\u202egpj.exe"}}},
+		{"NULInType", url.Values{"type": {"a\x00b"}}},
+		{"TypeOverTheLimit", url.Values{"type": {strings.Repeat("t", hub.MaxTypeLength+1)}}},
+		{"InvalidUTF8InID", url.Values{"id": {"a\xffb"}}},
 	}
 	for _, s := range shapes {
 		t.Run(s.name, func(t *testing.T) {
@@ -124,10 +131,19 @@ func TestBadIDsAndTypesAre400(t *testing.T) {
 			s.form.Set("data", "refused")
 			status, answer := postForm(t, h, tok, s.form.Encode())
 			if status != http.StatusBadRequest || answer == "" || strings.Contains(answer, "\n") {
-				t.Errorf("got %d %q; want 400 with a one-line reason", status, answer)
+				t.Errorf("got %d %.200q; want 400 with a one-line reason", status, answer)
 			}
 			publish()
 		})
 	}
+	// A topic over the limit, published or subscribed to, is a 400 too.
+	long := strings.Repeat("t", hub.MaxTopicLength+1)
+	if status, answer := postForm(t, h, tok, url.Values{"topic": {long}, "data": {"refused"}}.Encode()); status != http.StatusBadRequest {
+		t.Errorf("publishing to a topic of %d bytes: %d %.200q; want 400", len(long), status, answer)
+	}
+	if got := e2etest.Status(h.Client, h.URL()+"?topic="+long); got != http.StatusBadRequest {
+		t.Errorf("subscribing to a selector of %d bytes: %d; want 400", len(long), got)
+	}
+	publish()
 	check()
 }

@@ -8,14 +8,17 @@ package hostile_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/internal/e2etest"
 )
 
@@ -90,6 +93,36 @@ func TestPublishManyTopicsRefused(t *testing.T) {
 	}
 }
 
+// startSlowBody opens a connection to h and sends a publish request's
+// head, announcing a body of 100,000 bytes, and the body's first bytes.
+func startSlowBody(h *e2etest.Hub, tok string) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", h.Addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	_, err = fmt.Fprintf(c, "POST /.well-known/mercure HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\ntopic=slow&data=", h.Addr, tok)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// trickleBody sends a byte of body every 100 ms until stop or an error.
+func trickleBody(c net.Conn, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+			if _, err := c.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}
+}
+
 // TestSlowPublishBodyTimesOut: a publisher that sends its body a byte at
 // a time, or stops half way, gets 408 once --body-timeout has passed
 // instead of holding its request; others publish meanwhile.
@@ -101,33 +134,16 @@ func TestSlowPublishBodyTimesOut(t *testing.T) {
 		name string
 		send func(c net.Conn, stop <-chan struct{})
 	}{
-		{"ByteAtATime", func(c net.Conn, stop <-chan struct{}) {
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(100 * time.Millisecond):
-					if _, err := c.Write([]byte("x")); err != nil {
-						return
-					}
-				}
-			}
-		}},
+		{"ByteAtATime", trickleBody},
 		{"StopsHalfWay", func(c net.Conn, stop <-chan struct{}) { <-stop }},
 	}
 	for _, s := range shapes {
 		t.Run(s.name, func(t *testing.T) {
-			c, err := net.DialTimeout("tcp", h.Addr, 5*time.Second)
+			c, err := startSlowBody(h, tok)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			head := "POST /.well-known/mercure HTTP/1.1\r\nHost: " + h.Addr + "\r\n" +
-				"Authorization: Bearer " + tok + "\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
-				"Content-Length: 100000\r\n\r\ntopic=slow&data="
-			if _, err := io.WriteString(c, head); err != nil {
-				t.Fatal(err)
-			}
 			stop := make(chan struct{})
 			defer close(stop)
 			go s.send(c, stop)
@@ -145,4 +161,108 @@ func TestSlowPublishBodyTimesOut(t *testing.T) {
 		})
 	}
 	check()
+}
+
+// BenchmarkPublishDuringAttacks times an acknowledged publish, received by
+// a subscriber, against a real hub while one attack of this suite's
+// classes runs beside it flat out (subscribe-and-leave churn from another
+// address, 10,000-topic bodies, 50 trickled bodies), and reports the
+// slowest publish and the hub's RSS growth over the run (from /proc).
+func BenchmarkPublishDuringAttacks(b *testing.B) {
+	attacks := []struct {
+		name string
+		run  func(h *e2etest.Hub, tok string, stop <-chan struct{})
+	}{
+		{"Quiet", func(*e2etest.Hub, string, <-chan struct{}) {}},
+		{"DepartureChurn", func(h *e2etest.Hub, _ string, stop <-chan struct{}) {
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(attackerAddr)}}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := d.Dial("tcp", h.Addr)
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(c, "GET /.well-known/mercure?topic=churn HTTP/1.1\r\nHost: %s\r\n\r\n", h.Addr)
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				http.ReadResponse(bufio.NewReader(c), nil)
+				c.Close()
+			}
+		}},
+		{"TopicFlood", func(h *e2etest.Hub, tok string, stop <-chan struct{}) {
+			body := strings.Repeat("topic=flood&", 10000) + "data=x"
+			c := &http.Client{Transport: &http.Transport{}}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest(http.MethodPost, h.URL(), strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Authorization", "Bearer "+tok)
+				if resp, err := c.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}},
+		{"SlowBodies", func(h *e2etest.Hub, tok string, stop <-chan struct{}) {
+			for range 50 {
+				go func() {
+					c, err := startSlowBody(h, tok)
+					if err != nil {
+						return
+					}
+					defer c.Close()
+					trickleBody(c, stop)
+				}()
+			}
+			<-stop
+		}},
+	}
+	for _, a := range attacks {
+		b.Run(a.name, func(b *testing.B) {
+			h := ssekit.Start(b, e2etest.HubSpec{Args: []string{"--data-dir", b.TempDir(), "--jwt-key", testSecret,
+				"--allow-anonymous", "--store", "memory", "--heartbeat", "-1s", "--body-timeout", "1s"}})
+			tok := e2etest.PublisherToken(b, testSecret)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.URL()+"?topic=timed", nil)
+			resp, err := h.Client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer resp.Body.Close()
+			dec := sse.NewDecoder(resp.Body)
+			pid := h.Cmd.Process.Pid
+			before := rssBytes(b, pid)
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() { defer close(done); a.run(h, tok, stop) }()
+			time.Sleep(200 * time.Millisecond) // the attack under way
+			var slowest time.Duration
+			for b.Loop() {
+				start := time.Now()
+				pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := e2etest.Publish(pctx, h.Client, h.URL(), tok, url.Values{"topic": {"timed"}, "data": {"x"}})
+				pcancel()
+				if err != nil {
+					b.Fatalf("publishing during the attack: %v", err)
+				}
+				if _, err := dec.Next(); err != nil {
+					b.Fatalf("receiving: %v", err)
+				}
+				slowest = max(slowest, time.Since(start))
+			}
+			growth := rssBytes(b, pid) - before
+			close(stop)
+			<-done
+			b.ReportMetric(float64(slowest.Microseconds())/1000, "max-ms")
+			b.ReportMetric(float64(growth)/(1<<20), "MiB-RSS-growth")
+		})
+	}
 }
