@@ -602,7 +602,7 @@ func TestClientVectors(t *testing.T) {
 					es = connect(t, c, fmt.Sprintf("%s/%d/%d", url, i, chunk))
 					var want []ev
 					for _, e := range v.Events {
-						want = append(want, ev{e.Type, e.Data, e.ID})
+						want = append(want, ev(e))
 					}
 					wantEvents(t, collect(t, es, len(want)), want)
 					se := wantStatus(t, es, http.StatusNoContent)
