@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/systemd"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/prommetrics"
 	"github.com/ssekit/sse/server"
@@ -39,6 +40,10 @@ With no flags it listens on 127.0.0.1:8080, keeps its history in
 ./ssekit-data, and creates a development key there (anonymous subscribers
 are then allowed); it prints the UI's address and a publish command to paste.
 On any other address it refuses to start without a configured key.
+
+Started by systemd with socket activation (deploy/ssekit.socket), it serves
+the socket systemd passes instead of --addr, and tells systemd when it is
+ready (sd_notify; Type=notify in deploy/ssekit.service).
 
 Every limit has a default a hub on the internet can keep; docs/security.md
 lists them, with the threat model and how to run the hub there.
@@ -164,8 +169,21 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		return usageErrorf("--tls-cert and --tls-key go together")
 	}
 
+	// Under systemd socket activation (deploy/ssekit.socket) the listener
+	// is systemd's; its address stands for --addr everywhere, the
+	// loopback-only development key included.
+	ln, err := activatedListener()
+	if err != nil {
+		return err
+	}
+	if ln != nil {
+		cfg.addr = ln.Addr().String()
+	}
 	auth, devSecret, err := m.serveAuth(cfg)
 	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return err
 	}
 	if devSecret != nil && !set["allow-anonymous"] {
@@ -228,9 +246,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.addr); err != nil {
+			return err
+		}
 	}
 	httpSrv := &http.Server{
 		Handler:           srv,
@@ -277,6 +296,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if devSecret != nil {
 		m.printDevHints(base, devSecret, cfg)
 	}
+	if err := systemd.Notify("READY=1"); err != nil {
+		log.Warn("telling systemd the hub is ready", "err", err)
+	}
 
 	select {
 	case err := <-served:
@@ -284,6 +306,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: ending streams so clients reconnect elsewhere")
+	systemd.Notify("STOPPING=1")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	httpDone := make(chan error, 1)
@@ -351,6 +374,22 @@ func (m *Main) serveAuth(cfg *serveConfig) (hub.Authenticator, []byte, error) {
 		return nil, nil, err
 	}
 	return auth, devSecret, nil
+}
+
+// activatedListener returns the listening socket systemd passed in, or nil
+// when the hub was not socket-activated. The hub serves one address.
+func activatedListener() (net.Listener, error) {
+	ls, err := systemd.Listeners()
+	if err != nil || len(ls) <= 1 {
+		if len(ls) == 1 {
+			return ls[0], nil
+		}
+		return nil, err
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return nil, fmt.Errorf("systemd passed %d sockets; the hub serves one (one ListenStream= in the socket unit)", len(ls))
 }
 
 // isLoopback reports whether addr (HOST:PORT) listens on loopback only.
