@@ -21,6 +21,7 @@ import (
 
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/jwtauth"
+	"github.com/ssekit/sse/matcher/urlpattern"
 	"github.com/ssekit/sse/prommetrics"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/store/bolt"
@@ -381,7 +382,18 @@ func (m *Main) serveAuth(cfg *serveConfig) (hub.Authenticator, []byte, error) {
 		}
 		resource = scheme + "://" + cfg.addr + "/.well-known/mercure"
 	}
-	auth, err := jwtauth.New(jwtauth.Config{PublisherKey: pub, SubscriberKey: sub, Issuers: issuers, Resource: resource})
+	auth, err := jwtauth.New(jwtauth.Config{
+		PublisherKey: pub, SubscriberKey: sub, Issuers: issuers, Resource: resource,
+		// A token's URL Pattern that does not compile (look-around, a
+		// bad pattern) refuses the token, as the draft requires.
+		ValidateMatcher: func(m hub.TokenMatcher) error {
+			if m.Type != "urlpattern" {
+				return nil
+			}
+			_, err := urlpattern.New(m.Match, resource)
+			return err
+		},
+	})
 	if err != nil {
 		return nil, nil, err
 	}

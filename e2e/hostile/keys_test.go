@@ -195,7 +195,8 @@ func TestRespelledTokens(t *testing.T) {
 // TestAccessTokenFailuresThroughTheHub: with --issuer and --resource, the
 // hub refuses with 401 every access token that fails validation (the
 // wrong audience, a foreign issuer, no exp, a bare draft-07 string among
-// its topics, no typ, signed with a key named in its own header),
+// its topics, a URL Pattern RE2 cannot compile, no typ, signed with a key
+// named in its own header),
 // whatever it claims to grant, and
 // keeps accepting draft-07 tokens signed with the same key.
 func TestAccessTokenFailuresThroughTheHub(t *testing.T) {
@@ -234,6 +235,9 @@ func TestAccessTokenFailuresThroughTheHub(t *testing.T) {
 		"no exp":           access(jwt.MapClaims{"exp": nil}, nil),
 		"a draft-07 topic string": access(jwt.MapClaims{"authorization_details": []any{map[string]any{
 			"type": "https://mercure.rocks/authorization-detail", "actions": []any{"publish"}, "topics": []any{"*"}}}}, nil),
+		"a URL Pattern with look-ahead": access(jwt.MapClaims{"authorization_details": []any{map[string]any{
+			"type": "https://mercure.rocks/authorization-detail", "actions": []any{"publish"},
+			"topics": []any{map[string]any{"match": "https://localhost/books/(?=x).*", "match_type": "urlpattern"}}}}}, nil),
 		"no typ":                                access(nil, map[string]any{"typ": "JWT"}),
 		"signed with the key in its jwk header": access(nil, map[string]any{"jwk": map[string]any{"kty": "oct", "k": attackerKey}}),
 	} {
