@@ -22,6 +22,7 @@ import (
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/internal/systemd"
 	"github.com/ssekit/sse/jwtauth"
+	"github.com/ssekit/sse/matcher/urlpattern"
 	"github.com/ssekit/sse/prommetrics"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/store/bolt"
@@ -58,6 +59,7 @@ fifth of the durable publish throughput (docs/BENCHMARKS.md).
 type serveConfig struct {
 	addr, dataDir, store                             string
 	jwtKey, jwtAlg, pubKey, pubAlg, subKey, subAlg   string
+	issuer, resource, issuerJWKS                     string
 	allowAnonymous                                   bool
 	historySize                                      int
 	historyAge                                       time.Duration
@@ -89,6 +91,9 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.pubAlg, "publisher-jwt-alg", "", "`ALG` of --publisher-jwt-key (default: --jwt-alg)")
 	fs.StringVar(&c.subKey, "subscriber-jwt-key", "", "`KEY` for subscribers' tokens only (overrides --jwt-key for them)")
 	fs.StringVar(&c.subAlg, "subscriber-jwt-alg", "", "`ALG` of --subscriber-jwt-key (default: --jwt-alg)")
+	fs.StringVar(&c.issuer, "issuer", "", "accept draft-08 access tokens (RFC 9068) whose iss is `ISS`, verified with the key flags above (which keep verifying draft-07 tokens) and --issuer-jwks")
+	fs.StringVar(&c.resource, "resource", "", "the hub's resource identifier `URL` draft-08 tokens' aud must contain (default: this hub's URL as served, http(s)://--addr/.well-known/mercure)")
+	fs.StringVar(&c.issuerJWKS, "issuer-jwks", "", "with --issuer: also verify its tokens with the key set at `URL`, or 'discover' to find it in the issuer's RFC 8414 metadata (cached, refreshed every 15 minutes)")
 	fs.BoolVar(&c.allowAnonymous, "allow-anonymous", false, "let subscribers without a token in (they never get private updates); on by default with a development key")
 	fs.IntVar(&c.historySize, "history-size", 10000, "updates kept for replay (`N`)")
 	fs.DurationVar(&c.historyAge, "history-age", 0, "drop history older than `DURATION` (0: no age limit)")
@@ -356,8 +361,28 @@ func (m *Main) serveAuth(cfg *serveConfig) (hub.Authenticator, []byte, error) {
 	if sub == nil {
 		sub = shared
 	}
+	var issuers []jwtauth.Issuer
+	if cfg.issuer != "" {
+		is := jwtauth.Issuer{ID: cfg.issuer}
+		if pub != nil {
+			is.PublisherKeys = []*jwtauth.Key{pub}
+		}
+		if sub != nil {
+			is.SubscriberKeys = []*jwtauth.Key{sub}
+		}
+		switch cfg.issuerJWKS {
+		case "":
+		case "discover":
+			is.Discover = true
+		default:
+			is.JWKSURL = cfg.issuerJWKS
+		}
+		issuers = append(issuers, is)
+	} else if cfg.issuerJWKS != "" || cfg.resource != "" {
+		return nil, nil, usageErrorf("--issuer-jwks and --resource need --issuer")
+	}
 	var devSecret []byte
-	if pub == nil && sub == nil {
+	if pub == nil && sub == nil && (len(issuers) == 0 || (issuers[0].JWKSURL == "" && !issuers[0].Discover)) {
 		if !isLoopback(cfg.addr) {
 			return nil, nil, usageErrorf("refusing to listen on %s without a key: set --jwt-key (or SSEKIT_JWT_KEY); the generated development key is for loopback addresses only", cfg.addr)
 		}
@@ -369,7 +394,29 @@ func (m *Main) serveAuth(cfg *serveConfig) (hub.Authenticator, []byte, error) {
 			return nil, nil, err
 		}
 	}
-	auth, err := jwtauth.New(jwtauth.Config{PublisherKey: pub, SubscriberKey: sub})
+	if devSecret != nil && len(issuers) > 0 {
+		issuers[0].PublisherKeys = []*jwtauth.Key{pub}
+	}
+	resource := cfg.resource
+	if resource == "" && len(issuers) > 0 {
+		scheme := "http"
+		if cfg.tlsCert != "" {
+			scheme = "https"
+		}
+		resource = scheme + "://" + cfg.addr + "/.well-known/mercure"
+	}
+	auth, err := jwtauth.New(jwtauth.Config{
+		PublisherKey: pub, SubscriberKey: sub, Issuers: issuers, Resource: resource,
+		// A token's URL Pattern that does not compile (look-around, a
+		// bad pattern) refuses the token, as the draft requires.
+		ValidateMatcher: func(m hub.TokenMatcher) error {
+			if m.Type != "urlpattern" {
+				return nil
+			}
+			_, err := urlpattern.New(m.Match, resource)
+			return err
+		},
+	})
 	if err != nil {
 		return nil, nil, err
 	}

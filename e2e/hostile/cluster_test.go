@@ -45,9 +45,8 @@ type clusterNodes struct {
 }
 
 // startCluster runs n "ssekit serve --cluster" nodes routing to each
-// other (n == 1: a single node, with no route port, as JetStream needs
-// a peer to form a cluster) with the extra flags, and waits until every
-// one is ready.
+// other (n == 1: a single node with no route port) with the extra
+// flags, and waits until every one is ready.
 func startCluster(t *testing.T, n int, extra ...string) clusterNodes {
 	t.Helper()
 	addrs := e2etest.FreeAddrs(t, 3*n)

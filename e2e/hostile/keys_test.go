@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -188,5 +189,63 @@ func TestRespelledTokens(t *testing.T) {
 	other := signWith(t, jwt.SigningMethodES256, ec, jwt.MapClaims{"mercure": map[string]any{"publish": []string{"t"}}})
 	if status, answer := h.PublishID(other, "t", "other-token"); status != http.StatusOK {
 		t.Errorf("another token: got %d %s; want 200 (a bucket of its own)", status, answer)
+	}
+}
+
+// TestAccessTokenFailuresThroughTheHub: with --issuer and --resource, the
+// hub refuses with 401 every access token that fails validation (the
+// wrong audience, a foreign issuer, no exp, a bare draft-07 string among
+// its topics, a URL Pattern RE2 cannot compile, no typ, signed with a key
+// named in its own header),
+// whatever it claims to grant, and
+// keeps accepting draft-07 tokens signed with the same key.
+func TestAccessTokenFailuresThroughTheHub(t *testing.T) {
+	const iss, res = "https://localhost", "https://localhost/.well-known/mercure"
+	h := startHub(t, "--issuer", iss, "--resource", res)
+	exp := time.Now().Add(time.Hour).Unix()
+	grants := []any{map[string]any{"type": "https://mercure.rocks/authorization-detail", "actions": []any{"publish"}, "topics": []any{map[string]any{"match": "*"}}}}
+	access := func(edit jwt.MapClaims, header map[string]any) string {
+		c := jwt.MapClaims{"iss": iss, "aud": res, "exp": exp, "authorization_details": grants}
+		for k, v := range edit {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+		tok.Header["typ"] = "at+jwt"
+		for k, v := range header {
+			tok.Header[k] = v
+		}
+		key := []byte(testSecret)
+		if k, ok := header["jwk"].(map[string]any); ok { // the attacker's own key, named in the header
+			key, _ = base64.RawURLEncoding.DecodeString(k["k"].(string))
+		}
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	attackerKey := base64.RawURLEncoding.EncodeToString([]byte("attacker-0123456789abcdef0123456789abcdef"))
+	for name, tok := range map[string]string{
+		"another audience": access(jwt.MapClaims{"aud": "https://evil.example/.well-known/mercure"}, nil),
+		"a foreign issuer": access(jwt.MapClaims{"iss": "https://evil.example"}, nil),
+		"no exp":           access(jwt.MapClaims{"exp": nil}, nil),
+		"a draft-07 topic string": access(jwt.MapClaims{"authorization_details": []any{map[string]any{
+			"type": "https://mercure.rocks/authorization-detail", "actions": []any{"publish"}, "topics": []any{"*"}}}}, nil),
+		"a URL Pattern with look-ahead": access(jwt.MapClaims{"authorization_details": []any{map[string]any{
+			"type": "https://mercure.rocks/authorization-detail", "actions": []any{"publish"},
+			"topics": []any{map[string]any{"match": "https://localhost/books/(?=x).*", "match_type": "urlpattern"}}}}}, nil),
+		"no typ":                                access(nil, map[string]any{"typ": "JWT"}),
+		"signed with the key in its jwk header": access(nil, map[string]any{"jwk": map[string]any{"kty": "oct", "k": attackerKey}}),
+	} {
+		if status, answer := h.PublishID(tok, "t", "access-"+strings.ReplaceAll(name, " ", "-")); status != http.StatusUnauthorized {
+			t.Errorf("%s: got %d %s; want 401", name, status, answer)
+		}
+	}
+	if status, answer := h.PublishID(e2etest.PublisherToken(t, testSecret), "t", "draft-07"); status != http.StatusOK {
+		t.Errorf("a draft-07 token with the same key: got %d %s; want 200", status, answer)
 	}
 }
