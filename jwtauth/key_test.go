@@ -144,10 +144,14 @@ func rsaJWK(t *testing.T, k *rsa.PublicKey, extra string) []byte {
 
 func ecJWK(t *testing.T, k *ecdsa.PublicKey) []byte {
 	t.Helper()
-	size := (k.Curve.Params().BitSize + 7) / 8
+	point, err := k.Bytes() // 0x04 ‖ X ‖ Y, each coordinate its full size
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := (len(point) - 1) / 2
 	return []byte(`{"kty":"EC","crv":"` + k.Curve.Params().Name + `","x":"` +
-		base64.RawURLEncoding.EncodeToString(k.X.FillBytes(make([]byte, size))) + `","y":"` +
-		base64.RawURLEncoding.EncodeToString(k.Y.FillBytes(make([]byte, size))) + `"}`)
+		base64.RawURLEncoding.EncodeToString(point[1:1+size]) + `","y":"` +
+		base64.RawURLEncoding.EncodeToString(point[1+size:]) + `"}`)
 }
 
 func TestNewKeyRefusesPEMAndJWKAnywhere(t *testing.T) {

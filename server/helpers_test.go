@@ -19,8 +19,6 @@ import (
 	"github.com/ssekit/sse/ssetest"
 )
 
-const testSecret = testhub.Secret
-
 // testHub is a hub with a memory store behind a real HTTP server.
 type testHub struct {
 	t      testing.TB
