@@ -65,7 +65,7 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	fs.BoolVar(&rf.spec.NoReconnect, "no-reconnect", false, "exit when the stream ends instead of reconnecting")
 	fs.BoolVar(&modes.json, "json", false, "print one JSON object per event, and nothing else, on stdout")
 	fs.BoolVar(&modes.raw, "raw", false, "print the body's bytes as received, each read marked, instead of events")
-	fs.BoolVar(&modes.llm, "llm", false, "print the answer of an LLM streaming API (OpenAI, Anthropic) as it grows, instead of events")
+	fs.BoolVar(&modes.llm, "llm", false, "print the answer of an LLM streaming API (OpenAI chat and Responses, Anthropic, Gemini) or the JSON-RPC messages of an MCP stream as they arrive, then the usage and timing, instead of events")
 	fs.StringVar(&opts.record, "record", "", "also write the session (events, comments, connections, with timing) as JSON Lines to `FILE`, for 'ssekit replay'")
 	colorFlag := fs.String("color", "auto", "colour the output: `WHEN` is auto (when stdout is a terminal and NO_COLOR is unset), always or never")
 
@@ -162,7 +162,7 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 		rec.Tracker.Source = es.EventSource
 	}
 	defer func() {
-		if note := out.End(); note != "" {
+		for _, note := range out.End() {
 			m.logf("listen", "%s", note)
 		}
 	}()
