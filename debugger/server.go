@@ -468,7 +468,7 @@ func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
 		return
 	}
 	client := &sse.Client{
-		HTTPClient:  s.httpClient(ss.spec.Insecure),
+		HTTPClient:  NDJSONClient(s.httpClient(ss.spec.Insecure)), // the page shows NDJSON lines as events
 		NoReconnect: ss.spec.NoReconnect,
 	}
 	tr.Install(client, emit)

@@ -49,6 +49,7 @@ Examples:
 // listenOptions are the flags of "ssekit listen" beyond the request.
 type listenOptions struct {
 	maxEvents int
+	ndjson    bool // accept NDJSON responses, each line an event
 	record    string // write the session as JSON Lines to this file
 }
 
@@ -66,6 +67,7 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	fs.BoolVar(&modes.json, "json", false, "print one JSON object per event, and nothing else, on stdout")
 	fs.BoolVar(&modes.raw, "raw", false, "print the body's bytes as received, each read marked, instead of events")
 	fs.BoolVar(&modes.llm, "llm", false, "print the answer of an LLM streaming API (OpenAI chat and Responses, Anthropic, Gemini) or the JSON-RPC messages of an MCP stream as they arrive, then the usage and timing, instead of events")
+	fs.BoolVar(&opts.ndjson, "ndjson", false, "also accept a newline-delimited JSON response (application/x-ndjson, application/jsonl) and show each line as an event")
 	fs.StringVar(&opts.record, "record", "", "also write the session (events, comments, connections, with timing) as JSON Lines to `FILE`, for 'ssekit replay'")
 	colorFlag := fs.String("color", "auto", "colour the output: `WHEN` is auto (when stdout is a terminal and NO_COLOR is unset), always or never")
 
@@ -125,13 +127,21 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 		connections int
 		es          *debugger.Stream
 	)
+	httpClient := m.httpClient(spec.Insecure)
+	if opts.ndjson {
+		httpClient = debugger.NDJSONClient(httpClient)
+	}
 	client := &sse.Client{
-		HTTPClient:  m.httpClient(spec.Insecure),
+		HTTPClient:  httpClient,
 		NoReconnect: spec.NoReconnect,
 		OnConnect: func(resp *http.Response) {
 			connections++
 			out.Connected(m.now())
-			m.logf("listen", "connected to %s (%s %s)", spec.URL, resp.Proto, resp.Status)
+			note := ""
+			if ct := resp.Header.Get(debugger.ConvertedFromHeader); ct != "" {
+				note = fmt.Sprintf("; %s: each line shown as an event", ct)
+			}
+			m.logf("listen", "connected to %s (%s %s%s)", spec.URL, resp.Proto, resp.Status, note)
 		},
 		OnComment: func(text string) { out.Comment(text, m.now()) },
 		OnRetry: func(err error, delay time.Duration) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -49,5 +51,29 @@ func TestListenLLMFormats(t *testing.T) {
 				t.Errorf("exit code %d; want 0", got.code)
 			}
 		})
+	}
+}
+
+// TestListenNDJSON: with --ndjson an NDJSON response is shown line by line
+// as events (--json gives one object per line); without it the contract's
+// Content-Type failure holds.
+func TestListenNDJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		io.WriteString(w, "{\"message\":{\"content\":\"Hel\"},\"done\":false}\n{\"message\":{\"content\":\"lo\"},\"done\":true}\n")
+	}))
+	t.Cleanup(srv.Close)
+	got := run(t, nil, "listen", "--ndjson", "--json", "--no-reconnect", srv.URL)
+	want := `{"type":"message","data":"{\"message\":{\"content\":\"Hel\"},\"done\":false}","id":""}` + "\n" +
+		`{"type":"message","data":"{\"message\":{\"content\":\"lo\"},\"done\":true}","id":""}` + "\n"
+	if got.stdout != want || got.code != 0 {
+		t.Errorf("--ndjson: exit %d, stdout\n%s\nwant\n%s", got.code, got.stdout, want)
+	}
+	if !strings.Contains(got.stderr, "application/x-ndjson: each line shown as an event") {
+		t.Errorf("stderr %q; want the conversion said", got.stderr)
+	}
+	got = run(t, nil, "listen", "--no-reconnect", srv.URL)
+	if got.code != 1 || !strings.Contains(got.stderr, `Content-Type is "application/x-ndjson"; want text/event-stream`) {
+		t.Errorf("without --ndjson: exit %d, stderr %q; want 1 and the Content-Type", got.code, got.stderr)
 	}
 }
