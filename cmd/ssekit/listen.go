@@ -49,7 +49,7 @@ Examples:
 // listenOptions are the flags of "ssekit listen" beyond the request.
 type listenOptions struct {
 	maxEvents int
-	ndjson    bool // accept NDJSON responses, each line an event
+	ndjson    bool   // accept NDJSON responses, each line an event
 	record    string // write the session as JSON Lines to this file
 }
 
