@@ -96,6 +96,7 @@ type Assembler struct {
 	finish    string
 	done      bool
 	usage     Usage
+	rules     map[string][]pathStep // SetRules; nil: the known formats
 	// Set by FeedAt: when the first and the last piece of the answer
 	// (text, reasoning or tool arguments) arrived.
 	first, last time.Time
@@ -160,7 +161,15 @@ func (a *Assembler) Done() bool { return a.done }
 // Feed adds one event. It reports false when the event is not part of a
 // recognised LLM stream (or adds nothing to it).
 func (a *Assembler) Feed(ev *sse.Event) (LLMDelta, bool) {
-	d, ok := parseDelta(ev)
+	var (
+		d  LLMDelta
+		ok bool
+	)
+	if a.rules != nil {
+		d, ok = ruleDelta(a.rules, ev)
+	} else {
+		d, ok = parseDelta(ev)
+	}
 	if !ok {
 		return LLMDelta{}, false
 	}

@@ -77,3 +77,28 @@ func TestListenNDJSON(t *testing.T) {
 		t.Errorf("without --ndjson: exit %d, stderr %q; want 1 and the Content-Type", got.code, got.stderr)
 	}
 }
+
+// TestListenLLMRules: --llm-rules assembles a made-up JSON format; a rule
+// file with a bad path is refused with its reason.
+func TestListenLLMRules(t *testing.T) {
+	dir := filepath.Join("..", "..", "debugger", "testdata", "llm")
+	wire, err := os.ReadFile(filepath.Join(dir, "custom.sse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(streamOf(string(wire)))
+	t.Cleanup(srv.Close)
+	got := run(t, nil, "listen", "--llm-rules", filepath.Join(dir, "custom-rules.json"), "--no-reconnect", srv.URL)
+	if want := "Bonjour\n[tool call translate]\n{\"to\":\"en\"}\n"; got.stdout != want {
+		t.Errorf("stdout %q; want %q", got.stdout, want)
+	}
+	if !strings.Contains(got.stderr, "usage: 4 input, 6 output tokens") || !strings.HasSuffix(got.stderr, "the model stopped: complete\n") {
+		t.Errorf("stderr %q; want the usage and the stop reason", got.stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"text":"out.piece"}`), 0o600)
+	got = run(t, nil, "listen", "--llm-rules", bad, srv.URL)
+	if got.code != 1 || !strings.Contains(got.stderr, "does not start with $") {
+		t.Errorf("bad rules: exit %d, stderr %q; want 1 and why", got.code, got.stderr)
+	}
+}

@@ -69,6 +69,10 @@ func NewPrinter(w io.Writer, mode Mode, color bool) *Printer {
 	return p
 }
 
+// Assembler returns the LLM output's Assembler (nil in other modes), to
+// give it merge rules.
+func (p *Printer) Assembler() *debugger.Assembler { return p.llm }
+
 // Mode returns what p prints.
 func (p *Printer) Mode() Mode { return p.mode }
 
