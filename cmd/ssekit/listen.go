@@ -169,6 +169,11 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 			if ct := resp.Header.Get(debugger.ConvertedFromHeader); ct != "" {
 				note = fmt.Sprintf("; %s: each line shown as an event", ct)
 			}
+			if id := resp.Header.Get("Mcp-Session-Id"); id != "" {
+				// MCP Streamable HTTP: the session later requests must
+				// send; a reconnection resumes with Last-Event-ID.
+				note += fmt.Sprintf("; MCP session %q", id)
+			}
 			m.logf("listen", "connected to %s (%s %s%s)", spec.URL, resp.Proto, resp.Status, note)
 		},
 		OnComment: func(text string) { out.Comment(text, m.now()) },

@@ -21,7 +21,7 @@ func TestListenLLMFormats(t *testing.T) {
 	}{
 		{"gemini.sse", []string{"Checking the forecast.", "Tomorrow in Lyon: sunny, 21 °C.", "[tool call save_note]", `{"city":"Lyon","temp":21}`},
 			[]string{"usage: 9 input, 12 output tokens", "first token after ", "tokens/s", "the model stopped: STOP"}},
-		{"mcp.sse", []string{"→ notifications/progress", "→ request \"srv-1\" sampling/createMessage", "← result 7 {\"content\"", "← error 8 -32602 unknown tool"}, nil},
+		{"mcp.sse", []string{"→ notifications/progress", "→ request \"srv-1\" sampling/createMessage", "← result 7 {\"content\"", "← error 8 -32602 unknown tool"}, []string{`MCP session "sess-42"`}},
 		{"anthropic-thinking.sse", []string{"The user wants a sum.", "Let me add.", "[tool call add] toolu_7", `{"a":2,"b":3}`},
 			[]string{"usage: 21 input, 30 output tokens", "the model stopped: tool_use"}},
 	}
@@ -31,7 +31,10 @@ func TestListenLLMFormats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv := httptest.NewServer(streamOf(string(wire)))
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Mcp-Session-Id", "sess-42")
+				streamOf(string(wire)).ServeHTTP(w, r)
+			}))
 			t.Cleanup(srv.Close)
 			got := run(t, nil, "listen", "--llm", "--no-reconnect", srv.URL)
 			rest := got.stdout
