@@ -55,10 +55,13 @@ type RPCMessage struct {
 	Method string          `json:"method,omitempty"`
 	Params json.RawMessage `json:"params,omitempty"`
 	Result json.RawMessage `json:"result,omitempty"`
-	Error  *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error,omitempty"`
+	Error  *RPCError       `json:"error,omitempty"`
+}
+
+// An RPCError is the error of a JSON-RPC response.
+type RPCError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
 }
 
 // A ToolDelta is a piece of one tool call.
@@ -302,10 +305,7 @@ type llmChunk struct {
 	Method  string          `json:"method"`
 	Params  json.RawMessage `json:"params"`
 	Result  json.RawMessage `json:"result"`
-	Error   *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+	Error   *RPCError       `json:"error"`
 }
 
 // anthropicDelta is the delta of a content_block_delta or message_delta.
