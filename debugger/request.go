@@ -57,6 +57,9 @@ type RequestSpec struct {
 	Raw bool `json:"raw,omitempty"`
 	// Insecure skips TLS certificate verification.
 	Insecure bool `json:"insecure,omitempty"`
+	// LLMRules, when set, assemble the answer of a JSON stream in a format
+	// of its own (see MergeRules) instead of the known LLM formats.
+	LLMRules *MergeRules `json:"llmRules,omitempty"`
 	// Timeout, when positive, bounds the whole session (every
 	// reconnection included); see WithTimeout. Not part of a recording.
 	Timeout time.Duration `json:"-"`
@@ -134,6 +137,11 @@ func (r *RequestSpec) method() string {
 func (r *RequestSpec) NewRequest(ctx context.Context) (*http.Request, error) {
 	if err := CheckURL(r.URL); err != nil {
 		return nil, err
+	}
+	if r.LLMRules != nil {
+		if _, err := compileRules(r.LLMRules); err != nil {
+			return nil, err
+		}
 	}
 	hasBody := r.HasBody || r.Body != ""
 	var body io.Reader

@@ -451,6 +451,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
 	tr := NewTracker(nil)
 	tr.Raw = ss.spec.Raw
+	if ss.spec.LLMRules != nil {
+		tr.Assembler().SetRules(ss.spec.LLMRules) // checked by create
+	}
 	emit := func(r Record) {
 		select {
 		case out <- r:
@@ -468,7 +471,7 @@ func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
 		return
 	}
 	client := &sse.Client{
-		HTTPClient:  s.httpClient(ss.spec.Insecure),
+		HTTPClient:  NDJSONClient(s.httpClient(ss.spec.Insecure)), // the page shows NDJSON lines as events
 		NoReconnect: ss.spec.NoReconnect,
 	}
 	tr.Install(client, emit)

@@ -7,7 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,5 +374,61 @@ func TestUITokenLeavesTheAddress(t *testing.T) {
 			t.Fatal(err)
 		}
 		browsertest.WaitFor(t, ctx, `document.querySelectorAll('#rows .row.event').length === 2`, 20*time.Second)
+	}
+}
+
+// TestUILLMFormats: the page assembles the made-up Gemini and MCP streams
+// of testdata/llm in Chromium, with the usage, timing and JSON-RPC
+// messages.
+func TestUILLMFormats(t *testing.T) {
+	ui := newUI(t)
+	tests := []struct {
+		file, format, wait string
+		contains           []string // in #llm
+	}{
+		{"gemini.sse", "Gemini", `document.getElementById('llm-text').textContent === 'Tomorrow in Lyon: sunny, 21 °C.' && document.getElementById('llm-finish').textContent.includes('STOP')`,
+			[]string{"Checking the forecast.", "save_note", "usage: 9 input, 12 output tokens", "first token after"}},
+		{"mcp.sse", "MCP", `document.getElementById('llm-tools').textContent.includes('unknown tool')`,
+			[]string{"→ notifications/progress", "→ request \"srv-1\" sampling/createMessage", "← result 7", "← error 8: -32602 unknown tool", "4 messages"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			wire, err := os.ReadFile(filepath.Join("testdata", "llm", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var served atomic.Bool
+			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if served.Swap(true) {
+					w.WriteHeader(http.StatusNoContent) // the answer was given: the reconnection ends it
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Write(wire)
+			}))
+			t.Cleanup(api.Close)
+			ctx := browsertest.New(t)
+			if err := do(ctx,
+				chromedp.Navigate(ui.URL+"/?token="+testToken),
+				chromedp.WaitVisible("#url"),
+				chromedp.SendKeys("#url", api.URL+"/v1beta/models/m:streamGenerateContent?alt=sse"),
+				chromedp.Click("#send"),
+			); err != nil {
+				t.Fatal(err)
+			}
+			browsertest.WaitFor(t, ctx, tt.wait, 20*time.Second)
+			text, err := chromedp.Run(ctx, chromedp.Text("#llm"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tt.contains {
+				if !strings.Contains(text, want) {
+					t.Errorf("the answer panel lacks %q:\n%s", want, text)
+				}
+			}
+			if format, _ := chromedp.Run(ctx, chromedp.Text("#llm-format")); format != tt.format {
+				t.Errorf("format %q; want %q", format, tt.format)
+			}
+		})
 	}
 }

@@ -19,7 +19,9 @@ const debugUsage = `Usage: ssekit debug [--addr 127.0.0.1:7070] [--open]
 Serves the SSE debugger: a page to build a request (method, URL, query
 parameters, headers, JSON body, bearer token), send it, and watch the
 events arrive live with their timing, reconnections, raw bytes and, for LLM
-streaming APIs (OpenAI, Anthropic), the answer assembled from its deltas.
+streaming APIs (OpenAI chat and Responses, Anthropic, Gemini) the answer
+assembled from its deltas with its usage and timing, and for MCP streams
+their JSON-RPC messages.
 The requests are made by ssekit, not by the browser: any method, header and
 body, and no CORS limits.
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +39,12 @@ of the stream with --no-reconnect, or 204 No Content); 1 with a one-line
 reason on stderr when the connection fails or the response is not a 200
 event stream; 2 for a bad command line; 124 when --timeout expires.
 
+With --llm-rules FILE, the answer of any JSON stream is assembled by rules,
+a JSON object of JSONPath paths ($.a.b[0]['c']) into each event's data:
+{"text": "$.out.piece", "toolName": "$.action.fn", "toolArgs": "$.action.argv",
+"toolIndex": "$.action.slot", "toolId": …, "reasoning": …, "finish": "$.end.why",
+"inputTokens": …, "outputTokens": …}.
+
 Examples:
 
   ssekit listen http://127.0.0.1:8080/events
@@ -49,6 +57,7 @@ Examples:
 // listenOptions are the flags of "ssekit listen" beyond the request.
 type listenOptions struct {
 	maxEvents int
+	ndjson    bool   // accept NDJSON responses, each line an event
 	record    string // write the session as JSON Lines to this file
 }
 
@@ -65,7 +74,9 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	fs.BoolVar(&rf.spec.NoReconnect, "no-reconnect", false, "exit when the stream ends instead of reconnecting")
 	fs.BoolVar(&modes.json, "json", false, "print one JSON object per event, and nothing else, on stdout")
 	fs.BoolVar(&modes.raw, "raw", false, "print the body's bytes as received, each read marked, instead of events")
-	fs.BoolVar(&modes.llm, "llm", false, "print the answer of an LLM streaming API (OpenAI, Anthropic) as it grows, instead of events")
+	fs.BoolVar(&modes.llm, "llm", false, "print the answer of an LLM streaming API (OpenAI chat and Responses, Anthropic, Gemini) or the JSON-RPC messages of an MCP stream as they arrive, then the usage and timing, instead of events")
+	rulesFile := fs.String("llm-rules", "", "assemble the answer of a JSON stream in a format of its own with the JSONPath rules of `FILE` (implies --llm; see 'ssekit help listen')")
+	fs.BoolVar(&opts.ndjson, "ndjson", false, "also accept a newline-delimited JSON response (application/x-ndjson, application/jsonl) and show each line as an event")
 	fs.StringVar(&opts.record, "record", "", "also write the session (events, comments, connections, with timing) as JSON Lines to `FILE`, for 'ssekit replay'")
 	colorFlag := fs.String("color", "auto", "colour the output: `WHEN` is auto (when stdout is a terminal and NO_COLOR is unset), always or never")
 
@@ -82,6 +93,9 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	}
 	if rf.spec.Timeout < 0 {
 		return usageErrorf("--timeout must not be negative")
+	}
+	if *rulesFile != "" {
+		modes.llm = true
 	}
 	mode := term.Blocks
 	switch {
@@ -102,7 +116,23 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	return m.listen(ctx, spec, &opts, term.NewPrinter(m.Stdout, mode, color))
+	out := term.NewPrinter(m.Stdout, mode, color)
+	if *rulesFile != "" {
+		b, err := os.ReadFile(*rulesFile)
+		if err != nil {
+			return fmt.Errorf("--llm-rules: %w", err)
+		}
+		spec.LLMRules = &debugger.MergeRules{}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(spec.LLMRules); err != nil {
+			return fmt.Errorf("--llm-rules: %s: %w", *rulesFile, err)
+		}
+		if err := out.Assembler().SetRules(spec.LLMRules); err != nil {
+			return fmt.Errorf("--llm-rules: %s: %w", *rulesFile, err)
+		}
+	}
+	return m.listen(ctx, spec, &opts, out)
 }
 
 func btoi(b bool) int {
@@ -125,13 +155,26 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 		connections int
 		es          *debugger.Stream
 	)
+	httpClient := m.httpClient(spec.Insecure)
+	if opts.ndjson {
+		httpClient = debugger.NDJSONClient(httpClient)
+	}
 	client := &sse.Client{
-		HTTPClient:  m.httpClient(spec.Insecure),
+		HTTPClient:  httpClient,
 		NoReconnect: spec.NoReconnect,
 		OnConnect: func(resp *http.Response) {
 			connections++
 			out.Connected(m.now())
-			m.logf("listen", "connected to %s (%s %s)", spec.URL, resp.Proto, resp.Status)
+			note := ""
+			if ct := resp.Header.Get(debugger.ConvertedFromHeader); ct != "" {
+				note = fmt.Sprintf("; %s: each line shown as an event", ct)
+			}
+			if id := resp.Header.Get("Mcp-Session-Id"); id != "" {
+				// MCP Streamable HTTP: the session later requests must
+				// send; a reconnection resumes with Last-Event-ID.
+				note += fmt.Sprintf("; MCP session %q", id)
+			}
+			m.logf("listen", "connected to %s (%s %s%s)", spec.URL, resp.Proto, resp.Status, note)
 		},
 		OnComment: func(text string) { out.Comment(text, m.now()) },
 		OnRetry: func(err error, delay time.Duration) {
@@ -162,7 +205,7 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 		rec.Tracker.Source = es.EventSource
 	}
 	defer func() {
-		if note := out.End(); note != "" {
+		for _, note := range out.End() {
 			m.logf("listen", "%s", note)
 		}
 	}()

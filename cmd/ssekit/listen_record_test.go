@@ -91,7 +91,7 @@ func TestListenLLM(t *testing.T) {
 	}{
 		{"OpenAI", openAIWire.String(), "Hello\n[tool call get_weather] call_1\n{\"city\":\"Paris\"}\n", "the model stopped: tool_calls\n"},
 		{"Anthropic", anthropicWire.String(), "Bonjour\n[tool call lookup] toolu_1\n{\"q\": 1}\n", "the model stopped: tool_use\n"},
-		{"not an LLM", "data: plain\n\n", "", "no LLM deltas recognised (OpenAI choices[].delta, Anthropic content_block_delta, OpenAI response.*.delta)\n"},
+		{"not an LLM", "data: plain\n\n", "", "no LLM deltas recognised (OpenAI choices[].delta, Anthropic content_block_delta, OpenAI response.*.delta, Gemini candidates[].content, MCP JSON-RPC)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

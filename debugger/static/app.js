@@ -401,7 +401,7 @@
         const type = r.type || 'message';
         if (!types.has(type)) { types.add(type); $('filter-type').add(new Option(type, type)); }
         addEntry({ kind: 'event', t: r.t, gap, id: r.id || '', type, data: r.data || '', rec: r });
-        if (r.llm) llmAdd(r.llm);
+        if (r.llm) llmAdd(r.llm, r.t);
         break;
       }
       case 'comment':
@@ -693,8 +693,21 @@
   let llm = null;
   let llmDirty = false;
   function llmReset() { llm = null; $('llm').hidden = true; $('llm-text').textContent = ''; $('llm-tools').innerHTML = ''; $('llm-reasoning').textContent = ''; $('llm-reasoning').hidden = true; }
-  function llmAdd(d) {
-    if (!llm) llm = { format: d.format, text: '', reasoning: '', tools: [], finish: '' };
+  // llmAdd adds one event's delta (at t ms into the session): the answer,
+  // the reported usage (latest counts win), the first and last token's
+  // times, and MCP's JSON-RPC messages.
+  function llmAdd(d, t) {
+    if (!llm) llm = { format: d.format, text: '', reasoning: '', tools: [], finish: '', usage: null, firstT: null, lastT: null, rpc: [] };
+    if (d.text || d.reasoning || (d.tool && d.tool.args)) {
+      if (llm.firstT === null) llm.firstT = t;
+      llm.lastT = t;
+    }
+    if (d.usage) {
+      llm.usage = llm.usage || { in: 0, out: 0 };
+      if (d.usage.inputTokens) llm.usage.in = d.usage.inputTokens;
+      if (d.usage.outputTokens) llm.usage.out = d.usage.outputTokens;
+    }
+    if (d.rpc && llm.rpc.length < 1000) llm.rpc.push(d.rpc);
     llm.text += d.text || '';
     llm.reasoning += d.reasoning || '';
     if (d.finish) llm.finish = d.finish;
@@ -711,10 +724,14 @@
   function renderLLM() {
     if (!llmDirty || !llm) return;
     llmDirty = false;
-    if (!llm.text && !llm.tools.length && !llm.reasoning && !llm.finish) return;
+    if (!llm.text && !llm.tools.length && !llm.reasoning && !llm.finish && !llm.rpc.length) return;
     $('llm').hidden = false;
-    $('llm-format').textContent = { openai: 'OpenAI chat', responses: 'OpenAI responses', anthropic: 'Anthropic' }[llm.format] || llm.format;
-    $('llm-finish').textContent = llm.finish ? 'finished: ' + llm.finish : 'streaming…';
+    $('llm-format').textContent = { openai: 'OpenAI chat', responses: 'OpenAI responses', anthropic: 'Anthropic', gemini: 'Gemini', mcp: 'MCP' }[llm.format] || llm.format;
+    const facts = [llm.finish ? 'finished: ' + llm.finish : (llm.format === 'mcp' ? llm.rpc.length + ' messages' : 'streaming…')];
+    if (llm.usage) facts.push('usage: ' + llm.usage.in + ' input, ' + llm.usage.out + ' output tokens');
+    if (llm.firstT !== null) facts.push('first token after ' + Math.round(llm.firstT) + ' ms');
+    if (llm.usage && llm.usage.out > 1 && llm.lastT > llm.firstT) facts.push(((llm.usage.out - 1) / ((llm.lastT - llm.firstT) / 1000)).toFixed(1) + ' tokens/s');
+    $('llm-finish').textContent = facts.join(' · ');
     $('llm-text').textContent = llm.text;
     $('llm-reasoning').hidden = !llm.reasoning;
     $('llm-reasoning').textContent = llm.reasoning;
@@ -722,6 +739,13 @@
       let args = t.args;
       try { args = JSON.stringify(JSON.parse(t.args), null, 2); } catch (e) { /* still growing */ }
       return '<div class="tool">tool call <b>' + esc(t.name || '?') + '</b> <span class="hint">' + esc(t.id) + '</span><pre>' + esc(args) + '</pre></div>';
+    }).join('') + llm.rpc.map((m) => {
+      let what;
+      if (m.method) what = (m.id ? '→ request ' + m.id + ' ' : '→ ') + m.method;
+      else if (m.error) what = '← error ' + (m.id || '') + ': ' + m.error.code + ' ' + m.error.message;
+      else what = '← result ' + (m.id || '');
+      const body = m.method ? m.params : m.result;
+      return '<div class="rpc"><b>' + esc(what) + '</b>' + (body ? '<pre>' + esc(JSON.stringify(body, null, 2)) + '</pre>' : '') + '</div>';
     }).join('');
     const lt = $('llm-text');
     lt.scrollTop = lt.scrollHeight;

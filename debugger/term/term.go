@@ -55,6 +55,7 @@ type Printer struct {
 	lastEnd byte      // the last byte written by Raw or LLM output
 	tools   int       // tool calls announced by the LLM output
 	prev    time.Time // the previous event, or the connection
+	start   time.Time // the first connection
 	buf     bytes.Buffer
 }
 
@@ -67,6 +68,10 @@ func NewPrinter(w io.Writer, mode Mode, color bool) *Printer {
 	}
 	return p
 }
+
+// Assembler returns the LLM output's Assembler (nil in other modes), to
+// give it merge rules.
+func (p *Printer) Assembler() *debugger.Assembler { return p.llm }
 
 // Mode returns what p prints.
 func (p *Printer) Mode() Mode { return p.mode }
@@ -85,6 +90,9 @@ func (p *Printer) Connected(at time.Time) {
 	if p.prev.IsZero() {
 		p.prev = at
 	}
+	if p.start.IsZero() {
+		p.start = at
+	}
 }
 
 // Event prints an event that arrived at at.
@@ -96,7 +104,7 @@ func (p *Printer) Event(ev *sse.Event, at time.Time) error {
 		return nil
 	case LLM:
 		p.prev = at
-		return p.llmDelta(ev)
+		return p.llmDelta(ev, at)
 	case JSON:
 		je := jsonEvent{Type: ev.Type, Data: ev.Data, ID: ev.ID}
 		if ev.HasRetry {
@@ -315,10 +323,16 @@ func splitAfterLineEnds(b []byte) []string {
 // llmDelta prints what an event added to an LLM answer: text as is, as it
 // arrives, and each tool call on a line of its own followed by its
 // arguments.
-func (p *Printer) llmDelta(ev *sse.Event) error {
-	d, ok := p.llm.Feed(ev)
+func (p *Printer) llmDelta(ev *sse.Event, at time.Time) error {
+	d, ok := p.llm.FeedAt(ev, at)
 	if !ok {
 		return nil
+	}
+	if m := d.RPC; m != nil {
+		if p.lastEnd != '\n' && p.lastEnd != 0 {
+			p.buf.WriteByte('\n')
+		}
+		p.rpcLine(m)
 	}
 	if d.Reasoning != "" {
 		p.style(styleDim, SanitizeText(d.Reasoning))
@@ -350,21 +364,52 @@ func (p *Printer) llmDelta(ev *sse.Event) error {
 	return err
 }
 
-// End finishes the Raw and LLM outputs with a newline. It returns a note
-// for stderr, or "": for LLM output, that no LLM stream was recognised or
-// why the model stopped.
-func (p *Printer) End() (note string) {
+// rpcLine shows one MCP JSON-RPC message on a line: "→ method" for a
+// request or notification from the server, "← id result" for a response.
+func (p *Printer) rpcLine(m *debugger.RPCMessage) {
+	switch {
+	case m.Method != "" && m.ID != "":
+		p.style(styleType, "→ request "+Sanitize(m.ID)+" "+Sanitize(m.Method))
+		p.buf.WriteString(" " + Sanitize(string(m.Params)))
+	case m.Method != "":
+		p.style(styleType, "→ "+Sanitize(m.Method))
+		p.buf.WriteString(" " + Sanitize(string(m.Params)))
+	case m.Error != nil:
+		p.style(styleError, "← error "+Sanitize(m.ID))
+		p.buf.WriteString(" " + strconv.Itoa(m.Error.Code) + " " + Sanitize(m.Error.Message))
+	default:
+		p.style(styleID, "← result "+Sanitize(m.ID))
+		p.buf.WriteString(" " + Sanitize(string(m.Result)))
+	}
+	p.buf.WriteByte('\n')
+}
+
+// End finishes the Raw and LLM outputs with a newline. It returns notes
+// for stderr, one a line: for LLM output, that no LLM stream was
+// recognised, or the usage and timing the stream reported and, last, why
+// the model stopped.
+func (p *Printer) End() (notes []string) {
 	if (p.mode == Raw || p.mode == LLM) && p.lastEnd != '\n' && p.lastEnd != 0 {
 		io.WriteString(p.w, "\n")
 	}
 	if p.mode != LLM {
-		return ""
+		return nil
 	}
-	switch {
-	case p.llm.Format() == "":
-		return "no LLM deltas recognised (OpenAI choices[].delta, Anthropic content_block_delta, OpenAI response.*.delta)"
-	case p.llm.Finish() != "":
-		return "the model stopped: " + Sanitize(p.llm.Finish())
+	if p.llm.Format() == "" {
+		return []string{"no LLM deltas recognised (OpenAI choices[].delta, Anthropic content_block_delta, OpenAI response.*.delta, Gemini candidates[].content, MCP JSON-RPC)"}
 	}
-	return ""
+	if u := p.llm.Usage(); u != (debugger.Usage{}) {
+		notes = append(notes, fmt.Sprintf("usage: %d input, %d output tokens", u.InputTokens, u.OutputTokens))
+	}
+	if t, ok := p.llm.Timing(p.start); ok {
+		s := "first token after " + FormatGap(t.FirstToken)
+		if t.TokensPerSec > 0 {
+			s += fmt.Sprintf(", %.1f tokens/s", t.TokensPerSec)
+		}
+		notes = append(notes, s)
+	}
+	if f := p.llm.Finish(); f != "" {
+		notes = append(notes, "the model stopped: "+Sanitize(f))
+	}
+	return notes
 }

@@ -1,0 +1,90 @@
+package debugger
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ssekit/sse"
+)
+
+// TestMergeRules assembles the made-up format of testdata/llm/custom.sse
+// with the rules of custom-rules.json.
+func TestMergeRules(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "llm", "custom-rules.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules MergeRules
+	if err := json.Unmarshal(b, &rules); err != nil {
+		t.Fatal(err)
+	}
+	var a Assembler
+	if err := a.SetRules(&rules); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join("testdata", "llm", "custom.sse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for ev, err := range sse.NewDecoder(f).Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Feed(&ev)
+	}
+	if a.Format() != FormatCustom || a.Text() != "Bonjour" || a.Finish() != "complete" {
+		t.Errorf("format %q text %q finish %q; want custom, Bonjour, complete", a.Format(), a.Text(), a.Finish())
+	}
+	if tc := a.ToolCalls(); len(tc) != 1 || tc[0].Name != "translate" || tc[0].Arguments != `{"to":"en"}` {
+		t.Errorf("tool calls %+v; want translate {\"to\":\"en\"}", tc)
+	}
+	if a.Usage() != (Usage{4, 6}) {
+		t.Errorf("usage %+v; want 4 in, 6 out", a.Usage())
+	}
+	for _, bad := range []MergeRules{{}, {Text: "out.piece"}, {Text: "$.a[x]"}, {Text: "$.a['b"}, {Text: "$..a"},
+		{Text: "$" + strings.Repeat(".a", maxPathSteps+1)}} {
+		if err := (&Assembler{}).SetRules(&bad); !errors.Is(err, ErrBadRule) {
+			t.Errorf("rules %+v: %v; want ErrBadRule", bad, err)
+		}
+	}
+}
+
+// TestSessionRules: the page's request may carry merge rules; a bad one is
+// a 400 with the reason, a good one assembles the session's answer.
+func TestSessionRules(t *testing.T) {
+	s := New(Config{})
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() { s.Close(); srv.Close() })
+	resp, err := http.Post(srv.URL+"/api/sessions", "application/json", strings.NewReader(`{"url":"http://127.0.0.1:1/","llmRules":{"text":"nope"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "bad merge rule") {
+		t.Errorf("bad rules: %s %s; want 400 and the reason", resp.Status, body)
+	}
+
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"o\":\"Hel\"}\n\ndata: {\"o\":\"lo\"}\n\n")
+	}))
+	t.Cleanup(upstream.Close)
+	text := ""
+	for _, r := range runSession(t, RequestSpec{URL: upstream.URL, NoReconnect: true, LLMRules: &MergeRules{Text: "$.o"}}, nil) {
+		if r.LLM != nil {
+			text += r.LLM.Text
+		}
+	}
+	if text != "Hello" {
+		t.Errorf("assembled %q; want Hello", text)
+	}
+}
