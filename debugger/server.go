@@ -59,7 +59,6 @@ var (
 	errBadToken    = errors.New("debugger: missing or wrong token; open the address ssekit debug printed")
 	errNoSession   = errors.New("debugger: no such session")
 	errTooMany     = errors.New("debugger: too many sessions")
-	errAttached    = errors.New("debugger: the session's stream is already open")
 	errBadSpecJSON = errors.New("debugger: the request is not valid JSON")
 	errBadHost     = errors.New("debugger: Host not allowed: open the address ssekit debug printed (or add the name with --allow-host)")
 	errCrossOrigin = errors.New("debugger: cross-origin request refused")
