@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/hub/hubtest"
+	"github.com/ssekit/sse/internal/poll"
 )
 
 // clock is a settable time source for Config.Now.
@@ -445,7 +446,7 @@ func TestSubscribeOrder(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, func() bool {
+	poll.Until(t, "the delivery of the appended updates", waitTimeout, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) == goroutines*each
@@ -472,7 +473,7 @@ func TestSubscribeStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendIDs(t, s, "a")
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	poll.Until(t, "one delivery", waitTimeout, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
 	stop()
 	stop() // idempotent
 	appendIDs(t, s, "b")
@@ -545,7 +546,7 @@ func TestSlowSubscriberDoesNotBlockAppend(t *testing.T) {
 		t.Fatalf("%d deliveries while the callback blocked; want 0", got)
 	}
 	releaseAll()
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return n == 20 })
+	poll.Until(t, "20 deliveries", waitTimeout, func() bool { mu.Lock(); defer mu.Unlock(); return n == 20 })
 }
 
 func TestClose(t *testing.T) {
@@ -610,7 +611,7 @@ func TestCloseFlushesPending(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 50 })
+	poll.Until(t, "50 acknowledged appends", waitTimeout, func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 50 })
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -663,18 +664,6 @@ func TestOpenBadConfig(t *testing.T) {
 // waitTimeout bounds every wait of these tests; nothing is asserted about
 // speed.
 const waitTimeout = 10 * time.Second
-
-// waitFor polls cond until it holds, failing the test after waitTimeout.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", waitTimeout)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 func TestAfterContextCanceled(t *testing.T) {
 	s := openStore(t, tempPath(t), Config{})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/hub/hubtest"
+	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/store/natsjs"
 	"github.com/ssekit/sse/store/natsjs/natsnode"
 )
@@ -52,7 +53,7 @@ func startCluster(t testing.TB) []*natsnode.Node {
 			Name: fmt.Sprintf("n%d", i), ClusterListen: "127.0.0.1:0", Peers: []string{first.ClusterAddr()},
 		}))
 	}
-	waitFor(t, "the cluster's JetStream", func() bool {
+	poll.Until(t, "the cluster's JetStream", waitTimeout, func() bool {
 		for _, n := range nodes {
 			if !n.JetStreamReady() {
 				return false
@@ -61,18 +62,6 @@ func startCluster(t testing.TB) []*natsnode.Node {
 		return true
 	})
 	return nodes
-}
-
-// waitFor polls cond until it holds, failing the test after waitTimeout.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // streams numbers the streams the tests create, so every store opened on
@@ -170,7 +159,7 @@ func TestCrossNode(t *testing.T) {
 	}
 	wg.Wait()
 	for i, r := range recs {
-		waitFor(t, fmt.Sprintf("node %d to deliver %d updates", i, 3*each), func() bool { return r.len() >= 3*each })
+		poll.Until(t, fmt.Sprintf("node %d to deliver %d updates", i, 3*each), waitTimeout, func() bool { return r.len() >= 3*each })
 	}
 	ids0, seq0 := recs[0].snapshot()
 	for i, r := range recs[1:] {
@@ -262,7 +251,7 @@ func TestMaxAge(t *testing.T) {
 	if err := s.Append(context.Background(), &hub.Update{ID: "old", Topics: []string{"t"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the update to expire", func() bool {
+	poll.Until(t, "the update to expire", waitTimeout, func() bool {
 		_, found, err := hubtest.AfterAll(context.Background(), s, "old", 0, func(*hub.Update) bool { return true })
 		return err == nil && !found
 	})
@@ -295,7 +284,7 @@ func TestUnavailableAndRecovery(t *testing.T) {
 	}
 	n.Shutdown()
 
-	waitFor(t, "Append to fail with ErrStoreUnavailable", func() bool {
+	poll.Until(t, "Append to fail with ErrStoreUnavailable", waitTimeout, func() bool {
 		err := s.Append(ctx, &hub.Update{ID: "during", Topics: []string{"t"}})
 		return errors.Is(err, hub.ErrStoreUnavailable)
 	})
@@ -306,11 +295,11 @@ func TestUnavailableAndRecovery(t *testing.T) {
 	host := strings.TrimPrefix(url, "nats://")
 	n2 := startNode(t, natsnode.Config{Listen: host, StoreDir: dir})
 	_ = n2
-	waitFor(t, "Healthy after NATS is back", func() bool { return s.Healthy(ctx) == nil })
-	waitFor(t, "Append after NATS is back", func() bool {
+	poll.Until(t, "Healthy after NATS is back", waitTimeout, func() bool { return s.Healthy(ctx) == nil })
+	poll.Until(t, "Append after NATS is back", waitTimeout, func() bool {
 		return s.Append(ctx, &hub.Update{ID: "after", Topics: []string{"t"}}) == nil
 	})
-	waitFor(t, "delivery of the update appended after recovery", func() bool { return r.len() >= 2 })
+	poll.Until(t, "delivery of the update appended after recovery", waitTimeout, func() bool { return r.len() >= 2 })
 	ids, _ := r.snapshot()
 	if strings.Join(ids, ",") != "before,after" {
 		t.Errorf("delivered %v; want [before after]", ids)
