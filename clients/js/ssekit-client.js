@@ -773,12 +773,16 @@ function workerShare(es, o, key) {
   port.start();
   // A lock held for the tab's life tells the worker when the tab is gone.
   const life = "ssekit-port:" + id;
-  let release;
+  let release, closed = false;
+  const hello = (withLife) => {
+    if (!closed) port.postMessage({ t: "open", id, key, url: es.url, options: serializableOptions(o), headerFn: typeof o.headers === "function", life: withLife ? life : "" });
+  };
   if (typeof navigator !== "undefined" && navigator.locks) {
-    navigator.locks.request(life, () => new Promise((r) => { release = r; })).catch(() => {});
-  }
-  port.postMessage({ t: "open", id, key, url: es.url, options: serializableOptions(o), headerFn: typeof o.headers === "function", life });
+    // Only once the tab holds its lock may the worker wait on it.
+    navigator.locks.request(life, () => new Promise((r) => { release = r; hello(true); })).catch(() => {});
+  } else hello(false);
   const close = () => {
+    closed = true;
     port.postMessage({ t: "close", id });
     port.close();
     if (release) release();

@@ -60,6 +60,12 @@ func TestListenMatchesSsekitListen(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, "{}")
 			return
+		case "/hold": // two events, then an open stream until the client goes
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "id: h1\ndata: one\n\ndata: two\n\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
 		case "/echo":
 			w.Header().Set("Content-Type", "text/event-stream")
 			body := new(bytes.Buffer)
@@ -83,7 +89,7 @@ func TestListenMatchesSsekitListen(t *testing.T) {
 		{"--json"},
 		{"--json", "--max-events", "x", srv.URL},
 		{"--json", "ftp://example.test/"},
-		{"--json", "--timeout", "1s", srv.URL + "/s"},
+		{"--json", "--timeout", "1s", srv.URL + "/hold"},
 	}
 	listenJS := filepath.Join(clientDir(t), "bin", "listen.js")
 	for _, args := range cases {
