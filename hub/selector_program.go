@@ -34,17 +34,19 @@ const (
 	opMatch               // accept at the end of the topic
 )
 
+// inst is one instruction. It holds no pointer, so programs cost the
+// garbage collector nothing to scan and nothing to copy.
 type inst struct {
-	op     opcode
-	b      byte       // opByte
-	arg    int32      // opAtom: prefix bound (0: none); opMore: most items
-	next   int32      // successor
-	lo, hi int32      // opSplit: targets[lo:hi]
-	set    *[256]bool // opAtom
+	op       opcode
+	b        byte  // opByte
+	reserved bool  // opAtom: reservedSet, else unreservedSet
+	arg      int32 // opAtom: prefix bound (0: none); opMore: most items
+	next     int32 // successor
+	lo, hi   int32 // opSplit: targets[lo:hi]
 }
 
 // instSize is what one instruction costs in memory, for Selector.Size.
-const instSize = 32
+const instSize = 20
 
 func (p *program) size() int { return len(p.insts)*instSize + len(p.targets)*4 }
 
@@ -111,15 +113,15 @@ func compileTemplate(t string) (*program, int, error) {
 	return &c.p, c.vars, nil
 }
 
-// value emits a value of set, at most prefix atoms when prefix > 0: an
+// value emits a value of the reserved or unreserved set, at most prefix atoms when prefix > 0: an
 // atom instruction and the two hex digits of a percent-escape, which go
 // back to it. It returns the atom instruction, whose exit is patched by
 // the caller through its next.
-func (c *compiler) value(set *[256]bool, prefix int) int32 {
+func (c *compiler) value(reserved bool, prefix int) int32 {
 	if prefix > maxPrefix {
 		prefix = 0
 	}
-	a := c.emit(inst{op: opAtom, set: set, arg: int32(prefix)})
+	a := c.emit(inst{op: opAtom, reserved: reserved, arg: int32(prefix)})
 	c.emit(inst{op: opHex, next: a + 2})
 	c.emit(inst{op: opHex, next: a})
 	return a
@@ -146,10 +148,7 @@ func (c *compiler) expression(expr string) error {
 	} else if strings.IndexByte("=,!@|", expr[0]) >= 0 {
 		return errBadTemplate // operators reserved for future extensions
 	}
-	set := unreservedSet
-	if op.reserved {
-		set = reservedSet
-	}
+	set := op.reserved
 	specs := c.specs[:0]
 	anyExplode := false
 	for s := range strings.SplitSeq(expr, ",") {
@@ -404,7 +403,11 @@ func (p *program) run(topic string) (matched bool, work int) {
 				if in.arg > 0 {
 					atoms++
 				}
-				if in.set[ch] {
+				set := unreservedSet
+				if in.reserved {
+					set = reservedSet
+				}
+				if set[ch] {
 					work += m.add(p, &m.next, thread{t.pc, t.items, atoms})
 				} else if ch == '%' {
 					work += m.add(p, &m.next, thread{t.pc + 1, t.items, atoms})
