@@ -57,6 +57,12 @@ type compiler struct {
 	// Scratch space of expression, reused from one expression to the next.
 	specs              []varSpec
 	formStarts, toJoin []int32
+	// shared[k] is, for the expression numbered gen, the form a variable
+	// whose form does not depend on its name already emitted: k is the
+	// prefix (0 for none) of a plain variable, maxPrefix+1 for an exploded
+	// one. Such variables share one form, so "{+v0,…,vN}" costs one.
+	shared [maxPrefix + 2]struct{ gen, pc int32 }
+	gen    int32
 }
 
 func (c *compiler) emit(i inst) int32 {
@@ -172,7 +178,14 @@ func (c *compiler) expression(expr string) error {
 	item := c.emit(inst{op: opItem, next: c.here() + 1})
 	forms := c.emit(inst{op: opSplit})
 	formStarts := c.formStarts[:0]
+	c.gen++
 	for _, v := range specs {
+		if k := sharedForm(op, v); k >= 0 {
+			if c.shared[k].gen == c.gen {
+				continue // the same form as an earlier variable's
+			}
+			c.shared[k].gen, c.shared[k].pc = c.gen, c.here()
+		}
 		formStarts = append(formStarts, c.here())
 		switch {
 		case v.explode:
@@ -233,6 +246,22 @@ func (c *compiler) expression(expr string) error {
 		}
 	}
 	return nil
+}
+
+// sharedForm returns the key under which v's form is shared with the
+// other variables of its expression that have the same one, or -1 when its
+// form holds its name.
+func sharedForm(op operator, v varSpec) int {
+	switch {
+	case v.explode:
+		return maxPrefix + 1
+	case op.named:
+		return -1
+	case v.prefix > maxPrefix:
+		return 0
+	default:
+		return v.prefix
+	}
 }
 
 // split sets the targets of the split instruction at pc.
