@@ -113,10 +113,11 @@ func compileTemplate(t string) (*program, int, error) {
 		}
 	}
 	c.emit(inst{op: opMatch})
-	// Kept for as long as the selector is cached: exactly sized, so the
-	// memory held is what Size counts.
-	c.p.insts, c.p.targets = slices.Clone(c.p.insts), slices.Clone(c.p.targets)
-	return &c.p, c.vars, nil
+	// Kept for as long as the selector is cached: exactly sized and apart
+	// from the compiler's scratch space, so the memory held is what Size
+	// counts.
+	p := &program{insts: slices.Clone(c.p.insts), targets: slices.Clone(c.p.targets)}
+	return p, c.vars, nil
 }
 
 // value emits a value of the reserved or unreserved set, at most prefix atoms when prefix > 0: an
