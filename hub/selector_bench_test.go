@@ -117,3 +117,34 @@ func BenchmarkPublishDuringHostileSubscribe(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSelectorRetained keeps 1,000 compiled templates of each shape
+// alive and reports the heap they hold per selector beside what Size
+// counts for them: the selector cache's byte bound is only as good as
+// that estimate.
+func BenchmarkSelectorRetained(b *testing.B) {
+	for _, shape := range []string{"variables", "named", "expressions", "literal"} {
+		b.Run(shape, func(b *testing.B) {
+			const n = 1000
+			var heap, size float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				keep := make([]*Selector, n)
+				for i := range keep {
+					keep[i] = ParseSelector(fmt.Sprint(i) + selectorShapes[shape](MaxTemplateVariables))
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				heap += float64(after.HeapInuse - before.HeapInuse)
+				for _, s := range keep {
+					size += float64(s.Size())
+				}
+				runtime.KeepAlive(keep)
+			}
+			b.ReportMetric(heap/float64(b.N*n), "heap-B/selector")
+			b.ReportMetric(size/float64(b.N*n), "Size-B/selector")
+		})
+	}
+}

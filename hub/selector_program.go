@@ -34,17 +34,19 @@ const (
 	opMatch               // accept at the end of the topic
 )
 
+// inst is one instruction. It holds no pointer, so programs cost the
+// garbage collector nothing to scan and nothing to copy.
 type inst struct {
-	op     opcode
-	b      byte       // opByte
-	arg    int32      // opAtom: prefix bound (0: none); opMore: most items
-	next   int32      // successor
-	lo, hi int32      // opSplit: targets[lo:hi]
-	set    *[256]bool // opAtom
+	op       opcode
+	b        byte  // opByte
+	reserved bool  // opAtom: reservedSet, else unreservedSet
+	arg      int32 // opAtom: prefix bound (0: none); opMore: most items
+	next     int32 // successor
+	lo, hi   int32 // opSplit: targets[lo:hi]
 }
 
 // instSize is what one instruction costs in memory, for Selector.Size.
-const instSize = 32
+const instSize = 20
 
 func (p *program) size() int { return len(p.insts)*instSize + len(p.targets)*4 }
 
@@ -55,6 +57,12 @@ type compiler struct {
 	// Scratch space of expression, reused from one expression to the next.
 	specs              []varSpec
 	formStarts, toJoin []int32
+	// shared[k] is, for the expression numbered gen, the form a variable
+	// whose form does not depend on its name already emitted: k is the
+	// prefix (0 for none) of a plain variable, maxPrefix+1 for an exploded
+	// one. Such variables share one form, so "{+v0,…,vN}" costs one.
+	shared [maxPrefix + 2]struct{ gen, pc int32 }
+	gen    int32
 }
 
 func (c *compiler) emit(i inst) int32 {
@@ -105,21 +113,22 @@ func compileTemplate(t string) (*program, int, error) {
 		}
 	}
 	c.emit(inst{op: opMatch})
-	// Kept for as long as the selector is cached: exactly sized, so the
-	// memory held is what Size counts.
-	c.p.insts, c.p.targets = slices.Clone(c.p.insts), slices.Clone(c.p.targets)
-	return &c.p, c.vars, nil
+	// Kept for as long as the selector is cached: exactly sized and apart
+	// from the compiler's scratch space, so the memory held is what Size
+	// counts.
+	p := &program{insts: slices.Clone(c.p.insts), targets: slices.Clone(c.p.targets)}
+	return p, c.vars, nil
 }
 
-// value emits a value of set, at most prefix atoms when prefix > 0: an
+// value emits a value of the reserved or unreserved set, at most prefix atoms when prefix > 0: an
 // atom instruction and the two hex digits of a percent-escape, which go
 // back to it. It returns the atom instruction, whose exit is patched by
 // the caller through its next.
-func (c *compiler) value(set *[256]bool, prefix int) int32 {
+func (c *compiler) value(reserved bool, prefix int) int32 {
 	if prefix > maxPrefix {
 		prefix = 0
 	}
-	a := c.emit(inst{op: opAtom, set: set, arg: int32(prefix)})
+	a := c.emit(inst{op: opAtom, reserved: reserved, arg: int32(prefix)})
 	c.emit(inst{op: opHex, next: a + 2})
 	c.emit(inst{op: opHex, next: a})
 	return a
@@ -146,10 +155,7 @@ func (c *compiler) expression(expr string) error {
 	} else if strings.IndexByte("=,!@|", expr[0]) >= 0 {
 		return errBadTemplate // operators reserved for future extensions
 	}
-	set := unreservedSet
-	if op.reserved {
-		set = reservedSet
-	}
+	set := op.reserved
 	specs := c.specs[:0]
 	anyExplode := false
 	for s := range strings.SplitSeq(expr, ",") {
@@ -173,7 +179,14 @@ func (c *compiler) expression(expr string) error {
 	item := c.emit(inst{op: opItem, next: c.here() + 1})
 	forms := c.emit(inst{op: opSplit})
 	formStarts := c.formStarts[:0]
+	c.gen++
 	for _, v := range specs {
+		if k := sharedForm(op, v); k >= 0 {
+			if c.shared[k].gen == c.gen {
+				continue // the same form as an earlier variable's
+			}
+			c.shared[k].gen, c.shared[k].pc = c.gen, c.here()
+		}
 		formStarts = append(formStarts, c.here())
 		switch {
 		case v.explode:
@@ -234,6 +247,22 @@ func (c *compiler) expression(expr string) error {
 		}
 	}
 	return nil
+}
+
+// sharedForm returns the key under which v's form is shared with the
+// other variables of its expression that have the same one, or -1 when its
+// form holds its name.
+func sharedForm(op operator, v varSpec) int {
+	switch {
+	case v.explode:
+		return maxPrefix + 1
+	case op.named:
+		return -1
+	case v.prefix > maxPrefix:
+		return 0
+	default:
+		return v.prefix
+	}
 }
 
 // split sets the targets of the split instruction at pc.
@@ -404,7 +433,11 @@ func (p *program) run(topic string) (matched bool, work int) {
 				if in.arg > 0 {
 					atoms++
 				}
-				if in.set[ch] {
+				set := unreservedSet
+				if in.reserved {
+					set = reservedSet
+				}
+				if set[ch] {
 					work += m.add(p, &m.next, thread{t.pc, t.items, atoms})
 				} else if ch == '%' {
 					work += m.add(p, &m.next, thread{t.pc + 1, t.items, atoms})

@@ -6,9 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/internal/e2etest"
@@ -163,4 +167,100 @@ func TestHostileSelectors(t *testing.T) {
 	if f := pub.Failures(); len(f) > 0 {
 		t.Errorf("%d publishes were refused during the attacks, first %v", len(f), f[0])
 	}
+}
+
+// BenchmarkPublishDuringSelectorAttack measures the latency of one
+// acknowledged publish to a real hub, "idle" and while two clients keep
+// sending the costliest accepted subscription (100 fresh templates of
+// hub.MaxTemplateVariables variables each, closed once open); it reports
+// the attacks served per second and the hub's RSS from /proc at the end.
+func BenchmarkPublishDuringSelectorAttack(b *testing.B) {
+	addr := e2etest.FreeAddr(b)
+	cmd := ssekit.Command(nil, "serve", "--addr", addr, "--data-dir", b.TempDir(), "--jwt-key", testSecret, "--allow-anonymous")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	hubURL := "http://" + addr + "/.well-known/mercure"
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	for deadline := time.Now().Add(e2etest.Timeout); e2etest.Status(c, "http://"+addr+"/healthz") != http.StatusOK; {
+		if time.Now().After(deadline) {
+			b.Fatalf("hub on %s not up in %v", addr, e2etest.Timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tok, err := ssekit.Command(nil, "token", "--key", testSecret, "--publish", "*").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	bearer := "Bearer " + strings.TrimSpace(string(tok))
+	publish := func(id string) {
+		form := url.Values{"topic": {"https://example.com/books/1"}, "id": {id}, "data": {"x"}}
+		req, _ := http.NewRequest(http.MethodPost, hubURL, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", bearer)
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("publish %s: %s", id, resp.Status)
+		}
+	}
+	n := 0
+	for _, attack := range []bool{false, true} {
+		name := "idle"
+		if attack {
+			name = "attack"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx, stop := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			var attacks atomic.Int64
+			if attack {
+				for w := range 2 {
+					wg.Go(func() {
+						for i := 0; ctx.Err() == nil && i < 100_000; i++ {
+							a := selectorAttack{selectors: repeatSelectors(100, func(j int) string {
+								return fmt.Sprintf("https://example.com/%d/%d/%d/", w, i, j) + template("+", hub.MaxTemplateVariables, "")
+							})}
+							req, _ := http.NewRequestWithContext(ctx, http.MethodGet, hubURL+"?"+a.query(), nil)
+							resp, err := c.Do(req)
+							if err != nil {
+								continue // cancelled at the end
+							}
+							resp.Body.Close()
+							attacks.Add(1)
+						}
+					})
+				}
+			}
+			for b.Loop() {
+				n++
+				publish(fmt.Sprintf("%s-%d", name, n))
+			}
+			stop()
+			wg.Wait()
+			b.ReportMetric(float64(attacks.Load())/b.Elapsed().Seconds(), "attacks/s")
+			b.ReportMetric(float64(rssKiB(b, cmd.Process.Pid))/1024, "RSS-MiB")
+		})
+	}
+}
+
+// rssKiB reads the resident set size of process pid from /proc.
+func rssKiB(b *testing.B, pid int) int {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Skipf("no /proc: %v", err)
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return kib
+		}
+	}
+	b.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
 }

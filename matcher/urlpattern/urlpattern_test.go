@@ -167,3 +167,57 @@ func ExampleNew() {
 	fmt.Println(m.Match("https://example.com/books/1"), m.Match("https://example.com/books/1/reviews"))
 	// Output: true false
 }
+
+// checkPrefilter fails when the literal-prefix shortcut of Match answers
+// otherwise than the library's own test.
+func checkPrefilter(t *testing.T, pattern, topic string) {
+	t.Helper()
+	m, err := New(pattern, hubURL)
+	if err != nil {
+		return
+	}
+	if got, want := m.Match(topic), m.p.Test(topic, hubURL); got != want {
+		t.Fatalf("%q.Match(%q) = %v; the library says %v (path prefix %q)", pattern, topic, got, want, m.pathPrefix)
+	}
+}
+
+// FuzzPrefilter checks the shortcut of Match against the library on
+// arbitrary patterns and topics.
+func FuzzPrefilter(f *testing.F) {
+	for _, c := range [][2]string{
+		{"https://example.com/books/:id", "https://example.com/books/1"},
+		{"https://example.com/books/:id?", "https://example.com/books"},
+		{"https://example.com/books/*", "https://example.com/books/a/../b"},
+		{"/books/:id", "https://example.com/BOOKS/1"},
+		{"https://example.com/a/b", "https://example.com/a/./b"},
+		{"https://example.com/a{/b}?", "https://example.com/a"},
+		{"*://*/x/:y", "ws://h/x/1"},
+		{"https://example.com/caf%C3%A9/:x", "https://example.com/café/1"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(checkPrefilter)
+}
+
+func TestPrefilterAgreesWithLibrary(t *testing.T) {
+	patterns := []string{
+		"https://example.com/books/:id", "https://example.com/books/:id?", "https://example.com/books/*",
+		"https://example.com/books{/:id}?", "/books/:id", "books/:id", "https://example.com",
+		"https://example.com/a/b", "*://*/books/:id", "https://example.com/books/(\\d+)",
+		"https://example.com/books/:id+", "https://example.com/.well-known/:x",
+	}
+	topics := []string{
+		"https://example.com/books/1", "https://example.com/books", "https://example.com/books/",
+		"https://example.com/books/1/2", "https://example.com/a/./b", "https://example.com/a/b/..",
+		"https://example.com/BOOKS/1", "https://EXAMPLE.com/books/1", "https://u:p@example.com:443/books/1",
+		"https://example.com", "https://example.com?x", "http://example.com/books/1#f",
+		"ws://example.com/books/1", "books/1", "/books/1", "https://example.com/book%73/1",
+		"https://example.com\\books\\1", " https://example.com/books/1", "https://example.com/a/b",
+		"foo", "https://example.com/.well-known/foo",
+	}
+	for _, p := range patterns {
+		for _, topic := range topics {
+			checkPrefilter(t, p, topic)
+		}
+	}
+}
