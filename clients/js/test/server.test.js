@@ -7,6 +7,9 @@ import { fileURLToPath } from "node:url";
 import { EventSource, CLOSED, OPEN } from "../ssekit-client.js";
 import { serve, vectors, waitFor, nextEvent } from "./helpers.js";
 
+// listen.js is a Node command: under Deno (deno test) it still runs on node.
+const nodeCommand = globalThis.Deno ? "node" : process.execPath;
+
 const listenJS = fileURLToPath(new URL("../bin/listen.js", import.meta.url));
 
 function sse(res, status = 200, headers = {}) {
@@ -140,7 +143,7 @@ test("a stalled connection is dropped after the inactivity timeout", async () =>
 // run starts listen.js and resolves with its stdout, stderr and exit code.
 function run(args, ms = 20000) {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [listenJS, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(nodeCommand, [listenJS, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "", stderr = "";
     p.stdout.on("data", (d) => (stdout += d));
     p.stderr.on("data", (d) => (stderr += d));
