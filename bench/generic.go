@@ -89,7 +89,8 @@ type StreamReport struct {
 	Connected int `json:"connected"`
 	Completed int `json:"completed"`
 	// Attempts is every request sent (each client's first and its
-	// reconnections); Reconnects = Attempts − clients started.
+	// reconnections; a redirect followed is one more); Reconnects is
+	// Attempts − clients started.
 	Attempts   int64 `json:"attempts"`
 	Reconnects int64 `json:"reconnects"`
 	// Errors counts the failed attempts and ended streams by kind.
@@ -97,8 +98,9 @@ type StreamReport struct {
 	FirstError string       `json:"first_error,omitempty"`
 
 	// Received is the events over all clients; EventsPerSecond divides it
-	// by the run's seconds, PerClient by the clients too (mean), MinClient
-	// is the slowest client's rate.
+	// by the run's seconds. A client's rate is its events over its own
+	// lifetime (start to stop): PerClient is their mean, MinClient the
+	// slowest client's.
 	Received        int64   `json:"received"`
 	EventsPerSecond float64 `json:"events_per_second"`
 	PerClient       float64 `json:"events_per_second_per_client"`
@@ -135,9 +137,9 @@ type streamRun struct {
 
 	connectLat, firstEvent, interArrival hist
 
-	attempts, received, reconnects atomic.Int64
-	contentType, network, eos      atomic.Int64
-	other                          atomic.Int64
+	attempts, received        atomic.Int64
+	contentType, network, eos atomic.Int64
+	other                     atomic.Int64
 
 	mu        sync.Mutex // guards the fields below
 	status    map[int]int64
@@ -292,15 +294,11 @@ func (r *streamRun) client(ctx context.Context, hc *http.Client) {
 		Retry:      r.cfg.Retry,
 		OnConnect:  func(*http.Response) { connected = true; last = time.Time{} },
 		OnRetry: func(err error, _ time.Duration) {
-			r.reconnects.Add(1)
 			last = time.Time{}
 			r.count(err)
 		},
 	}
-	for first := true; ctx.Err() == nil; first = false {
-		if !first {
-			r.reconnects.Add(1)
-		}
+	for ctx.Err() == nil {
 		req, err := r.cfg.NewRequest(ctx)
 		if err != nil {
 			r.count(err)
@@ -406,7 +404,7 @@ func (r *streamRun) report(took time.Duration, timedOut bool) *StreamReport {
 		Connected:      r.connected,
 		Completed:      r.completed,
 		Attempts:       r.attempts.Load(),
-		Reconnects:     r.reconnects.Load(),
+		Reconnects:     max(r.attempts.Load()-int64(r.started), 0),
 		Received:       r.received.Load(),
 		ConnectLatency: newLatency(summarize(&r.connectLat)),
 		FirstEvent:     newLatency(summarize(&r.firstEvent)),
@@ -431,14 +429,16 @@ func (r *streamRun) report(took time.Duration, timedOut bool) *StreamReport {
 	}
 	if s := took.Seconds(); s > 0 {
 		rep.EventsPerSecond = float64(rep.Received) / s
-		if rep.Clients > 0 {
-			rep.PerClient = rep.EventsPerSecond / float64(rep.Clients)
-		}
 	}
+	var sum float64
 	for i, v := range r.rates {
+		sum += v
 		if i == 0 || v < rep.MinClient {
 			rep.MinClient = v
 		}
+	}
+	if len(r.rates) > 0 {
+		rep.PerClient = sum / float64(len(r.rates))
 	}
 	return rep
 }
@@ -482,7 +482,7 @@ func (rep *StreamReport) WriteText(w io.Writer) error {
 	if rep.FirstError != "" {
 		row("", "first error: %s", rep.FirstError)
 	}
-	row("events", "%d: %.1f/s total, %.2f/s per client (slowest %.2f/s)", rep.Received, rep.EventsPerSecond, rep.PerClient, rep.MinClient)
+	row("events", "%d: %.1f/s total, %.2f/s per client (mean; slowest %.2f/s)", rep.Received, rep.EventsPerSecond, rep.PerClient, rep.MinClient)
 	row("first event", "%s (client start to first event)", rep.FirstEvent)
 	row("inter-arrival", "%s (between events of one connection)", rep.InterArrival)
 	if rep.TimedOut {
