@@ -24,6 +24,10 @@ const (
 	DefaultStreamConnectRate = 100
 	DefaultStreamDuration    = 10 * time.Second
 	DefaultStreamRetry       = time.Second
+	// DefaultStreamMaxEvent bounds one event a client buffers, so that
+	// clients × the largest event stays well within memory (10000 clients:
+	// 2.5 GiB at worst); a larger event ends that stream, counted in Other.
+	DefaultStreamMaxEvent = 256 << 10
 	// MaxStreamClients bounds the clients of one run: each is an
 	// http.Client stream (a goroutine and, over HTTP/1.1, a connection).
 	MaxStreamClients = 10000
@@ -70,7 +74,12 @@ type StreamConfig struct {
 	// status other than 200, a wrong Content-Type). Default
 	// DefaultStreamRetry.
 	Retry time.Duration
-	// AllowRemote permits an endpoint that is not on a loopback address.
+	// MaxEventSize bounds one event (see sse.Client.MaxEventSize). Default
+	// DefaultStreamMaxEvent.
+	MaxEventSize int
+	// AllowRemote permits an endpoint that is not on a loopback address,
+	// and redirects to one: without it a redirect off loopback fails the
+	// attempt (counted in Other).
 	AllowRemote bool
 	// Progress, when not nil, gets a line every second.
 	Progress io.Writer
@@ -122,7 +131,7 @@ type StreamReport struct {
 // text/event-stream, Network the attempts and streams that failed on the
 // network (refused, reset, cut mid-body), EndOfStream the streams the
 // server ended cleanly (the client reconnects), Other the rest (an event
-// over the size limit).
+// over MaxEventSize, a redirect off loopback).
 type StreamErrors struct {
 	Status      map[string]int64 `json:"status,omitempty"`
 	ContentType int64            `json:"content_type"`
@@ -175,6 +184,9 @@ func (c *StreamConfig) prepare(ctx context.Context) error {
 	}
 	c.Duration = orDefault(c.Duration, DefaultStreamDuration)
 	c.Retry = orDefault(c.Retry, DefaultStreamRetry)
+	if c.MaxEventSize == 0 {
+		c.MaxEventSize = DefaultStreamMaxEvent
+	}
 	switch {
 	case c.NewRequest == nil:
 		return invalid("no request")
@@ -188,6 +200,8 @@ func (c *StreamConfig) prepare(ctx context.Context) error {
 		return invalid("duration must be between 0 and %v; got %v", MaxStreamDuration, c.Duration)
 	case c.Retry < 0:
 		return invalid("retry must not be negative")
+	case c.MaxEventSize < 0 || c.MaxEventSize > sse.DefaultMaxEventSize:
+		return invalid("max event size must be between 1 and %d bytes; got %d", sse.DefaultMaxEventSize, c.MaxEventSize)
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -222,6 +236,9 @@ func RunStream(ctx context.Context, cfg StreamConfig) (*StreamReport, error) {
 	}
 	hc.Transport = timingTransport{base: base, r: r}
 	hc.Timeout = 0 // would cut every stream
+	if !cfg.AllowRemote {
+		hc.CheckRedirect = loopbackRedirects(hc.CheckRedirect)
+	}
 
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
@@ -290,9 +307,10 @@ func (r *streamRun) client(ctx context.Context, hc *http.Client) {
 		r.mu.Unlock()
 	}()
 	c := sse.Client{
-		HTTPClient: hc,
-		Retry:      r.cfg.Retry,
-		OnConnect:  func(*http.Response) { connected = true; last = time.Time{} },
+		HTTPClient:   hc,
+		Retry:        r.cfg.Retry,
+		MaxEventSize: r.cfg.MaxEventSize,
+		OnConnect:    func(*http.Response) { connected = true; last = time.Time{} },
 		OnRetry: func(err error, _ time.Duration) {
 			last = time.Time{}
 			r.count(err)
@@ -338,6 +356,24 @@ func (r *streamRun) client(ctx context.Context, hc *http.Client) {
 	}
 }
 
+// loopbackRedirects wraps a CheckRedirect (nil: net/http's) to refuse a
+// redirect off loopback: a load generator must not be sent to someone
+// else's server by the endpoint it loads.
+func loopbackRedirects(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if loop, _, _ := isLoopback(req.Context(), req.URL.Hostname()); !loop {
+			return fmt.Errorf("%w: redirected to %q; pass --allow-remote to follow it", ErrRemoteTarget, req.URL.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}
+
 // count files an error by kind.
 func (r *streamRun) count(err error) {
 	var (
@@ -354,7 +390,7 @@ func (r *streamRun) count(err error) {
 	case errors.Is(err, io.EOF):
 		r.eos.Add(1)
 		return // a clean end is not a failure
-	case errors.Is(err, sse.ErrEventTooLarge), errors.Is(err, sse.ErrRestart):
+	case errors.Is(err, sse.ErrEventTooLarge), errors.Is(err, sse.ErrRestart), errors.Is(err, ErrRemoteTarget):
 		r.other.Add(1)
 	default:
 		r.network.Add(1)

@@ -213,3 +213,37 @@ func TestRunStreamBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestRunStreamHostileEndpoint meets an endpoint that sends an event over
+// the size bound and one that redirects off loopback: each attempt fails
+// (counted in Other) and the bench follows neither.
+func TestRunStreamHostileEndpoint(t *testing.T) {
+	m := ssetest.NewMock(t, `
+route GET /big
+bigevent 64KiB
+hold
+route GET /away
+status 302
+header Location: http://192.0.2.1/events
+`)
+	for _, path := range []string{"/big", "/away"} {
+		t.Run(path, func(t *testing.T) {
+			rep, err := runStream(t, StreamConfig{
+				URL: m.URL + path, NewRequest: getRequest(m.URL + path), Clients: 1,
+				MaxEventSize: 16 << 10, Duration: 300 * time.Millisecond, Retry: 100 * time.Millisecond,
+			})
+			if path == "/away" && !errors.Is(err, ErrNoClient) {
+				t.Errorf("err %v; want ErrNoClient", err)
+			}
+			if rep == nil || rep.Errors.Other < 1 || rep.Received != 0 || rep.Errors.Network != 0 {
+				t.Fatalf("report %+v; want Other errors only, no event", rep)
+			}
+			if path == "/away" && !strings.Contains(rep.FirstError, "allow-remote") {
+				t.Errorf("first error %q; want the refused redirect", rep.FirstError)
+			}
+		})
+	}
+	if _, err := RunStream(context.Background(), StreamConfig{URL: m.URL, NewRequest: getRequest(m.URL), MaxEventSize: -1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("negative max event size: %v; want ErrInvalidConfig", err)
+	}
+}

@@ -61,7 +61,9 @@ second in total, per client, and the slowest client's), and p50/p99/max of
 the connect time (request to response headers), the first-event latency
 (client start to its first event) and the inter-arrival time (between two
 events of one connection). Bounds: at most 10000 clients, 10000 per second,
-and an hour.
+and an hour; an event over --max-event-size (default 256 KiB) ends its
+stream (an "other" error), and a redirect off loopback is not followed
+without --allow-remote.
 
 Exit status: 0 when the run completed (whatever it measured); 1 when it
 could not run (no subscriber or client connected, publishes refused, bad
@@ -82,7 +84,7 @@ Examples:
 var (
 	mercureOnlyFlags = []string{"hub", "subscribers", "hot-share", "hot-topics", "all-active", "updates", "rate",
 		"payload", "publishers", "jwt", "jwt-key", "pid", "drain", "connect-concurrency"}
-	streamOnlyFlags = []string{"clients", "connect-rate", "events", "retry", "X", "H", "d", "last-event-id"}
+	streamOnlyFlags = []string{"clients", "connect-rate", "events", "retry", "max-event-size", "X", "H", "d", "last-event-id"}
 )
 
 func runBench(ctx context.Context, m *Main, args []string) error {
@@ -117,6 +119,7 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.Float64Var(&scfg.ConnectRate, "connect-rate", bench.DefaultStreamConnectRate, "generic mode: clients started per second (`RATE`)")
 	fs.IntVar(&scfg.Events, "events", 0, "generic mode: a client stops after `N` events (0: at the end of --duration)")
 	fs.DurationVar(&scfg.Retry, "retry", bench.DefaultStreamRetry, "generic mode: reconnection time until the server sets one, and the wait after a refused stream (`DURATION`)")
+	fs.IntVar(&scfg.MaxEventSize, "max-event-size", bench.DefaultStreamMaxEvent, "generic mode: a larger event ends the stream (`BYTES`)")
 	addRequestFlags(fs, &rf) // -X, -H, -d, --last-event-id, --insecure (both modes)
 	fs.BoolVar(&jsonOut, "json", false, "print the report as one JSON object")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
