@@ -11,12 +11,18 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ssekit/sse/bench"
+	"github.com/ssekit/sse/debugger"
 	"github.com/ssekit/sse/jwtauth"
 )
 
 const benchUsage = `Usage: ssekit bench [flags]
+       ssekit bench --url URL [-X METHOD] [-H 'Name: value']... [-d BODY] [flags]
 
-Load-tests a Mercure-protocol hub (ssekit serve, or any other Mercure hub).
+Two modes. Without --url, the Mercure mode: load-tests a Mercure-protocol
+hub (ssekit serve, or any other Mercure hub), as below. With --url, the
+generic mode: load-tests any event-stream endpoint (see "Generic mode").
+
+Mercure mode: load-tests a Mercure-protocol hub.
 It connects --subscribers subscribers, a --hot-share of them on hot topics
 (the others each on a topic of its own that gets nothing, i.e. idle), waits
 until every one has its response headers, then publishes --updates updates
@@ -41,26 +47,55 @@ needs the same ("ulimit -n 200000" in its shell). On Linux, connections to
 an IPv4 loopback hub use source addresses 127.0.0.2, 127.0.0.3, … (16 000
 per address), so 50 000 subscribers do not exhaust the ephemeral ports.
 
+Generic mode (--url): --clients clients open the stream at URL, with the
+request that -X, -H, -d and --last-event-id describe (as for ssekit
+listen), started at --connect-rate per second. Each is an EventSource: it
+reconnects when the stream ends or the network fails, honouring the
+server's retry: field; after a status other than 200 or a wrong
+Content-Type it starts over after --retry. A client stops once it got
+--events events (0: never); the run stops when every client stopped or
+--duration (default 10s) ended. The report: clients connected and
+completed, attempts and reconnects, errors by kind (status code, content
+type, network, other; clean ends of stream apart), events received (per
+second in total, per client, and the slowest client's), and p50/p99/max of
+the connect time (request to response headers), the first-event latency
+(client start to its first event) and the inter-arrival time (between two
+events of one connection). Bounds: at most 10000 clients, 10000 per second,
+and an hour; an event over --max-event-size (default 256 KiB) ends its
+stream (an "other" error), and a redirect off loopback is not followed
+without --allow-remote.
+
 Exit status: 0 when the run completed (whatever it measured); 1 when it
-could not run (no subscriber connected, publishes refused, bad target);
-2 for a bad command line; 130 when interrupted (the partial report is
-printed first).
+could not run (no subscriber or client connected, publishes refused, bad
+target); 2 for a bad command line; 130 when interrupted (the partial report
+is printed first).
 
 Examples:
 
   ssekit bench --subscribers 10000 --updates 1000 --rate 100 --pid "$(pgrep -n ssekit)"
   ssekit bench --subscribers 10000 --all-active --rate 2 --updates 60 --jwt-key "$KEY"
   ssekit bench --subscribers 0 --updates 100000 --rate 0 --publishers 8 --json
+  ssekit bench --url http://127.0.0.1:8000/events --clients 100 --events 50
+  ssekit bench --url http://127.0.0.1:8080/v1/chat -d @prompt.json -H 'Authorization: Bearer x' --clients 20 --duration 30s
 `
+
+// mercureOnlyFlags and streamOnlyFlags are the flags of one mode of bench
+// only: giving one in the other mode is a usage error, not silently ignored.
+var (
+	mercureOnlyFlags = []string{"hub", "subscribers", "hot-share", "hot-topics", "all-active", "updates", "rate",
+		"payload", "publishers", "jwt", "jwt-key", "pid", "drain", "connect-concurrency"}
+	streamOnlyFlags = []string{"clients", "connect-rate", "events", "retry", "max-event-size", "X", "H", "d", "last-event-id"}
+)
 
 func runBench(ctx context.Context, m *Main, args []string) error {
 	var (
-		cfg      bench.Config
-		token    string
-		key      string
-		jsonOut  bool
-		quiet    bool
-		insecure bool
+		cfg     bench.Config
+		token   string
+		key     string
+		jsonOut bool
+		quiet   bool
+		rf      requestFlags
+		scfg    bench.StreamConfig
 	)
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&cfg.Hub, "hub", bench.DefaultHub, "the hub's `URL`")
@@ -79,7 +114,13 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after the last publish, stop when no delivery arrived for `DURATION`")
 	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", bench.DefaultConnectConcurrency, "connections opened at once (`N`)")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a hub that is not on a loopback address")
-	fs.BoolVar(&insecure, "insecure", false, "do not verify the hub's TLS certificate")
+	fs.StringVar(&scfg.URL, "url", "", "generic mode: load the event stream at `URL`")
+	fs.IntVar(&scfg.Clients, "clients", bench.DefaultStreamClients, "generic mode: clients to start (`N`)")
+	fs.Float64Var(&scfg.ConnectRate, "connect-rate", bench.DefaultStreamConnectRate, "generic mode: clients started per second (`RATE`)")
+	fs.IntVar(&scfg.Events, "events", 0, "generic mode: a client stops after `N` events (0: at the end of --duration)")
+	fs.DurationVar(&scfg.Retry, "retry", bench.DefaultStreamRetry, "generic mode: reconnection time until the server sets one, and the wait after a refused stream (`DURATION`)")
+	fs.IntVar(&scfg.MaxEventSize, "max-event-size", bench.DefaultStreamMaxEvent, "generic mode: a larger event ends the stream (`BYTES`)")
+	addRequestFlags(fs, &rf) // -X, -H, -d, --last-event-id, --insecure (both modes)
 	fs.BoolVar(&jsonOut, "json", false, "print the report as one JSON object")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
 
@@ -88,8 +129,28 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	if len(rest) > 0 {
-		return usageErrorf("takes no arguments, got %q (the hub is --hub URL)", rest[0])
+		return usageErrorf("takes no arguments, got %q (the hub is --hub URL, an endpoint --url URL)", rest[0])
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["url"] {
+		for _, name := range mercureOnlyFlags {
+			if set[name] {
+				return usageErrorf("-%s is for the Mercure mode, not with --url", name)
+			}
+		}
+		if !set["duration"] {
+			cfg.Duration = bench.DefaultStreamDuration
+		}
+		scfg.Duration, scfg.AllowRemote = cfg.Duration, cfg.AllowRemote
+		return m.runStreamBench(ctx, &rf, scfg, jsonOut, quiet)
+	}
+	for _, name := range streamOnlyFlags {
+		if set[name] {
+			return usageErrorf("-%s is for the generic mode: give --url", name)
+		}
+	}
+	insecure := rf.spec.Insecure
 	if token != "" && key != "" {
 		return usageErrorf("--jwt and --jwt-key exclude each other")
 	}
@@ -129,6 +190,43 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 				return werr
 			}
 		} else if werr := rep.WriteText(m.Stdout); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+// runStreamBench runs bench's generic mode on rf's request to scfg.URL and
+// prints the report, even a partial one (interrupted, nobody connected).
+func (m *Main) runStreamBench(ctx context.Context, rf *requestFlags, scfg bench.StreamConfig, jsonOut, quiet bool) error {
+	if err := debugger.CheckURL(scfg.URL); err != nil {
+		return usageErrorf("--url %q is not an http:// or https:// URL", scfg.URL)
+	}
+	if scfg.Clients <= 0 || scfg.ConnectRate <= 0 || scfg.Retry <= 0 || scfg.Duration <= 0 {
+		return usageErrorf("--clients, --connect-rate, --retry and --duration must be above 0")
+	}
+	spec, err := m.requestSpec(rf, scfg.URL)
+	if err != nil {
+		return err
+	}
+	if _, err := spec.NewRequest(ctx); err != nil { // a bad method or header says so now, not once per client
+		return usageErrorf("%v", err)
+	}
+	scfg.NewRequest = spec.NewRequest
+	scfg.HTTPClient = m.httpClient(spec.Insecure)
+	if !quiet {
+		scfg.Progress = m.Stderr
+	}
+	rep, err := bench.RunStream(ctx, scfg)
+	if errors.Is(err, bench.ErrInvalidConfig) {
+		return &usageError{err.Error()}
+	}
+	if rep != nil {
+		write := rep.WriteText
+		if jsonOut {
+			write = rep.WriteJSON
+		}
+		if werr := write(m.Stdout); werr != nil {
 			return werr
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/ssetest"
 )
 
 // benchHub is a tiny Mercure hub for the bench command's tests: exact
@@ -154,5 +155,101 @@ func TestBenchUsage(t *testing.T) {
 	res := run(t, nil, "bench", "--help")
 	if res.code != 0 || !strings.Contains(res.stdout, "--all-active") || !strings.Contains(res.stdout, "--allow-remote") {
 		t.Errorf("bench --help: exit %d, stdout %q", res.code, res.stdout)
+	}
+}
+
+// TestBenchStream runs bench's generic mode on mocks: a POST with a header
+// and a body (the request flags of listen), exact counts in the text and
+// JSON reports, and the exit codes.
+func TestBenchStream(t *testing.T) {
+	m := ssetest.NewMock(t, `
+route POST /v1/stream
+match header X-Key: k1
+match body contains "prompt"
+> data: a
+>
+> data: b
+>
+> data: c
+>
+hold
+route GET /plain
+header Content-Type: text/plain
+> data: a
+>
+`)
+	args := []string{"bench", "--url", m.URL + "/v1/stream", "-H", "X-Key: k1", "-d", `{"prompt":"hi"}`,
+		"--clients", "4", "--connect-rate", "1000", "--events", "3", "--quiet"}
+	t.Run("text", func(t *testing.T) {
+		res := run(t, nil, args...)
+		if res.code != 0 {
+			t.Fatalf("exit %d; stderr %q", res.code, res.stderr)
+		}
+		for _, want := range []string{"connected      4 of 4; 4 completed", "attempts       4 (0 reconnects)",
+			"status none; content type 0; network 0; other 0", "events         12: "} {
+			if !strings.Contains(res.stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+			}
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		res := run(t, nil, append(args, "--json")...)
+		var rep struct {
+			Received, Attempts int
+			InterArrival       struct{ Count int } `json:"inter_arrival_ms"`
+		}
+		if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || res.code != 0 {
+			t.Fatalf("exit %d, stdout not one JSON object (%v):\n%s", res.code, err, res.stdout)
+		}
+		if rep.Received != 12 || rep.Attempts != 4 || rep.InterArrival.Count != 8 {
+			t.Errorf("received %d, attempts %d, inter-arrival samples %d; want 12, 4, 8", rep.Received, rep.Attempts, rep.InterArrival.Count)
+		}
+	})
+	t.Run("unmatched request", func(t *testing.T) {
+		res := run(t, nil, "bench", "--url", m.URL+"/v1/stream", "--clients", "2", "--duration", "300ms", "--retry", "100ms", "--quiet")
+		if res.code != 1 || !strings.Contains(res.stdout, "status 404×") || !strings.Contains(res.stderr, "no client could connect") {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 1, 404s counted, no client", res.code, res.stdout, res.stderr)
+		}
+	})
+	t.Run("content type", func(t *testing.T) {
+		res := run(t, nil, "bench", "--url", m.URL+"/plain", "--clients", "1", "--duration", "200ms", "--quiet", "--json")
+		var rep struct {
+			Errors struct {
+				ContentType int `json:"content_type"`
+			} `json:"errors"`
+		}
+		if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || res.code != 1 || rep.Errors.ContentType < 1 {
+			t.Errorf("exit %d, stdout %q (%v); want 1 and content-type errors", res.code, res.stdout, err)
+		}
+	})
+}
+
+func TestBenchStreamUsage(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"remote", []string{"--url", "http://192.0.2.1/events"}, 1, "pass --allow-remote"},
+		{"not a URL", []string{"--url", "ftp://127.0.0.1/"}, 2, "is not an http:// or https:// URL"},
+		{"mercure flag with url", []string{"--url", "http://127.0.0.1:1/", "--subscribers", "3"}, 2, "-subscribers is for the Mercure mode"},
+		{"request flag without url", []string{"-H", "X: y"}, 2, "-H is for the generic mode"},
+		{"too many clients", []string{"--url", "http://127.0.0.1:1/", "--clients", "10001"}, 2, "clients must be between"},
+		{"too long", []string{"--url", "http://127.0.0.1:1/", "--duration", "2h"}, 2, "duration must be between"},
+		{"zero rate", []string{"--url", "http://127.0.0.1:1/", "--connect-rate", "0"}, 2, "must be above 0"},
+		{"bad method", []string{"--url", "http://127.0.0.1:1/", "-X", "BAD METHOD"}, 2, "invalid method"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := run(t, nil, append([]string{"bench"}, tt.args...)...)
+			if res.code != tt.code || !strings.Contains(res.stderr, tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", res.code, res.stderr, tt.code, tt.stderr)
+			}
+		})
+	}
+	res := run(t, nil, "bench", "--help")
+	if !strings.Contains(res.stdout, "--url") || !strings.Contains(res.stdout, "Generic mode") {
+		t.Errorf("bench --help lacks the generic mode:\n%s", res.stdout)
 	}
 }
