@@ -12,6 +12,11 @@ type SubscribeRequest struct {
 	// Selectors are the topic selectors (Mercure's topic query parameter);
 	// at least one.
 	Selectors []string
+	// Matchers are selectors compiled by the caller (ExactSelector,
+	// MatcherSelector: draft-08's match, match_exact, match_urlpattern),
+	// beside Selectors; at least one of the two is needed. Their length is
+	// the caller's to bound.
+	Matchers []*Selector
 	// Claims are the subscriber's verified token claims. nil: anonymous,
 	// never receives private updates; otherwise it receives the private
 	// updates with a topic matching one of Claims.Subscribe.
@@ -280,7 +285,7 @@ func (s *Subscriber) close(reason string) {
 // replay that takes so long that they overflow it ends the subscriber as
 // slow, and its client resumes from where it got to.
 func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber, ReplayInfo, error) {
-	if len(req.Selectors) == 0 {
+	if len(req.Selectors) == 0 && len(req.Matchers) == 0 {
 		return nil, ReplayInfo{}, ErrNoSelector
 	}
 	for _, sel := range req.Selectors {
@@ -307,6 +312,12 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 			return nil, ReplayInfo{}, err
 		}
 		s.sels[i] = sel
+	}
+	for _, m := range req.Matchers {
+		if !slices.ContainsFunc(s.sels, func(o *Selector) bool { return o.raw == m.raw }) {
+			s.sels = append(s.sels, m)
+			s.topics = append(s.topics, m.String())
+		}
 	}
 	// Claims are compiled here, not under the hub's lock; a claim set
 	// already shared by others is reused and this compilation dropped.

@@ -1,0 +1,53 @@
+package hub
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// suffixMatcher stands for a matcher built outside the hub (a URL Pattern).
+type suffixMatcher string
+
+func (m suffixMatcher) Match(topic string) bool { return strings.HasSuffix(topic, string(m)) }
+func (m suffixMatcher) String() string          { return string(m) }
+
+// TestCallerMatchers checks SubscribeRequest.Matchers: an exact selector
+// that looks like a template matches only itself, an outside matcher is
+// indexed and shared by key, and both mix with topic= selectors.
+func TestCallerMatchers(t *testing.T) {
+	h := newHub(t, Config{})
+	tests := []struct {
+		name      string
+		selectors []string
+		matchers  []*Selector
+		want      []string
+	}{
+		{"ExactLooksLikeTemplate", nil, []*Selector{ExactSelector("https://example.com/books/{id}")}, []string{"3"}},
+		{"Outside", nil, []*Selector{MatcherSelector("suffix\x00/1", suffixMatcher("/1"))}, []string{"1"}},
+		{"OutsideSameKey", nil, []*Selector{MatcherSelector("suffix\x00/1", suffixMatcher("/1"))}, []string{"1"}},
+		{"Mixed", []string{"https://example.com/books/2"}, []*Selector{MatcherSelector("suffix\x00/1", suffixMatcher("/1"))}, []string{"1", "2"}},
+		{"KeyIsNotATopic", nil, []*Selector{MatcherSelector("https://example.com/books/2", suffixMatcher("/none"))}, nil},
+	}
+	clients := make([]*client, len(tests))
+	for i, tt := range tests {
+		clients[i] = subscribe(t, h, SubscribeRequest{Selectors: tt.selectors, Matchers: tt.matchers})
+	}
+	publish(t, h, &Update{ID: "1", Topics: []string{"https://example.com/books/1"}})
+	publish(t, h, &Update{ID: "2", Topics: []string{"https://example.com/books/2"}})
+	publish(t, h, &Update{ID: "3", Topics: []string{"https://example.com/books/{id}"}})
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clients[i].drain()
+			if got := ids(clients[i].events(t)); !slices.Equal(got, tt.want) {
+				t.Errorf("received %v; want %v", got, tt.want)
+			}
+		})
+	}
+	h.mu.RLock()
+	n := len(h.patterns)
+	h.mu.RUnlock()
+	if n != 2 { // the shared suffix matcher and the one keyed like a topic
+		t.Errorf("%d pattern groups; want 2 (equal keys share one)", n)
+	}
+}
