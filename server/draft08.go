@@ -1,0 +1,266 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/matcher/urlpattern"
+)
+
+// methodQuery is the safe method with a body (RFC 10008) that draft-08
+// subscribers may use instead of GET, with the parameters in a form body.
+const methodQuery = "QUERY"
+
+// The draft-08 subscription parameters. Every other name starting with
+// "match" (ASCII case-insensitively) is reserved and answered 400, so a
+// typo fails loudly; topic= stays the draft-07 template selector and is
+// never reachable under a match* name.
+const (
+	paramMatch           = "match"            // exact, the default type
+	paramMatchExact      = "match_exact"      // exact, spelled out
+	paramMatchURLPattern = "match_urlpattern" // WHATWG URL Pattern
+	paramTopic           = "topic"            // draft-07: "*", exact, RFC 6570 template
+	paramLastEventID     = "last_event_id"    // draft-08
+	paramLastEventID07   = "lastEventID"      // draft-07
+)
+
+// subscribeParams is what a subscription request asks for, from its query
+// string and, for QUERY, its form body (their union).
+type subscribeParams struct {
+	selectors   []string        // topic=, compiled by the hub
+	matchers    []*hub.Selector // match, match_exact, match_urlpattern
+	lastEventID string
+}
+
+// formPair is one name/value pair of a form.
+type formPair struct{ name, value string }
+
+// parseForm splits s as the WHATWG application/x-www-form-urlencoded
+// parser does (URLSearchParams): "&" separates pairs, ";" is data, "+" is
+// a space, a bare name has an empty value, and a "%" not followed by two
+// hex digits is kept as it is. Its cost is linear in len(s).
+func parseForm(s string) []formPair {
+	var pairs []formPair
+	for rest := s; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if pair == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		pairs = append(pairs, formPair{formUnescape(name), formUnescape(value)})
+	}
+	return pairs
+}
+
+func formUnescape(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
+}
+
+// maxSubscribeFormPairs bounds the pairs of one subscription request
+// besides its matchers (last_event_id, authorization, a client's own).
+const maxSubscribeFormPairs = 32
+
+// subscribeParams reads a subscription's parameters: the query string and,
+// for QUERY, the form body (bounded by MaxBodyBytes), as one set of pairs.
+// last_event_id of the query wins over the body's; the Last-Event-ID
+// header over both, then lastEventID (draft-07).
+func (s *Server) subscribeParams(w http.ResponseWriter, r *http.Request) (*subscribeParams, error) {
+	maxPairs := s.cfg.MaxTopics + maxSubscribeFormPairs
+	if strings.Count(r.URL.RawQuery, "&") >= maxPairs {
+		return nil, errorf(http.StatusBadRequest, "too many query parameters (max "+strconv.Itoa(maxPairs)+")")
+	}
+	query := parseForm(r.URL.RawQuery)
+	var body []formPair
+	if r.Method == methodQuery {
+		raw, err := s.readFormBody(w, r)
+		if err != nil {
+			return nil, err
+		}
+		if strings.Count(raw, "&") >= maxPairs {
+			return nil, errorf(http.StatusBadRequest, "too many form fields (max "+strconv.Itoa(maxPairs)+")")
+		}
+		body = parseForm(raw)
+	}
+	p := &subscribeParams{}
+	base := ""
+	var lastQuery, lastBody, last07 string
+	var hasLastQuery, hasLastBody bool
+	for i, pair := range append(query, body...) {
+		fromQuery := i < len(query)
+		name, value := pair.name, pair.value
+		switch {
+		case name == paramTopic:
+			if value == "" {
+				return nil, errorf(http.StatusBadRequest, "empty topic selector")
+			}
+			p.selectors = append(p.selectors, value)
+		case reservedMatchName(name):
+			if err := checkMatcherValue(name, value); err != nil {
+				return nil, err
+			}
+			if len(p.selectors)+len(p.matchers) >= s.cfg.MaxTopics { // before compiling one more
+				return nil, errorf(http.StatusBadRequest, "too many topics (max "+strconv.Itoa(s.cfg.MaxTopics)+" topic and match* parameters)")
+			}
+			if base == "" && name == paramMatchURLPattern {
+				base = s.hubURL(r)
+			}
+			m, err := compileMatcher(name, value, base)
+			if err != nil {
+				return nil, err
+			}
+			p.matchers = append(p.matchers, m)
+		case name == paramLastEventID && fromQuery && !hasLastQuery:
+			lastQuery, hasLastQuery = value, true
+		case name == paramLastEventID && !fromQuery && !hasLastBody:
+			lastBody, hasLastBody = value, true
+		case name == paramLastEventID07 && fromQuery && last07 == "":
+			last07 = value
+		}
+	}
+	if len(p.selectors)+len(p.matchers) == 0 {
+		return nil, errorf(http.StatusBadRequest, `missing topic: subscribe with ?match=<topic>, ?match_urlpattern=<pattern> or ?topic=<selector>`)
+	}
+	if n := len(p.selectors) + len(p.matchers); n > s.cfg.MaxTopics {
+		return nil, errorf(http.StatusBadRequest, "too many topics ("+strconv.Itoa(n)+"; max "+strconv.Itoa(s.cfg.MaxTopics)+")")
+	}
+	switch {
+	case r.Header.Get("Last-Event-ID") != "":
+		p.lastEventID = r.Header.Get("Last-Event-ID")
+	case lastQuery != "":
+		p.lastEventID = lastQuery
+	case lastBody != "":
+		p.lastEventID = lastBody
+	default:
+		p.lastEventID = last07
+	}
+	return p, nil
+}
+
+// reservedMatchName reports whether name is in draft-08's reserved
+// namespace: "match" or anything starting with it, ASCII
+// case-insensitively.
+func reservedMatchName(name string) bool {
+	return len(name) >= len(paramMatch) && strings.EqualFold(name[:len(paramMatch)], paramMatch)
+}
+
+// checkMatcherValue refuses an unknown reserved name and a value that is
+// empty, too long, not UTF-8 or holds control or format characters.
+func checkMatcherValue(name, value string) error {
+	switch name {
+	case paramMatch, paramMatchExact, paramMatchURLPattern:
+	default:
+		return errorf(http.StatusBadRequest, "unknown matcher parameter "+strconv.Quote(truncateQuote(name))+" (supported: match, match_exact, match_urlpattern)")
+	}
+	if value == "" {
+		return errorf(http.StatusBadRequest, "empty "+name)
+	}
+	if len(value) > hub.MaxSelectorLength {
+		return errorf(http.StatusBadRequest, name+" too long ("+strconv.Itoa(len(value))+" bytes; max "+strconv.Itoa(hub.MaxSelectorLength)+")")
+	}
+	if err := checkTopicText(value); err != nil {
+		return errorf(http.StatusBadRequest, name+" "+err.Error())
+	}
+	return nil
+}
+
+// checkTopicText is draft-08's rule for every topic string: valid UTF-8
+// without C0, DEL, C1 or Unicode format (Cf) characters.
+func checkTopicText(v string) error {
+	if !utf8.ValidString(v) {
+		return errors.New("is not valid UTF-8")
+	}
+	for _, c := range v {
+		if unicode.IsControl(c) || unicode.Is(unicode.Cf, c) {
+			return errors.New("contains the control or format character " + strconv.QuoteRune(c))
+		}
+	}
+	return nil
+}
+
+// compileMatcher compiles one checked matcher parameter. "*" is the
+// wildcard under every type; match and match_exact compare byte for byte,
+// with no resolution; match_urlpattern resolves against base.
+func compileMatcher(name, value, base string) (*hub.Selector, error) {
+	if value == "*" {
+		return hub.ParseSelector("*"), nil
+	}
+	if name != paramMatchURLPattern {
+		return hub.ExactSelector(value), nil
+	}
+	m, err := urlpattern.New(value, base)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid match_urlpattern: "+oneLine(err.Error()))
+	}
+	// The key tells patterns apart by base too: with HubURL unset, two
+	// hosts' subscribers may send the same relative pattern.
+	return hub.MatcherSelector("urlpattern\x00"+base+"\x00"+value, m), nil
+}
+
+// hubURL is the URL patterns and topics are resolved against:
+// Config.HubURL, or the request's own hub URL.
+func (s *Server) hubURL(r *http.Request) string {
+	if s.cfg.HubURL != "" {
+		return s.cfg.HubURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return (&url.URL{Scheme: scheme, Host: r.Host, Path: hub.Path}).String()
+}
+
+// checkHubURL refuses a Config.HubURL that is not an absolute http(s) URL.
+func checkHubURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("server: HubURL must be an absolute http or https URL, got " + strconv.Quote(v))
+	}
+	return nil
+}
+
+func truncateQuote(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
