@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
 )
 
@@ -106,6 +108,122 @@ func TestDraft08Matchers(t *testing.T) {
 				}
 				if !slices.Equal(got, tt.want) {
 					t.Errorf("received %q; want %q", got, tt.want)
+				}
+			})
+		}
+	})
+}
+
+// TestDraft08SubscribeRefusals sends subscription requests draft-08 says
+// to refuse: each gets its status and reason, and a subscriber beside them
+// is still served.
+func TestDraft08SubscribeRefusals(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) {
+			s.MaxTopics = 3
+			s.MaxBodyBytes = 1024
+		})
+		watcher := th.stream(th.subscribeRaw("GET", "match=w", ""))
+		long := strings.Repeat("a", hub.MaxSelectorLength+1)
+		tests := []struct {
+			name        string
+			method      string
+			query, body string
+			contentType string // "" with a body: the form type
+			status      int
+			reason      string
+		}{
+			{"NoMatcher", "GET", "last_event_id=x", "", "", 400, "missing topic"},
+			{"CapitalMatch", "GET", "Match=x", "", "", 400, `unknown matcher parameter "Match"`},
+			{"CapitalType", "GET", "MATCH_exact=x", "", "", 400, "unknown matcher parameter"},
+			{"TypeCase", "GET", "match_URLPattern=x", "", "", 400, "unknown matcher parameter"},
+			{"UnknownType", "GET", "match_regex=x", "", "", 400, "unknown matcher parameter"},
+			{"Matches", "GET", "match=x&matches=x", "", "", 400, "unknown matcher parameter"},
+			{"MatchAll", "GET", "matchAll=x", "", "", 400, "unknown matcher parameter"},
+			{"UnknownInBody", "QUERY", "match=x", "match_uritemplate=x", "", 400, "unknown matcher parameter"},
+			{"Empty", "GET", "match=", "", "", 400, "empty match"},
+			{"BareName", "GET", "match_exact", "", "", 400, "empty match_exact"},
+			{"TooLong", "GET", "match=" + long, "", "", 400, "too long"},
+			{"PatternTooLong", "GET", "match_urlpattern=" + long, "", "", 400, "too long"},
+			{"TooMany", "GET", "match=a&match_exact=b&match_urlpattern=c&match=d", "", "", 400, "too many topics"},
+			{"TooManyWithTopic", "GET", "topic=a&topic=b&match=c&match=d", "", "", 400, "too many topics"},
+			{"TooManyInUnion", "QUERY", "match=a&match=b", "match=c&match=d", "", 400, "too many topics"},
+			{"ControlCharacter", "GET", "match=a%00b", "", "", 400, "control or format character"},
+			{"FormatCharacter", "GET", "match=a%E2%80%8Eb", "", "", 400, "control or format character"},
+			{"NotUTF8", "GET", "match=a%FFb", "", "", 400, "not valid UTF-8"},
+			{"InvalidPattern", "GET", "match_urlpattern=" + url.QueryEscape("https://example.com/(a"), "", "", 400, "invalid match_urlpattern"},
+			{"LookAhead", "GET", "match_urlpattern=" + url.QueryEscape("https://example.com/(?=a)x"), "", "", 400, "invalid match_urlpattern"},
+			{"CountedRepetition", "GET", "match_urlpattern=" + url.QueryEscape("https://example.com/(a{1000})"), "", "", 400, "counted repetition"},
+			{"QueryNotAForm", "QUERY", "", "match=x", "application/json", 415, "Content-Type"},
+			{"QueryBodyTooLarge", "QUERY", "", "match=" + strings.Repeat("x", 2000), "", 413, "body larger than"},
+			{"QueryTooManyFields", "QUERY", "", strings.Repeat("x=1&", 40) + "match=x", "", 400, "too many form fields"},
+			{"TooManyQueryParameters", "GET", strings.Repeat("x=1&", 40) + "match=x", "", "", 400, "too many query parameters"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				var header []string
+				if tt.contentType != "" {
+					header = []string{"Content-Type", tt.contentType}
+				}
+				resp := th.subscribeRaw(tt.method, tt.query, tt.body, header...)
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.reason) {
+					t.Errorf("%d %q; want %d with %q", resp.StatusCode, body, tt.status, tt.reason)
+				}
+				if n := strings.Count(strings.TrimSpace(string(body)), "\n"); n > 0 {
+					t.Errorf("reason of %d lines; want one", n+1)
+				}
+			})
+		}
+		th.mustPublish("still served", "w")
+		if got := watcher.nextData(); got != "still served" {
+			t.Errorf("watcher got %q after the refusals", got)
+		}
+	})
+}
+
+// TestDraft08LastEventID checks the cursor's sources and their precedence
+// (header, then last_event_id of the query, of the body, then draft-07's
+// lastEventID) and that both response headers name where the stream
+// resumed.
+func TestDraft08LastEventID(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, nil)
+		ids := []string{
+			th.mustPublish("0", "t"), th.mustPublish("1", "t"),
+			th.mustPublish("2", "t"), th.mustPublish("3", "t"),
+		}
+		tests := []struct {
+			name        string
+			method      string
+			query, body string
+			header      []string
+			resumed     string // both response headers
+			first       string // data of the first event
+		}{
+			{"Query", "GET", "match=t&last_event_id=" + ids[0], "", nil, ids[0], "1"},
+			{"QueryOverDraft07", "GET", "match=t&lastEventID=" + ids[2] + "&last_event_id=" + ids[0], "", nil, ids[0], "1"},
+			{"Draft07", "GET", "match=t&lastEventID=" + ids[1], "", nil, ids[1], "2"},
+			{"HeaderOverQuery", "GET", "match=t&last_event_id=" + ids[0], "", []string{"Last-Event-ID", ids[2]}, ids[2], "3"},
+			{"Body", "QUERY", "", "match=t&last_event_id=" + url.QueryEscape(ids[1]), nil, ids[1], "2"},
+			{"QueryOverBody", "QUERY", "last_event_id=" + ids[2], "match=t&last_event_id=" + url.QueryEscape(ids[0]), nil, ids[2], "3"},
+			{"Earliest", "GET", "match=t&last_event_id=earliest", "", nil, "earliest", "0"},
+			{"Unknown", "GET", "match=t&last_event_id=nope", "", nil, "earliest", ""},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				resp := th.subscribeRaw(tt.method, tt.query, tt.body, tt.header...)
+				s := th.stream(resp)
+				for _, h := range []string{"Mercure-Last-Event-ID", "Last-Event-ID"} {
+					if got := resp.Header.Get(h); got != tt.resumed {
+						t.Errorf("%s: %q; want %q", h, got, tt.resumed)
+					}
+				}
+				if tt.first == "" {
+					return
+				}
+				if got := s.nextData(); got != tt.first {
+					t.Errorf("first event %q; want %q", got, tt.first)
 				}
 			})
 		}
