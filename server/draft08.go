@@ -30,6 +30,10 @@ const (
 	paramLastEventID07   = "lastEventID"      // draft-07
 )
 
+// reservedEventType is the SSE event type draft-08 keeps for the hub's
+// own events (subscription events); publishers may not use it.
+const reservedEventType = "mercure"
+
 // subscribeParams is what a subscription request asks for, from its query
 // string and, for QUERY, its form body (their union).
 type subscribeParams struct {
@@ -263,4 +267,149 @@ func truncateQuote(s string) string {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+// checkPublishTopic applies draft-08's rules for a published topic, to
+// every publisher: the topic text rule, no "*" (the wildcard cannot be
+// addressed), and nothing in the hub's own namespace (subscription events
+// are the hub's alone to publish).
+func checkPublishTopic(topic string) error {
+	if err := checkTopicText(topic); err != nil {
+		return errorf(http.StatusBadRequest, "topic "+err.Error())
+	}
+	if topic == "*" {
+		return errorf(http.StatusBadRequest, `topic "*" is reserved: it is the wildcard and cannot be published to`)
+	}
+	if inHubNamespace(topic) {
+		return errorf(http.StatusBadRequest, "topic "+strconv.Quote(truncateQuote(topic))+" is in the hub's reserved namespace ("+hub.Path+")")
+	}
+	return nil
+}
+
+// specialSchemes are the WHATWG URL standard's special schemes, whose URLs
+// have a host and a path, and in which "\" is read as "/".
+var specialSchemes = map[string]bool{"http": true, "https": true, "ws": true, "wss": true, "ftp": true, "file": true}
+
+// inHubNamespace reports whether topic, resolved as a URL reference
+// against the hub URL, has a path equal to hub.Path or under it, once
+// percent-escapes of unreserved characters are decoded and dot-segments
+// removed. Scheme and host do not matter (a proxy may give the hub any
+// name), so only the path is worked out, as the WHATWG URL parser would
+// find it: a topic Go's URL parser refuses is judged all the same. The
+// cost is linear in the topic's length.
+func inHubNamespace(topic string) bool {
+	rest, special, relative := topic, true, true
+	if i := strings.IndexByte(topic, ':'); i > 0 && validScheme(topic[:i]) {
+		scheme := strings.ToLower(topic[:i])
+		rest, special, relative = topic[i+1:], specialSchemes[scheme], false
+		if special && scheme == "http" && !strings.HasPrefix(rest, "/") && !strings.HasPrefix(rest, `\`) {
+			relative = true // "http:x" against an http hub URL is relative
+		}
+	}
+	if special {
+		end := len(rest)
+		if i := strings.IndexAny(rest, "?#"); i >= 0 {
+			end = i
+		}
+		rest = strings.ReplaceAll(rest[:end], `\`, "/")
+	} else if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	var p string
+	switch {
+	case !relative && !special:
+		switch {
+		case strings.HasPrefix(rest, "//"):
+			p = authorityPath(rest[2:])
+		case strings.HasPrefix(rest, "/"):
+			p = rest // no host, a path all the same ("urn:/…")
+		default:
+			return false // an opaque path ("urn:…", "mailto:…") is no hub path
+		}
+	case !relative: // special: the slashes before the host are ignored
+		p = authorityPath(strings.TrimLeft(rest, "/"))
+	case strings.HasPrefix(rest, "//"):
+		p = authorityPath(rest[2:])
+	case strings.HasPrefix(rest, "/"):
+		p = rest
+	default: // relative to the hub URL's directory
+		p = hub.Path[:strings.LastIndexByte(hub.Path, '/')+1] + rest
+	}
+	p = removeDotSegments(decodeUnreserved(p))
+	return p == hub.Path || strings.HasPrefix(p, hub.Path+"/")
+}
+
+// authorityPath returns the path after an authority ("host/path" → "/path").
+func authorityPath(s string) string {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[i:]
+	}
+	return "/"
+}
+
+func validScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// decodeUnreserved decodes the percent-escapes of unreserved characters
+// (ALPHA, DIGIT, "-", ".", "_", "~"), which name the same path as the
+// characters themselves; other escapes stay.
+func decodeUnreserved(s string) string {
+	if strings.IndexByte(s, '%') < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]) {
+			if c := unhex(s[i+1])<<4 | unhex(s[i+2]); isUnreserved(c) {
+				b = append(b, c)
+				i += 2
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// removeDotSegments is RFC 3986 section 5.2.4 for an absolute path: "."
+// segments are dropped and ".." drops the segment before it.
+func removeDotSegments(p string) string {
+	if !strings.Contains(p, ".") {
+		return p
+	}
+	segs := strings.Split(p, "/")[1:]
+	out := make([]string, 0, len(segs))
+	for i, s := range segs {
+		last := i == len(segs)-1
+		switch s {
+		case ".":
+			if last {
+				out = append(out, "")
+			}
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			if last {
+				out = append(out, "")
+			}
+		default:
+			out = append(out, s)
+		}
+	}
+	return "/" + strings.Join(out, "/")
 }

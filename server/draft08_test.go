@@ -229,3 +229,74 @@ func TestDraft08LastEventID(t *testing.T) {
 		}
 	})
 }
+
+// TestDraft08PublishRules publishes what draft-08 refuses (for every
+// publisher, whatever its token) and what it accepts: status, reason,
+// exact success answer, and that nothing refused reaches a subscriber.
+func TestDraft08PublishRules(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) { s.MaxUpdateTopics = 3 })
+		watcher := th.stream(th.subscribeRaw("GET", "match=*", ""))
+		tests := []struct {
+			name   string
+			body   string
+			status int
+			reason string // for refusals
+		}{
+			{"NoTopic", "data=x", 400, "missing topic"},
+			{"Wildcard", "topic=*&data=x", 400, `topic "*" is reserved`},
+			{"WildcardAlternate", "topic=a&topic=*&data=x", 400, `topic "*" is reserved`},
+			{"HubPath", "topic=%2F.well-known%2Fmercure&data=x", 400, "reserved namespace"},
+			{"SubscriptionEvent", "topic=%2F.well-known%2Fmercure%2Fsubscriptions%2Fexact%2Fa%2Fb&data=x", 400, "reserved namespace"},
+			{"OtherHostEscaped", "topic=" + url.QueryEscape("https://any.host/.well-known/%6Dercure/x") + "&data=x", 400, "reserved namespace"},
+			{"DotSegments", "topic=" + url.QueryEscape("/.well-known/mercure/../mercure/x") + "&data=x", 400, "reserved namespace"},
+			{"RelativeAlternate", "topic=a&topic=mercure%2Fx&data=x", 400, "reserved namespace"},
+			{"TopicControl", "topic=a%0Ab&data=x", 400, "control or format character"},
+			{"TopicFormat", "topic=a%E2%80%AEb&data=x", 400, "control or format character"},
+			{"TypeMercure", "topic=a&type=mercure&data=x", 400, `type "mercure" is reserved`},
+			{"IDEarliest", "topic=a&id=earliest&data=x", 400, "reserved"},
+			{"IDFragment", "topic=a&id=%23x&data=x", 400, "id starts with #"},
+			{"IDControl", "topic=a&id=a%0Db&data=x", 400, "control or format character"},
+			{"IDFormat", "topic=a&id=a%E2%80%8Bb&data=x", 400, "control or format character"},
+			{"RetryNotDigits", "topic=a&retry=1e3&data=x", 400, "retry must be ASCII digits"},
+			{"TooManyTopics", "topic=a&topic=b&topic=c&topic=d&data=x", 413, "too many topics in one update"},
+			{"Accepted", "topic=a&id=ok-1&data=ok", 200, ""},
+			{"AcceptedNearNamespace", "topic=" + url.QueryEscape("https://h/.well-known/mercurex") + "&id=ok-2&data=ok", 200, ""},
+			{"PrivateByPresence", "topic=a&id=ok-3&data=private&private=false", 200, ""},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				req, _ := http.NewRequest("POST", th.url, strings.NewReader(tt.body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Authorization", "Bearer "+th.publisher())
+				resp, err := th.http.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.reason) {
+					t.Fatalf("%d %q; want %d with %q", resp.StatusCode, body, tt.status, tt.reason)
+				}
+				if tt.status == 200 {
+					if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+						t.Errorf("Content-Type %q; want text/plain; charset=utf-8", ct)
+					}
+					if !strings.HasPrefix(string(body), "ok-") {
+						t.Errorf("body %q; want the update's id", body)
+					}
+				}
+			})
+		}
+		// The anonymous watcher gets the public updates, not the private one
+		// nor any refused one.
+		th.mustPublish("end", "a")
+		var got []string
+		for d := watcher.nextData(); d != "end"; d = watcher.nextData() {
+			got = append(got, d)
+		}
+		if !slices.Equal(got, []string{"ok", "ok"}) {
+			t.Errorf("watcher received %q; want the two public accepted updates", got)
+		}
+	})
+}

@@ -255,6 +255,12 @@ func parseUpdate(form *publishForm) (*hub.Update, error) {
 		if t == "" {
 			return nil, errorf(http.StatusBadRequest, "empty topic")
 		}
+		if err := checkPublishTopic(t); err != nil {
+			return nil, err
+		}
+	}
+	if form.typ == reservedEventType {
+		return nil, errorf(http.StatusBadRequest, `type "`+reservedEventType+`" is reserved for the hub's own events`)
 	}
 	u := &hub.Update{
 		Topics:  topics,
