@@ -413,3 +413,47 @@ func removeDotSegments(p string) string {
 	}
 	return "/" + strings.Join(out, "/")
 }
+
+// The Bearer challenges of RFC 6750 section 3, as draft-08 answers them
+// (draft-07 clients only look at the status, which is unchanged).
+const (
+	challengeBare              = "Bearer"
+	challengeInvalidToken      = `Bearer error="invalid_token"`
+	challengeInsufficientScope = `Bearer error="insufficient_scope"`
+	challengeInvalidRequest    = `Bearer error="invalid_request"`
+)
+
+// tokenRequired is the 401 for a request that presented no bearer token:
+// a bare challenge, with no error code.
+func tokenRequired(msg string) error {
+	return &httpError{status: http.StatusUnauthorized, msg: msg, challenge: challengeBare}
+}
+
+// invalidToken is the 401 for every invalid token, whatever the reason,
+// so the challenge tells nothing about which check failed.
+func invalidToken(msg string) error {
+	return &httpError{status: http.StatusUnauthorized, msg: msg, challenge: challengeInvalidToken}
+}
+
+// insufficientScope is the 403 for a valid token without the grant.
+func insufficientScope(msg string) error {
+	return &httpError{status: http.StatusForbidden, msg: msg, challenge: challengeInsufficientScope}
+}
+
+// invalidRequest is the 400 for a malformed token presentation.
+func invalidRequest(msg string) error {
+	return &httpError{status: http.StatusBadRequest, msg: msg, challenge: challengeInvalidRequest}
+}
+
+// challengeOf returns the WWW-Authenticate value err is answered with, ""
+// for none. An Authenticator's ErrUnauthorized is an invalid token.
+func challengeOf(err error) string {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.challenge
+	case errors.Is(err, hub.ErrUnauthorized):
+		return challengeInvalidToken
+	}
+	return ""
+}

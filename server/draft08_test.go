@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
 )
@@ -297,6 +299,74 @@ func TestDraft08PublishRules(t *testing.T) {
 		}
 		if !slices.Equal(got, []string{"ok", "ok"}) {
 			t.Errorf("watcher received %q; want the two public accepted updates", got)
+		}
+	})
+}
+
+// TestDraft08Challenges checks the RFC 6750 answers: a bare Bearer
+// challenge when no token was presented, invalid_token for every invalid
+// one, insufficient_scope for a valid token without the grant,
+// invalid_request for a malformed presentation, and no challenge for a
+// request malformed independently of the token.
+func TestDraft08Challenges(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) {
+			s.AllowAnonymous = false
+			s.Subscriptions = true
+		})
+		otherKey, err := jwtauth.NewKey("HS256", []byte("another-secret-another-secret-another"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrongKey, _ := jwtauth.Sign(otherKey, hub.Claims{Publish: []string{"*"}, Subscribe: []string{"*"}})
+		expired := th.token(hub.Claims{Publish: []string{"*"}, Subscribe: []string{"*"}, ExpiresAt: time.Now().Add(-time.Hour)})
+		subscriber := th.token(hub.Claims{Subscribe: []string{"https://example.com/books/1"}})
+		req := func(method, query, body string, header ...string) *http.Request {
+			r, _ := http.NewRequest(method, th.url+query, strings.NewReader(body))
+			if method == "POST" {
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}
+			for i := 0; i+1 < len(header); i += 2 {
+				r.Header.Set(header[i], header[i+1])
+			}
+			return r
+		}
+		bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+		tests := []struct {
+			name      string
+			req       *http.Request
+			status    int
+			challenge string // "": none
+		}{
+			{"SubscribeNoToken", req("GET", "?match=a", ""), 401, "Bearer"},
+			{"SubscribeOtherScheme", req("GET", "?match=a", "", "Authorization", "Basic dTpw"), 401, "Bearer"},
+			{"SubscribeEmptyBearer", req("GET", "?match=a", "", "Authorization", "Bearer "), 400, `Bearer error="invalid_request"`},
+			{"SubscribeBareBearer", req("GET", "?match=a", "", "Authorization", "Bearer"), 400, `Bearer error="invalid_request"`},
+			{"SubscribeGarbage", req("GET", "?match=a", "", bearer("not.a.jwt")...), 401, `Bearer error="invalid_token"`},
+			{"SubscribeWrongKey", req("GET", "?match=a", "", bearer(wrongKey)...), 401, `Bearer error="invalid_token"`},
+			{"SubscribeExpired", req("GET", "?match=a", "", bearer(expired)...), 401, `Bearer error="invalid_token"`},
+			{"SubscribeEmptyQueryToken", req("GET", "?match=a&authorization=", ""), 401, `Bearer error="invalid_token"`},
+			{"SubscribeUnknownMatcher", req("GET", "?match_regex=a", "", bearer(subscriber)...), 400, ""},
+			{"PublishNoToken", req("POST", "", "topic=a&data=x"), 401, "Bearer"},
+			{"PublishWrongKey", req("POST", "", "topic=a&data=x", bearer(wrongKey)...), 401, `Bearer error="invalid_token"`},
+			{"PublishWithoutGrant", req("POST", "", "topic=a&data=x", bearer(subscriber)...), 403, `Bearer error="insufficient_scope"`},
+			{"PublishReservedTopic", req("POST", "", "topic=*&data=x", bearer(th.publisher())...), 400, ""},
+			{"SubscriptionsNoToken", req("GET", "/subscriptions", ""), 401, "Bearer"},
+			{"SubscriptionsWithoutGrant", req("GET", "/subscriptions", "", bearer(subscriber)...), 403, `Bearer error="insufficient_scope"`},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				resp, err := th.http.Client().Do(tt.req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				got := resp.Header.Values("WWW-Authenticate")
+				if resp.StatusCode != tt.status || (tt.challenge == "") != (len(got) == 0) || len(got) > 0 && got[0] != tt.challenge {
+					t.Errorf("%d with WWW-Authenticate %q; want %d with %q", resp.StatusCode, got, tt.status, tt.challenge)
+				}
+			})
 		}
 	})
 }

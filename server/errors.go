@@ -17,6 +17,7 @@ type httpError struct {
 	status     int
 	msg        string
 	retryAfter time.Duration
+	challenge  string // the WWW-Authenticate value of a 401 or 403; see bearerChallenge
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -71,6 +72,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	} else if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request refused",
 			slog.Int("status", status), slog.String("reason", reason), slog.String("remote", s.clientAddr(r)))
+	}
+	if c := challengeOf(err); c != "" {
+		w.Header().Set("WWW-Authenticate", c)
 	}
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retryAfter.Round(time.Second)/time.Second))))

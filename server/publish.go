@@ -29,7 +29,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if token == "" {
-		s.fail(w, r, errorf(http.StatusUnauthorized, "publishing needs a token (Authorization: Bearer or the "+hub.AuthCookie+" cookie)"))
+		s.fail(w, r, tokenRequired("publishing needs a token (Authorization: Bearer or the "+hub.AuthCookie+" cookie)"))
 		return
 	}
 	if err := s.checkCookieOrigin(r, src); err != nil {
@@ -63,7 +63,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, topic := range u.Topics {
 		if !s.matchAny(claims.Publish, topic) {
-			s.fail(w, r, errorf(http.StatusForbidden, "token may not publish to topic "+strconv.Quote(topic)))
+			s.fail(w, r, insufficientScope("token may not publish to topic "+strconv.Quote(topic)))
 			return
 		}
 	}

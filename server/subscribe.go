@@ -107,7 +107,7 @@ func (s *Server) subscriberClaims(r *http.Request) (*hub.Claims, error) {
 	}
 	if token == "" {
 		if !s.cfg.AllowAnonymous {
-			return nil, errorf(http.StatusUnauthorized, "subscribing needs a token (Authorization: Bearer, ?authorization= or the "+hub.AuthCookie+" cookie)")
+			return nil, tokenRequired("subscribing needs a token (Authorization: Bearer, ?authorization= or the " + hub.AuthCookie + " cookie)")
 		}
 		return nil, nil
 	}
