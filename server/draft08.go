@@ -40,6 +40,10 @@ type subscribeParams struct {
 	selectors   []string        // topic=, compiled by the hub
 	matchers    []*hub.Selector // match, match_exact, match_urlpattern
 	lastEventID string
+	// cursorAsked: the request named a cursor, even an empty one (the
+	// header, last_event_id or lastEventID), so the response names where
+	// the stream resumed (Mercure-Last-Event-ID).
+	cursorAsked bool
 }
 
 // formPair is one name/value pair of a form.
@@ -125,7 +129,7 @@ func (s *Server) subscribeParams(w http.ResponseWriter, r *http.Request) (*subsc
 	p := &subscribeParams{}
 	base := ""
 	var lastQuery, lastBody, last07 string
-	var hasLastQuery, hasLastBody bool
+	var hasLastQuery, hasLastBody, hasLast07 bool
 	for i, pair := range append(query, body...) {
 		fromQuery := i < len(query)
 		name, value := pair.name, pair.value
@@ -154,8 +158,8 @@ func (s *Server) subscribeParams(w http.ResponseWriter, r *http.Request) (*subsc
 			lastQuery, hasLastQuery = value, true
 		case name == paramLastEventID && !fromQuery && !hasLastBody:
 			lastBody, hasLastBody = value, true
-		case name == paramLastEventID07 && fromQuery && last07 == "":
-			last07 = value
+		case name == paramLastEventID07 && fromQuery && !hasLast07:
+			last07, hasLast07 = value, true
 		}
 	}
 	if len(p.selectors)+len(p.matchers) == 0 {
@@ -164,6 +168,8 @@ func (s *Server) subscribeParams(w http.ResponseWriter, r *http.Request) (*subsc
 	if n := len(p.selectors) + len(p.matchers); n > s.cfg.MaxTopics {
 		return nil, errorf(http.StatusBadRequest, "too many topics ("+strconv.Itoa(n)+"; max "+strconv.Itoa(s.cfg.MaxTopics)+")")
 	}
+	_, hasHeader := r.Header["Last-Event-Id"]
+	p.cursorAsked = hasHeader || hasLastQuery || hasLastBody || hasLast07
 	switch {
 	case r.Header.Get("Last-Event-ID") != "":
 		p.lastEventID = r.Header.Get("Last-Event-ID")

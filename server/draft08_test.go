@@ -195,6 +195,10 @@ func TestDraft08LastEventID(t *testing.T) {
 			th.mustPublish("0", "t"), th.mustPublish("1", "t"),
 			th.mustPublish("2", "t"), th.mustPublish("3", "t"),
 		}
+		// The newest update is private: an empty cursor must not name it.
+		if status, body := th.publish(th.publisher(), url.Values{"topic": {"t"}, "data": {"p"}, "private": {""}}); status != http.StatusOK {
+			t.Fatalf("private publish: %d %s", status, body)
+		}
 		tests := []struct {
 			name        string
 			method      string
@@ -211,6 +215,9 @@ func TestDraft08LastEventID(t *testing.T) {
 			{"QueryOverBody", "QUERY", "last_event_id=" + ids[2], "match=t&last_event_id=" + url.QueryEscape(ids[0]), nil, ids[2], "3"},
 			{"Earliest", "GET", "match=t&last_event_id=earliest", "", nil, "earliest", "0"},
 			{"Unknown", "GET", "match=t&last_event_id=nope", "", nil, "earliest", ""},
+			{"EmptyAsksToo", "GET", "match=t&last_event_id=", "", nil, ids[3], ""},
+			{"EmptyDraft07AsksToo", "GET", "match=t&lastEventID", "", nil, ids[3], ""},
+			{"None", "GET", "match=t", "", nil, "", ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

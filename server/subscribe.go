@@ -69,11 +69,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	// The cursor is answered only to a subscriber that sent one, and is
-	// then its own id or "earliest". A live-only subscriber gets none: the
-	// hub's newest id may be a private update it could not receive, and
-	// naming it would tell that such an update exists and when.
-	if lastEventID != "" && info.ResumedAfter != "" {
+	// The cursor is answered only to a subscriber that asked with one
+	// (draft-08: even an empty one), under both drafts' names, and is then
+	// its own id, "earliest" or, for an empty cursor, the last public
+	// update: the hub's newest id may be a private update it could not
+	// receive, and naming it would tell that such an update exists. A
+	// subscriber that sent no cursor gets none.
+	if params.cursorAsked && info.ResumedAfter != "" {
 		h.Set("Last-Event-ID", info.ResumedAfter)
 		h.Set("Mercure-Last-Event-ID", info.ResumedAfter)
 	}
