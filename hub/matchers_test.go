@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -49,5 +50,21 @@ func TestCallerMatchers(t *testing.T) {
 	h.mu.RUnlock()
 	if n != 2 { // the shared suffix matcher and the one keyed like a topic
 		t.Errorf("%d pattern groups; want 2 (equal keys share one)", n)
+	}
+}
+
+// TestSelectorSpelledLikeMatcherKey checks that a topic= selector cannot
+// take a MatcherSelector's key and so join (or take over) its group.
+func TestSelectorSpelledLikeMatcherKey(t *testing.T) {
+	h := newHub(t, Config{})
+	m := MatcherSelector("suffix{/x}", suffixMatcher("/1"))
+	if _, _, err := h.Subscribe(t.Context(), SubscribeRequest{Selectors: []string{m.raw}}); !errors.Is(err, ErrReservedSelector) {
+		t.Fatalf("Subscribe with a selector spelled like a matcher key: %v; want ErrReservedSelector", err)
+	}
+	c := subscribe(t, h, SubscribeRequest{Matchers: []*Selector{m}})
+	publish(t, h, &Update{ID: "1", Topics: []string{"https://example.com/1"}})
+	c.drain()
+	if got := ids(c.events(t)); !slices.Equal(got, []string{"1"}) {
+		t.Errorf("matcher subscriber received %v; want [1]", got)
 	}
 }

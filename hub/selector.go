@@ -28,6 +28,10 @@ var (
 	// ErrTooManyVariables is wrapped by CompileSelector for a template with
 	// more than MaxTemplateVariables variables.
 	ErrTooManyVariables = errors.New("hub: too many template variables")
+	// ErrReservedSelector is returned by Subscribe for a selector that
+	// starts with a NUL byte: such keys are MatcherSelector's, and a
+	// selector spelled like one could join its subscribers' group.
+	ErrReservedSelector = errors.New("hub: selector starts with a NUL byte")
 )
 
 // Matcher is a compiled topic selector of any kind: the RFC 6570 templates

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -291,6 +292,9 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	for _, sel := range req.Selectors {
 		if len(sel) > MaxSelectorLength { // before any work, even dedupe
 			return nil, ReplayInfo{}, fmt.Errorf("%w (%d bytes; max %d)", ErrSelectorTooLong, len(sel), MaxSelectorLength)
+		}
+		if strings.HasPrefix(sel, "\x00") {
+			return nil, ReplayInfo{}, ErrReservedSelector
 		}
 	}
 	s := &Subscriber{

@@ -151,6 +151,7 @@ func TestDraft08SubscribeRefusals(t *testing.T) {
 			{"TooManyWithTopic", "GET", "topic=a&topic=b&match=c&match=d", "", "", 400, "too many topics"},
 			{"TooManyInUnion", "QUERY", "match=a&match=b", "match=c&match=d", "", 400, "too many topics"},
 			{"ControlCharacter", "GET", "match=a%00b", "", "", 400, "control or format character"},
+			{"TopicSpelledLikeMatcherKey", "GET", "topic=%00urlpattern%00x", "", "", 400, "NUL byte"},
 			{"FormatCharacter", "GET", "match=a%E2%80%8Eb", "", "", 400, "control or format character"},
 			{"NotUTF8", "GET", "match=a%FFb", "", "", 400, "not valid UTF-8"},
 			{"InvalidPattern", "GET", "match_urlpattern=" + url.QueryEscape("https://example.com/(a"), "", "", 400, "invalid match_urlpattern"},

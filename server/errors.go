@@ -39,7 +39,8 @@ func statusOf(err error) (status int, reason string, retryAfter time.Duration) {
 	case errors.Is(err, hub.ErrUnauthorized):
 		return http.StatusUnauthorized, err.Error(), 0
 	case errors.Is(err, hub.ErrInvalidUpdate), errors.Is(err, hub.ErrNoSelector),
-		errors.Is(err, hub.ErrSelectorTooLong), errors.Is(err, hub.ErrTooManyVariables):
+		errors.Is(err, hub.ErrSelectorTooLong), errors.Is(err, hub.ErrTooManyVariables),
+		errors.Is(err, hub.ErrReservedSelector):
 		return http.StatusBadRequest, err.Error(), 0
 	case errors.Is(err, hub.ErrDuplicateID):
 		return http.StatusConflict, err.Error(), 0
