@@ -68,3 +68,31 @@ func TestSelectorSpelledLikeMatcherKey(t *testing.T) {
 		t.Errorf("matcher subscriber received %v; want [1]", got)
 	}
 }
+
+// TestCachedMatcher checks that equal keys compile once and share one
+// selector, and that a failed compilation is not cached.
+func TestCachedMatcher(t *testing.T) {
+	h := newHub(t, Config{})
+	compiles := 0
+	compile := func() (Matcher, error) { compiles++; return suffixMatcher("/1"), nil }
+	a, err := h.CachedMatcher("k", compile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.CachedMatcher("k", compile)
+	if a != b || compiles != 1 {
+		t.Errorf("same key: shared %v, %d compilations; want one shared", a == b, compiles)
+	}
+	bad := errors.New("bad pattern")
+	for range 2 {
+		if _, err := h.CachedMatcher("bad", func() (Matcher, error) { compiles++; return nil, bad }); !errors.Is(err, bad) {
+			t.Errorf("failed compilation: %v; want its error", err)
+		}
+	}
+	if compiles != 3 {
+		t.Errorf("%d compilations; want a failed one retried (3)", compiles)
+	}
+	if !a.Match("x/1") || a.Match("x/2") || a.String() != "/1" {
+		t.Errorf("cached selector does not match as its matcher")
+	}
+}

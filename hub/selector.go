@@ -333,6 +333,12 @@ func newSelectorCacheBytes(max, maxBytes int) *selectorCache {
 // CompileSelector for one over the limits (which is not cached: it costs
 // no more than reading its length).
 func (c *selectorCache) get(raw string) (*Selector, error) {
+	return c.getFunc(raw, func() (*Selector, error) { return c.compile(raw) })
+}
+
+// getFunc is get with the compilation given: for MatcherSelectors, raw is
+// their index key.
+func (c *selectorCache) getFunc(raw string, compile func() (*Selector, error)) (*Selector, error) {
 	c.mu.Lock()
 	if s, ok := c.cur[raw]; ok {
 		c.mu.Unlock()
@@ -346,7 +352,7 @@ func (c *selectorCache) get(raw string) (*Selector, error) {
 	}
 	c.mu.Unlock()
 
-	s, err := c.compile(raw)
+	s, err := compile()
 	if err != nil {
 		return nil, err
 	}

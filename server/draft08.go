@@ -149,7 +149,7 @@ func (s *Server) subscribeParams(w http.ResponseWriter, r *http.Request) (*subsc
 			if base == "" && name == paramMatchURLPattern {
 				base = s.hubURL(r)
 			}
-			m, err := compileMatcher(name, value, base)
+			m, err := s.compileMatcher(name, value, base)
 			if err != nil {
 				return nil, err
 			}
@@ -226,21 +226,24 @@ func checkTopicText(v string) error {
 
 // compileMatcher compiles one checked matcher parameter. "*" is the
 // wildcard under every type; match and match_exact compare byte for byte,
-// with no resolution; match_urlpattern resolves against base.
-func compileMatcher(name, value, base string) (*hub.Selector, error) {
+// with no resolution; match_urlpattern resolves against base, compiled
+// once for every subscriber sending it (the hub's matcher cache).
+func (s *Server) compileMatcher(name, value, base string) (*hub.Selector, error) {
 	if value == "*" {
 		return hub.ParseSelector("*"), nil
 	}
 	if name != paramMatchURLPattern {
 		return hub.ExactSelector(value), nil
 	}
-	m, err := urlpattern.New(value, base)
+	// The key tells patterns apart by base too: with HubURL unset, two
+	// hosts' subscribers may send the same relative pattern.
+	sel, err := s.hub.CachedMatcher("urlpattern\x00"+base+"\x00"+value, func() (hub.Matcher, error) {
+		return urlpattern.New(value, base)
+	})
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "invalid match_urlpattern: "+oneLine(err.Error()))
 	}
-	// The key tells patterns apart by base too: with HubURL unset, two
-	// hosts' subscribers may send the same relative pattern.
-	return hub.MatcherSelector("urlpattern\x00"+base+"\x00"+value, m), nil
+	return sel, nil
 }
 
 // hubURL is the URL patterns and topics are resolved against:
