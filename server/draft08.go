@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -235,15 +236,54 @@ func (s *Server) compileMatcher(name, value, base string) (*hub.Selector, error)
 	if name != paramMatchURLPattern {
 		return hub.ExactSelector(value), nil
 	}
-	// The key tells patterns apart by base too: with HubURL unset, two
-	// hosts' subscribers may send the same relative pattern.
-	sel, err := s.hub.CachedMatcher("urlpattern\x00"+base+"\x00"+value, func() (hub.Matcher, error) {
-		return urlpattern.New(value, base)
-	})
+	sel, err := s.urlPattern(value, base)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "invalid match_urlpattern: "+oneLine(err.Error()))
 	}
 	return sel, nil
+}
+
+// urlPattern returns pattern compiled against base, from the hub's
+// matcher cache. The key tells patterns apart by base too: with HubURL
+// unset, two hosts' subscribers may send the same relative pattern.
+func (s *Server) urlPattern(pattern, base string) (*hub.Selector, error) {
+	return s.hub.CachedMatcher("urlpattern\x00"+base+"\x00"+pattern, func() (hub.Matcher, error) {
+		return urlpattern.New(pattern, base)
+	})
+}
+
+// mayPublish reports whether claims grant publishing to topic: a draft-07
+// token by its mercure.publish selectors, an access token by a publish
+// authorization detail with a matcher matching topic.
+func (s *Server) mayPublish(claims *hub.Claims, topic string) bool {
+	if !claims.AccessToken {
+		return s.matchAny(claims.Publish, topic)
+	}
+	for _, d := range claims.Details {
+		if d.Publish && slices.ContainsFunc(d.Topics, func(m hub.TokenMatcher) bool { return s.grantMatches(m, topic) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// grantMatches reports whether an access token's matcher matches topic:
+// "*" every topic, "exact" the equal one, "urlpattern" those its pattern
+// matches resolved against Config.HubURL. Never against the request's own
+// URL: a publisher chooses its Host header, and a relative grant would
+// then reach topics of any host. So without HubURL a relative pattern in a
+// grant matches nothing (jwtauth has already refused patterns that do not
+// compile; one that still fails here matches nothing either).
+func (s *Server) grantMatches(m hub.TokenMatcher, topic string) bool {
+	switch {
+	case m.Match == "*":
+		return true
+	case m.Type == "urlpattern":
+		sel, err := s.urlPattern(m.Match, s.cfg.HubURL)
+		return err == nil && sel.Match(topic)
+	default:
+		return m.Match == topic
+	}
 }
 
 // hubURL is the URL patterns and topics are resolved against:

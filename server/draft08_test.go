@@ -11,6 +11,7 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/testhub"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
@@ -377,4 +378,83 @@ func TestDraft08Challenges(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestDraft08PublishGrants publishes with draft-08 access tokens: a
+// publish detail's exact, "*" and URL Pattern matchers (relative ones
+// resolved against Config.HubURL, never the request's Host), every topic
+// of an update needing a grant, and a subscribe-only detail granting no
+// publishing.
+func TestDraft08PublishGrants(t *testing.T) {
+	const (
+		issuer = "https://issuer.example"
+		hubURL = "https://hub.example/.well-known/mercure"
+	)
+	for _, withHubURL := range []bool{true, false} {
+		name := "WithHubURL"
+		if !withHubURL {
+			name = "WithoutHubURL"
+		}
+		t.Run(name, func(t *testing.T) {
+			th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) {
+				key, err := jwtauth.NewKey("HS256", []byte(testhub.Secret))
+				if err != nil {
+					t.Fatal(err)
+				}
+				auth, err := jwtauth.New(jwtauth.Config{Issuers: []jwtauth.Issuer{{ID: issuer, Keys: []*jwtauth.Key{key}}}, Resource: hubURL})
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Auth = auth
+				if withHubURL {
+					s.HubURL = hubURL
+				}
+			})
+			access := func(details ...hub.AuthorizationDetail) string {
+				tok, err := jwtauth.SignAccess(th.key, jwtauth.AccessClaims{Issuer: issuer, Audience: hubURL, ExpiresAt: time.Now().Add(time.Hour), Details: details})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tok
+			}
+			publish := func(matchers ...hub.TokenMatcher) hub.AuthorizationDetail {
+				return hub.AuthorizationDetail{Publish: true, Topics: matchers}
+			}
+			books := access(publish(hub.TokenMatcher{Match: "https://hub.example/books/:id", Type: "urlpattern"}))
+			relative := access(publish(hub.TokenMatcher{Match: "/books/:id", Type: "urlpattern"}))
+			tests := []struct {
+				name   string
+				token  string
+				topics []string
+				host   string // "": the server's own
+				want   int
+			}{
+				{"Exact", access(publish(hub.TokenMatcher{Match: "urn:a"})), []string{"urn:a"}, "", 200},
+				{"ExactOther", access(publish(hub.TokenMatcher{Match: "urn:a"})), []string{"urn:b"}, "", 403},
+				{"Wildcard", access(publish(hub.TokenMatcher{Match: "*"})), []string{"urn:x", "https://x/y"}, "", 200},
+				{"URLPattern", books, []string{"https://hub.example/books/1"}, "", 200},
+				{"URLPatternNotPath", books, []string{"https://hub.example/books/1/reviews"}, "", 403},
+				{"EveryTopicNeedsAGrant", books, []string{"https://hub.example/books/1", "urn:other"}, "", 403},
+				{"TwoDetails", access(publish(hub.TokenMatcher{Match: "urn:other"}), publish(hub.TokenMatcher{Match: "https://hub.example/books/:id", Type: "urlpattern"})), []string{"https://hub.example/books/1", "urn:other"}, "", 200},
+				{"SubscribeOnly", access(hub.AuthorizationDetail{Subscribe: true, Topics: []hub.TokenMatcher{{Match: "*"}}}), []string{"urn:a"}, "", 403},
+				{"Relative", relative, []string{"https://hub.example/books/1"}, "", map[bool]int{true: 200, false: 403}[withHubURL]},
+				{"RelativeForgedHost", relative, []string{"http://evil.example/books/1"}, "evil.example", 403},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					form := url.Values{"topic": tt.topics, "data": {"x"}}
+					req, _ := http.NewRequest("POST", th.url, strings.NewReader(form.Encode()))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Authorization", "Bearer "+tt.token)
+					if tt.host != "" {
+						req.Host = tt.host
+					}
+					status, body := th.do(req)
+					if status != tt.want {
+						t.Errorf("%d %q; want %d", status, body, tt.want)
+					}
+				})
+			}
+		})
+	}
 }

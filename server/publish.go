@@ -62,7 +62,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, topic := range u.Topics {
-		if !s.matchAny(claims.Publish, topic) {
+		if !s.mayPublish(claims, topic) {
 			s.fail(w, r, insufficientScope("token may not publish to topic "+strconv.Quote(topic)))
 			return
 		}
