@@ -22,6 +22,11 @@ type SubscribeRequest struct {
 	// never receives private updates; otherwise it receives the private
 	// updates with a topic matching one of Claims.Subscribe.
 	Claims *Claims
+	// ClaimMatchers, when not nil, are the subscribe grants of Claims
+	// compiled by the caller (a draft-08 access token's authorization
+	// details: ExactSelector, MatcherSelector, "*"), used instead of
+	// Claims.Subscribe for private updates and replay; empty: none.
+	ClaimMatchers []*Selector
 	// LastEventID is where to resume: "" for live updates only, "earliest"
 	// for the whole retained history, else every retained update after it
 	// (the whole retained history when it is not retained).
@@ -327,7 +332,17 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	// already shared by others is reused and this compilation dropped.
 	var claimsKeyOf string
 	var claimSels []*Selector
-	if req.Claims != nil {
+	if req.Claims != nil && req.ClaimMatchers != nil {
+		claimSels = req.ClaimMatchers
+		keys := make([]string, len(claimSels))
+		for i, sel := range claimSels {
+			keys[i] = sel.raw
+		}
+		// NUL first: never the key of draft-07 claims, whose key starts
+		// with a length (or is empty), though "foo{x}" may be an exact
+		// grant here and a template there.
+		claimsKeyOf = "\x00" + claimsKey(keys)
+	} else if req.Claims != nil {
 		claimSels = make([]*Selector, len(req.Claims.Subscribe))
 		for i, t := range req.Claims.Subscribe {
 			sel, err := h.selectors.get(t)

@@ -267,6 +267,36 @@ func (s *Server) mayPublish(claims *hub.Claims, topic string) bool {
 	return false
 }
 
+// subscribeGrants compiles an access token's subscribe grants for the
+// hub (private updates and replay), resolved as grantMatches resolves
+// them; nil for a draft-07 token, whose Claims.Subscribe the hub compiles.
+// A grant that cannot be compiled (a relative pattern without HubURL) is
+// left out: it matches nothing.
+func (s *Server) subscribeGrants(claims *hub.Claims) []*hub.Selector {
+	if claims == nil || !claims.AccessToken {
+		return nil
+	}
+	grants := []*hub.Selector{}
+	for _, d := range claims.Details {
+		if !d.Subscribe {
+			continue
+		}
+		for _, m := range d.Topics {
+			switch {
+			case m.Match == "*":
+				grants = append(grants, hub.ParseSelector("*"))
+			case m.Type == "urlpattern":
+				if sel, err := s.urlPattern(m.Match, s.cfg.HubURL); err == nil {
+					grants = append(grants, sel)
+				}
+			default:
+				grants = append(grants, hub.ExactSelector(m.Match))
+			}
+		}
+	}
+	return grants
+}
+
 // grantMatches reports whether an access token's matcher matches topic:
 // "*" every topic, "exact" the equal one, "urlpattern" those its pattern
 // matches resolved against Config.HubURL. Never against the request's own

@@ -31,6 +31,10 @@ func (th *testHub) subscribeRaw(method, rawQuery, body string, header ...string)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" { // the client sends req.Host, not a header
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := th.head(req)
@@ -454,6 +458,88 @@ func TestDraft08PublishGrants(t *testing.T) {
 						t.Errorf("%d %q; want %d", status, body, tt.want)
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestDraft08PrivateGrants subscribes with draft-08 access tokens and
+// checks which private updates each receives, live and replayed: exact,
+// "*" and URL Pattern subscribe grants (relative ones against HubURL), a
+// publish-only detail granting nothing, and a forged Host reaching no
+// other host's private topics.
+func TestDraft08PrivateGrants(t *testing.T) {
+	const (
+		issuer = "https://issuer.example"
+		hubURL = "https://hub.example/.well-known/mercure"
+	)
+	th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) {
+		key, err := jwtauth.NewKey("HS256", []byte(testhub.Secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth, err := jwtauth.New(jwtauth.Config{PublisherKey: key, Issuers: []jwtauth.Issuer{{ID: issuer, Keys: []*jwtauth.Key{key}}}, Resource: hubURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Auth = auth
+		s.HubURL = hubURL
+	})
+	access := func(d hub.AuthorizationDetail) string {
+		tok, err := jwtauth.SignAccess(th.key, jwtauth.AccessClaims{Issuer: issuer, Audience: hubURL, ExpiresAt: time.Now().Add(time.Hour), Details: []hub.AuthorizationDetail{d}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	grant := func(matchers ...hub.TokenMatcher) string {
+		return access(hub.AuthorizationDetail{Subscribe: true, Topics: matchers})
+	}
+	publishPrivate := func(data string, topics ...string) string {
+		status, body := th.publish(th.publisher(), url.Values{"topic": topics, "data": {data}, "private": {""}})
+		if status != http.StatusOK {
+			t.Fatalf("publish: %d %s", status, body)
+		}
+		return body
+	}
+	first := publishPrivate("before", "https://hub.example/books/1")
+	tests := []struct {
+		name  string
+		token string
+		host  string
+		want  []string // replayed then live, until "end"
+	}{
+		{"Exact", grant(hub.TokenMatcher{Match: "https://hub.example/books/1"}), "", []string{"1"}},
+		{"Wildcard", grant(hub.TokenMatcher{Match: "*"}), "", []string{"1", "2", "3", "x"}},
+		{"URLPattern", grant(hub.TokenMatcher{Match: "https://hub.example/books/:id", Type: "urlpattern"}), "", []string{"1", "2"}},
+		{"RelativeURLPattern", grant(hub.TokenMatcher{Match: "/books/:id", Type: "urlpattern"}), "", []string{"1", "2"}},
+		{"AlternateTopic", grant(hub.TokenMatcher{Match: "urn:alt"}), "", []string{"3"}},
+		{"PublishOnly", access(hub.AuthorizationDetail{Publish: true, Topics: []hub.TokenMatcher{{Match: "*"}}}), "", nil},
+		{"ForgedHost", grant(hub.TokenMatcher{Match: "/books/:id", Type: "urlpattern"}), "evil.example", []string{"1", "2"}},
+	}
+	// 1 and 2 are replayed, 3 and x live.
+	publishPrivate("1", "https://hub.example/books/1")
+	publishPrivate("2", "https://hub.example/books/2")
+	subs := make([]*subscription, len(tests))
+	for i, tt := range tests {
+		header := []string{"Authorization", "Bearer " + tt.token}
+		if tt.host != "" {
+			header = append(header, "Host", tt.host)
+		}
+		resp := th.subscribeRaw("GET", "match=*&last_event_id="+url.QueryEscape(first), "", header...)
+		subs[i] = th.stream(resp)
+	}
+	publishPrivate("3", "https://hub.example/authors/1", "urn:alt")
+	publishPrivate("x", "http://evil.example/books/1")
+	th.mustPublish("end", "urn:end")
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for d := subs[i].nextData(); d != "end"; d = subs[i].nextData() {
+				got = append(got, d)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("received %q; want %q", got, tt.want)
 			}
 		})
 	}

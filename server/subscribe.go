@@ -51,12 +51,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		c.expires = claims.ExpiresAt
 	}
 	sub, info, err := s.hub.Subscribe(r.Context(), hub.SubscribeRequest{
-		Selectors:   params.selectors,
-		Matchers:    params.matchers,
-		Claims:      claims,
-		LastEventID: lastEventID,
-		RemoteAddr:  client,
-		Notify:      c.notify,
+		Selectors:     params.selectors,
+		Matchers:      params.matchers,
+		Claims:        claims,
+		ClaimMatchers: s.subscribeGrants(claims),
+		LastEventID:   lastEventID,
+		RemoteAddr:    client,
+		Notify:        c.notify,
 	})
 	if err != nil {
 		s.limits.release(client)
