@@ -140,6 +140,9 @@ func (m *privateMatcher) hasTopic(t string) bool {
 // matchTemplate reports whether the template (or "*") claim sel matches
 // one of the topics.
 func (m *privateMatcher) matchTemplate(sel *Selector) bool {
+	if sel.ext != nil { // its text is no template: no literal prefix to search by
+		return sel.MatchAny(m.topics)
+	}
 	raw := sel.String()
 	prefix, _, isTemplate := strings.Cut(raw, "{")
 	if !isTemplate || len(m.topics) <= manyTopics {

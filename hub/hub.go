@@ -111,6 +111,7 @@ type Hub struct {
 	metrics   Metrics
 	subEvents bool
 	selectors *selectorCache
+	matchers  *selectorCache // MatcherSelectors by key (CachedMatcher); apart, so no selector or claim can take a key
 	stopFan   func()
 
 	// fanQueue carries updates from the store's Subscribe callback to the
@@ -207,6 +208,7 @@ func New(cfg Config) (*Hub, error) {
 		size = DefaultSelectorCacheSize
 	}
 	h.selectors = newSelectorCache(size)
+	h.matchers = newSelectorCache(size)
 	h.fanQueue = make(chan *Update, fanQueueSize)
 	h.liveQueue = make(chan *Update, fanQueueSize)
 	h.fanDone = make(chan struct{})
@@ -336,6 +338,22 @@ func copyUpdate(u *Update) *Update {
 // subscriptions API.
 func (h *Hub) Match(selector, topic string) bool {
 	return h.selectors.match(selector, topic)
+}
+
+// CachedMatcher returns the MatcherSelector for key, compiling it with
+// compile (outside the hub's locks) only when the hub does not hold it
+// already: subscribers sending the same pattern share one compiled
+// matcher, in memory and in compilation. It is bounded as the selector
+// cache is (Config.SelectorCacheSize), in its own cache. An error of
+// compile is returned and not cached.
+func (h *Hub) CachedMatcher(key string, compile func() (Matcher, error)) (*Selector, error) {
+	return h.matchers.getFunc("\x00"+key, func() (*Selector, error) {
+		m, err := compile()
+		if err != nil {
+			return nil, err
+		}
+		return MatcherSelector(key, m), nil
+	})
 }
 
 // LastEventID returns the id of the last update this hub fanned out, or ""

@@ -28,6 +28,10 @@ var (
 	// ErrTooManyVariables is wrapped by CompileSelector for a template with
 	// more than MaxTemplateVariables variables.
 	ErrTooManyVariables = errors.New("hub: too many template variables")
+	// ErrReservedSelector is returned by Subscribe for a selector that
+	// starts with a NUL byte: such keys are MatcherSelector's, and a
+	// selector spelled like one could join its subscribers' group.
+	ErrReservedSelector = errors.New("hub: selector starts with a NUL byte")
 )
 
 // Matcher is a compiled topic selector of any kind: the RFC 6570 templates
@@ -66,6 +70,22 @@ type Selector struct {
 	all    bool
 	prog   *program // nil: matches raw exactly
 	prefix string   // the literal text every match starts with
+	ext    Matcher  // non-nil: a matcher built outside the hub; raw is its index key
+}
+
+// ExactSelector returns the selector that matches only the topic equal to
+// s, byte for byte, even when s looks like a template (draft-08's exact
+// matcher type). It shares the hub's exact index with topic= selectors.
+func ExactSelector(s string) *Selector { return &Selector{raw: s} }
+
+// MatcherSelector wraps a Matcher built outside the hub (such as a URL
+// Pattern) so the hub can index it beside its own selectors. key names it
+// in the index: subscribers whose matchers have equal keys share one match
+// per update, so key must tell apart matchers that differ in meaning (the
+// matcher's type, pattern and base). It starts with a NUL byte so it never
+// equals a topic or a topic= selector.
+func MatcherSelector(key string, m Matcher) *Selector {
+	return &Selector{raw: "\x00" + key, ext: m}
 }
 
 // CompileSelector compiles s, refusing it when it is over the limits
@@ -112,6 +132,9 @@ func compileSelector(s string) (*Selector, int) {
 
 // Match reports whether topic matches s.
 func (s *Selector) Match(topic string) bool {
+	if s.ext != nil {
+		return s.ext.Match(topic)
+	}
 	if s.all || topic == s.raw {
 		return true
 	}
@@ -133,10 +156,16 @@ func (s *Selector) MatchAny(topics []string) bool {
 
 // Exact reports whether s matches only the topic equal to it, so the hub can
 // find its subscribers with a map lookup.
-func (s *Selector) Exact() bool { return !s.all && s.prog == nil }
+func (s *Selector) Exact() bool { return !s.all && s.prog == nil && s.ext == nil }
 
-// String returns the selector as written.
-func (s *Selector) String() string { return s.raw }
+// String returns the selector as written (for a MatcherSelector, its
+// matcher's).
+func (s *Selector) String() string {
+	if s.ext != nil {
+		return s.ext.String()
+	}
+	return s.raw
+}
 
 // selectorOverhead is what a cached selector costs beyond its text and
 // program: the Selector, its map entry and key header, size-class rounding
@@ -304,6 +333,12 @@ func newSelectorCacheBytes(max, maxBytes int) *selectorCache {
 // CompileSelector for one over the limits (which is not cached: it costs
 // no more than reading its length).
 func (c *selectorCache) get(raw string) (*Selector, error) {
+	return c.getFunc(raw, func() (*Selector, error) { return c.compile(raw) })
+}
+
+// getFunc is get with the compilation given: for MatcherSelectors, raw is
+// their index key.
+func (c *selectorCache) getFunc(raw string, compile func() (*Selector, error)) (*Selector, error) {
 	c.mu.Lock()
 	if s, ok := c.cur[raw]; ok {
 		c.mu.Unlock()
@@ -317,7 +352,7 @@ func (c *selectorCache) get(raw string) (*Selector, error) {
 	}
 	c.mu.Unlock()
 
-	s, err := c.compile(raw)
+	s, err := compile()
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -12,10 +13,20 @@ type SubscribeRequest struct {
 	// Selectors are the topic selectors (Mercure's topic query parameter);
 	// at least one.
 	Selectors []string
+	// Matchers are selectors compiled by the caller (ExactSelector,
+	// MatcherSelector: draft-08's match, match_exact, match_urlpattern),
+	// beside Selectors; at least one of the two is needed. Their length is
+	// the caller's to bound.
+	Matchers []*Selector
 	// Claims are the subscriber's verified token claims. nil: anonymous,
 	// never receives private updates; otherwise it receives the private
 	// updates with a topic matching one of Claims.Subscribe.
 	Claims *Claims
+	// ClaimMatchers, when not nil, are the subscribe grants of Claims
+	// compiled by the caller (a draft-08 access token's authorization
+	// details: ExactSelector, MatcherSelector, "*"), used instead of
+	// Claims.Subscribe for private updates and replay; empty: none.
+	ClaimMatchers []*Selector
 	// LastEventID is where to resume: "" for live updates only, "earliest"
 	// for the whole retained history, else every retained update after it
 	// (the whole retained history when it is not retained).
@@ -280,12 +291,15 @@ func (s *Subscriber) close(reason string) {
 // replay that takes so long that they overflow it ends the subscriber as
 // slow, and its client resumes from where it got to.
 func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber, ReplayInfo, error) {
-	if len(req.Selectors) == 0 {
+	if len(req.Selectors) == 0 && len(req.Matchers) == 0 {
 		return nil, ReplayInfo{}, ErrNoSelector
 	}
 	for _, sel := range req.Selectors {
 		if len(sel) > MaxSelectorLength { // before any work, even dedupe
 			return nil, ReplayInfo{}, fmt.Errorf("%w (%d bytes; max %d)", ErrSelectorTooLong, len(sel), MaxSelectorLength)
+		}
+		if strings.HasPrefix(sel, "\x00") {
+			return nil, ReplayInfo{}, ErrReservedSelector
 		}
 	}
 	s := &Subscriber{
@@ -308,11 +322,27 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 		}
 		s.sels[i] = sel
 	}
+	for _, m := range req.Matchers {
+		if !slices.ContainsFunc(s.sels, func(o *Selector) bool { return o.raw == m.raw }) {
+			s.sels = append(s.sels, m)
+			s.topics = append(s.topics, m.String())
+		}
+	}
 	// Claims are compiled here, not under the hub's lock; a claim set
 	// already shared by others is reused and this compilation dropped.
 	var claimsKeyOf string
 	var claimSels []*Selector
-	if req.Claims != nil {
+	if req.Claims != nil && req.ClaimMatchers != nil {
+		claimSels = req.ClaimMatchers
+		keys := make([]string, len(claimSels))
+		for i, sel := range claimSels {
+			keys[i] = sel.raw
+		}
+		// NUL first: never the key of draft-07 claims, whose key starts
+		// with a length (or is empty), though "foo{x}" may be an exact
+		// grant here and a template there.
+		claimsKeyOf = "\x00" + claimsKey(keys)
+	} else if req.Claims != nil {
 		claimSels = make([]*Selector, len(req.Claims.Subscribe))
 		for i, t := range req.Claims.Subscribe {
 			sel, err := h.selectors.get(t)

@@ -25,7 +25,10 @@ func requestToken(r *http.Request, allowQuery bool) (string, tokenSource, error)
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			return "", noToken, errorf(http.StatusUnauthorized, "Authorization header must be \"Bearer <token>\"")
+			if ok && strings.EqualFold(scheme, "Bearer") || strings.EqualFold(h, "Bearer") {
+				return "", noToken, invalidRequest("Authorization header must be \"Bearer <token>\"")
+			}
+			return "", noToken, tokenRequired("Authorization header must be \"Bearer <token>\"")
 		}
 		return strings.TrimSpace(token), headerToken, nil
 	}
@@ -34,7 +37,7 @@ func requestToken(r *http.Request, allowQuery bool) (string, tokenSource, error)
 			if t := q.Get("authorization"); t != "" {
 				return t, queryToken, nil
 			}
-			return "", noToken, errorf(http.StatusUnauthorized, "empty authorization query parameter")
+			return "", noToken, invalidToken("empty authorization query parameter")
 		}
 	}
 	if c, err := r.Cookie(hub.AuthCookie); err == nil && c.Value != "" {
@@ -46,7 +49,7 @@ func requestToken(r *http.Request, allowQuery bool) (string, tokenSource, error)
 // verify checks a token with the configured Authenticator.
 func (s *Server) verify(token string, publisher bool) (*hub.Claims, error) {
 	if s.cfg.Auth == nil {
-		return nil, errorf(http.StatusUnauthorized, "this hub has no key configured to verify tokens")
+		return nil, invalidToken("this hub has no key configured to verify tokens")
 	}
 	var (
 		claims *hub.Claims
@@ -58,7 +61,7 @@ func (s *Server) verify(token string, publisher bool) (*hub.Claims, error) {
 		claims, err = s.cfg.Auth.VerifySubscriber(token)
 	}
 	if err != nil {
-		return nil, errorf(http.StatusUnauthorized, "invalid token: "+oneLine(err.Error()))
+		return nil, invalidToken("invalid token: " + oneLine(err.Error()))
 	}
 	return claims, nil
 }

@@ -17,6 +17,7 @@ type httpError struct {
 	status     int
 	msg        string
 	retryAfter time.Duration
+	challenge  string // the WWW-Authenticate value of a 401 or 403; see bearerChallenge
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -38,7 +39,8 @@ func statusOf(err error) (status int, reason string, retryAfter time.Duration) {
 	case errors.Is(err, hub.ErrUnauthorized):
 		return http.StatusUnauthorized, err.Error(), 0
 	case errors.Is(err, hub.ErrInvalidUpdate), errors.Is(err, hub.ErrNoSelector),
-		errors.Is(err, hub.ErrSelectorTooLong), errors.Is(err, hub.ErrTooManyVariables):
+		errors.Is(err, hub.ErrSelectorTooLong), errors.Is(err, hub.ErrTooManyVariables),
+		errors.Is(err, hub.ErrReservedSelector):
 		return http.StatusBadRequest, err.Error(), 0
 	case errors.Is(err, hub.ErrDuplicateID):
 		return http.StatusConflict, err.Error(), 0
@@ -71,6 +73,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	} else if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request refused",
 			slog.Int("status", status), slog.String("reason", reason), slog.String("remote", s.clientAddr(r)))
+	}
+	if c := challengeOf(err); c != "" {
+		w.Header().Set("WWW-Authenticate", c)
 	}
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retryAfter.Round(time.Second)/time.Second))))

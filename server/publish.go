@@ -29,7 +29,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if token == "" {
-		s.fail(w, r, errorf(http.StatusUnauthorized, "publishing needs a token (Authorization: Bearer or the "+hub.AuthCookie+" cookie)"))
+		s.fail(w, r, tokenRequired("publishing needs a token (Authorization: Bearer or the "+hub.AuthCookie+" cookie)"))
 		return
 	}
 	if err := s.checkCookieOrigin(r, src); err != nil {
@@ -62,8 +62,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, topic := range u.Topics {
-		if !s.matchAny(claims.Publish, topic) {
-			s.fail(w, r, errorf(http.StatusForbidden, "token may not publish to topic "+strconv.Quote(topic)))
+		if !s.mayPublish(claims, topic) {
+			s.fail(w, r, insufficientScope("token may not publish to topic "+strconv.Quote(topic)))
 			return
 		}
 	}
@@ -79,38 +79,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 // readForm reads an application/x-www-form-urlencoded body of at most
 // MaxBodyBytes and picks the publish fields out of it.
 func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (*publishForm, error) {
-	ct := r.Header.Get("Content-Type")
-	if ct != formContentType { // the usual exact value needs no parsing
-		mt, _, err := mime.ParseMediaType(ct)
-		if ct == "" || err != nil || mt != formContentType {
-			return nil, errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/x-www-form-urlencoded")
-		}
-	}
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
-	}
 	buf := s.bodies.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBody {
-			buf.Reset()
-			s.bodies.Put(buf)
-		}
-	}()
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + 1) // +1: ReadFrom sees EOF without growing
-	}
-	// Not supported (an error) only by ResponseWriters that are not a
-	// connection's, such as a recorder.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, errorf(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, errorf(http.StatusRequestTimeout, "body not received within "+s.cfg.BodyTimeout.String())
-		}
-		return nil, errorf(http.StatusBadRequest, "cannot read body: "+oneLine(err.Error()))
+	defer s.putBody(buf)
+	if err := s.readBody(w, r, buf); err != nil {
+		return nil, err
 	}
 	// Counted before parsing, so parsing costs at most that many fields.
 	maxFields := s.cfg.MaxUpdateTopics + maxOtherFormFields
@@ -127,6 +99,57 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) (*publishForm,
 		return nil, errorf(http.StatusRequestEntityTooLarge, "too many topics in one update ("+strconv.Itoa(n)+"; max "+strconv.Itoa(s.cfg.MaxUpdateTopics)+")")
 	}
 	return form, nil
+}
+
+// readFormBody reads an application/x-www-form-urlencoded body of at most
+// MaxBodyBytes (a QUERY subscription's) and returns it.
+func (s *Server) readFormBody(w http.ResponseWriter, r *http.Request) (string, error) {
+	buf := s.bodies.Get().(*bytes.Buffer)
+	defer s.putBody(buf)
+	if err := s.readBody(w, r, buf); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+// putBody returns a body buffer to the pool, unless it grew too large.
+func (s *Server) putBody(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBody {
+		buf.Reset()
+		s.bodies.Put(buf)
+	}
+}
+
+// readBody reads into buf a form body of at most MaxBodyBytes, within
+// BodyTimeout: 415 for another Content-Type, 413 for a larger body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
+	ct := r.Header.Get("Content-Type")
+	if ct != formContentType { // the usual exact value needs no parsing
+		mt, _, err := mime.ParseMediaType(ct)
+		if ct == "" || err != nil || mt != formContentType {
+			return errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/x-www-form-urlencoded")
+		}
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return errorf(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1) // +1: ReadFrom sees EOF without growing
+	}
+	// Not supported (an error) only by ResponseWriters that are not a
+	// connection's, such as a recorder.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return errorf(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return errorf(http.StatusRequestTimeout, "body not received within "+s.cfg.BodyTimeout.String())
+		}
+		return errorf(http.StatusBadRequest, "cannot read body: "+oneLine(err.Error()))
+	}
+	return nil
 }
 
 // maxOtherFormFields is how many fields besides the topics a publish body
@@ -232,6 +255,12 @@ func parseUpdate(form *publishForm) (*hub.Update, error) {
 		if t == "" {
 			return nil, errorf(http.StatusBadRequest, "empty topic")
 		}
+		if err := checkPublishTopic(t); err != nil {
+			return nil, err
+		}
+	}
+	if form.typ == reservedEventType {
+		return nil, errorf(http.StatusBadRequest, `type "`+reservedEventType+`" is reserved for the hub's own events`)
 	}
 	u := &hub.Update{
 		Topics:  topics,

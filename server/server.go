@@ -110,8 +110,16 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 
 	// MaxTopics limits the topic selectors of one subscription (400 above
-	// it). Zero means DefaultMaxTopics.
+	// it): topic= and draft-08 match* parameters together. Zero means
+	// DefaultMaxTopics.
 	MaxTopics int
+
+	// HubURL is the hub's own URL as its clients reach it, such as
+	// "https://example.com/.well-known/mercure": draft-08 URL Patterns and
+	// topics are resolved against it. Empty: each request's own, from its
+	// Host header and whether it came over TLS (behind a proxy that
+	// rewrites either, set it).
+	HubURL string
 
 	// PublishRate limits publishes per second per token (429 with
 	// Retry-After above it), with bursts of PublishBurst. Zero means no
@@ -195,6 +203,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxSubscribers == 0 {
 		cfg.MaxSubscribers = DefaultMaxSubscribers()
 	}
+	if err := checkHubURL(cfg.HubURL); err != nil {
+		return nil, err
+	}
 	cors, err := newCORSPolicy(cfg.CORSOrigins)
 	if err != nil {
 		return nil, err
@@ -225,6 +236,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+hub.Path, s.subscribe)
 	s.mux.HandleFunc("POST "+hub.Path, s.publish)
+	s.mux.HandleFunc(methodQuery+" "+hub.Path, s.subscribe)
 	s.mux.HandleFunc("OPTIONS "+hub.Path, s.preflight)
 	s.mux.HandleFunc("GET "+hub.SubscriptionsPath, s.subscriptions)
 	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{topic}", s.subscriptions)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -13,7 +12,8 @@ import (
 	"github.com/ssekit/sse/hub"
 )
 
-// subscribe handles GET /.well-known/mercure?topic=…: it checks the
+// subscribe handles GET (and QUERY, HEAD) /.well-known/mercure?topic=…
+// or ?match…= (draft-08; see subscribeParams): it checks the
 // request, registers the subscriber with the hub (which reads the history
 // to replay), sends the headers, and hands the stream over: HTTP/1.1
 // connections are taken over from net/http and written by the writer pool
@@ -23,9 +23,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, tooBusy(http.StatusServiceUnavailable, "shutting down", retryAfterShuttingDown))
 		return
 	}
-	q := r.URL.Query()
-	selectors := q["topic"]
-	if err := s.checkSelectors(selectors); err != nil {
+	params, err := s.subscribeParams(w, r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -40,13 +39,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	lastEventID := r.Header.Get("Last-Event-ID")
-	if lastEventID == "" {
-		lastEventID = q.Get("lastEventID")
-	}
-	if lastEventID == "" {
-		lastEventID = q.Get("last_event_id")
-	}
+	lastEventID := params.lastEventID
 	client := s.clientAddr(r)
 	if err := s.limits.acquire(client); err != nil {
 		s.fail(w, r, err)
@@ -58,11 +51,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		c.expires = claims.ExpiresAt
 	}
 	sub, info, err := s.hub.Subscribe(r.Context(), hub.SubscribeRequest{
-		Selectors:   selectors,
-		Claims:      claims,
-		LastEventID: lastEventID,
-		RemoteAddr:  client,
-		Notify:      c.notify,
+		Selectors:     params.selectors,
+		Matchers:      params.matchers,
+		Claims:        claims,
+		ClaimMatchers: s.subscribeGrants(claims),
+		LastEventID:   lastEventID,
+		RemoteAddr:    client,
+		Notify:        c.notify,
 	})
 	if err != nil {
 		s.limits.release(client)
@@ -75,11 +70,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	// The cursor is answered only to a subscriber that sent one, and is
-	// then its own id or "earliest". A live-only subscriber gets none: the
-	// hub's newest id may be a private update it could not receive, and
-	// naming it would tell that such an update exists and when.
-	if lastEventID != "" && info.ResumedAfter != "" {
+	// The cursor is answered only to a subscriber that asked with one
+	// (draft-08: even an empty one), under both drafts' names, and is then
+	// its own id, "earliest" or, for an empty cursor, the last public
+	// update: the hub's newest id may be a private update it could not
+	// receive, and naming it would tell that such an update exists. A
+	// subscriber that sent no cursor gets none.
+	if params.cursorAsked && info.ResumedAfter != "" {
 		h.Set("Last-Event-ID", info.ResumedAfter)
 		h.Set("Mercure-Last-Event-ID", info.ResumedAfter)
 	}
@@ -104,23 +101,6 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	s.serveStream(w, r, c, preamble)
 }
 
-// checkSelectors refuses a subscription without topics, with an empty
-// one, or with more than MaxTopics.
-func (s *Server) checkSelectors(selectors []string) error {
-	if len(selectors) == 0 {
-		return errorf(http.StatusBadRequest, "missing topic: subscribe with ?topic=<selector>")
-	}
-	if len(selectors) > s.cfg.MaxTopics {
-		return errorf(http.StatusBadRequest, "too many topics ("+strconv.Itoa(len(selectors))+"; max "+strconv.Itoa(s.cfg.MaxTopics)+")")
-	}
-	for _, sel := range selectors {
-		if sel == "" {
-			return errorf(http.StatusBadRequest, "empty topic selector")
-		}
-	}
-	return nil
-}
-
 // subscriberClaims verifies the subscriber's token, if any. Without one the
 // subscriber is anonymous, which only AllowAnonymous permits.
 func (s *Server) subscriberClaims(r *http.Request) (*hub.Claims, error) {
@@ -130,7 +110,7 @@ func (s *Server) subscriberClaims(r *http.Request) (*hub.Claims, error) {
 	}
 	if token == "" {
 		if !s.cfg.AllowAnonymous {
-			return nil, errorf(http.StatusUnauthorized, "subscribing needs a token (Authorization: Bearer, ?authorization= or the "+hub.AuthCookie+" cookie)")
+			return nil, tokenRequired("subscribing needs a token (Authorization: Bearer, ?authorization= or the " + hub.AuthCookie + " cookie)")
 		}
 		return nil, nil
 	}

@@ -27,7 +27,7 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 	}
 	token, src, err := requestToken(r, true)
 	if err == nil && token == "" {
-		err = errorf(http.StatusUnauthorized, "the subscriptions API needs a subscriber token")
+		err = tokenRequired("the subscriptions API needs a subscriber token")
 	}
 	if err == nil {
 		err = s.checkCookieOrigin(r, src)
@@ -49,7 +49,7 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 		self += "/" + url.QueryEscape(topic)
 	}
 	if !s.matchAny(claims.Subscribe, self) {
-		s.fail(w, r, errorf(http.StatusForbidden, "token may not read "+self))
+		s.fail(w, r, insufficientScope("token may not read "+self))
 		return
 	}
 	list := subscriptionsList{
