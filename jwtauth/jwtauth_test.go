@@ -372,21 +372,7 @@ func TestVerify(t *testing.T) {
 			}
 			got, err := verify(tt.token)
 			if tt.want == nil {
-				if err == nil {
-					t.Fatalf("got claims %+v; want refusal %q", got, tt.reason)
-				}
-				if !errors.Is(err, hub.ErrUnauthorized) {
-					t.Errorf("got error %v; want one wrapping hub.ErrUnauthorized", err)
-				}
-				if !strings.Contains(err.Error(), tt.reason) {
-					t.Errorf("got error %q; want it to contain %q", err, tt.reason)
-				}
-				if strings.ContainsAny(err.Error(), "\r\n") {
-					t.Errorf("got multi-line error %q; want one line", err)
-				}
-				if got != nil {
-					t.Errorf("got claims %+v with an error; want nil", got)
-				}
+				checkRefusal(t, got, err, tt.reason)
 				return
 			}
 			if err != nil {
@@ -394,6 +380,27 @@ func TestVerify(t *testing.T) {
 			}
 			checkClaims(t, got, tt.want)
 		})
+	}
+}
+
+// checkRefusal checks that a token was refused: no claims, an error that
+// wraps hub.ErrUnauthorized and says reason, in one line.
+func checkRefusal(t *testing.T, got *hub.Claims, err error, reason string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got claims %+v; want a refusal saying %q", got, reason)
+	}
+	if !errors.Is(err, hub.ErrUnauthorized) {
+		t.Errorf("got error %v; want one wrapping hub.ErrUnauthorized", err)
+	}
+	if !strings.Contains(err.Error(), reason) {
+		t.Errorf("got error %q; want it to contain %q", err, reason)
+	}
+	if strings.ContainsAny(err.Error(), "\r\n") {
+		t.Errorf("got multi-line error %q; want one line", err)
+	}
+	if got != nil {
+		t.Errorf("got claims %+v with an error; want nil", got)
 	}
 }
 
