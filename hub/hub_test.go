@@ -647,6 +647,20 @@ func TestSubscribeErrors(t *testing.T) {
 	if _, _, err := h.Subscribe(context.Background(), long); !errors.Is(err, ErrSelectorTooLong) {
 		t.Errorf("Subscribe with a selector over MaxTopicLength: %v; want ErrSelectorTooLong", err)
 	}
+	// Each selector within its limit, together over the subscription's.
+	var many SubscribeRequest
+	for i := range MaxSubscriptionSelectorBytes/MaxSelectorLength + 1 {
+		many.Selectors = append(many.Selectors, fmt.Sprintf("%d/%s", i, strings.Repeat("s", MaxSelectorLength-8)))
+	}
+	if _, _, err := h.Subscribe(context.Background(), many); !errors.Is(err, ErrSelectorTooLong) {
+		t.Errorf("Subscribe with %d selectors of %d bytes: %v; want ErrSelectorTooLong", len(many.Selectors), MaxSelectorLength-6, err)
+	}
+	many.Selectors = many.Selectors[:len(many.Selectors)-1]
+	s, _, err := h.Subscribe(context.Background(), many)
+	if err != nil {
+		t.Fatalf("Subscribe with %d selectors, together under the limit: %v", len(many.Selectors), err)
+	}
+	s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for i := range 100 {

@@ -17,6 +17,11 @@ const (
 	// MaxTemplateVariables is the most variables one template may hold,
 	// summed over its expressions.
 	MaxTemplateVariables = 64
+	// MaxSubscriptionSelectorBytes bounds the selectors of one
+	// subscription together (64 KiB: sixteen selectors of the longest
+	// kind), so one request cannot make the hub compile a hundred
+	// templates of MaxSelectorLength each.
+	MaxSubscriptionSelectorBytes = 64 << 10
 )
 
 // Errors of selector compilation, to test with errors.Is; the server answers

@@ -294,9 +294,13 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	if len(req.Selectors) == 0 && len(req.Matchers) == 0 {
 		return nil, ReplayInfo{}, ErrNoSelector
 	}
+	total := 0
 	for _, sel := range req.Selectors {
 		if len(sel) > MaxSelectorLength { // before any work, even dedupe
 			return nil, ReplayInfo{}, fmt.Errorf("%w (%d bytes; max %d)", ErrSelectorTooLong, len(sel), MaxSelectorLength)
+		}
+		if total += len(sel); total > MaxSubscriptionSelectorBytes {
+			return nil, ReplayInfo{}, fmt.Errorf("%w: the selectors together are over %d bytes", ErrSelectorTooLong, MaxSubscriptionSelectorBytes)
 		}
 		if strings.HasPrefix(sel, "\x00") {
 			return nil, ReplayInfo{}, ErrReservedSelector

@@ -61,6 +61,9 @@ var selectorAttacks = []selectorAttack{
 	{"many templates at the limit", repeatSelectors(100, func(i int) string {
 		return fmt.Sprintf("https://example.com/%d/", i) + template("?", hub.MaxTemplateVariables, ":99")
 	}), http.StatusOK, ""},
+	{"many long selectors, together over the limit", repeatSelectors(hub.MaxSubscriptionSelectorBytes/hub.MaxSelectorLength+4, func(i int) string {
+		return fmt.Sprintf("https://example.com/%d/", i) + strings.Repeat("a", hub.MaxSelectorLength-40) + "{id}"
+	}), http.StatusBadRequest, "selectors together are over"},
 	{"many expressions", repeatSelectors(50, func(i int) string {
 		return fmt.Sprintf("https://example.com/%d", i) + strings.Repeat("{/x}", hub.MaxTemplateVariables)
 	}), http.StatusOK, ""},
