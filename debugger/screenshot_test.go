@@ -96,7 +96,12 @@ func TestScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	browsertest.WaitFor(t, ctx, `document.getElementById('llm-finish').textContent.includes('tool_calls')`, 20*time.Second)
-	if err := do(ctx, chromedp.Click(`//div[contains(@class,"event")][span[@class="c-id"]][6]`)); err != nil {
+	// Found and clicked in one step in the page: the list re-renders while
+	// events arrive, so a node chromedp looked up first can be gone by the
+	// time it clicks ("Could not find node with given id").
+	const sixth = `document.evaluate('//div[contains(@class,"event")][span[@class="c-id"]][6]', document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue`
+	browsertest.WaitFor(t, ctx, sixth+` !== null`, 20*time.Second)
+	if err := do(ctx, chromedp.Evaluate[chromedp.Void](sixth+`.click()`)); err != nil {
 		t.Fatal(err)
 	}
 	shot("debug-llm.png")
