@@ -318,8 +318,7 @@ func (s *Store) createStream(ctx context.Context) (uint64, error) {
 		if err == nil {
 			return info.State.LastSeq, nil
 		}
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.Code != 503 && apiErr.Code != 408 && apiErr.Code != 500 {
+		if !streamNotReadyYet(err) {
 			return 0, fmt.Errorf("natsjs: stream %s: %w", s.stream, err) // a refusal, not an outage
 		}
 		s.log.Debug("natsjs: stream not ready, retrying", "stream", s.stream, "err", err)
@@ -329,6 +328,32 @@ func (s *Store) createStream(ctx context.Context) (uint64, error) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// errCodeNoPeers is JetStream's "no suitable peers for placement"
+// (10005), which the nats.go client does not name.
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
+// streamNotReadyYet reports whether a failed stream creation may succeed
+// if tried again: NATS unreachable, JetStream without quorum (503, 408,
+// 500), a forming cluster whose meta leader does not yet know enough
+// peers to place the replicas (10005, a 400), or another hub of the
+// cluster creating the same stream at the same moment (10058). Anything
+// else is a refusal a retry cannot change.
+func streamNotReadyYet(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return true
+	}
+	switch apiErr.Code {
+	case 503, 408, 500:
+		return true
+	}
+	switch apiErr.ErrorCode {
+	case errCodeNoPeers, jetstream.JSErrCodeStreamNameInUse:
+		return true
+	}
+	return false
 }
 
 // startConsumer starts the ordered consumer that feeds the Subscribe
