@@ -271,14 +271,14 @@ func tokenDraft(token string) string {
 	return draft07
 }
 
-// tokenHint explains a 401 or 403 in terms of the drafts: the token's and
+// tokenHint explains a 401 in terms of the drafts: the token's and
 // the hub's. It returns "" when there is nothing to add.
 func (mc *mercureClient) tokenHint(token string) string {
 	switch td := tokenDraft(token); {
 	case token == "":
 		return ""
 	case mc.draft == draft08 && td == draft07:
-		return " (the hub speaks draft-08 and this is a draft-07 token: mint an access token with 'ssekit token --issuer ISS --audience " + mc.hubResource() + "')"
+		return " (the hub speaks draft-08 and this is a draft-07 token: if it takes access tokens only, as Mercure 1.0 does, mint one with 'ssekit token --issuer ISS --audience " + mc.hubResource() + "')"
 	case mc.draft == draft07 && td == draft08:
 		return " (this is a draft-08 access token and the hub looks draft-07: mint one with 'ssekit token --draft 07')"
 	case td == draft08:

@@ -195,7 +195,7 @@ func (m *Main) publish(ctx context.Context, opts *publishOptions, form url.Value
 		switch {
 		case resp.StatusCode == http.StatusUnauthorized && opts.token == "":
 			msg += " (give a token with --token or SSEKIT_TOKEN, or a key with --jwt-key; 'ssekit serve' prints one, 'ssekit token' mints one)"
-		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		case resp.StatusCode == http.StatusUnauthorized: // a 403 is a valid token's missing grant
 			msg += m.publishHint(ctx, opts)
 		}
 		return "", errors.New(msg)
