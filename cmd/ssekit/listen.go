@@ -86,7 +86,7 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	fs.BoolVar(&opts.ndjson, "ndjson", false, "also accept a newline-delimited JSON response (application/x-ndjson, application/jsonl) and show each line as an event")
 	fs.StringVar(&opts.record, "record", "", "also write the session (events, comments, connections, with timing) as JSON Lines to `FILE`, for 'ssekit replay'")
 	var ml mercureListen
-	addMercureListenFlags(fs, &ml)
+	addMercureListenFlags(fs, &ml, true)
 	colorFlag := fs.String("color", "auto", "colour the output: `WHEN` is auto (when stdout is a terminal and NO_COLOR is unset), always or never")
 
 	rest, err := m.parseFlags(fs, listenUsage, args)

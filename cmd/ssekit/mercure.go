@@ -382,10 +382,12 @@ type mercureListen struct {
 	topics, patterns []string
 	token            string
 	mc               mercureClient
+	cmd              string // the command, for its diagnostics
 }
 
 // addMercureListenFlags defines listen's Mercure flags on fs.
-func addMercureListenFlags(fs *flag.FlagSet, ml *mercureListen) {
+func addMercureListenFlags(fs *flag.FlagSet, ml *mercureListen, withToken bool) {
+	ml.cmd = fs.Name()
 	fs.Func("topic", "Mercure: subscribe to `SELECTOR` at the hub URL (repeatable): a topic, *, a URL Pattern with /:name, or a draft-07 URI template", func(s string) error {
 		if s == "" {
 			return errors.New("empty topic")
@@ -400,7 +402,9 @@ func addMercureListenFlags(fs *flag.FlagSet, ml *mercureListen) {
 		ml.patterns = append(ml.patterns, s)
 		return nil
 	})
-	fs.StringVar(&ml.token, "token", "", "Mercure: subscriber `JWT` for private updates (sent as Authorization: Bearer)")
+	if withToken {
+		fs.StringVar(&ml.token, "token", "", "Mercure: subscriber `JWT` for private updates (sent as Authorization: Bearer)")
+	}
 	addDraftFlag(fs, &ml.mc)
 	addMintFlags(fs, &ml.mc, "the subscription")
 }
@@ -436,7 +440,7 @@ func (ml *mercureListen) apply(ctx context.Context, m *Main, fs *flag.FlagSet, s
 			return err
 		}
 		if note != "" {
-			m.logf("listen", "%s", note)
+			m.logf(ml.cmd, "%s", note)
 		}
 		token = tok
 	}
@@ -453,7 +457,7 @@ func (ml *mercureListen) apply(ctx context.Context, m *Main, fs *flag.FlagSet, s
 	}
 	u.RawQuery = q.Encode()
 	spec.URL = u.String()
-	m.logf("listen", "Mercure draft-%s hub (%s): %s", mc.draft, mc.via, u.RawQuery)
+	m.logf(ml.cmd, "Mercure draft-%s hub (%s): %s", mc.draft, mc.via, u.RawQuery)
 	return nil
 }
 

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/internal/testhub"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
@@ -312,5 +316,55 @@ func TestBenchDrafts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDebugMercure runs "ssekit debug --hub": the printed address holds
+// the subscription in the hub's draft, with a minted token of that draft
+// in the page's bearer field.
+func TestDebugMercure(t *testing.T) {
+	for _, front := range []string{"mercure1", "draft07"} {
+		t.Run(front, func(t *testing.T) {
+			d := newDraftHub(t, ssetest.HTTP1, front)
+			m, _, stderr := testMain()
+			m.HTTPClient = d.srv.Client()
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan int, 1)
+			go func() {
+				done <- m.Exit(m.Run(ctx, []string{"debug", "--addr", "127.0.0.1:0", "--hub", d.url, "--topic", "https://e.test/books/:id",
+					"--jwt-key", testhub.Secret, "--issuer", testIssuer}))
+			}()
+			defer func() { cancel(); <-done }()
+			frag := regexp.MustCompile(`#req=([A-Za-z0-9_-]+) `)
+			var b64 string
+			poll.Until(t, "the printed address", 30*time.Second, func() bool {
+				if sub := frag.FindStringSubmatch(stderr.String()); sub != nil {
+					b64 = sub[1]
+					return true
+				}
+				return false
+			})
+			raw, err := base64.RawURLEncoding.DecodeString(b64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req struct{ Method, URL, Bearer string }
+			if err := json.Unmarshal(raw, &req); err != nil {
+				t.Fatal(err)
+			}
+			wantParam, wantDraft := "match_urlpattern=", draft08
+			if front == "draft07" {
+				wantParam, wantDraft = "topic=", draft07
+			}
+			if req.Method != "GET" || !strings.HasPrefix(req.URL, d.url+"?"+wantParam) || tokenDraft(req.Bearer) != wantDraft {
+				t.Errorf("the page's request %s %s with a draft-%q token; want GET %s?%s… and a draft-%s one", req.Method, req.URL, tokenDraft(req.Bearer), d.url, wantParam, wantDraft)
+			}
+		})
+	}
+	if res := run(t, nil, "debug", "--topic", "x"); res.code != 2 || !strings.Contains(res.stderr, "--hub") {
+		t.Errorf("--topic without --hub: exit %d, %q; want 2", res.code, res.stderr)
+	}
+	if res := run(t, nil, "debug", "--hub", "http://127.0.0.1:1/.well-known/mercure"); res.code != 2 || !strings.Contains(res.stderr, "--topic") {
+		t.Errorf("--hub without --topic: exit %d, %q; want 2", res.code, res.stderr)
 	}
 }
