@@ -105,6 +105,11 @@ type Config struct {
 	// publisher p sends updates p, p+Publishers, … in order. Zero means 1.
 	Publishers int
 
+	// Draft08 subscribes with draft-08's match= (Mercure 1.0, whose default
+	// mode refuses draft-07's topic=) instead of topic=. The topics are
+	// plain URIs, so both match the same updates.
+	Draft08 bool
+
 	// PublisherToken and SubscriberToken are JWTs sent as
 	// "Authorization: Bearer"; empty sends none.
 	PublisherToken  string
@@ -160,6 +165,14 @@ type settings struct {
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+}
+
+// Check reports what Run would refuse in c before it starts (an
+// ErrInvalidConfig, or a hub off loopback without AllowRemote), so that a
+// caller can check before it asks the hub anything.
+func (c Config) Check(ctx context.Context) error {
+	_, err := c.prepare(ctx)
+	return err
 }
 
 // prepare applies defaults, validates the configuration and checks that the

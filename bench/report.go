@@ -12,6 +12,7 @@ import (
 // with these snake_case keys; keys may be added, none change meaning.
 type Report struct {
 	Hub            string  `json:"hub"`
+	Draft          string  `json:"draft"` // the Mercure draft subscribed with: "07" (topic=) or "08" (match=)
 	RunID          string  `json:"run_id"`
 	Subscribers    int     `json:"subscribers"`
 	HotSubscribers int     `json:"hot_subscribers"`
@@ -108,6 +109,7 @@ func (r *runner) newReport() *Report {
 	s := r.s
 	return &Report{
 		Hub:            s.hubURL.String(),
+		Draft:          map[bool]string{false: "07", true: "08"}[s.Draft08],
 		RunID:          r.runID,
 		Subscribers:    s.Subscribers,
 		HotSubscribers: s.hot,
@@ -130,7 +132,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	row := func(name, format string, args ...any) {
 		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{name}, args...)...)
 	}
-	row("hub", "%s (run %s)", rep.Hub, rep.RunID)
+	row("hub", "%s (run %s, draft-%s)", rep.Hub, rep.RunID, rep.Draft)
 	rate := "unlimited"
 	if rep.Rate > 0 {
 		rate = fmt.Sprintf("%g/s", rep.Rate)

@@ -402,10 +402,14 @@ func (r *runner) request(i int) string {
 	var b strings.Builder
 	b.WriteString("GET ")
 	b.WriteString(u.EscapedPath())
+	param := "topic="
+	if r.s.Draft08 {
+		param = "match="
+	}
 	if u.RawQuery != "" {
-		b.WriteString("?" + u.RawQuery + "&topic=")
+		b.WriteString("?" + u.RawQuery + "&" + param)
 	} else {
-		b.WriteString("?topic=")
+		b.WriteString("?" + param)
 	}
 	b.WriteString(topic)
 	b.WriteString(" HTTP/1.1\r\nHost: ")

@@ -147,3 +147,73 @@ func TestBrowserUI(t *testing.T) {
 func jsString(s string) string {
 	return fmt.Sprintf("%q", s) // Go's quoting is valid JavaScript for plain text
 }
+
+// TestBrowserUIDraft08 drives the page against a hub trusting an issuer of
+// draft-08 access tokens: the page sees draft-08, subscribes to a URL
+// Pattern with match_urlpattern= and its at+jwt token in the Authorization
+// header (draft-08 allows none in the URL), and gets the private update
+// an access token published; its cursor goes as last_event_id.
+func TestBrowserUIDraft08(t *testing.T) {
+	const issuer, resource = "https://issuer.test", "https://hub.test/.well-known/mercure"
+	h := ssekit.Start(t, e2etest.HubSpec{Args: []string{"--jwt-key", testSecret, "--issuer", issuer, "--resource", resource,
+		"--allow-anonymous", "--data-dir", t.TempDir()}})
+	mint := func(grant ...string) string {
+		tok, stderr, code := ssekit.Run(t, nil, "", append([]string{"token", "--key", testSecret, "--issuer", issuer, "--audience", resource}, grant...)...)
+		if code != 0 {
+			t.Fatalf("ssekit token: exit code %d: %s", code, stderr)
+		}
+		return strings.TrimSpace(tok)
+	}
+	pub, sub := mint("--publish", "*"), mint("--subscribe-urlpattern", "https://e.test/books/:id")
+
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(h.Base()+"/"),
+		chromedp.WaitVisible(chromedp.ID("subscribe-button")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `window.hubDraft === "08"`, 30*time.Second)
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("topics"), "https://e.test/books/:id"),
+		chromedp.SendKeys(chromedp.ID("subtoken"), sub),
+		chromedp.Click(chromedp.ID("subscribe-button")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `document.getElementById("status").textContent === "subscribed to https://e.test/books/:id"`, 30*time.Second)
+	subscribed, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.subscribedURL`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(subscribed, "match_urlpattern=https%3A%2F%2Fe.test%2Fbooks%2F%3Aid") || strings.Contains(subscribed, "authorization=") {
+		t.Errorf("the page subscribed at %s; want match_urlpattern= and no token in the URL", subscribed)
+	}
+
+	const data = "private, for draft-08"
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("ptopic"), "https://e.test/books/1"),
+		chromedp.SetValue(chromedp.ID("pdata"), data),
+		chromedp.SendKeys(chromedp.ID("ptoken"), pub),
+		chromedp.Click(chromedp.ID("pprivate")),
+		chromedp.Click(chromedp.ID("publish-button")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `document.getElementById("published").textContent.startsWith("published ")`, 30*time.Second)
+	browsertest.WaitFor(t, ctx, `[...document.querySelectorAll("#events li pre")].some((p) => p.textContent === `+jsString(data)+`)`, 30*time.Second)
+
+	// Resuming: the cursor is draft-08's last_event_id.
+	published, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("published")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimPrefix(published, "published ")
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("lastid"), id),
+		chromedp.Click(chromedp.ID("subscribe-button")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `window.subscribedURL.includes("last_event_id=")`, 30*time.Second)
+}

@@ -6,9 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ssekit/sse/bench"
 	"github.com/ssekit/sse/debugger"
@@ -37,9 +36,14 @@ A progress line goes to stderr every second; the report goes to stdout, as
 a table or, with --json, as one JSON object. The hub must be on a loopback
 address unless --allow-remote is given.
 
-Tokens: --jwt TOKEN is sent as the publisher's and every subscriber's
-bearer token; --jwt-key SECRET mints HS256 tokens granting
-{"mercure":{"publish":["*"],"subscribe":["*"]}} instead.
+Drafts: --draft (default auto: asked from the hub, by its RFC 9728 metadata
+document or its answer to match=) decides how subscribers subscribe and
+which tokens --jwt-key mints. Draft-08 (Mercure 1.0 in its default mode,
+ssekit serve): match= and, with --issuer, RFC 9068 access tokens (at+jwt,
+iss --issuer, aud --audience or the hub's metadata resource) granting every
+topic; draft-07: topic= and tokens granting
+{"mercure":{"publish":["*"],"subscribe":["*"]}}. --jwt TOKEN is sent as
+the publisher's and every subscriber's bearer token instead.
 
 Many subscribers: each is one TCP connection. The limit on open files is
 raised as far as the process may (as root, past the hard limit); the hub
@@ -75,6 +79,7 @@ Examples:
   ssekit bench --subscribers 10000 --updates 1000 --rate 100 --pid "$(pgrep -n ssekit)"
   ssekit bench --subscribers 10000 --all-active --rate 2 --updates 60 --jwt-key "$KEY"
   ssekit bench --subscribers 0 --updates 100000 --rate 0 --publishers 8 --json
+  ssekit bench --jwt-key "$KEY" --issuer https://localhost --audience https://localhost/.well-known/mercure  # Mercure 1.0
   ssekit bench --url http://127.0.0.1:8000/events --clients 100 --events 50
   ssekit bench --url http://127.0.0.1:8080/v1/chat -d @prompt.json -H 'Authorization: Bearer x' --clients 20 --duration 30s
 `
@@ -83,7 +88,7 @@ Examples:
 // only: giving one in the other mode is a usage error, not silently ignored.
 var (
 	mercureOnlyFlags = []string{"hub", "subscribers", "hot-share", "hot-topics", "all-active", "updates", "rate",
-		"payload", "publishers", "jwt", "jwt-key", "pid", "drain", "connect-concurrency"}
+		"payload", "publishers", "jwt", "jwt-key", "issuer", "audience", "draft", "pid", "drain", "connect-concurrency"}
 	streamOnlyFlags = []string{"clients", "connect-rate", "events", "retry", "max-event-size", "X", "H", "d", "last-event-id"}
 )
 
@@ -96,6 +101,7 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 		quiet   bool
 		rf      requestFlags
 		scfg    bench.StreamConfig
+		mc      mercureClient
 	)
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&cfg.Hub, "hub", bench.DefaultHub, "the hub's `URL`")
@@ -109,6 +115,9 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.IntVar(&cfg.Publishers, "publishers", 1, "concurrent publish requests (`N`)")
 	fs.StringVar(&token, "jwt", "", "bearer `TOKEN` for publishing and subscribing")
 	fs.StringVar(&key, "jwt-key", "", "HS256 `SECRET` to mint publisher and subscriber tokens with")
+	fs.StringVar(&mc.issuer, "issuer", "", "draft-08: the `ISS` of the access tokens --jwt-key mints, one the hub trusts for it [SSEKIT_ISSUER]")
+	fs.StringVar(&mc.audience, "audience", "", "draft-08: the `URL` minted access tokens are for (aud; default: the resource of the hub's metadata, else --hub) [SSEKIT_RESOURCE]")
+	addDraftFlag(fs, &mc)
 	fs.IntVar(&cfg.PID, "pid", 0, "the hub's process id on this machine: report its RSS and CPU (`PID`)")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "cap on the connect and publish phases (`DURATION`)")
 	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after the last publish, stop when no delivery arrived for `DURATION`")
@@ -166,10 +175,34 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	if cfg.Duration <= 0 || cfg.Drain <= 0 {
 		return usageErrorf("--duration and --drain must be above 0")
 	}
+	m.mintEnv(fs, &mc)
+	var client *http.Client
+	if insecure {
+		client = debugger.InsecureClient(&http.Client{})
+	} else {
+		client = &http.Client{}
+	}
+	if err := cfg.Check(ctx); errors.Is(err, bench.ErrInvalidConfig) {
+		return &usageError{err.Error()}
+	} else if err != nil {
+		return err
+	}
+	if err := m.resolve(ctx, client, &mc, cfg.Hub, token); err != nil {
+		return err
+	}
+	cfg.Draft08 = mc.draft == draft08
 	if key != "" {
+		if _, err := jwtauth.NewKey("HS256", key); err != nil {
+			return fmt.Errorf("--jwt-key: %w", err) // the hub would refuse it too
+		}
+		mc.key, mc.alg = key, "HS256"
 		exp := time.Now().Add(cfg.Duration + cfg.Drain + time.Hour)
-		if token, err = mintBenchToken(key, exp); err != nil {
+		var note string
+		if token, note, err = mc.mint(cfg.Hub, true, true, exp); err != nil {
 			return err
+		}
+		if note != "" {
+			m.logf("bench", "%s", note)
 		}
 	}
 	cfg.PublisherToken, cfg.SubscriberToken = token, token
@@ -231,24 +264,4 @@ func (m *Main) runStreamBench(ctx context.Context, rf *requestFlags, scfg bench.
 		}
 	}
 	return err
-}
-
-// mintBenchToken signs an HS256 token that may publish to and subscribe to
-// every topic, valid until exp.
-func mintBenchToken(secret string, exp time.Time) (string, error) {
-	if _, err := jwtauth.NewKey("HS256", secret); err != nil {
-		return "", fmt.Errorf("--jwt-key: %w", err) // the hub would refuse it too
-	}
-	claims := jwt.MapClaims{
-		"mercure": map[string]any{
-			"publish":   []string{"*"},
-			"subscribe": []string{"*"},
-		},
-		"exp": exp.Unix(),
-	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
-	if err != nil {
-		return "", fmt.Errorf("minting a token: %w", err)
-	}
-	return s, nil
 }

@@ -38,6 +38,12 @@ name is pointed at this machine (DNS rebinding) cannot use it; its API
 refuses calls from other origins (403) and its page cannot be framed. It
 listens on loopback by default; bind it elsewhere only on a network you
 trust.
+
+Mercure hub mode: --hub URL with --topic SELECTOR (or --match-urlpattern)
+opens the page on that subscription, in the hub's draft (--draft, asked
+from the hub by default): match= / match_urlpattern= for draft-08 (Mercure
+1.0), topic= for draft-07, with a token --jwt-key signs (an at+jwt access
+token of --issuer for draft-08) in the page's bearer field.
 `
 
 func runDebug(ctx context.Context, m *Main, args []string) error {
@@ -57,7 +63,13 @@ func runDebug(ctx context.Context, m *Main, args []string) error {
 		return errors.New("a token on the command line is visible to every local user (ps); use SSEKIT_DEBUG_TOKEN or --token-file")
 	})
 	insecure := fs.Bool("insecure", false, "do not verify TLS certificates of watched servers")
+	var dm debugMercure
+	addDebugMercureFlags(fs, &dm)
 	rest, err := m.parseFlags(fs, debugUsage, args)
+	if err != nil {
+		return err
+	}
+	fragment, err := dm.fragment(ctx, m, fs, *insecure)
 	if err != nil {
 		return err
 	}
@@ -98,9 +110,9 @@ func runDebug(ctx context.Context, m *Main, args []string) error {
 	if tcp != nil && !tcp.IP.IsLoopback() {
 		m.logf("debug", "warning: listening on %s, not loopback: anyone who has the token can make requests through this machine (pages are answered for loopback names, the address asked for and --allow-host names)", ln.Addr())
 	}
-	m.logf("debug", "open %s/?token=%s (Ctrl-C stops)", base, token)
+	m.logf("debug", "open %s/?token=%s%s (Ctrl-C stops)", base, token, fragment)
 	if *open {
-		if err := openBrowser(ui.LoginURL(base)); err != nil {
+		if err := openBrowser(ui.LoginURL(base) + fragment); err != nil {
 			m.logf("debug", "cannot open a browser: %v", err)
 		}
 	}

@@ -45,9 +45,16 @@ a JSON object of JSONPath paths ($.a.b[0]['c']) into each event's data:
 "toolIndex": "$.action.slot", "toolId": …, "reasoning": …, "finish": "$.end.why",
 "inputTokens": …, "outputTokens": …}.
 
+Mercure: with --topic (or --match-urlpattern) URL is a Mercure hub's and
+listen subscribes in the hub's draft (--draft, asked from the hub by
+default): match= / match_urlpattern= and last_event_id for draft-08
+(Mercure 1.0), topic= and lastEventID for draft-07, with the --token given
+or one --jwt-key signs (an at+jwt access token of --issuer for draft-08).
+
 Examples:
 
   ssekit listen http://127.0.0.1:8080/events
+  ssekit listen --topic 'https://example.com/books/:id' http://127.0.0.1:8080/.well-known/mercure
   ssekit listen --json --max-events 5 http://127.0.0.1:8080/events | jq .data
   ssekit listen -H 'Authorization: Bearer sk-…' -H 'Content-Type: application/json' \
       -d '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
@@ -78,6 +85,8 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	rulesFile := fs.String("llm-rules", "", "assemble the answer of a JSON stream in a format of its own with the JSONPath rules of `FILE` (implies --llm; see 'ssekit help listen')")
 	fs.BoolVar(&opts.ndjson, "ndjson", false, "also accept a newline-delimited JSON response (application/x-ndjson, application/jsonl) and show each line as an event")
 	fs.StringVar(&opts.record, "record", "", "also write the session (events, comments, connections, with timing) as JSON Lines to `FILE`, for 'ssekit replay'")
+	var ml mercureListen
+	addMercureListenFlags(fs, &ml, true)
 	colorFlag := fs.String("color", "auto", "colour the output: `WHEN` is auto (when stdout is a terminal and NO_COLOR is unset), always or never")
 
 	rest, err := m.parseFlags(fs, listenUsage, args)
@@ -114,6 +123,9 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	}
 	spec, err := m.requestSpec(&rf, url)
 	if err != nil {
+		return err
+	}
+	if err := ml.apply(ctx, m, fs, spec); err != nil {
 		return err
 	}
 	out := term.NewPrinter(m.Stdout, mode, color)
@@ -168,6 +180,9 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 			note := ""
 			if ct := resp.Header.Get(debugger.ConvertedFromHeader); ct != "" {
 				note = fmt.Sprintf("; %s: each line shown as an event", ct)
+			}
+			if id, ok := resp.Header["Mercure-Last-Event-Id"]; ok && len(id) > 0 {
+				note += fmt.Sprintf("; the hub resumes after %q", id[0])
 			}
 			if id := resp.Header.Get("Mcp-Session-Id"); id != "" {
 				// MCP Streamable HTTP: the session later requests must

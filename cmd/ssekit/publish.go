@@ -25,7 +25,10 @@ the update has no data. Flags may come before or after DATA.
 
 The token comes from --token or the SSEKIT_TOKEN environment variable;
 "ssekit serve" prints one for its development key, and "ssekit token" mints
-others.
+others. Or --jwt-key (SSEKIT_JWT_KEY, as for "ssekit serve") signs one for
+this update: for a draft-08 hub (Mercure 1.0; --draft, asked from the hub by
+default) an RFC 9068 access token of --issuer for the hub's resource
+identifier, else a draft-07 one.
 
 Exit status: 0 when the hub accepted the update (its id is on stdout); 1
 with the hub's status and one-line reason on stderr when it did not, or
@@ -36,6 +39,7 @@ Examples:
   SSEKIT_TOKEN=… ssekit publish --topic demo hello
   ssekit publish --topic https://example.com/books/1 --type update --data-file book.json
   date | ssekit publish --hub https://hub.example/.well-known/mercure --topic clock -
+  ssekit publish --jwt-key "$KEY" --issuer https://app.example --topic demo hi   # Mercure 1.0
 `
 
 // publishOptions are the flags of "ssekit publish".
@@ -50,6 +54,7 @@ type publishOptions struct {
 	token    string
 	timeout  time.Duration
 	insecure bool
+	mc       mercureClient
 }
 
 func runPublish(ctx context.Context, m *Main, args []string) error {
@@ -71,11 +76,14 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 	fs.StringVar(&opts.token, "token", "", "publisher `JWT` [SSEKIT_TOKEN]")
 	fs.DurationVar(&opts.timeout, "timeout", 30*time.Second, "give up after `DURATION` (0: never)")
 	fs.BoolVar(&opts.insecure, "insecure", false, "do not verify the hub's TLS certificate")
+	addDraftFlag(fs, &opts.mc)
+	addMintFlags(fs, &opts.mc, "this update")
 
 	rest, err := m.parseFlags(fs, publishUsage, args)
 	if err != nil {
 		return err
 	}
+	m.mintEnv(fs, &opts.mc)
 	if len(opts.topics) == 0 {
 		return usageErrorf("--topic is required (see 'ssekit publish --help')")
 	}
@@ -108,6 +116,9 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 	}
 	if opts.token == "" {
 		opts.token = m.getenv("SSEKIT_TOKEN")
+	}
+	if err := m.publishDraft(ctx, &opts); err != nil {
+		return err
 	}
 
 	form := url.Values{"topic": opts.topics}
@@ -181,8 +192,11 @@ func (m *Main) publish(ctx context.Context, opts *publishOptions, form url.Value
 		if text != "" {
 			msg += ": " + oneLine(text)
 		}
-		if resp.StatusCode == http.StatusUnauthorized && opts.token == "" {
-			msg += " (give a token with --token or SSEKIT_TOKEN; 'ssekit serve' prints one, 'ssekit token' mints one)"
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized && opts.token == "":
+			msg += " (give a token with --token or SSEKIT_TOKEN, or a key with --jwt-key; 'ssekit serve' prints one, 'ssekit token' mints one)"
+		case resp.StatusCode == http.StatusUnauthorized: // a 403 is a valid token's missing grant
+			msg += m.publishHint(ctx, opts)
 		}
 		return "", errors.New(msg)
 	}
