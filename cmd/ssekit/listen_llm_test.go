@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,50 +9,67 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ssekit/sse/debugger"
+	"github.com/ssekit/sse/internal/llmtest"
 )
 
-// TestListenLLMFormats: listen --llm assembles the made-up fixtures of
-// debugger/testdata/llm (Gemini with thinking and a function call, MCP's
-// JSON-RPC messages) and reports the usage and timing the stream gave.
-func TestListenLLMFormats(t *testing.T) {
-	tests := []struct {
-		file           string
-		stdout         []string // in order
-		stderrContains []string
-	}{
-		{"gemini.sse", []string{"Checking the forecast.", "Tomorrow in Lyon: sunny, 21 °C.", "[tool call save_note]", `{"city":"Lyon","temp":21}`},
-			[]string{"usage: 9 input, 12 output tokens", "first token after ", "tokens/s", "the model stopped: STOP"}},
-		{"mcp.sse", []string{"→ notifications/progress", "→ request \"srv-1\" sampling/createMessage", "← result 7 {\"content\"", "← error 8 -32602 unknown tool"}, []string{`MCP session "sess-42"`}},
-		{"anthropic-thinking.sse", []string{"The user wants a sum.", "Let me add.", "[tool call add] toolu_7", `{"a":2,"b":3}`},
-			[]string{"usage: 21 input, 30 output tokens", "the model stopped: tool_use"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			wire, err := os.ReadFile(filepath.Join("..", "..", "debugger", "testdata", "llm", tt.file))
-			if err != nil {
-				t.Fatal(err)
+// TestListenLLMFixtures: listen --llm assembles each made-up stream of
+// debugger/testdata/llm as its mock script serves it (Gemini, OpenAI chat
+// and Responses, Anthropic with thinking and tool use, MCP's JSON-RPC
+// messages, a format of its own with --llm-rules, NDJSON with --ndjson),
+// and reports the usage, timing and stop reason the stream gave.
+func TestListenLLMFixtures(t *testing.T) {
+	for _, f := range llmtest.Load(t, "../..") {
+		t.Run(f.Script, func(t *testing.T) {
+			_, spec := f.Serve(t)
+			args := []string{"listen", "--llm", "--no-reconnect", "-X", spec.Method}
+			for _, h := range spec.Headers {
+				args = append(args, "-H", h.Name+": "+h.Value)
 			}
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Mcp-Session-Id", "sess-42")
-				streamOf(string(wire)).ServeHTTP(w, r)
-			}))
-			t.Cleanup(srv.Close)
-			got := run(t, nil, "listen", "--llm", "--no-reconnect", srv.URL)
-			rest := got.stdout
-			for _, want := range tt.stdout {
-				i := strings.Index(rest, want)
-				if i < 0 {
-					t.Fatalf("stdout lacks %q (in order):\n%s", want, got.stdout)
-				}
-				rest = rest[i+len(want):]
+			if spec.Body != "" {
+				args = append(args, "-d", spec.Body)
 			}
-			for _, want := range tt.stderrContains {
-				if !strings.Contains(got.stderr, want) {
-					t.Errorf("stderr lacks %q:\n%s", want, got.stderr)
+			if f.Rules != "" {
+				args = append(args, "--llm-rules", f.Path(f.Rules))
+			}
+			if f.NDJSON {
+				args = append(args, "--ndjson")
+			}
+			got := run(t, nil, append(args, spec.URL)...)
+			w := f.Want
+			var stdout, stderr []string // in order
+			if w.Reasoning != "" {
+				stdout = append(stdout, w.Reasoning)
+			}
+			if w.Text != "" {
+				stdout = append(stdout, w.Text)
+			}
+			for _, tc := range w.Tools {
+				stdout = append(stdout, strings.TrimSpace("[tool call "+tc.Name+"] "+tc.ID)+"\n"+tc.Arguments)
+			}
+			stdout = append(stdout, w.RPC...)
+			if u := w.Usage; u != (debugger.Usage{}) {
+				stderr = append(stderr, fmt.Sprintf("usage: %d input, %d output tokens", u.InputTokens, u.OutputTokens), "first token after ", "tokens/s")
+			}
+			if w.Finish != "" {
+				stderr = append(stderr, "the model stopped: "+w.Finish)
+			}
+			for name, c := range map[string]struct {
+				out  string
+				want []string
+			}{"stdout": {got.stdout, stdout}, "stderr": {got.stderr, stderr}} {
+				rest := c.out
+				for _, want := range c.want {
+					i := strings.Index(rest, want)
+					if i < 0 {
+						t.Fatalf("%s lacks %q (in order):\n%s", name, want, c.out)
+					}
+					rest = rest[i+len(want):]
 				}
 			}
 			if got.code != 0 {
-				t.Errorf("exit code %d; want 0", got.code)
+				t.Errorf("exit code %d; want 0\n%s", got.code, got.stderr)
 			}
 		})
 	}
@@ -81,26 +99,12 @@ func TestListenNDJSON(t *testing.T) {
 	}
 }
 
-// TestListenLLMRules: --llm-rules assembles a made-up JSON format; a rule
-// file with a bad path is refused with its reason.
-func TestListenLLMRules(t *testing.T) {
-	dir := filepath.Join("..", "..", "debugger", "testdata", "llm")
-	wire, err := os.ReadFile(filepath.Join(dir, "custom.sse"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(streamOf(string(wire)))
-	t.Cleanup(srv.Close)
-	got := run(t, nil, "listen", "--llm-rules", filepath.Join(dir, "custom-rules.json"), "--no-reconnect", srv.URL)
-	if want := "Bonjour\n[tool call translate]\n{\"to\":\"en\"}\n"; got.stdout != want {
-		t.Errorf("stdout %q; want %q", got.stdout, want)
-	}
-	if !strings.Contains(got.stderr, "usage: 4 input, 6 output tokens") || !strings.HasSuffix(got.stderr, "the model stopped: complete\n") {
-		t.Errorf("stderr %q; want the usage and the stop reason", got.stderr)
-	}
+// TestListenLLMRulesRefused: a rule file with a bad path is refused with
+// its reason.
+func TestListenLLMRulesRefused(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"text":"out.piece"}`), 0o600)
-	got = run(t, nil, "listen", "--llm-rules", bad, srv.URL)
+	got := run(t, nil, "listen", "--llm-rules", bad, "http://127.0.0.1:1/")
 	if got.code != 1 || !strings.Contains(got.stderr, "does not start with $") {
 		t.Errorf("bad rules: exit %d, stderr %q; want 1 and why", got.code, got.stderr)
 	}
