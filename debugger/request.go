@@ -60,6 +60,12 @@ type RequestSpec struct {
 	// LLMRules, when set, assemble the answer of a JSON stream in a format
 	// of its own (see MergeRules) instead of the known LLM formats.
 	LLMRules *MergeRules `json:"llmRules,omitempty"`
+	// MCP opens an MCP Streamable HTTP session on URL first
+	// (MCPInitialize) and sends the request in it: the body, a JSON-RPC
+	// request, is POSTed with the session's headers; without a body, a GET
+	// opens the server's own stream. Reconnections resume with a GET and
+	// Last-Event-ID, as the specification says.
+	MCP bool `json:"mcp,omitempty"`
 	// Timeout, when positive, bounds the whole session (every
 	// reconnection included); see WithTimeout. Not part of a recording.
 	Timeout time.Duration `json:"-"`

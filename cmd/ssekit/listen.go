@@ -45,9 +45,19 @@ a JSON object of JSONPath paths ($.a.b[0]['c']) into each event's data:
 "toolIndex": "$.action.slot", "toolId": …, "reasoning": …, "finish": "$.end.why",
 "inputTokens": …, "outputTokens": …}.
 
+With --mcp, URL is an MCP Streamable HTTP endpoint: listen opens a session
+(initialize, whose response it prints, then notifications/initialized),
+sends the -d body, a JSON-RPC request, with the session's Mcp-Session-Id
+(without -d, a GET opens the server's own stream), prints each JSON-RPC
+message ("→ request", "→ notification", "← result", "← error"), resumes a
+broken stream with a GET carrying Last-Event-ID, and ends the session
+(DELETE) when it exits.
+
 Examples:
 
   ssekit listen http://127.0.0.1:8080/events
+  ssekit listen --mcp -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}' \
+      http://127.0.0.1:3000/mcp
   ssekit listen --json --max-events 5 http://127.0.0.1:8080/events | jq .data
   ssekit listen -H 'Authorization: Bearer sk-…' -H 'Content-Type: application/json' \
       -d '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
@@ -76,6 +86,7 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	fs.BoolVar(&modes.raw, "raw", false, "print the body's bytes as received, each read marked, instead of events")
 	fs.BoolVar(&modes.llm, "llm", false, "print the answer of an LLM streaming API (OpenAI chat and Responses, Anthropic, Gemini) or the JSON-RPC messages of an MCP stream as they arrive, then the usage and timing, instead of events")
 	rulesFile := fs.String("llm-rules", "", "assemble the answer of a JSON stream in a format of its own with the JSONPath rules of `FILE` (implies --llm; see 'ssekit help listen')")
+	fs.BoolVar(&rf.spec.MCP, "mcp", false, "open an MCP Streamable HTTP session on URL first and show its JSON-RPC messages (implies --llm unless --json or --raw; see 'ssekit help listen')")
 	fs.BoolVar(&opts.ndjson, "ndjson", false, "also accept a newline-delimited JSON response (application/x-ndjson, application/jsonl) and show each line as an event")
 	fs.StringVar(&opts.record, "record", "", "also write the session (events, comments, connections, with timing) as JSON Lines to `FILE`, for 'ssekit replay'")
 	colorFlag := fs.String("color", "auto", "colour the output: `WHEN` is auto (when stdout is a terminal and NO_COLOR is unset), always or never")
@@ -94,7 +105,7 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	if rf.spec.Timeout < 0 {
 		return usageErrorf("--timeout must not be negative")
 	}
-	if *rulesFile != "" {
+	if *rulesFile != "" || (rf.spec.MCP && !modes.json && !modes.raw) {
 		modes.llm = true
 	}
 	mode := term.Blocks
@@ -158,6 +169,25 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 	httpClient := m.httpClient(spec.Insecure)
 	if opts.ndjson {
 		httpClient = debugger.NDJSONClient(httpClient)
+	}
+	if spec.MCP {
+		sess, err := debugger.MCPInitialize(ctx, httpClient, spec)
+		if err != nil {
+			return fmt.Errorf("%s: %s", spec.URL, strings.TrimPrefix(err.Error(), "debugger: "))
+		}
+		hc := httpClient
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := sess.Close(ctx, hc); err != nil {
+				m.logf("listen", "%s", strings.TrimPrefix(err.Error(), "debugger: "))
+			}
+		}()
+		httpClient = sess.Client(httpClient)
+		m.logf("listen", "MCP session %q opened (protocol %s)", sess.ID, sess.ProtocolVersion)
+		if err := out.Event(&sse.Event{Type: "initialize", Data: string(sess.Response)}, m.now()); err != nil {
+			return err
+		}
 	}
 	client := &sse.Client{
 		HTTPClient:  httpClient,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ssekit/sse/debugger"
 	"github.com/ssekit/sse/internal/llmtest"
+	"github.com/ssekit/sse/ssetest"
 )
 
 // TestListenLLMFixtures: listen --llm assembles each made-up stream of
@@ -107,5 +108,78 @@ func TestListenLLMRulesRefused(t *testing.T) {
 	got := run(t, nil, "listen", "--llm-rules", bad, "http://127.0.0.1:1/")
 	if got.code != 1 || !strings.Contains(got.stderr, "does not start with $") {
 		t.Errorf("bad rules: exit %d, stderr %q; want 1 and why", got.code, got.stderr)
+	}
+}
+
+// mcpCall is the JSON-RPC request the MCP tests send: the fixture's tool
+// call.
+const mcpCall = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"answer","arguments":{}}}`
+
+// TestListenMCP: listen --mcp opens a session on the made-up MCP server of
+// debugger/testdata/llm/mcp.mock (initialize; the Mcp-Session-Id it gives
+// sent on every later request, which the script requires), POSTs a tool
+// call whose stream breaks, resumes it with a GET and Last-Event-ID, shows
+// requests and notifications apart, and ends the session with DELETE.
+func TestListenMCP(t *testing.T) {
+	var f llmtest.Fixture
+	for _, x := range llmtest.Load(t, "../..") {
+		if x.Script == "mcp.mock" {
+			f = x
+		}
+	}
+	m, spec := f.Serve(t)
+	got := run(t, nil, "listen", "--mcp", "-d", mcpCall, spec.URL)
+	want := []string{
+		`← result 0 {"protocolVersion":"2025-06-18"`,
+		"→ notification notifications/progress",
+		`→ request "srv-1" sampling/createMessage`,
+		"→ notification notifications/progress",
+		`← result 7 {"content":[{"type":"text","text":"42"}]`,
+	}
+	rest := got.stdout
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("stdout lacks %q (in order):\n%s\nstderr:\n%s", w, got.stdout, got.stderr)
+		}
+		rest = rest[i+len(w):]
+	}
+	for _, w := range []string{`MCP session "sess-42" opened (protocol 2025-06-18)`, `with Last-Event-ID "2"`} {
+		if !strings.Contains(got.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, got.stderr)
+		}
+	}
+	if got.code != 0 {
+		t.Errorf("exit code %d; want 0\n%s", got.code, got.stderr)
+	}
+	var served []string
+	for _, s := range m.Mock.Served() {
+		served = append(served, fmt.Sprintf("%s %d %q", s.Method, s.Status, s.LastEventID))
+	}
+	// Every request after initialize was matched on the session header:
+	// none got the script's 400.
+	wantServed := []string{`POST 200 ""`, `POST 202 ""`, `POST 200 ""`, `GET 200 "2"`, `GET 204 "4"`, `DELETE 204 ""`}
+	if fmt.Sprint(served) != fmt.Sprint(wantServed) {
+		t.Errorf("the mock served %q; want %q", served, wantServed)
+	}
+}
+
+// TestListenMCPRefused: a server that refuses initialize, or does not
+// speak MCP, ends listen --mcp with exit 1 and why.
+func TestListenMCPRefused(t *testing.T) {
+	tests := []struct{ name, script, want string }{
+		{"a status", "status 401\nheader Content-Type: text/plain\n> no token\n", "MCP: initialize: 401 Unauthorized: no token"},
+		{"an error", "header Content-Type: application/json\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"error\":{\"code\":-32602,\"message\":\"unsupported version\"}}\n", "MCP: initialize: error -32602 unsupported version"},
+		{"not MCP", "> data: hello\n>\n", "MCP: initialize: the stream ended without the response"},
+		{"a bad session id", "header Content-Type: application/json\nheader Mcp-Session-Id: a b\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n", "is not visible ASCII"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := ssetest.NewMock(t, tt.script)
+			got := run(t, nil, "listen", "--mcp", m.URL+"/mcp")
+			if got.code != 1 || !strings.Contains(got.stderr, tt.want) || strings.Count(got.stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want 1 and one line with %q", got.code, got.stderr, tt.want)
+			}
+		})
 	}
 }
