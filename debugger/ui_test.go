@@ -407,7 +407,7 @@ func TestUILLMFixtures(t *testing.T) {
 			if err := do(ctx, append(actions, chromedp.Click("#send"))...); err != nil {
 				t.Fatal(err)
 			}
-			browsertest.WaitFor(t, ctx, `document.getElementById('state').textContent === 'ended' && !document.getElementById('llm').hidden`, 20*time.Second)
+			browsertest.WaitFor(t, ctx, `document.getElementById('state').textContent === 'ended' && window.ssekit.llmShown() && !document.getElementById('llm').hidden`, 20*time.Second)
 			type shown struct {
 				Format, Facts, Text, Reasoning string
 				Tools                          [][3]string // name, id, arguments as JSON

@@ -163,6 +163,7 @@
       noReconnect: !$('reconnect').checked,
       raw: $('raw').checked,
       insecure: $('insecure').checked,
+      mcp: $('mcp').checked,
       llmRules: rulesValue(),
     };
   }
@@ -212,6 +213,7 @@
     $('reconnect').checked = !s.noReconnect;
     $('raw').checked = !!s.raw;
     $('insecure').checked = !!s.insecure;
+    $('mcp').checked = !!s.mcp;
     $('llm-rules').value = s.llmRules ? JSON.stringify(s.llmRules, null, 2) : '';
     checkBody();
     checkRules();
@@ -892,6 +894,8 @@
     receive(recs) { receive(recs); },
     stats() { return Object.assign({}, st, { rows: entries.length, view: view.length, domRows: rowsEl.childElementCount }); },
     llm() { return llm; },
+    // llmShown: the answer panel shows every delta received.
+    llmShown() { return !llmDirty; },
     records() { return records; },
     renderCost() { return renderCost.slice(); },
     fromCurl, toCurl, spec,
