@@ -114,7 +114,7 @@ func (s *MCPSession) post(ctx context.Context, hc *http.Client, msg string) (*ht
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.Client(hc).Do(req)
+	resp, err := s.client(hc, false).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMCP, NetReason(err))
 	}
@@ -134,7 +134,8 @@ func bodyLine(r io.Reader) string {
 // readInitialize reads the response to initialize (id 0) from a JSON body
 // or an event stream, skipping the messages before it.
 func readInitialize(resp *http.Response) (json.RawMessage, error) {
-	body := io.LimitReader(resp.Body, maxMCPResponse)
+	body := &io.LimitedReader{R: resp.Body, N: maxMCPResponse + 1}
+	tooLong := fmt.Errorf("%w: initialize: more than %d bytes without the response", ErrMCP, maxMCPResponse)
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch mt {
 	case "application/json":
@@ -142,9 +143,15 @@ func readInitialize(resp *http.Response) (json.RawMessage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: initialize: %v", ErrMCP, NetReason(err))
 		}
+		if len(b) > maxMCPResponse {
+			return nil, tooLong
+		}
 		return compactJSON(b)
 	case "text/event-stream":
 		for ev, err := range sse.NewDecoder(body).Events() {
+			if body.N == 0 {
+				return nil, tooLong
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: initialize: %v", ErrMCP, err)
 			}
@@ -155,6 +162,9 @@ func readInitialize(resp *http.Response) (json.RawMessage, error) {
 			if json.Unmarshal([]byte(ev.Data), &m) == nil && m.Method == "" && string(m.ID) == "0" {
 				return compactJSON([]byte(ev.Data))
 			}
+		}
+		if body.N == 0 {
+			return nil, tooLong
 		}
 		return nil, fmt.Errorf("%w: initialize: the stream ended without the response", ErrMCP)
 	}
@@ -175,19 +185,23 @@ func compactJSON(b []byte) (json.RawMessage, error) {
 // stream; a request that resumes (it carries Last-Event-ID) is a GET
 // without a body; and a JSON answer reads as an event stream of one
 // event, so that the sse client shows it as it shows streamed messages.
-func (s *MCPSession) Client(hc *http.Client) *http.Client {
+func (s *MCPSession) Client(hc *http.Client) *http.Client { return s.client(hc, true) }
+
+// client is Client; convert turns JSON answers into event streams.
+func (s *MCPSession) client(hc *http.Client, convert bool) *http.Client {
 	rt := hc.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
 	c := *hc
-	c.Transport = mcpTransport{next: rt, s: s}
+	c.Transport = mcpTransport{next: rt, s: s, convert: convert}
 	return &c
 }
 
 type mcpTransport struct {
-	next http.RoundTripper
-	s    *MCPSession
+	next    http.RoundTripper
+	s       *MCPSession
+	convert bool
 }
 
 func (t mcpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -212,7 +226,7 @@ func (t mcpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	resp, err := t.next.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if err != nil || resp.StatusCode != http.StatusOK || !t.convert {
 		return resp, err
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" && req.Method == http.MethodPost {
@@ -246,7 +260,7 @@ func (s *MCPSession) Close(ctx context.Context, hc *http.Client) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.Client(hc).Do(req)
+	resp, err := s.client(hc, false).Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: ending the session: %v", ErrMCP, NetReason(err))
 	}

@@ -171,6 +171,9 @@ func TestListenMCPRefused(t *testing.T) {
 		{"a status", "status 401\nheader Content-Type: text/plain\n> no token\n", "MCP: initialize: 401 Unauthorized: no token"},
 		{"an error", "header Content-Type: application/json\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"error\":{\"code\":-32602,\"message\":\"unsupported version\"}}\n", "MCP: initialize: error -32602 unsupported version"},
 		{"not MCP", "> data: hello\n>\n", "MCP: initialize: the stream ended without the response"},
+		{"too long", "bigevent 2MiB\n", "MCP: initialize: more than 1048576 bytes without the response"},
+		{"too long JSON", "header Content-Type: application/json\nbigevent 2MiB\n", "MCP: initialize: more than 1048576 bytes without the response"},
+		{"a refused initialized", "route POST *\nmatch body ~ notifications/initialized\nstatus 400\nheader Content-Type: text/plain\n> bad\nroute POST *\nheader Content-Type: application/json\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n", "MCP: notifications/initialized: 400 Bad Request: bad"},
 		{"a bad session id", "header Content-Type: application/json\nheader Mcp-Session-Id: a b\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n", "is not visible ASCII"},
 	}
 	for _, tt := range tests {
