@@ -493,6 +493,7 @@ func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
 	}
 	tr.Install(client, emit)
 	es := Connect(client, req)
+	es.EndAnswered(tr.Assembler()) // a complete LLM answer is not asked for again
 	tr.Source = es.EventSource
 	ss.mu.Lock()
 	ss.es = es.EventSource

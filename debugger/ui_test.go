@@ -388,7 +388,7 @@ func TestUILLMFixtures(t *testing.T) {
 	ctx := browsertest.New(t)
 	for _, f := range llmtest.Load(t, "..") {
 		t.Run(f.Script, func(t *testing.T) {
-			_, spec := f.Serve(t)
+			m, spec := f.Serve(t)
 			form, _ := json.Marshal(map[string]any{"method": spec.Method, "url": spec.URL, "headers": spec.Headers, "body": spec.Body})
 			actions := []chromedp.Action[chromedp.Void]{
 				chromedp.Navigate(ui.URL + "/?token=" + testToken + "#req=" + base64.RawURLEncoding.EncodeToString(form)),
@@ -457,6 +457,10 @@ func TestUILLMFixtures(t *testing.T) {
 				if !strings.Contains(got.Facts, want) {
 					t.Errorf("the answer's facts %q lack %q", got.Facts, want)
 				}
+			}
+			// A complete answer is not asked for again (reconnecting is on).
+			if n := len(m.Mock.Served()); w.Format != debugger.FormatMCP && n != 1 {
+				t.Errorf("the mock served %d requests; want 1", n)
 			}
 		})
 	}

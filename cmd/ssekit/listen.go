@@ -25,6 +25,9 @@ arrives: the SSE curl. Flags may come before or after the URL.
 By default it reconnects as a browser's EventSource does (after the
 server's retry time, sending Last-Event-ID) and says so on stderr; a
 response other than 200 with Content-Type text/event-stream ends it.
+With --llm, a stream whose answer was complete (an end marker or a stop
+reason) when it ended is not asked for again: a model would answer, and
+bill, twice.
 A first connection that fails ends it too.
 
 Output is one block per event: arrival time, the gap since the previous
@@ -231,6 +234,9 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 	}
 	es = debugger.Connect(client, req)
 	defer es.Close()
+	if out.Mode() == term.LLM {
+		es.EndAnswered(out.Assembler()) // a complete answer is not asked for again
+	}
 	if rec != nil {
 		rec.Tracker.Source = es.EventSource
 	}

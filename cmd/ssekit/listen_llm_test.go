@@ -23,8 +23,8 @@ import (
 func TestListenLLMFixtures(t *testing.T) {
 	for _, f := range llmtest.Load(t, "../..") {
 		t.Run(f.Script, func(t *testing.T) {
-			_, spec := f.Serve(t)
-			args := []string{"listen", "--llm", "--no-reconnect", "-X", spec.Method}
+			m, spec := f.Serve(t)
+			args := []string{"listen", "--llm", "-X", spec.Method}
 			for _, h := range spec.Headers {
 				args = append(args, "-H", h.Name+": "+h.Value)
 			}
@@ -71,6 +71,17 @@ func TestListenLLMFixtures(t *testing.T) {
 			}
 			if got.code != 0 {
 				t.Errorf("exit code %d; want 0\n%s", got.code, got.stderr)
+			}
+			// A complete answer is not asked for again; an MCP stream
+			// resumes after its last event (and is told 204).
+			wantServed := 1
+			if w.Format == debugger.FormatMCP {
+				wantServed = 2
+			} else if !strings.Contains(got.stderr, debugger.ReasonAnswered) {
+				t.Errorf("stderr lacks %q:\n%s", debugger.ReasonAnswered, got.stderr)
+			}
+			if n := len(m.Mock.Served()); n != wantServed {
+				t.Errorf("the mock served %d requests; want %d", n, wantServed)
 			}
 		})
 	}
