@@ -56,19 +56,8 @@ func TestListenLLMFixtures(t *testing.T) {
 			if w.Finish != "" {
 				stderr = append(stderr, "the model stopped: "+w.Finish)
 			}
-			for name, c := range map[string]struct {
-				out  string
-				want []string
-			}{"stdout": {got.stdout, stdout}, "stderr": {got.stderr, stderr}} {
-				rest := c.out
-				for _, want := range c.want {
-					i := strings.Index(rest, want)
-					if i < 0 {
-						t.Fatalf("%s lacks %q (in order):\n%s", name, want, c.out)
-					}
-					rest = rest[i+len(want):]
-				}
-			}
+			inOrder(t, "stdout", got.stdout, stdout)
+			inOrder(t, "stderr", got.stderr, stderr)
 			if got.code != 0 {
 				t.Errorf("exit code %d; want 0\n%s", got.code, got.stderr)
 			}
@@ -111,6 +100,19 @@ func TestListenNDJSON(t *testing.T) {
 	}
 }
 
+// inOrder fails the test unless out holds each of want, in order.
+func inOrder(t *testing.T, name, out string, want []string) {
+	t.Helper()
+	rest := out
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("%s lacks %q (in order):\n%s", name, w, out)
+		}
+		rest = rest[i+len(w):]
+	}
+}
+
 // TestListenLLMRulesRefused: a rule file with a bad path is refused with
 // its reason.
 func TestListenLLMRulesRefused(t *testing.T) {
@@ -147,14 +149,7 @@ func TestListenMCP(t *testing.T) {
 		"→ notification notifications/progress",
 		`← result 7 {"content":[{"type":"text","text":"42"}]`,
 	}
-	rest := got.stdout
-	for _, w := range want {
-		i := strings.Index(rest, w)
-		if i < 0 {
-			t.Fatalf("stdout lacks %q (in order):\n%s\nstderr:\n%s", w, got.stdout, got.stderr)
-		}
-		rest = rest[i+len(w):]
-	}
+	inOrder(t, "stdout", got.stdout, want)
 	for _, w := range []string{`MCP session "sess-42" opened (protocol 2025-06-18)`, `with Last-Event-ID "2"`} {
 		if !strings.Contains(got.stderr, w) {
 			t.Errorf("stderr lacks %q:\n%s", w, got.stderr)
