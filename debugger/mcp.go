@@ -33,6 +33,9 @@ var ErrMCP = errors.New("debugger: MCP")
 // (a JSON body, or the event stream that carries it).
 const maxMCPResponse = 1 << 20
 
+// maxMCPSessionID bounds the session id a server may give.
+const maxMCPSessionID = 1024
+
 // An MCPSession is the client's side of an MCP Streamable HTTP session,
 // opened by MCPInitialize.
 type MCPSession struct {
@@ -73,6 +76,9 @@ func MCPInitialize(ctx context.Context, hc *http.Client, spec *RequestSpec) (*MC
 		return nil, fmt.Errorf("%w: initialize: %s%s", ErrMCP, resp.Status, bodyLine(resp.Body))
 	}
 	s.ID = resp.Header.Get(MCPSessionHeader)
+	if len(s.ID) > maxMCPSessionID { // it is sent again on every request
+		return nil, fmt.Errorf("%w: initialize: the server's %s is longer than %d bytes", ErrMCP, MCPSessionHeader, maxMCPSessionID)
+	}
 	for _, c := range []byte(s.ID) {
 		if c < 0x21 || c > 0x7e { // the specification's visible ASCII
 			return nil, fmt.Errorf("%w: initialize: the server's %s is not visible ASCII", ErrMCP, MCPSessionHeader)

@@ -394,9 +394,10 @@ func TestUILLMFixtures(t *testing.T) {
 				chromedp.Navigate(ui.URL + "/?token=" + testToken + "#req=" + base64.RawURLEncoding.EncodeToString(form)),
 				chromedp.WaitVisible("#url"),
 			}
+			var rules []byte
 			if f.Rules != "" {
-				rules, err := os.ReadFile(f.Path(f.Rules))
-				if err != nil {
+				var err error
+				if rules, err = os.ReadFile(f.Path(f.Rules)); err != nil {
 					t.Fatal(err)
 				}
 				actions = append(actions,
@@ -456,6 +457,23 @@ func TestUILLMFixtures(t *testing.T) {
 			for _, want := range facts {
 				if !strings.Contains(got.Facts, want) {
 					t.Errorf("the answer's facts %q lack %q", got.Facts, want)
+				}
+			}
+			if f.Rules != "" { // the link in the address reopens the request with its rules
+				href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := do(ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(href), chromedp.WaitVisible("#url")); err != nil {
+					t.Fatal(err)
+				}
+				var want debugger.MergeRules
+				if err := json.Unmarshal(rules, &want); err != nil {
+					t.Fatal(err)
+				}
+				again, err := chromedp.Run(ctx, chromedp.Evaluate[debugger.MergeRules](`window.ssekit.spec().llmRules`))
+				if err != nil || again != want {
+					t.Errorf("the link reopens rules %+v (%v); want %+v", again, err, want)
 				}
 			}
 			// A complete answer is not asked for again (reconnecting is on).

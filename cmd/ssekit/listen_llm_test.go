@@ -180,6 +180,7 @@ func TestListenMCPRefused(t *testing.T) {
 		{"too long", "bigevent 2MiB\n", "MCP: initialize: more than 1048576 bytes without the response"},
 		{"too long JSON", "header Content-Type: application/json\nbigevent 2MiB\n", "MCP: initialize: more than 1048576 bytes without the response"},
 		{"a refused initialized", "route POST *\nmatch body ~ notifications/initialized\nstatus 400\nheader Content-Type: text/plain\n> bad\nroute POST *\nheader Content-Type: application/json\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n", "MCP: notifications/initialized: 400 Bad Request: bad"},
+		{"a long session id", "header Content-Type: application/json\nheader Mcp-Session-Id: " + strings.Repeat("x", 1025) + "\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n", "is longer than 1024 bytes"},
 		{"a bad session id", "header Content-Type: application/json\nheader Mcp-Session-Id: a b\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n", "is not visible ASCII"},
 	}
 	for _, tt := range tests {
