@@ -175,7 +175,12 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 	}
 	if spec.MCP {
 		sess, err := debugger.MCPInitialize(ctx, httpClient, spec)
-		if err != nil {
+		switch {
+		case err != nil && parent.Err() != nil:
+			return context.Canceled
+		case err != nil && errors.Is(context.Cause(ctx), debugger.ErrTimeout):
+			return &exitError{exitTimeout, fmt.Errorf("timed out after %s opening the MCP session", spec.Timeout)}
+		case err != nil:
 			return fmt.Errorf("%s: %s", spec.URL, strings.TrimPrefix(err.Error(), "debugger: "))
 		}
 		hc := httpClient

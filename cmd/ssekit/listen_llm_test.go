@@ -193,3 +193,13 @@ func TestListenMCPRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestListenMCPTimeout: a server that never answers initialize is given
+// up on at --timeout, with exit status 124.
+func TestListenMCPTimeout(t *testing.T) {
+	m := ssetest.NewMock(t, "hold\n")
+	got := run(t, nil, "listen", "--mcp", "--timeout", "200ms", m.URL+"/mcp")
+	if got.code != exitTimeout || !strings.Contains(got.stderr, "timed out after 200ms opening the MCP session") {
+		t.Errorf("exit %d, stderr %q; want %d and the timeout", got.code, got.stderr, exitTimeout)
+	}
+}
