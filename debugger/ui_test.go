@@ -483,3 +483,33 @@ func TestUILLMFixtures(t *testing.T) {
 		})
 	}
 }
+
+// TestUIRulesRefused: rules that are not a JSON object are refused in the
+// page, before any request; a path outside the subset is refused by the
+// server, and the page says why.
+func TestUIRulesRefused(t *testing.T) {
+	ui := newUI(t)
+	ctx := browsertest.New(t)
+	if err := do(ctx,
+		chromedp.Navigate(ui.URL+"/?token="+testToken),
+		chromedp.WaitVisible("#url"),
+		chromedp.SendKeys("#url", "http://127.0.0.1:1/stream"),
+		chromedp.Click(`button[data-tab="rules"]`),
+		chromedp.SendKeys("#llm-rules", `{"text": `),
+		chromedp.Click("#send"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `document.getElementById('toast').textContent.includes('not a JSON object') && document.getElementById('rules-status').textContent.includes('want a JSON object')`, 10*time.Second)
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.ssekit.records().length`)); err != nil || n != 0 {
+		t.Errorf("%d records (%v); want no session", n, err)
+	}
+	if err := do(ctx,
+		chromedp.SetValue("#llm-rules", `{"text": "out.piece"}`),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('llm-rules').dispatchEvent(new Event('input'))`),
+		chromedp.Click("#send"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `document.getElementById('state').textContent === 'error' && document.getElementById('rows').textContent.includes('does not start with $')`, 10*time.Second)
+}
