@@ -18,15 +18,17 @@ import (
 const (
 	ReasonServerEnded = "the server ended the stream"
 	ReasonNoContent   = "the server answered 204 No Content: the stream is over"
+	ReasonAnswered    = "the answer is complete: not sending the request again"
 )
 
 // CleanEnd reports whether err ends a stream without a failure: nil, the
-// server's end of the body (io.EOF), 204 No Content, or a stop the caller
-// asked for (Close, a cancelled context).
+// server's end of the body (io.EOF), 204 No Content, a stop the caller
+// asked for (Close, a cancelled context), or a complete LLM answer
+// (ErrAnswered).
 func CleanEnd(err error) bool {
 	var statusErr *sse.StatusError
 	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, sse.ErrSourceClosed), errors.Is(err, context.Canceled):
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, sse.ErrSourceClosed), errors.Is(err, context.Canceled), errors.Is(err, ErrAnswered):
 		return true
 	case errors.As(err, &statusErr):
 		return statusErr.StatusCode == http.StatusNoContent
@@ -47,6 +49,8 @@ func EndReason(err error) string {
 		return "ended"
 	case errors.Is(err, io.EOF):
 		return ReasonServerEnded
+	case errors.Is(err, ErrAnswered):
+		return ReasonAnswered
 	case errors.Is(err, sse.ErrRestart):
 		return "connection dropped on request"
 	case errors.Is(err, ErrTimeout):

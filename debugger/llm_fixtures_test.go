@@ -1,81 +1,106 @@
-package debugger
+package debugger_test
 
 import (
-	"os"
-	"path/filepath"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/debugger"
+	"github.com/ssekit/sse/internal/llmtest"
 )
 
-// TestAssemblerFixtures assembles each made-up stream of testdata/llm
-// (one per format: Gemini, OpenAI chat and Responses, Anthropic with
-// thinking and tool use, MCP) and checks the answer, the tool calls, the
-// usage and the timing.
-func TestAssemblerFixtures(t *testing.T) {
-	tests := []struct {
-		file, format, text, reasoning, finish string
-		tools                                 []ToolCall
-		usage                                 Usage
-		rpcs                                  int
-	}{
-		{file: "gemini.sse", format: FormatGemini, text: "Tomorrow in Lyon: sunny, 21 °C.", reasoning: "Checking the forecast.", finish: "STOP",
-			tools: []ToolCall{{Index: 0, Name: "save_note", Arguments: `{"city":"Lyon","temp":21}`}}, usage: Usage{9, 12}},
-		{file: "openai-chat.sse", format: FormatOpenAI, text: "Two words.", finish: "stop", usage: Usage{5, 3}},
-		{file: "openai-responses.sse", format: FormatResponses, text: "Looking it up.",
-			tools: []ToolCall{{Index: 1, ID: "call_9", Name: "search", Arguments: `{"q":"sse"}`}}, usage: Usage{14, 11}},
-		{file: "anthropic-thinking.sse", format: FormatAnthropic, text: "Let me add.", reasoning: "The user wants a sum.", finish: "tool_use",
-			tools: []ToolCall{{Index: 2, ID: "toolu_7", Name: "add", Arguments: `{"a":2,"b":3}`}}, usage: Usage{21, 30}},
-		{file: "mcp.sse", format: FormatMCP, rpcs: 4},
+// rpcLine is how listen and the page name a JSON-RPC message.
+func rpcLine(m *debugger.RPCMessage) string {
+	switch {
+	case m.Method != "" && m.ID != "":
+		return "→ request " + m.ID + " " + m.Method
+	case m.Method != "":
+		return "→ notification " + m.Method
+	case m.Error != nil:
+		return "← error " + m.ID
+	default:
+		return "← result " + m.ID
 	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			f, err := os.Open(filepath.Join("testdata", "llm", tt.file))
+}
+
+// TestAssemblerFixtures assembles each made-up stream of testdata/llm, as
+// its mock script serves it to the request its route wants (one per
+// format: Gemini, OpenAI chat and Responses, Anthropic with thinking and
+// tool use, MCP, a format of its own read with merge rules, NDJSON), and
+// checks the answer, the tool calls, the usage and the timing.
+func TestAssemblerFixtures(t *testing.T) {
+	for _, f := range llmtest.Load(t, "..") {
+		t.Run(f.Script, func(t *testing.T) {
+			m, spec := f.Serve(t)
+			req, err := spec.NewRequest(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
-			var a Assembler
+			var hc *http.Client = m.Client()
+			if f.NDJSON {
+				hc = debugger.NDJSONClient(hc)
+			}
+			var a debugger.Assembler
+			if spec.LLMRules != nil {
+				if err := a.SetRules(spec.LLMRules); err != nil {
+					t.Fatal(err)
+				}
+			}
+			es := (&sse.Client{HTTPClient: hc, NoReconnect: true}).Connect(req)
+			defer es.Close()
 			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			at := start
-			rpcs := 0
-			for ev, err := range sse.NewDecoder(f).Events() {
+			var rpcs []string
+			for {
+				ev, err := es.Next()
 				if err != nil {
-					t.Fatal(err)
+					break
 				}
 				at = at.Add(100 * time.Millisecond)
 				d, ok := a.FeedAt(&ev, at)
-				if !ok {
+				if !ok && f.Rules == "" {
 					t.Errorf("event %q not recognised", ev.Data)
 				}
 				if d.RPC != nil {
-					rpcs++
+					rpcs = append(rpcs, rpcLine(d.RPC))
 				}
 			}
-			if a.Format() != tt.format || a.Text() != tt.text || a.Reasoning() != tt.reasoning || a.Finish() != tt.finish {
-				t.Errorf("format %q text %q reasoning %q finish %q; want %q %q %q %q", a.Format(), a.Text(), a.Reasoning(), a.Finish(), tt.format, tt.text, tt.reasoning, tt.finish)
+			w := f.Want
+			if a.Format() != w.Format || a.Text() != w.Text || a.Reasoning() != w.Reasoning || a.Finish() != w.Finish {
+				t.Errorf("format %q text %q reasoning %q finish %q; want %q %q %q %q", a.Format(), a.Text(), a.Reasoning(), a.Finish(), w.Format, w.Text, w.Reasoning, w.Finish)
 			}
-			if got := a.ToolCalls(); len(got) != len(tt.tools) || (len(got) > 0 && got[0] != tt.tools[0]) {
-				t.Errorf("tool calls %+v; want %+v", got, tt.tools)
+			got := a.ToolCalls()
+			if len(got) != len(w.Tools) {
+				t.Errorf("tool calls %+v; want %+v", got, w.Tools)
 			}
-			if a.Usage() != tt.usage {
-				t.Errorf("usage %+v; want %+v", a.Usage(), tt.usage)
+			for i := range min(len(got), len(w.Tools)) {
+				if got[i] != w.Tools[i] {
+					t.Errorf("tool call %d: %+v; want %+v", i, got[i], w.Tools[i])
+				}
 			}
-			if rpcs != tt.rpcs {
-				t.Errorf("%d JSON-RPC messages; want %d", rpcs, tt.rpcs)
+			if a.Usage() != w.Usage {
+				t.Errorf("usage %+v; want %+v", a.Usage(), w.Usage)
+			}
+			if len(rpcs) != len(w.RPC) {
+				t.Errorf("JSON-RPC messages %q; want %q", rpcs, w.RPC)
+			}
+			for i := range min(len(rpcs), len(w.RPC)) {
+				if rpcs[i] != w.RPC[i] {
+					t.Errorf("JSON-RPC message %d: %q; want %q", i, rpcs[i], w.RPC[i])
+				}
 			}
 			timing, ok := a.Timing(start)
-			if tt.format == FormatMCP {
+			if w.Format == debugger.FormatMCP {
 				if ok {
 					t.Errorf("an MCP stream has a first token: %+v", timing)
 				}
 				return
 			}
-			if !ok || timing.FirstToken <= 0 || timing.FirstToken > 300*time.Millisecond {
-				t.Errorf("timing %+v, %v; want the first token within the first three events", timing, ok)
+			if !ok || timing.FirstToken <= 0 || timing.FirstToken > 500*time.Millisecond {
+				t.Errorf("timing %+v, %v; want the first token within the first five events", timing, ok)
 			}
-			if tt.usage.OutputTokens > 1 && timing.TokensPerSec <= 0 {
+			if w.Usage.OutputTokens > 1 && timing.TokensPerSec <= 0 {
 				t.Errorf("tokens/s %v; want a rate from the reported output tokens", timing.TokensPerSec)
 			}
 		})

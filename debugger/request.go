@@ -60,6 +60,12 @@ type RequestSpec struct {
 	// LLMRules, when set, assemble the answer of a JSON stream in a format
 	// of its own (see MergeRules) instead of the known LLM formats.
 	LLMRules *MergeRules `json:"llmRules,omitempty"`
+	// MCP opens an MCP Streamable HTTP session on URL first
+	// (MCPInitialize) and sends the request in it: the body, a JSON-RPC
+	// request, is POSTed with the session's headers; without a body, a GET
+	// opens the server's own stream. Reconnections resume with a GET and
+	// Last-Event-ID, as the specification says.
+	MCP bool `json:"mcp,omitempty"`
 	// Timeout, when positive, bounds the whole session (every
 	// reconnection included); see WithTimeout. Not part of a recording.
 	Timeout time.Duration `json:"-"`
@@ -220,7 +226,22 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // request's context).
 type Stream struct {
 	*sse.EventSource
-	stop context.CancelCauseFunc
+	stop     context.CancelCauseFunc
+	answered func() bool // see EndAnswered
+}
+
+// ErrAnswered ends a stream whose LLM answer was complete when its
+// connection ended (EndAnswered): a clean end.
+var ErrAnswered = errors.New("debugger: the answer is complete")
+
+// EndAnswered makes the stream end with ErrAnswered, instead of
+// reconnecting, when its connection ends after a's answer is complete (the
+// end marker or a stop reason arrived): reconnecting would send the
+// request again, and a model would answer, and bill, again. An MCP stream
+// has no such end and resumes as usual. Call it before the first Next,
+// from the goroutine that calls Next and feeds a.
+func (s *Stream) EndAnswered(a *Assembler) {
+	s.answered = func() bool { return a.Done() || a.Finish() != "" }
 }
 
 // Connect starts c on req as Connect does, wrapping c's OnConnect and
@@ -228,6 +249,7 @@ type Stream struct {
 // the stream (OnRetry is then not called).
 func Connect(c *sse.Client, req *http.Request) *Stream {
 	ctx, stop := context.WithCancelCause(req.Context())
+	s := &Stream{stop: stop}
 	var connected atomic.Bool
 	onConnect, onRetry := c.OnConnect, c.OnRetry
 	c.OnConnect = func(resp *http.Response) {
@@ -241,11 +263,16 @@ func Connect(c *sse.Client, req *http.Request) *Stream {
 			stop(&ConnectError{err})
 			return
 		}
+		if s.answered != nil && s.answered() {
+			stop(ErrAnswered)
+			return
+		}
 		if onRetry != nil {
 			onRetry(err, delay)
 		}
 	}
-	return &Stream{EventSource: c.Connect(req.WithContext(ctx)), stop: stop}
+	s.EventSource = c.Connect(req.WithContext(ctx))
+	return s
 }
 
 // Close ends the stream.

@@ -1,54 +1,17 @@
 package debugger
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ssekit/sse"
 )
 
-// TestMergeRules assembles the made-up format of testdata/llm/custom.sse
-// with the rules of custom-rules.json.
-func TestMergeRules(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("testdata", "llm", "custom-rules.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rules MergeRules
-	if err := json.Unmarshal(b, &rules); err != nil {
-		t.Fatal(err)
-	}
-	var a Assembler
-	if err := a.SetRules(&rules); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join("testdata", "llm", "custom.sse"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for ev, err := range sse.NewDecoder(f).Events() {
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.Feed(&ev)
-	}
-	if a.Format() != FormatCustom || a.Text() != "Bonjour" || a.Finish() != "complete" {
-		t.Errorf("format %q text %q finish %q; want custom, Bonjour, complete", a.Format(), a.Text(), a.Finish())
-	}
-	if tc := a.ToolCalls(); len(tc) != 1 || tc[0].Name != "translate" || tc[0].Arguments != `{"to":"en"}` {
-		t.Errorf("tool calls %+v; want translate {\"to\":\"en\"}", tc)
-	}
-	if a.Usage() != (Usage{4, 6}) {
-		t.Errorf("usage %+v; want 4 in, 6 out", a.Usage())
-	}
+// TestMergeRulesRefused: a path outside the subset is refused with
+// ErrBadRule (the fixtures test assembles a made-up format with good ones).
+func TestMergeRulesRefused(t *testing.T) {
 	for _, bad := range []MergeRules{{}, {Text: "out.piece"}, {Text: "$.a[x]"}, {Text: "$.a['b"}, {Text: "$..a"},
 		{Text: "$" + strings.Repeat(".a", maxPathSteps+1)}} {
 		if err := (&Assembler{}).SetRules(&bad); !errors.Is(err, ErrBadRule) {

@@ -469,12 +469,31 @@ func (s *Server) watch(ctx context.Context, ss *session, out chan<- Record) {
 		emit(Record{T: tr.since(), Kind: KindError, Text: err.Error()})
 		return
 	}
+	hc := NDJSONClient(s.httpClient(ss.spec.Insecure)) // the page shows NDJSON lines as events
+	if ss.spec.MCP {
+		sess, err := MCPInitialize(ctx, hc, &ss.spec)
+		if err != nil {
+			emit(Record{T: tr.since(), Kind: KindError, Text: strings.TrimPrefix(err.Error(), "debugger: ")})
+			return
+		}
+		defer func(hc *http.Client) {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := sess.Close(ctx, hc); err != nil {
+				s.cfg.Logger.Info("debugger: ending an MCP session", "url", ss.spec.URL, "err", err)
+			}
+		}(hc)
+		hc = sess.Client(hc)
+		// The answer to initialize is the session's first message.
+		emit(tr.Event(&sse.Event{Type: "initialize", Data: string(sess.Response)}))
+	}
 	client := &sse.Client{
-		HTTPClient:  NDJSONClient(s.httpClient(ss.spec.Insecure)), // the page shows NDJSON lines as events
+		HTTPClient:  hc,
 		NoReconnect: ss.spec.NoReconnect,
 	}
 	tr.Install(client, emit)
 	es := Connect(client, req)
+	es.EndAnswered(tr.Assembler()) // a complete LLM answer is not asked for again
 	tr.Source = es.EventSource
 	ss.mu.Lock()
 	ss.es = es.EventSource

@@ -1,16 +1,16 @@
 package debugger_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +19,7 @@ import (
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/debugger"
 	"github.com/ssekit/sse/internal/browsertest"
+	"github.com/ssekit/sse/internal/llmtest"
 )
 
 const testToken = "test-token-0123456789"
@@ -377,58 +378,138 @@ func TestUITokenLeavesTheAddress(t *testing.T) {
 	}
 }
 
-// TestUILLMFormats: the page assembles the made-up Gemini and MCP streams
-// of testdata/llm in Chromium, with the usage, timing and JSON-RPC
-// messages.
-func TestUILLMFormats(t *testing.T) {
+// TestUILLMFixtures: the page assembles each made-up stream of
+// testdata/llm in Chromium as its mock script serves it: OpenAI chat and
+// Responses, Anthropic (thinking, tool use), Gemini, MCP's JSON-RPC
+// messages, and, with rules typed in the LLM rules field, a JSON format
+// of its own and an NDJSON stream; with the usage and timing.
+func TestUILLMFixtures(t *testing.T) {
 	ui := newUI(t)
-	tests := []struct {
-		file, format, wait string
-		contains           []string // in #llm
-	}{
-		{"gemini.sse", "Gemini", `document.getElementById('llm-text').textContent === 'Tomorrow in Lyon: sunny, 21 °C.' && document.getElementById('llm-finish').textContent.includes('STOP')`,
-			[]string{"Checking the forecast.", "save_note", "usage: 9 input, 12 output tokens", "first token after"}},
-		{"mcp.sse", "MCP", `document.getElementById('llm-tools').textContent.includes('unknown tool')`,
-			[]string{"→ notifications/progress", "→ request \"srv-1\" sampling/createMessage", "← result 7", "← error 8: -32602 unknown tool", "4 messages"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			wire, err := os.ReadFile(filepath.Join("testdata", "llm", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var served atomic.Bool
-			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if served.Swap(true) {
-					w.WriteHeader(http.StatusNoContent) // the answer was given: the reconnection ends it
-					return
-				}
-				w.Header().Set("Content-Type", "text/event-stream")
-				w.Write(wire)
-			}))
-			t.Cleanup(api.Close)
-			ctx := browsertest.New(t)
-			if err := do(ctx,
-				chromedp.Navigate(ui.URL+"/?token="+testToken),
+	ctx := browsertest.New(t)
+	for _, f := range llmtest.Load(t, "..") {
+		t.Run(f.Script, func(t *testing.T) {
+			m, spec := f.Serve(t)
+			form, _ := json.Marshal(map[string]any{"method": spec.Method, "url": spec.URL, "headers": spec.Headers, "body": spec.Body})
+			actions := []chromedp.Action[chromedp.Void]{
+				chromedp.Navigate(ui.URL + "/?token=" + testToken + "#req=" + base64.RawURLEncoding.EncodeToString(form)),
 				chromedp.WaitVisible("#url"),
-				chromedp.SendKeys("#url", api.URL+"/v1beta/models/m:streamGenerateContent?alt=sse"),
-				chromedp.Click("#send"),
-			); err != nil {
+			}
+			var rules []byte
+			if f.Rules != "" {
+				var err error
+				if rules, err = os.ReadFile(f.Path(f.Rules)); err != nil {
+					t.Fatal(err)
+				}
+				actions = append(actions,
+					chromedp.Click(`button[data-tab="rules"]`),
+					chromedp.SetValue("#llm-rules", string(rules)),
+					chromedp.Evaluate[chromedp.Void](`document.getElementById('llm-rules').dispatchEvent(new Event('input'))`))
+			}
+			if err := do(ctx, append(actions, chromedp.Click("#send"))...); err != nil {
 				t.Fatal(err)
 			}
-			browsertest.WaitFor(t, ctx, tt.wait, 20*time.Second)
-			text, err := chromedp.Run(ctx, chromedp.Text("#llm"))
+			browsertest.WaitFor(t, ctx, `document.getElementById('state').textContent === 'ended' && window.ssekit.llmShown() && !document.getElementById('llm').hidden`, 20*time.Second)
+			type shown struct {
+				Format, Facts, Text, Reasoning string
+				Tools                          [][3]string // name, id, arguments as JSON
+				RPC                            []string
+			}
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[shown](`(() => {
+				const q = (s) => document.querySelector(s), all = (s) => [...document.querySelectorAll(s)];
+				return {
+					Format: q('#llm-format').textContent, Facts: q('#llm-finish').textContent,
+					Text: q('#llm-text').textContent, Reasoning: q('#llm-reasoning').textContent,
+					Tools: all('#llm-tools .tool').map((d) => [d.querySelector('b').textContent, d.querySelector('.hint').textContent, JSON.stringify(JSON.parse(d.querySelector('pre').textContent))]),
+					RPC: all('#llm-tools .rpc b').map((b) => b.textContent),
+				};
+			})()`))
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range tt.contains {
-				if !strings.Contains(text, want) {
-					t.Errorf("the answer panel lacks %q:\n%s", want, text)
+			w := f.Want
+			if got.Format != w.Label || got.Text != w.Text || got.Reasoning != w.Reasoning {
+				t.Errorf("format %q text %q reasoning %q; want %q %q %q", got.Format, got.Text, got.Reasoning, w.Label, w.Text, w.Reasoning)
+			}
+			var tools [][3]string
+			for _, tc := range w.Tools {
+				var args bytes.Buffer
+				if err := json.Compact(&args, []byte(tc.Arguments)); err != nil {
+					t.Fatal(err)
+				}
+				tools = append(tools, [3]string{tc.Name, tc.ID, args.String()})
+			}
+			if fmt.Sprint(got.Tools) != fmt.Sprint(tools) {
+				t.Errorf("tool calls %q; want %q", got.Tools, tools)
+			}
+			if fmt.Sprint(got.RPC) != fmt.Sprint(w.RPC) {
+				t.Errorf("JSON-RPC messages %q; want %q", got.RPC, w.RPC)
+			}
+			var facts []string
+			if w.Finish != "" {
+				facts = append(facts, "finished: "+w.Finish)
+			}
+			if u := w.Usage; u != (debugger.Usage{}) {
+				facts = append(facts, fmt.Sprintf("usage: %d input, %d output tokens", u.InputTokens, u.OutputTokens), "first token after ", " tokens/s")
+			}
+			if w.RPC != nil {
+				facts = append(facts, fmt.Sprintf("%d messages", len(w.RPC)))
+			}
+			for _, want := range facts {
+				if !strings.Contains(got.Facts, want) {
+					t.Errorf("the answer's facts %q lack %q", got.Facts, want)
 				}
 			}
-			if format, _ := chromedp.Run(ctx, chromedp.Text("#llm-format")); format != tt.format {
-				t.Errorf("format %q; want %q", format, tt.format)
+			if f.Rules != "" { // the link in the address reopens the request with its rules
+				href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := do(ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(href), chromedp.WaitVisible("#url")); err != nil {
+					t.Fatal(err)
+				}
+				var want debugger.MergeRules
+				if err := json.Unmarshal(rules, &want); err != nil {
+					t.Fatal(err)
+				}
+				again, err := chromedp.Run(ctx, chromedp.Evaluate[debugger.MergeRules](`window.ssekit.spec().llmRules`))
+				if err != nil || again != want {
+					t.Errorf("the link reopens rules %+v (%v); want %+v", again, err, want)
+				}
+			}
+			// A complete answer is not asked for again (reconnecting is on).
+			if n := len(m.Mock.Served()); w.Format != debugger.FormatMCP && n != 1 {
+				t.Errorf("the mock served %d requests; want 1", n)
 			}
 		})
 	}
+}
+
+// TestUIRulesRefused: rules that are not a JSON object are refused in the
+// page, before any request; a path outside the subset is refused by the
+// server, and the page says why.
+func TestUIRulesRefused(t *testing.T) {
+	ui := newUI(t)
+	ctx := browsertest.New(t)
+	if err := do(ctx,
+		chromedp.Navigate(ui.URL+"/?token="+testToken),
+		chromedp.WaitVisible("#url"),
+		chromedp.SendKeys("#url", "http://127.0.0.1:1/stream"),
+		chromedp.Click(`button[data-tab="rules"]`),
+		chromedp.SendKeys("#llm-rules", `{"text": `),
+		chromedp.Click("#send"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `document.getElementById('toast').textContent.includes('not a JSON object') && document.getElementById('rules-status').textContent.includes('want a JSON object')`, 10*time.Second)
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.ssekit.records().length`)); err != nil || n != 0 {
+		t.Errorf("%d records (%v); want no session", n, err)
+	}
+	if err := do(ctx,
+		chromedp.SetValue("#llm-rules", `{"text": "out.piece"}`),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('llm-rules').dispatchEvent(new Event('input'))`),
+		chromedp.Click("#send"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, ctx, `document.getElementById('state').textContent === 'error' && document.getElementById('rows').textContent.includes('does not start with $')`, 10*time.Second)
 }

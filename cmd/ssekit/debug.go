@@ -19,9 +19,11 @@ const debugUsage = `Usage: ssekit debug [--addr 127.0.0.1:7070] [--open]
 Serves the SSE debugger: a page to build a request (method, URL, query
 parameters, headers, JSON body, bearer token), send it, and watch the
 events arrive live with their timing, reconnections, raw bytes and, for LLM
-streaming APIs (OpenAI chat and Responses, Anthropic, Gemini) the answer
-assembled from its deltas with its usage and timing, and for MCP streams
-their JSON-RPC messages.
+streaming APIs (OpenAI chat and Responses, Anthropic, Gemini, or any JSON
+stream with the merge rules of its LLM rules tab) the answer assembled from
+its deltas with its usage and timing, and for MCP streams their JSON-RPC
+messages (its MCP session option opens the session first). NDJSON
+responses show one event a line.
 The requests are made by ssekit, not by the browser: any method, header and
 body, and no CORS limits.
 

@@ -25,6 +25,9 @@ arrives: the SSE curl. Flags may come before or after the URL.
 By default it reconnects as a browser's EventSource does (after the
 server's retry time, sending Last-Event-ID) and says so on stderr; a
 response other than 200 with Content-Type text/event-stream ends it.
+With --llm, a stream whose answer was complete (an end marker or a stop
+reason) when it ended is not asked for again: a model would answer, and
+bill, twice.
 A first connection that fails ends it too.
 
 Output is one block per event: arrival time, the gap since the previous
@@ -51,10 +54,20 @@ default): match= / match_urlpattern= and last_event_id for draft-08
 (Mercure 1.0), topic= and lastEventID for draft-07, with the --token given
 or one --jwt-key signs (an at+jwt access token of --issuer for draft-08).
 
+With --mcp, URL is an MCP Streamable HTTP endpoint: listen opens a session
+(initialize, whose response it prints, then notifications/initialized),
+sends the -d body, a JSON-RPC request, with the session's Mcp-Session-Id
+(without -d, a GET opens the server's own stream), prints each JSON-RPC
+message ("→ request", "→ notification", "← result", "← error"), resumes a
+broken stream with a GET carrying Last-Event-ID, and ends the session
+(DELETE) when it exits.
+
 Examples:
 
   ssekit listen http://127.0.0.1:8080/events
   ssekit listen --topic 'https://example.com/books/:id' http://127.0.0.1:8080/.well-known/mercure
+  ssekit listen --mcp -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":3}}}' \
+      http://127.0.0.1:3000/mcp
   ssekit listen --json --max-events 5 http://127.0.0.1:8080/events | jq .data
   ssekit listen -H 'Authorization: Bearer sk-…' -H 'Content-Type: application/json' \
       -d '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
@@ -83,6 +96,7 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	fs.BoolVar(&modes.raw, "raw", false, "print the body's bytes as received, each read marked, instead of events")
 	fs.BoolVar(&modes.llm, "llm", false, "print the answer of an LLM streaming API (OpenAI chat and Responses, Anthropic, Gemini) or the JSON-RPC messages of an MCP stream as they arrive, then the usage and timing, instead of events")
 	rulesFile := fs.String("llm-rules", "", "assemble the answer of a JSON stream in a format of its own with the JSONPath rules of `FILE` (implies --llm; see 'ssekit help listen')")
+	fs.BoolVar(&rf.spec.MCP, "mcp", false, "open an MCP Streamable HTTP session on URL first and show its JSON-RPC messages (implies --llm unless --json or --raw; see 'ssekit help listen')")
 	fs.BoolVar(&opts.ndjson, "ndjson", false, "also accept a newline-delimited JSON response (application/x-ndjson, application/jsonl) and show each line as an event")
 	fs.StringVar(&opts.record, "record", "", "also write the session (events, comments, connections, with timing) as JSON Lines to `FILE`, for 'ssekit replay'")
 	var ml mercureListen
@@ -103,7 +117,7 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	if rf.spec.Timeout < 0 {
 		return usageErrorf("--timeout must not be negative")
 	}
-	if *rulesFile != "" {
+	if *rulesFile != "" || (rf.spec.MCP && !modes.json && !modes.raw) {
 		modes.llm = true
 	}
 	mode := term.Blocks
@@ -171,6 +185,30 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 	if opts.ndjson {
 		httpClient = debugger.NDJSONClient(httpClient)
 	}
+	if spec.MCP {
+		sess, err := debugger.MCPInitialize(ctx, httpClient, spec)
+		switch {
+		case err != nil && parent.Err() != nil:
+			return context.Canceled
+		case err != nil && errors.Is(context.Cause(ctx), debugger.ErrTimeout):
+			return &exitError{exitTimeout, fmt.Errorf("timed out after %s opening the MCP session", spec.Timeout)}
+		case err != nil:
+			return fmt.Errorf("%s: %s", spec.URL, strings.TrimPrefix(err.Error(), "debugger: "))
+		}
+		hc := httpClient
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := sess.Close(ctx, hc); err != nil {
+				m.logf("listen", "%s", strings.TrimPrefix(err.Error(), "debugger: "))
+			}
+		}()
+		httpClient = sess.Client(httpClient)
+		m.logf("listen", "MCP session %q opened (protocol %s)", sess.ID, sess.ProtocolVersion)
+		if err := out.Event(&sse.Event{Type: "initialize", Data: string(sess.Response)}, m.now()); err != nil {
+			return err
+		}
+	}
 	client := &sse.Client{
 		HTTPClient:  httpClient,
 		NoReconnect: spec.NoReconnect,
@@ -216,6 +254,9 @@ func (m *Main) listen(parent context.Context, spec *debugger.RequestSpec, opts *
 	}
 	es = debugger.Connect(client, req)
 	defer es.Close()
+	if out.Mode() == term.LLM {
+		es.EndAnswered(out.Assembler()) // a complete answer is not asked for again
+	}
 	if rec != nil {
 		rec.Tracker.Source = es.EventSource
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,50 +9,68 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ssekit/sse/debugger"
+	"github.com/ssekit/sse/internal/llmtest"
+	"github.com/ssekit/sse/ssetest"
 )
 
-// TestListenLLMFormats: listen --llm assembles the made-up fixtures of
-// debugger/testdata/llm (Gemini with thinking and a function call, MCP's
-// JSON-RPC messages) and reports the usage and timing the stream gave.
-func TestListenLLMFormats(t *testing.T) {
-	tests := []struct {
-		file           string
-		stdout         []string // in order
-		stderrContains []string
-	}{
-		{"gemini.sse", []string{"Checking the forecast.", "Tomorrow in Lyon: sunny, 21 °C.", "[tool call save_note]", `{"city":"Lyon","temp":21}`},
-			[]string{"usage: 9 input, 12 output tokens", "first token after ", "tokens/s", "the model stopped: STOP"}},
-		{"mcp.sse", []string{"→ notifications/progress", "→ request \"srv-1\" sampling/createMessage", "← result 7 {\"content\"", "← error 8 -32602 unknown tool"}, []string{`MCP session "sess-42"`}},
-		{"anthropic-thinking.sse", []string{"The user wants a sum.", "Let me add.", "[tool call add] toolu_7", `{"a":2,"b":3}`},
-			[]string{"usage: 21 input, 30 output tokens", "the model stopped: tool_use"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			wire, err := os.ReadFile(filepath.Join("..", "..", "debugger", "testdata", "llm", tt.file))
-			if err != nil {
-				t.Fatal(err)
+// TestListenLLMFixtures: listen --llm assembles each made-up stream of
+// debugger/testdata/llm as its mock script serves it (Gemini, OpenAI chat
+// and Responses, Anthropic with thinking and tool use, MCP's JSON-RPC
+// messages, a format of its own with --llm-rules, NDJSON with --ndjson),
+// and reports the usage, timing and stop reason the stream gave.
+func TestListenLLMFixtures(t *testing.T) {
+	for _, f := range llmtest.Load(t, "../..") {
+		t.Run(f.Script, func(t *testing.T) {
+			m, spec := f.Serve(t)
+			args := []string{"listen", "--llm", "-X", spec.Method}
+			for _, h := range spec.Headers {
+				args = append(args, "-H", h.Name+": "+h.Value)
 			}
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Mcp-Session-Id", "sess-42")
-				streamOf(string(wire)).ServeHTTP(w, r)
-			}))
-			t.Cleanup(srv.Close)
-			got := run(t, nil, "listen", "--llm", "--no-reconnect", srv.URL)
-			rest := got.stdout
-			for _, want := range tt.stdout {
-				i := strings.Index(rest, want)
-				if i < 0 {
-					t.Fatalf("stdout lacks %q (in order):\n%s", want, got.stdout)
-				}
-				rest = rest[i+len(want):]
+			if spec.Body != "" {
+				args = append(args, "-d", spec.Body)
 			}
-			for _, want := range tt.stderrContains {
-				if !strings.Contains(got.stderr, want) {
-					t.Errorf("stderr lacks %q:\n%s", want, got.stderr)
-				}
+			if f.Rules != "" {
+				args = append(args, "--llm-rules", f.Path(f.Rules))
 			}
+			if f.NDJSON {
+				args = append(args, "--ndjson")
+			}
+			got := run(t, nil, append(args, spec.URL)...)
+			w := f.Want
+			var stdout, stderr []string // in order
+			if w.Reasoning != "" {
+				stdout = append(stdout, w.Reasoning)
+			}
+			if w.Text != "" {
+				stdout = append(stdout, w.Text)
+			}
+			for _, tc := range w.Tools {
+				stdout = append(stdout, strings.TrimSpace("[tool call "+tc.Name+"] "+tc.ID)+"\n"+tc.Arguments)
+			}
+			stdout = append(stdout, w.RPC...)
+			if u := w.Usage; u != (debugger.Usage{}) {
+				stderr = append(stderr, fmt.Sprintf("usage: %d input, %d output tokens", u.InputTokens, u.OutputTokens), "first token after ", "tokens/s")
+			}
+			if w.Finish != "" {
+				stderr = append(stderr, "the model stopped: "+w.Finish)
+			}
+			inOrder(t, "stdout", got.stdout, stdout)
+			inOrder(t, "stderr", got.stderr, stderr)
 			if got.code != 0 {
-				t.Errorf("exit code %d; want 0", got.code)
+				t.Errorf("exit code %d; want 0\n%s", got.code, got.stderr)
+			}
+			// A complete answer is not asked for again; an MCP stream
+			// resumes after its last event (and is told 204).
+			wantServed := 1
+			if w.Format == debugger.FormatMCP {
+				wantServed = 2
+			} else if !strings.Contains(got.stderr, debugger.ReasonAnswered) {
+				t.Errorf("stderr lacks %q:\n%s", debugger.ReasonAnswered, got.stderr)
+			}
+			if n := len(m.Mock.Served()); n != wantServed {
+				t.Errorf("the mock served %d requests; want %d", n, wantServed)
 			}
 		})
 	}
@@ -81,27 +100,106 @@ func TestListenNDJSON(t *testing.T) {
 	}
 }
 
-// TestListenLLMRules: --llm-rules assembles a made-up JSON format; a rule
-// file with a bad path is refused with its reason.
-func TestListenLLMRules(t *testing.T) {
-	dir := filepath.Join("..", "..", "debugger", "testdata", "llm")
-	wire, err := os.ReadFile(filepath.Join(dir, "custom.sse"))
-	if err != nil {
-		t.Fatal(err)
+// inOrder fails the test unless out holds each of want, in order.
+func inOrder(t *testing.T, name, out string, want []string) {
+	t.Helper()
+	rest := out
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("%s lacks %q (in order):\n%s", name, w, out)
+		}
+		rest = rest[i+len(w):]
 	}
-	srv := httptest.NewServer(streamOf(string(wire)))
-	t.Cleanup(srv.Close)
-	got := run(t, nil, "listen", "--llm-rules", filepath.Join(dir, "custom-rules.json"), "--no-reconnect", srv.URL)
-	if want := "Bonjour\n[tool call translate]\n{\"to\":\"en\"}\n"; got.stdout != want {
-		t.Errorf("stdout %q; want %q", got.stdout, want)
-	}
-	if !strings.Contains(got.stderr, "usage: 4 input, 6 output tokens") || !strings.HasSuffix(got.stderr, "the model stopped: complete\n") {
-		t.Errorf("stderr %q; want the usage and the stop reason", got.stderr)
-	}
+}
+
+// TestListenLLMRulesRefused: a rule file with a bad path is refused with
+// its reason.
+func TestListenLLMRulesRefused(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"text":"out.piece"}`), 0o600)
-	got = run(t, nil, "listen", "--llm-rules", bad, srv.URL)
+	got := run(t, nil, "listen", "--llm-rules", bad, "http://127.0.0.1:1/")
 	if got.code != 1 || !strings.Contains(got.stderr, "does not start with $") {
 		t.Errorf("bad rules: exit %d, stderr %q; want 1 and why", got.code, got.stderr)
+	}
+}
+
+// mcpCall is the JSON-RPC request the MCP tests send: the fixture's tool
+// call.
+const mcpCall = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"answer","arguments":{}}}`
+
+// TestListenMCP: listen --mcp opens a session on the made-up MCP server of
+// debugger/testdata/llm/mcp.mock (initialize; the Mcp-Session-Id it gives
+// sent on every later request, which the script requires), POSTs a tool
+// call whose stream breaks, resumes it with a GET and Last-Event-ID, shows
+// requests and notifications apart, and ends the session with DELETE.
+func TestListenMCP(t *testing.T) {
+	var f llmtest.Fixture
+	for _, x := range llmtest.Load(t, "../..") {
+		if x.Script == "mcp.mock" {
+			f = x
+		}
+	}
+	m, spec := f.Serve(t)
+	got := run(t, nil, "listen", "--mcp", "-d", mcpCall, spec.URL)
+	want := []string{
+		`← result 0 {"protocolVersion":"2025-06-18"`,
+		"→ notification notifications/progress",
+		`→ request "srv-1" sampling/createMessage`,
+		"→ notification notifications/progress",
+		`← result 7 {"content":[{"type":"text","text":"42"}]`,
+	}
+	inOrder(t, "stdout", got.stdout, want)
+	for _, w := range []string{`MCP session "sess-42" opened (protocol 2025-06-18)`, `with Last-Event-ID "2"`} {
+		if !strings.Contains(got.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, got.stderr)
+		}
+	}
+	if got.code != 0 {
+		t.Errorf("exit code %d; want 0\n%s", got.code, got.stderr)
+	}
+	var served []string
+	for _, s := range m.Mock.Served() {
+		served = append(served, fmt.Sprintf("%s %d %q", s.Method, s.Status, s.LastEventID))
+	}
+	// Every request after initialize was matched on the session header:
+	// none got the script's 400.
+	wantServed := []string{`POST 200 ""`, `POST 202 ""`, `POST 200 ""`, `GET 200 "2"`, `GET 204 "4"`, `DELETE 204 ""`}
+	if fmt.Sprint(served) != fmt.Sprint(wantServed) {
+		t.Errorf("the mock served %q; want %q", served, wantServed)
+	}
+}
+
+// TestListenMCPRefused: a server that refuses initialize, or does not
+// speak MCP, ends listen --mcp with exit 1 and why.
+func TestListenMCPRefused(t *testing.T) {
+	tests := []struct{ name, script, want string }{
+		{"a status", "status 401\nheader Content-Type: text/plain\n> no token\n", "MCP: initialize: 401 Unauthorized: no token"},
+		{"an error", "header Content-Type: application/json\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"error\":{\"code\":-32602,\"message\":\"unsupported version\"}}\n", "MCP: initialize: error -32602 unsupported version"},
+		{"not MCP", "> data: hello\n>\n", "MCP: initialize: the stream ended without the response"},
+		{"too long", "bigevent 2MiB\n", "MCP: initialize: more than 1048576 bytes without the response"},
+		{"too long JSON", "header Content-Type: application/json\nbigevent 2MiB\n", "MCP: initialize: more than 1048576 bytes without the response"},
+		{"a refused initialized", "route POST *\nmatch body ~ notifications/initialized\nstatus 400\nheader Content-Type: text/plain\n> bad\nroute POST *\nheader Content-Type: application/json\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n", "MCP: notifications/initialized: 400 Bad Request: bad"},
+		{"a long session id", "header Content-Type: application/json\nheader Mcp-Session-Id: " + strings.Repeat("x", 1025) + "\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n", "is longer than 1024 bytes"},
+		{"a bad session id", "header Content-Type: application/json\nheader Mcp-Session-Id: a b\n> {\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}\n", "is not visible ASCII"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := ssetest.NewMock(t, tt.script)
+			got := run(t, nil, "listen", "--mcp", m.URL+"/mcp")
+			if got.code != 1 || !strings.Contains(got.stderr, tt.want) || strings.Count(got.stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want 1 and one line with %q", got.code, got.stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestListenMCPTimeout: a server that never answers initialize is given
+// up on at --timeout, with exit status 124.
+func TestListenMCPTimeout(t *testing.T) {
+	m := ssetest.NewMock(t, "hold\n")
+	got := run(t, nil, "listen", "--mcp", "--timeout", "200ms", m.URL+"/mcp")
+	if got.code != exitTimeout || !strings.Contains(got.stderr, "timed out after 200ms opening the MCP session") {
+		t.Errorf("exit %d, stderr %q; want %d and the timeout", got.code, got.stderr, exitTimeout)
 	}
 }

@@ -163,8 +163,29 @@
       noReconnect: !$('reconnect').checked,
       raw: $('raw').checked,
       insecure: $('insecure').checked,
+      mcp: $('mcp').checked,
+      llmRules: rulesValue(),
     };
   }
+  // The merge rules typed in the LLM rules tab: an object, or undefined
+  // when the field is empty or not JSON (checkRules says which).
+  function rulesValue() {
+    const t = $('llm-rules').value.trim();
+    if (!t) return undefined;
+    try { const r = JSON.parse(t); return r && typeof r === 'object' && !Array.isArray(r) ? r : undefined; } catch (e) { return undefined; }
+  }
+  function checkRules() {
+    const t = $('llm-rules').value.trim(), st = $('rules-status');
+    $('llm-rules').classList.remove('invalid');
+    $('rules-count').textContent = t ? '✓' : '';
+    if (!t) { st.textContent = ''; return true; }
+    if (rulesValue()) { st.textContent = '✓ rules in use: the known formats are not read'; st.className = 'hint'; return true; }
+    $('llm-rules').classList.add('invalid');
+    $('rules-count').textContent = '!';
+    st.textContent = 'want a JSON object of JSONPath strings'; st.className = 'error';
+    return false;
+  }
+  $('llm-rules').addEventListener('input', checkRules);
   // The form's state, for saving and links (bearer kept apart).
   function formState(withSecrets) {
     const s = spec();
@@ -192,7 +213,10 @@
     $('reconnect').checked = !s.noReconnect;
     $('raw').checked = !!s.raw;
     $('insecure').checked = !!s.insecure;
+    $('mcp').checked = !!s.mcp;
+    $('llm-rules').value = s.llmRules ? JSON.stringify(s.llmRules, null, 2) : '';
     checkBody();
+    checkRules();
     countTabs();
   }
 
@@ -726,7 +750,7 @@
     llmDirty = false;
     if (!llm.text && !llm.tools.length && !llm.reasoning && !llm.finish && !llm.rpc.length) return;
     $('llm').hidden = false;
-    $('llm-format').textContent = { openai: 'OpenAI chat', responses: 'OpenAI responses', anthropic: 'Anthropic', gemini: 'Gemini', mcp: 'MCP' }[llm.format] || llm.format;
+    $('llm-format').textContent = { openai: 'OpenAI chat', responses: 'OpenAI responses', anthropic: 'Anthropic', gemini: 'Gemini', mcp: 'MCP', custom: 'custom rules' }[llm.format] || llm.format;
     const facts = [llm.finish ? 'finished: ' + llm.finish : (llm.format === 'mcp' ? llm.rpc.length + ' messages' : 'streaming…')];
     if (llm.usage) facts.push('usage: ' + llm.usage.in + ' input, ' + llm.usage.out + ' output tokens');
     if (llm.firstT !== null) facts.push('first token after ' + Math.round(llm.firstT) + ' ms');
@@ -741,11 +765,11 @@
       return '<div class="tool">tool call <b>' + esc(t.name || '?') + '</b> <span class="hint">' + esc(t.id) + '</span><pre>' + esc(args) + '</pre></div>';
     }).join('') + llm.rpc.map((m) => {
       let what;
-      if (m.method) what = (m.id ? '→ request ' + m.id + ' ' : '→ ') + m.method;
+      if (m.method) what = (m.id ? '→ request ' + m.id + ' ' : '→ notification ') + m.method;
       else if (m.error) what = '← error ' + (m.id || '') + ': ' + m.error.code + ' ' + m.error.message;
       else what = '← result ' + (m.id || '');
       const body = m.method ? m.params : m.result;
-      return '<div class="rpc"><b>' + esc(what) + '</b>' + (body ? '<pre>' + esc(JSON.stringify(body, null, 2)) + '</pre>' : '') + '</div>';
+      return '<div class="rpc ' + (m.method ? (m.id ? 'request' : 'notification') : (m.error ? 'error' : 'result')) + '"><b>' + esc(what) + '</b>' + (body ? '<pre>' + esc(JSON.stringify(body, null, 2)) + '</pre>' : '') + '</div>';
     }).join('');
     const lt = $('llm-text');
     lt.scrollTop = lt.scrollHeight;
@@ -755,6 +779,7 @@
   async function send() {
     const s = spec();
     if (!/^https?:\/\//i.test(s.url)) { toast('Enter an http:// or https:// URL'); $('url').focus(); return; }
+    if (!checkRules()) { toast('The LLM rules are not a JSON object'); return; }
     stop(true);
     inbox = []; inboxAt = 0;
     records = []; entries = []; view = []; shown = 0; selected = -1; st = newStats(); types.clear(); $('filter-type').length = 1; filterType = '';
@@ -869,6 +894,8 @@
     receive(recs) { receive(recs); },
     stats() { return Object.assign({}, st, { rows: entries.length, view: view.length, domRows: rowsEl.childElementCount }); },
     llm() { return llm; },
+    // llmShown: the answer panel shows every delta received.
+    llmShown() { return !llmDirty; },
     records() { return records; },
     renderCost() { return renderCost.slice(); },
     fromCurl, toCurl, spec,

@@ -364,15 +364,17 @@ func (p *Printer) llmDelta(ev *sse.Event, at time.Time) error {
 	return err
 }
 
-// rpcLine shows one MCP JSON-RPC message on a line: "→ method" for a
-// request or notification from the server, "← id result" for a response.
+// rpcLine shows one MCP JSON-RPC message on a line: "→ request ID method"
+// for a request of the server's own (which wants an answer), "→
+// notification method" for a notification (which does not), "← result ID"
+// and "← error ID" for a response.
 func (p *Printer) rpcLine(m *debugger.RPCMessage) {
 	switch {
 	case m.Method != "" && m.ID != "":
 		p.style(styleType, "→ request "+Sanitize(m.ID)+" "+Sanitize(m.Method))
 		p.buf.WriteString(" " + Sanitize(string(m.Params)))
 	case m.Method != "":
-		p.style(styleType, "→ "+Sanitize(m.Method))
+		p.style(styleType, "→ notification "+Sanitize(m.Method))
 		p.buf.WriteString(" " + Sanitize(string(m.Params)))
 	case m.Error != nil:
 		p.style(styleError, "← error "+Sanitize(m.ID))
