@@ -329,14 +329,20 @@ func (s *Server) hubURL(r *http.Request) string {
 	return (&url.URL{Scheme: scheme, Host: r.Host, Path: hub.Path}).String()
 }
 
-// checkHubURL refuses a Config.HubURL that is not an absolute http(s) URL.
+// checkHubURL refuses a Config.HubURL that is not an absolute http(s) URL
+// of the path the hub serves (hub.Path), without query or fragment: the
+// reserved namespace, subscription topics and the metadata's location all
+// derive from its path, and the hub serves only that one.
 func checkHubURL(v string) error {
 	if v == "" {
 		return nil
 	}
 	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return errors.New("server: HubURL must be an absolute http or https URL, got " + strconv.Quote(v))
+	}
+	if u.Path != hub.Path || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return errors.New("server: HubURL must end with the hub's path " + hub.Path + " and have no query, got " + strconv.Quote(v))
 	}
 	return nil
 }

@@ -104,20 +104,24 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 // subscriberClaims verifies the subscriber's token, if any. Without one the
 // subscriber is anonymous, which only AllowAnonymous permits.
 func (s *Server) subscriberClaims(r *http.Request) (*hub.Claims, error) {
-	token, src, err := requestToken(r, true)
+	token, src, err := s.requestToken(r, true)
 	if err != nil {
 		return nil, err
 	}
 	if token == "" {
 		if !s.cfg.AllowAnonymous {
-			return nil, tokenRequired("subscribing needs a token (Authorization: Bearer, ?authorization= or the " + hub.AuthCookie + " cookie)")
+			return nil, tokenRequired("subscribing needs a token (Authorization: Bearer, or the " + s.cfg.CookieName + " cookie)")
 		}
 		return nil, nil
 	}
 	if err := s.checkCookieOrigin(r, src); err != nil {
 		return nil, err
 	}
-	return s.verify(token, false)
+	claims, err := s.verify(token, false)
+	if err != nil {
+		return nil, err
+	}
+	return claims, checkTokenSource(claims, src)
 }
 
 // historyGap is the data of the event that tells a subscriber its

@@ -25,7 +25,7 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(http.StatusNotFound, "the subscriptions API is not enabled on this hub"))
 		return
 	}
-	token, src, err := requestToken(r, true)
+	token, src, err := s.requestToken(r, true)
 	if err == nil && token == "" {
 		err = tokenRequired("the subscriptions API needs a subscriber token")
 	}
@@ -35,6 +35,9 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 	var claims *hub.Claims
 	if err == nil {
 		claims, err = s.verify(token, false)
+	}
+	if err == nil {
+		err = checkTokenSource(claims, src)
 	}
 	if err != nil {
 		s.fail(w, r, err)
