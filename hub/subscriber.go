@@ -378,7 +378,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	if req.LastEventID == "" {
 		info := ReplayInfo{ResumedAfter: EarliestID, Found: true}
 		if lastPublic != nil {
-			info.ResumedAfter = lastPublic.ID
+			info.ResumedAfter = WireID(lastPublic.ID)
 		}
 		return s, info, nil
 	}

@@ -716,3 +716,85 @@ func TestDraft08TokenSources(t *testing.T) {
 		}
 	})
 }
+
+// TestDraft08DuplicateIDs publishes an id again: another update under it
+// is accepted (200 with the id) and delivered with that id, an exact
+// retry is stored once, and the id as a cursor resumes after its first
+// occurrence, the reuse included.
+func TestDraft08DuplicateIDs(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, nil)
+		for _, p := range [][2]string{{"d", "1"}, {"a", "2"}, {"d", "3"}, {"d", "3"}, {"e", "4"}} {
+			status, body := th.publish(th.publisher(), url.Values{"topic": {"t"}, "id": {p[0]}, "data": {p[1]}})
+			if status != 200 || body != p[0] {
+				t.Fatalf("publish %s=%s: %d %q; want 200 with the id", p[0], p[1], status, body)
+			}
+		}
+		tests := []struct {
+			cursor, resumed string
+			want            []string // id=data
+		}{
+			{"d", "d", []string{"a=2", "d=3", "e=4"}},
+			{"earliest", "earliest", []string{"d=1", "a=2", "d=3", "e=4"}},
+			{"a", "a", []string{"d=3", "e=4"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.cursor, func(t *testing.T) {
+				resp := th.subscribeRaw("GET", "match=t&last_event_id="+tt.cursor, "")
+				if got := resp.Header.Get("Mercure-Last-Event-ID"); got != tt.resumed {
+					t.Errorf("Mercure-Last-Event-ID %q; want %q", got, tt.resumed)
+				}
+				s := th.stream(resp)
+				var got []string
+				for range tt.want {
+					ev := s.next()
+					got = append(got, ev.ID+"="+ev.Data)
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("replayed %q; want %q", got, tt.want)
+				}
+			})
+		}
+		// Live delivery carries the reused id too.
+		s := th.stream(th.subscribeRaw("GET", "match=t", ""))
+		th.publish(th.publisher(), url.Values{"topic": {"t"}, "id": {"a"}, "data": {"5"}})
+		if ev := s.next(); ev.ID != "a" || ev.Data != "5" {
+			t.Errorf("live reuse: id %q data %q; want a, 5", ev.ID, ev.Data)
+		}
+	})
+}
+
+// TestDraft08ExpiryEndsStream: a subscriber's stream ends when its access
+// token expires, over both protocols, without a write to trigger it.
+func TestDraft08ExpiryEndsStream(t *testing.T) {
+	const (
+		issuer = "https://issuer.example"
+		hubURL = "https://hub.example/.well-known/mercure"
+	)
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) {
+			key, err := jwtauth.NewKey("HS256", []byte(testhub.Secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth, err := jwtauth.New(jwtauth.Config{Issuers: []jwtauth.Issuer{{ID: issuer, Keys: []*jwtauth.Key{key}}}, Resource: hubURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Auth, s.HubURL, s.Heartbeat = auth, hubURL, -1
+		})
+		exp := time.Now().Add(2 * time.Second)
+		tok, err := jwtauth.SignAccess(th.key, jwtauth.AccessClaims{Issuer: issuer, Audience: hubURL, ExpiresAt: exp,
+			Details: []hub.AuthorizationDetail{{Subscribe: true, Topics: []hub.TokenMatcher{{Match: "*"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := th.stream(th.subscribeRaw("GET", "match=t", "", "Authorization", "Bearer "+tok))
+		if err := s.ended(); err == nil {
+			t.Fatal("stream ended without an error")
+		}
+		if now := time.Now(); now.Before(exp.Truncate(time.Second)) {
+			t.Errorf("stream ended %v before the token's exp", exp.Sub(now))
+		}
+	})
+}
