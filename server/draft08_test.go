@@ -798,3 +798,138 @@ func TestDraft08ExpiryEndsStream(t *testing.T) {
 		}
 	})
 }
+
+// TestDraft08Subscriptions: subscription events and the subscriptions API
+// in each draft's shape. A match* subscription's event has the reserved
+// "mercure" type, its /{match_type}/{match}/{subscriber} topic and plain
+// JSON with the payload of the first matching detail; a topic= one keeps
+// draft-07's JSON-LD message. The API is authorised by access-token
+// details on the request's path and sends its cursor in the Link header.
+func TestDraft08Subscriptions(t *testing.T) {
+	const (
+		issuer = "https://issuer.example"
+		hubURL = "https://hub.example/.well-known/mercure"
+	)
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(h *hub.Config, s *server.Config) {
+			key, err := jwtauth.NewKey("HS256", []byte(testhub.Secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth, err := jwtauth.New(jwtauth.Config{PublisherKey: key, Issuers: []jwtauth.Issuer{{ID: issuer, Keys: []*jwtauth.Key{key}}}, Resource: hubURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Auth, s.HubURL, s.Subscriptions, h.SubscriptionEvents = auth, hubURL, true, true
+		})
+		access := func(details ...hub.AuthorizationDetail) string {
+			tok, err := jwtauth.SignAccess(th.key, jwtauth.AccessClaims{Issuer: issuer, Audience: hubURL, ExpiresAt: time.Now().Add(time.Hour), Details: details})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		subscribe := func(payload string, m ...hub.TokenMatcher) hub.AuthorizationDetail {
+			d := hub.AuthorizationDetail{Subscribe: true, Topics: m}
+			if payload != "" {
+				d.Payload = json.RawMessage(payload)
+			}
+			return d
+		}
+		api := access(subscribe("", hub.TokenMatcher{Match: hub.SubscriptionsPath}, hub.TokenMatcher{Match: hub.SubscriptionsPath + "/*", Type: "urlpattern"}))
+		watcher := th.stream(th.subscribeRaw("GET", "match_urlpattern="+url.QueryEscape(hub.SubscriptionsPath+"/*"), "", "Authorization", "Bearer "+api))
+		subject := th.subscribeRaw("GET", "match=urn:book&match_urlpattern="+url.QueryEscape("https://hub.example/books/:id")+"&topic=urn:legacy", "",
+			"Authorization", "Bearer "+access(subscribe(`{"a":1}`, hub.TokenMatcher{Match: "urn:book"}), subscribe(`{"d":1}`, hub.TokenMatcher{Match: "*"})))
+		if subject.StatusCode != 200 {
+			t.Fatalf("subject: %d", subject.StatusCode)
+		}
+		type doc struct {
+			Context    string          `json:"@context"`
+			ID         string          `json:"id"`
+			Type       string          `json:"type"`
+			Topic      string          `json:"topic"`
+			MatchType  string          `json:"match_type"`
+			Match      string          `json:"match"`
+			Subscriber string          `json:"subscriber"`
+			Active     bool            `json:"active"`
+			Payload    json.RawMessage `json:"payload"`
+		}
+		// events reads the watcher's events about the subject's three
+		// subscriptions, by its subscriber id (the watcher's own come too).
+		events := func(active bool) map[string]doc {
+			got := map[string]doc{}
+			for len(got) < 3 {
+				ev := watcher.next()
+				var d doc
+				if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
+					t.Fatalf("event %q: %v", ev.Data, err)
+				}
+				if d.Match == hub.SubscriptionsPath+"/*" || d.Active != active {
+					continue
+				}
+				want := map[bool]string{true: "mercure", false: "message"}[d.MatchType != ""]
+				if ev.Type != want {
+					t.Errorf("event of %q: type %q; want %q", d.ID, ev.Type, want)
+				}
+				got[d.MatchType+" "+d.Match+d.Topic] = d
+			}
+			return got
+		}
+		got := events(true)
+		exact, pattern, legacy := got["exact urn:book"], got["urlpattern https://hub.example/books/:id"], got[" urn:legacy"]
+		sub := exact.Subscriber
+		if exact.ID != hub.SubscriptionsPath+"/exact/urn%3Abook/"+hub.EscapeUnreserved(sub) || exact.Type != "subscription" || exact.Context != "" || string(exact.Payload) != `{"a":1}` {
+			t.Errorf("exact event %+v", exact)
+		}
+		if pattern.ID != hub.SubscriptionsPath+"/urlpattern/https%3A%2F%2Fhub.example%2Fbooks%2F%3Aid/"+hub.EscapeUnreserved(sub) || string(pattern.Payload) != `{"d":1}` {
+			t.Errorf("urlpattern event %+v", pattern)
+		}
+		if legacy.ID != hub.SubscriptionID("urn:legacy", sub) || legacy.Type != "Subscription" || legacy.Context != "https://mercure.rocks/" || legacy.Subscriber != sub {
+			t.Errorf("topic= event %+v", legacy)
+		}
+
+		get := func(path, tok string) (*http.Response, string) {
+			req, _ := http.NewRequest("GET", th.url+"/subscriptions"+path, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			return th.send(req)
+		}
+		resp, body := get("", api)
+		var list struct {
+			ID, Type      string
+			Subscriptions []doc
+		}
+		json.Unmarshal([]byte(body), &list)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || list.Type != "subscriptions" || len(list.Subscriptions) != 4 {
+			t.Errorf("collection: %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		if link := resp.Header.Get("Link"); !strings.HasPrefix(link, "<"+hubURL+`>; rel="mercure"; last-event-id="`) || !strings.HasSuffix(link, `; type="mercure"; content-type="application/json"`) {
+			t.Errorf("Link %q", link)
+		}
+		resp, body = get("/exact/urn%3Abook", api)
+		json.Unmarshal([]byte(body), &list)
+		if resp.StatusCode != 200 || len(list.Subscriptions) != 1 || list.Subscriptions[0].ID != exact.ID || list.Subscriptions[0].Subscriber != sub || !list.Subscriptions[0].Active {
+			t.Errorf("per matcher: %d %q", resp.StatusCode, body)
+		}
+		resp, body = get("/exact/urn%3Abook/"+hub.EscapeUnreserved(sub), api)
+		var one doc
+		json.Unmarshal([]byte(body), &one)
+		if resp.StatusCode != 200 || one.ID != exact.ID || string(one.Payload) != `{"a":1}` {
+			t.Errorf("one: %d %q", resp.StatusCode, body)
+		}
+		if resp, body := get("/urlpattern/x/urn%3Anobody", api); resp.StatusCode != 404 {
+			t.Errorf("unknown: %d %q; want 404", resp.StatusCode, body)
+		}
+		if resp, _ := get("", access(subscribe("", hub.TokenMatcher{Match: "urn:book"}))); resp.StatusCode != 403 {
+			t.Errorf("without the grant: %d; want 403", resp.StatusCode)
+		}
+		resp, body = get("", th.token(hub.Claims{Subscribe: []string{"*"}}))
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/ld+json" || !strings.Contains(body, `"type":"Subscriptions"`) {
+			t.Errorf("draft-07 token: %d %s %q; want JSON-LD", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+
+		subject.Body.Close()
+		if gone := events(false)["exact urn:book"]; gone.ID != exact.ID {
+			t.Errorf("departure event %+v", gone)
+		}
+	})
+}

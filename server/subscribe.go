@@ -51,13 +51,15 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		c.expires = claims.ExpiresAt
 	}
 	sub, info, err := s.hub.Subscribe(r.Context(), hub.SubscribeRequest{
-		Selectors:     params.selectors,
-		Matchers:      params.matchers,
-		Claims:        claims,
-		ClaimMatchers: s.subscribeGrants(claims),
-		LastEventID:   lastEventID,
-		RemoteAddr:    client,
-		Notify:        c.notify,
+		Selectors: params.selectors,
+		Matchers:  params.matchers,
+		// Payloads per matcher for subscription events and the API.
+		MatcherPayloads: s.matcherPayloads(claims, params.matchers),
+		Claims:          claims,
+		ClaimMatchers:   s.subscribeGrants(claims),
+		LastEventID:     lastEventID,
+		RemoteAddr:      client,
+		Notify:          c.notify,
 	})
 	if err != nil {
 		s.limits.release(client)
