@@ -605,6 +605,14 @@ func TestDraft08Discovery(t *testing.T) {
 			if got := resp.Header.Get("Link"); got != "<"+hubURL+`>; rel="mercure"` {
 				t.Errorf("Link %q; want the configured hub URL", got)
 			}
+			// The configured cookie is read, the default name no longer.
+			reader := th.token(hub.Claims{Subscribe: []string{"*"}})
+			if resp := th.subscribeRaw("GET", "match=a", "", "Cookie", "sid="+reader); resp.StatusCode != 200 {
+				t.Errorf("configured cookie: %d; want 200", resp.StatusCode)
+			}
+			if resp := th.subscribeRaw("GET", "match=a", "", "Cookie", server.DefaultCookieName+"="+reader); resp.StatusCode != 401 {
+				t.Errorf("default cookie name with another configured: %d; want 401", resp.StatusCode)
+			}
 			resp = th.subscribeRaw("GET", "match=a", "")
 			want := `Bearer resource_metadata="https://hub.example/.well-known/oauth-protected-resource/.well-known/mercure"`
 			if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || got != want {
