@@ -22,10 +22,15 @@ package hub
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -288,8 +293,9 @@ func checkName(what, v string, max int) error {
 // none, appends it to the store and returns its id. When Publish returns
 // nil the update is in the history; subscribers get it from the fan-out.
 // u's ID, Seq and Time are set as stored; the hub keeps a copy, so u may be
-// reused. Errors: ErrInvalidUpdate (wrapped with the reason), ErrHubClosed,
-// or the store's (ErrDuplicateID for an id already retained).
+// reused. An id already retained is accepted (draft-08), stored as a
+// ReusedID. Errors: ErrInvalidUpdate (wrapped with the reason),
+// ErrHubClosed, or the store's.
 func (h *Hub) Publish(ctx context.Context, u *Update) (string, error) {
 	start := time.Now()
 	if err := validateUpdate(u); err != nil {
@@ -306,12 +312,85 @@ func (h *Hub) Publish(ctx context.Context, u *Update) (string, error) {
 	if c.ID == "" {
 		c.ID = newUUIDURN()
 	}
-	if err := h.store.Append(ctx, c); err != nil {
+	err := h.store.Append(ctx, c)
+	if errors.Is(err, ErrDuplicateID) {
+		// Draft-08: a reused id is no error. A retry of the very update
+		// retained under it (a publisher that lost the answer) is
+		// answered as the first attempt was, and stored once; another
+		// update is stored under a reserved id naming the id (ReusedID),
+		// since the store keeps ids unique: a cursor naming the id finds
+		// its first occurrence.
+		var retry bool
+		if retry, err = h.isRetry(ctx, c); err == nil && !retry {
+			wire := c.ID
+			c.ID, c.Seq, c.Time = ReusedID(c), 0, time.Time{}
+			err = h.store.Append(ctx, c)
+			c.ID = wire
+			if errors.Is(err, ErrDuplicateID) { // a retry of this very reuse
+				err = nil
+			}
+		}
+	}
+	if err != nil {
 		return "", err
 	}
 	u.ID, u.Seq, u.Time = c.ID, c.Seq, c.Time
 	h.metrics.Published(time.Since(start))
 	return c.ID, nil
+}
+
+// isRetry reports whether the update retained under c.ID is c itself
+// (same topics, data, type, privacy and retry): two short reads of the
+// store, on a duplicate id only.
+func (h *Hub) isRetry(ctx context.Context, c *Update) (bool, error) {
+	p, err := h.store.After(ctx, Cursor{ID: c.ID}, 1)
+	if err != nil || !p.Found || p.Anchor == 0 {
+		return false, err
+	}
+	p, err = h.store.After(ctx, Cursor{Seq: p.Anchor - 1}, 1)
+	if err != nil || len(p.Updates) == 0 {
+		return false, err
+	}
+	o := p.Updates[0]
+	return o.ID == c.ID && o.Data == c.Data && o.Type == c.Type && o.Private == c.Private &&
+		o.Retry == c.Retry && slices.Equal(o.Topics, c.Topics), nil
+}
+
+// ReusedID returns the id under which the hub stores u when u.ID is
+// already retained: "#", a hash of u's topics, data, type, privacy and
+// retry, "#", then u.ID. Publishers' ids never start with "#" (Publish
+// refuses them), so it is never a publisher's; the same update reusing
+// the id again (a retry) gets the same one, so it is stored once.
+// Subscribers see the id it names (WireID), and a cursor naming that id
+// resumes after its first occurrence, the one stored under the id itself.
+func ReusedID(u *Update) string {
+	hsh := sha256.New()
+	field := func(s string) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		hsh.Write(n[:])
+		io.WriteString(hsh, s)
+	}
+	field(strconv.Itoa(len(u.Topics)))
+	for _, t := range u.Topics {
+		field(t)
+	}
+	field(u.Data)
+	field(u.Type)
+	field(strconv.FormatBool(u.Private) + " " + strconv.FormatInt(int64(u.Retry), 10))
+	sum := hsh.Sum(nil)
+	return "#" + hex.EncodeToString(sum[:16]) + "#" + u.ID
+}
+
+// WireID returns the id subscribers see for a stored id: the id a
+// ReusedID names, else the id itself.
+func WireID(stored string) string {
+	if len(stored) > 0 && stored[0] == '#' {
+		if i := strings.IndexByte(stored[1:], '#'); i >= 0 {
+			return stored[i+2:]
+		}
+	}
+	return stored
 }
 
 // updateBox holds a copy of an update with one topic and that topic's
@@ -360,7 +439,7 @@ func (h *Hub) CachedMatcher(key string, compile func() (Matcher, error)) (*Selec
 // when it has fanned out none since New.
 func (h *Hub) LastEventID() string {
 	if u := h.last.Load(); u != nil {
-		return u.ID
+		return WireID(u.ID)
 	}
 	return ""
 }
@@ -370,7 +449,7 @@ const maxEncBuf = 64 << 10
 
 // encode returns u's wire form: the bytes every subscriber of u shares.
 func encode(dst []byte, u *Update) ([]byte, error) {
-	e := sse.Event{ID: u.ID, Type: u.Type, Data: u.Data, Retry: u.Retry}
+	e := sse.Event{ID: WireID(u.ID), Type: u.Type, Data: u.Data, Retry: u.Retry}
 	return e.AppendTo(dst)
 }
 

@@ -222,8 +222,23 @@ func TestPublishIDs(t *testing.T) {
 	if got := publish(t, h, &Update{ID: "mine", Topics: []string{"a"}}); got != "mine" {
 		t.Errorf("Publish with an id returned %q; want mine", got)
 	}
-	if _, err := h.Publish(context.Background(), &Update{ID: "mine", Topics: []string{"a"}}); !errors.Is(err, ErrDuplicateID) {
-		t.Errorf("Publish of a duplicate id: got %v; want ErrDuplicateID", err)
+	// Draft-08: a reused id is accepted; an exact retry is stored once.
+	if got := publish(t, h, &Update{ID: "mine", Topics: []string{"a"}}); got != "mine" {
+		t.Errorf("retry of an update returned %q; want mine", got)
+	}
+	if got := publish(t, h, &Update{ID: "mine", Topics: []string{"a"}, Data: "other"}); got != "mine" {
+		t.Errorf("Publish of a reused id returned %q; want mine", got)
+	}
+	p, err := h.store.After(context.Background(), Cursor{ID: "mine"}, DefaultPageBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, u := range p.Updates {
+		ids = append(ids, WireID(u.ID)+"="+u.Data)
+	}
+	if !slices.Equal(ids, []string{"mine=other"}) {
+		t.Errorf("after the first mine: %q; want the reuse only (the retry stored once)", ids)
 	}
 }
 

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,6 +19,11 @@ type SubscribeRequest struct {
 	// beside Selectors; at least one of the two is needed. Their length is
 	// the caller's to bound.
 	Matchers []*Selector
+	// MatcherPayloads, when not nil, are the payloads (draft-08: of the
+	// first subscribe authorization detail matching each matcher) that
+	// subscription events and the subscriptions API show, one per
+	// Matchers entry; nil entries show none.
+	MatcherPayloads []json.RawMessage
 	// Claims are the subscriber's verified token claims. nil: anonymous,
 	// never receives private updates; otherwise it receives the private
 	// updates with a topic matching one of Claims.Subscribe.
@@ -64,8 +70,10 @@ type Subscriber struct {
 	h          *Hub
 	id         string
 	remoteAddr string
-	topics     []string    // the selectors as given, without duplicates
-	sels       []*Selector // compiled topics
+	topics     []string          // the selectors as given, without duplicates
+	sels       []*Selector       // compiled topics
+	legacy     int               // topics[:legacy] are topic= selectors, the others matchers
+	payloads   []json.RawMessage // nil, or one per matcher (topics[legacy:])
 	// claims are the compiled Claims.Subscribe, shared by every subscriber
 	// with the same; set at registration, before the replay reads them;
 	// nil: anonymous.
@@ -326,10 +334,17 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 		}
 		s.sels[i] = sel
 	}
-	for _, m := range req.Matchers {
+	s.legacy = len(s.topics)
+	for i, m := range req.Matchers {
 		if !slices.ContainsFunc(s.sels, func(o *Selector) bool { return o.raw == m.raw }) {
 			s.sels = append(s.sels, m)
 			s.topics = append(s.topics, m.String())
+			if i < len(req.MatcherPayloads) && req.MatcherPayloads[i] != nil {
+				if s.payloads == nil {
+					s.payloads = make([]json.RawMessage, len(req.Matchers))
+				}
+				s.payloads[len(s.topics)-1-s.legacy] = req.MatcherPayloads[i]
+			}
 		}
 	}
 	// Claims are compiled here, not under the hub's lock; a claim set
@@ -378,7 +393,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	if req.LastEventID == "" {
 		info := ReplayInfo{ResumedAfter: EarliestID, Found: true}
 		if lastPublic != nil {
-			info.ResumedAfter = lastPublic.ID
+			info.ResumedAfter = WireID(lastPublic.ID)
 		}
 		return s, info, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,43 +18,102 @@ const SubscriptionsPath = "/.well-known/mercure/subscriptions"
 
 // SubscriptionInfo describes one active subscription (a subscriber and one
 // of its selectors), as the Mercure subscriptions API and subscription
-// updates show it. It marshals to Mercure's JSON-LD fields.
+// updates show it: in draft-07's shape for a topic= selector (Type
+// "Subscription", Topic; JSON-LD), in draft-08's for a matcher (Type
+// "subscription", MatchType, Match; plain JSON).
 type SubscriptionInfo struct {
-	// ID is SubscriptionsPath + "/" + the escaped topic + "/" + the escaped
-	// subscriber id: the subscription's topic and address.
+	// ID is the subscription's topic and address: draft-07
+	// SubscriptionID, draft-08 SubscriptionID08.
 	ID string `json:"id"`
-	// Type is always "Subscription".
+	// Type is "Subscription" (draft-07) or "subscription" (draft-08).
 	Type       string `json:"type"`
 	Subscriber string `json:"subscriber"`
-	Topic      string `json:"topic"`
-	Active     bool   `json:"active"`
-	// Payload is the subscriber's Claims.Payload, if any.
+	// Topic is a draft-07 subscription's selector.
+	Topic string `json:"topic,omitempty"`
+	// MatchType and Match are a draft-08 subscription's matcher.
+	MatchType string `json:"match_type,omitempty"`
+	Match     string `json:"match,omitempty"`
+	Active    bool   `json:"active"`
+	// Payload is the draft-07 token's Claims.Payload, or for a draft-08
+	// subscription SubscribeRequest.MatcherPayloads', if any.
 	Payload json.RawMessage `json:"payload,omitempty"`
 	// RemoteAddr is SubscribeRequest.RemoteAddr; not part of the JSON.
 	RemoteAddr string `json:"-"`
 }
 
-// SubscriptionID returns the id (and topic) of the subscription of
-// subscriber to topic: SubscriptionsPath/{topic}/{subscriber}, both
+// Draft08 reports whether info is a draft-08 (matcher) subscription.
+func (info *SubscriptionInfo) Draft08() bool { return info.MatchType != "" }
+
+// SubscriptionID returns the id (and topic) of the draft-07 subscription
+// of subscriber to topic: SubscriptionsPath/{topic}/{subscriber}, both
 // query-escaped as Mercure does.
 func SubscriptionID(topic, subscriber string) string {
 	return SubscriptionsPath + "/" + url.QueryEscape(topic) + "/" + url.QueryEscape(subscriber)
 }
 
+// SubscriptionID08 returns the id (and topic) of the draft-08
+// subscription of subscriber with a matcher:
+// SubscriptionsPath/{match_type}/{match}/{subscriber}, each percent-encoded
+// once as an RFC 6570 simple expansion (all but unreserved characters).
+func SubscriptionID08(matchType, match, subscriber string) string {
+	return SubscriptionsPath + "/" + EscapeUnreserved(matchType) + "/" + EscapeUnreserved(match) + "/" + EscapeUnreserved(subscriber)
+}
+
+// EscapeUnreserved percent-encodes every byte of s but the unreserved
+// characters (ALPHA, DIGIT, "-", ".", "_", "~"), as RFC 6570 expands {var}.
+func EscapeUnreserved(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			if b != nil {
+				b = append(b, c)
+			}
+			continue
+		}
+		if b == nil {
+			b = append(make([]byte, 0, len(s)+16), s[:i]...)
+		}
+		b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
+}
+
+// matcherType names a draft-08 matcher's type: "exact" for an exact
+// selector or "*", else the type its MatcherSelector key starts with
+// (the text before its first NUL, "urlpattern").
+func matcherType(sel *Selector) string {
+	if sel.ext == nil {
+		return "exact"
+	}
+	key := strings.TrimPrefix(sel.raw, "\x00")
+	if i := strings.IndexByte(key, 0); i > 0 {
+		return key[:i]
+	}
+	return "exact"
+}
+
 func (s *Subscriber) infos(active bool) []SubscriptionInfo {
 	out := make([]SubscriptionInfo, len(s.topics))
 	for i, t := range s.topics {
-		out[i] = SubscriptionInfo{
-			ID:         SubscriptionID(t, s.id),
-			Type:       "Subscription",
-			Subscriber: s.id,
-			Topic:      t,
-			Active:     active,
-			RemoteAddr: s.remoteAddr,
+		info := SubscriptionInfo{Subscriber: s.id, Active: active, RemoteAddr: s.remoteAddr}
+		if i < s.legacy {
+			info.ID, info.Type, info.Topic = SubscriptionID(t, s.id), "Subscription", t
+			if s.token != nil && json.Valid(s.token.Payload) {
+				info.Payload = s.token.Payload
+			}
+		} else {
+			info.MatchType, info.Match, info.Type = matcherType(s.sels[i]), t, "subscription"
+			info.ID = SubscriptionID08(info.MatchType, t, s.id)
+			if j := i - s.legacy; j < len(s.payloads) && json.Valid(s.payloads[j]) {
+				info.Payload = s.payloads[j]
+			}
 		}
-		if s.token != nil && json.Valid(s.token.Payload) {
-			out[i].Payload = s.token.Payload
-		}
+		out[i] = info
 	}
 	return out
 }
@@ -68,7 +128,7 @@ func (h *Hub) Subscriptions() []SubscriptionInfo {
 	}
 	h.mu.RUnlock()
 	slices.SortFunc(out, func(a, b SubscriptionInfo) int {
-		return cmp.Or(cmp.Compare(a.Subscriber, b.Subscriber), cmp.Compare(a.Topic, b.Topic))
+		return cmp.Or(cmp.Compare(a.Subscriber, b.Subscriber), cmp.Compare(a.ID, b.ID))
 	})
 	return out
 }
@@ -90,9 +150,21 @@ type subscriptionEvent struct {
 // itself.
 func (h *Hub) publishEvents(ctx context.Context, s *Subscriber, active bool) {
 	for _, info := range s.infos(active) {
-		data, err := json.Marshal(subscriptionEvent{Context: "https://mercure.rocks/", SubscriptionInfo: info})
+		// Each in its draft's shape: draft-07 JSON-LD as a message, so
+		// onmessage consumers see it; draft-08 plain JSON as the reserved
+		// "mercure" event type.
+		var data []byte
+		var err error
+		u := &Update{Topics: []string{info.ID}, Private: true, Time: time.Now()}
+		if info.Draft08() {
+			data, err = json.Marshal(info)
+			u.Type = "mercure"
+		} else {
+			data, err = json.Marshal(subscriptionEvent{Context: "https://mercure.rocks/", SubscriptionInfo: info})
+		}
 		if err == nil {
-			err = h.publishLive(ctx, &Update{Topics: []string{info.ID}, Private: true, Data: string(data), Time: time.Now()})
+			u.Data = string(data)
+			err = h.publishLive(ctx, u)
 		}
 		if err != nil {
 			h.log.Warn("hub: subscription update not published", "subscriber", s.id, "topic", info.Topic, "err", err)

@@ -18,10 +18,11 @@ const (
 	cookieToken
 )
 
-// requestToken finds the request's JWT, by Mercure's precedence: the
-// Authorization header, then (when allowQuery) the authorization query
-// parameter, then the mercureAuthorization cookie.
-func requestToken(r *http.Request, allowQuery bool) (string, tokenSource, error) {
+// requestToken finds the request's JWT, by precedence: the Authorization
+// header (when present, cookies are ignored), then (when allowQuery)
+// draft-07's authorization query parameter, then the Config.CookieName
+// cookie, then draft-07's hub.AuthCookie.
+func (s *Server) requestToken(r *http.Request, allowQuery bool) (string, tokenSource, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
@@ -40,10 +41,22 @@ func requestToken(r *http.Request, allowQuery bool) (string, tokenSource, error)
 			return "", noToken, invalidToken("empty authorization query parameter")
 		}
 	}
-	if c, err := r.Cookie(hub.AuthCookie); err == nil && c.Value != "" {
-		return c.Value, cookieToken, nil
+	for _, name := range [...]string{s.cfg.CookieName, hub.AuthCookie} {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			return c.Value, cookieToken, nil
+		}
 	}
 	return "", noToken, nil
+}
+
+// checkTokenSource refuses a draft-08 access token that came in the
+// authorization query parameter: draft-08 has no query token (a URL ends
+// up in logs and Referer headers), so only draft-07 tokens may use it.
+func checkTokenSource(claims *hub.Claims, src tokenSource) error {
+	if src == queryToken && claims != nil && claims.AccessToken {
+		return invalidToken("access tokens are not accepted in the query string: send them in the Authorization header or the cookie")
+	}
+	return nil
 }
 
 // verify checks a token with the configured Authenticator.

@@ -30,7 +30,6 @@ func TestBadRequests(t *testing.T) {
 		})
 		// A subscriber that must keep receiving while the bad requests come.
 		watcher := th.subscribe(topics("health"), http.Header{"Authorization": {"Bearer " + th.token(hub.Claims{Subscribe: []string{"*"}})}})
-		taken := th.mustPublish("taken", "t")
 
 		otherKey, err := jwtauth.NewKey("HS256", []byte("another-secret-another-secret-another"))
 		if err != nil {
@@ -122,7 +121,6 @@ func TestBadRequests(t *testing.T) {
 			{"publish too many form fields", postAs(pub, strings.Repeat("x=1&", 40)+"topic=a"), 413, "too many form fields"},
 			{"publish too many empty fields", postAs(pub, "topic=a"+strings.Repeat("&", 200)), 413, "too many form fields"},
 			{"publish a malformed form", postAs(pub, "topic=a&data=%zz"), 400, "malformed form"},
-			{"publish a duplicate id", postAs(pub, "topic=t&id="+url.QueryEscape(taken)), 409, "duplicate"},
 			{"PUT the hub", method("PUT", "/.well-known/mercure"), 405, "Method Not Allowed"},
 			{"DELETE the hub", method("DELETE", "/.well-known/mercure"), 405, "Method Not Allowed"},
 			{"preflight from a foreign origin", preflight("https://evil.example"), 403, "origin not allowed"},

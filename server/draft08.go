@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -329,14 +330,20 @@ func (s *Server) hubURL(r *http.Request) string {
 	return (&url.URL{Scheme: scheme, Host: r.Host, Path: hub.Path}).String()
 }
 
-// checkHubURL refuses a Config.HubURL that is not an absolute http(s) URL.
+// checkHubURL refuses a Config.HubURL that is not an absolute http(s) URL
+// of the path the hub serves (hub.Path), without query or fragment: the
+// reserved namespace, subscription topics and the metadata's location all
+// derive from its path, and the hub serves only that one.
 func checkHubURL(v string) error {
 	if v == "" {
 		return nil
 	}
 	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return errors.New("server: HubURL must be an absolute http or https URL, got " + strconv.Quote(v))
+	}
+	if u.Path != hub.Path || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return errors.New("server: HubURL must end with the hub's path " + hub.Path + " and have no query, got " + strconv.Quote(v))
 	}
 	return nil
 }
@@ -535,4 +542,56 @@ func challengeOf(err error) string {
 		return challengeInvalidToken
 	}
 	return ""
+}
+
+// matcherPayloads returns the payload each matcher's subscription shows
+// (nil when none has one): for an access token, the payload of the first
+// subscribe detail whose matchers match the subscription's own matcher
+// string taken as a topic (so a "*" detail is a default); for a draft-07
+// token, its mercure.payload for every subscription.
+func (s *Server) matcherPayloads(claims *hub.Claims, matchers []*hub.Selector) []json.RawMessage {
+	if claims == nil || len(matchers) == 0 {
+		return nil
+	}
+	var out []json.RawMessage
+	for i, m := range matchers {
+		p := claims.Payload
+		if claims.AccessToken {
+			p = s.detailPayload(claims, m.String())
+		}
+		if p == nil {
+			continue
+		}
+		if out == nil {
+			out = make([]json.RawMessage, len(matchers))
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// detailPayload is the payload of the first subscribe detail of claims
+// with a matcher matching topic, nil for none.
+func (s *Server) detailPayload(claims *hub.Claims, topic string) json.RawMessage {
+	for _, d := range claims.Details {
+		if d.Subscribe && slices.ContainsFunc(d.Topics, func(m hub.TokenMatcher) bool { return s.grantMatches(m, topic) }) {
+			return d.Payload
+		}
+	}
+	return nil
+}
+
+// maySubscribe reports whether claims hold a subscribe grant for topic:
+// a draft-07 token by its mercure.subscribe selectors, an access token by
+// a subscribe detail with a matcher matching topic.
+func (s *Server) maySubscribe(claims *hub.Claims, topic string) bool {
+	if !claims.AccessToken {
+		return s.matchAny(claims.Subscribe, topic)
+	}
+	for _, d := range claims.Details {
+		if d.Subscribe && slices.ContainsFunc(d.Topics, func(m hub.TokenMatcher) bool { return s.grantMatches(m, topic) }) {
+			return true
+		}
+	}
+	return false
 }

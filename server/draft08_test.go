@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,16 +18,20 @@ import (
 	"github.com/ssekit/sse/ssetest"
 )
 
-// subscribeRaw opens a subscription with a raw query string and, when
-// method is QUERY, a form body; it returns the response (its body is the
-// stream when the status is 200).
-func (th *testHub) subscribeRaw(method, rawQuery, body string, header ...string) *http.Response {
+// newRequest is a request to the hub endpoint followed by suffix (a path
+// under it, a "?query"), with body as a form when not empty; header holds
+// name, value pairs ("Host" sets the request's host, "Content-Type"
+// overrides the form's).
+func (th *testHub) newRequest(method, suffix, body string, header ...string) *http.Request {
 	th.t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, _ := http.NewRequest(method, th.url+"?"+rawQuery, rd)
+	req, err := http.NewRequest(method, th.url+suffix, rd)
+	if err != nil {
+		th.t.Fatal(err)
+	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
@@ -37,12 +42,37 @@ func (th *testHub) subscribeRaw(method, rawQuery, body string, header ...string)
 		}
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := th.head(req)
+	return req
+}
+
+// send does req and returns the response, its body read.
+func (th *testHub) send(req *http.Request) (*http.Response, string) {
+	th.t.Helper()
+	resp, err := th.http.Client().Do(req)
+	if err != nil {
+		th.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// subscribeRaw opens a subscription with a raw query string and, when
+// method is QUERY, a form body; it returns the response (its body is the
+// stream when the status is 200).
+func (th *testHub) subscribeRaw(method, rawQuery, body string, header ...string) *http.Response {
+	th.t.Helper()
+	resp, err := th.head(th.newRequest(method, "?"+rawQuery, body, header...))
 	if err != nil {
 		th.t.Fatal(err)
 	}
 	th.t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// metadataURL is the protected-resource metadata's URL on th's origin.
+func (th *testHub) metadataURL() string {
+	return strings.TrimSuffix(th.url, hub.Path) + "/.well-known/oauth-protected-resource" + hub.Path
 }
 
 // stream reads an open subscription's events.
@@ -281,23 +311,15 @@ func TestDraft08PublishRules(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				req, _ := http.NewRequest("POST", th.url, strings.NewReader(tt.body))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.Header.Set("Authorization", "Bearer "+th.publisher())
-				resp, err := th.http.Client().Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				body, _ := io.ReadAll(resp.Body)
-				if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.reason) {
+				resp, body := th.send(th.newRequest("POST", "", tt.body, "Authorization", "Bearer "+th.publisher()))
+				if resp.StatusCode != tt.status || !strings.Contains(body, tt.reason) {
 					t.Fatalf("%d %q; want %d with %q", resp.StatusCode, body, tt.status, tt.reason)
 				}
 				if tt.status == 200 {
 					if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 						t.Errorf("Content-Type %q; want text/plain; charset=utf-8", ct)
 					}
-					if !strings.HasPrefix(string(body), "ok-") {
+					if !strings.HasPrefix(body, "ok-") {
 						t.Errorf("body %q; want the update's id", body)
 					}
 				}
@@ -334,16 +356,7 @@ func TestDraft08Challenges(t *testing.T) {
 		wrongKey, _ := jwtauth.Sign(otherKey, hub.Claims{Publish: []string{"*"}, Subscribe: []string{"*"}})
 		expired := th.token(hub.Claims{Publish: []string{"*"}, Subscribe: []string{"*"}, ExpiresAt: time.Now().Add(-time.Hour)})
 		subscriber := th.token(hub.Claims{Subscribe: []string{"https://example.com/books/1"}})
-		req := func(method, query, body string, header ...string) *http.Request {
-			r, _ := http.NewRequest(method, th.url+query, strings.NewReader(body))
-			if method == "POST" {
-				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			}
-			for i := 0; i+1 < len(header); i += 2 {
-				r.Header.Set(header[i], header[i+1])
-			}
-			return r
-		}
+		req := th.newRequest
 		bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 		tests := []struct {
 			name      string
@@ -367,17 +380,21 @@ func TestDraft08Challenges(t *testing.T) {
 			{"SubscriptionsNoToken", req("GET", "/subscriptions", ""), 401, "Bearer"},
 			{"SubscriptionsWithoutGrant", req("GET", "/subscriptions", "", bearer(subscriber)...), 403, `Bearer error="insufficient_scope"`},
 		}
+		// Every challenge points to the metadata document.
+		metadata := `resource_metadata="` + th.metadataURL() + `"`
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				resp, err := th.http.Client().Do(tt.req)
-				if err != nil {
-					t.Fatal(err)
+				resp, _ := th.send(tt.req)
+				want := tt.challenge
+				switch {
+				case want == "Bearer":
+					want += " " + metadata
+				case want != "":
+					want += ", " + metadata
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
 				got := resp.Header.Values("WWW-Authenticate")
-				if resp.StatusCode != tt.status || (tt.challenge == "") != (len(got) == 0) || len(got) > 0 && got[0] != tt.challenge {
-					t.Errorf("%d with WWW-Authenticate %q; want %d with %q", resp.StatusCode, got, tt.status, tt.challenge)
+				if resp.StatusCode != tt.status || (want == "") != (len(got) == 0) || len(got) > 0 && got[0] != want {
+					t.Errorf("%d with WWW-Authenticate %q; want %d with %q", resp.StatusCode, got, tt.status, want)
 				}
 			})
 		}
@@ -446,16 +463,14 @@ func TestDraft08PublishGrants(t *testing.T) {
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					form := url.Values{"topic": tt.topics, "data": {"x"}}
-					req, _ := http.NewRequest("POST", th.url, strings.NewReader(form.Encode()))
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					req.Header.Set("Authorization", "Bearer "+tt.token)
+					header := []string{"Authorization", "Bearer " + tt.token}
 					if tt.host != "" {
-						req.Host = tt.host
+						header = append(header, "Host", tt.host)
 					}
-					status, body := th.do(req)
-					if status != tt.want {
-						t.Errorf("%d %q; want %d", status, body, tt.want)
+					form := url.Values{"topic": tt.topics, "data": {"x"}}
+					resp, body := th.send(th.newRequest("POST", "", form.Encode(), header...))
+					if resp.StatusCode != tt.want {
+						t.Errorf("%d %q; want %d", resp.StatusCode, body, tt.want)
 					}
 				})
 			}
@@ -543,4 +558,386 @@ func TestDraft08PrivateGrants(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDraft08Discovery reads the RFC 9728 protected-resource metadata and
+// the Link header a hub answers with, configured and by default, and
+// checks that a challenge points to the metadata of the configured hub URL.
+func TestDraft08Discovery(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		const hubURL = "https://hub.example/.well-known/mercure"
+		type metadata struct {
+			Resource             string   `json:"resource"`
+			AuthorizationServers []string `json:"authorization_servers"`
+			BearerMethods        []string `json:"bearer_methods_supported"`
+			DetailTypes          []string `json:"authorization_details_types_supported"`
+			Cookie               string   `json:"mercure_cookie"`
+			Subscriptions        *bool    `json:"mercure_subscriptions"`
+		}
+		read := func(th *testHub) (metadata, *http.Response) {
+			t.Helper()
+			req, _ := http.NewRequest("GET", th.metadataURL(), nil)
+			resp, body := th.send(req)
+			var m metadata
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("metadata: %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			if err := json.Unmarshal([]byte(body), &m); err != nil {
+				t.Fatalf("metadata %q: %v", body, err)
+			}
+			return m, resp
+		}
+		t.Run("Configured", func(t *testing.T) {
+			th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) {
+				s.HubURL = hubURL
+				s.Resource = "urn:hub"
+				s.AuthorizationServers = []string{"https://auth.example"}
+				s.CookieName = "sid"
+				s.Subscriptions = true
+				s.AllowAnonymous = false
+			})
+			m, resp := read(th)
+			if m.Resource != "urn:hub" || !slices.Equal(m.AuthorizationServers, []string{"https://auth.example"}) ||
+				!slices.Equal(m.BearerMethods, []string{"header"}) || !slices.Equal(m.DetailTypes, []string{jwtauth.MercureDetailType}) ||
+				m.Cookie != "sid" || m.Subscriptions == nil || !*m.Subscriptions {
+				t.Errorf("metadata %+v", m)
+			}
+			if got := resp.Header.Get("Link"); got != "<"+hubURL+`>; rel="mercure"` {
+				t.Errorf("Link %q; want the configured hub URL", got)
+			}
+			// The configured cookie is read, the default name no longer.
+			reader := th.token(hub.Claims{Subscribe: []string{"*"}})
+			if resp := th.subscribeRaw("GET", "match=a", "", "Cookie", "sid="+reader); resp.StatusCode != 200 {
+				t.Errorf("configured cookie: %d; want 200", resp.StatusCode)
+			}
+			if resp := th.subscribeRaw("GET", "match=a", "", "Cookie", server.DefaultCookieName+"="+reader); resp.StatusCode != 401 {
+				t.Errorf("default cookie name with another configured: %d; want 401", resp.StatusCode)
+			}
+			resp = th.subscribeRaw("GET", "match=a", "")
+			want := `Bearer resource_metadata="https://hub.example/.well-known/oauth-protected-resource/.well-known/mercure"`
+			if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || got != want {
+				t.Errorf("%d with %q; want 401 with %q", resp.StatusCode, got, want)
+			}
+		})
+		t.Run("Default", func(t *testing.T) {
+			th := newTestHub(t, proto, nil)
+			m, resp := read(th)
+			if m.Resource != th.url || m.AuthorizationServers != nil || m.Cookie != server.DefaultCookieName || m.Subscriptions != nil {
+				t.Errorf("metadata %+v; want the request's hub URL, the default cookie, no servers nor subscriptions", m)
+			}
+			if got := resp.Header.Get("Link"); got != "<"+hub.Path+`>; rel="mercure"` {
+				t.Errorf("Link %q", got)
+			}
+			if got := resp.Header.Get("Vary"); got != "Host" {
+				t.Errorf("Vary %q; want Host (the resource is the request's)", got)
+			}
+		})
+	})
+}
+
+// TestDraft08ServerConfigRefusals: a hub URL the hub does not serve and a
+// cookie name that is no cookie name are refused by server.New.
+func TestDraft08ServerConfigRefusals(t *testing.T) {
+	tb := testhub.New(t, nil)
+	for _, c := range []server.Config{
+		{HubURL: "https://hub.example/hub"},
+		{HubURL: "https://hub.example/.well-known/mercure?x=1"},
+		{HubURL: "ftp://hub.example/.well-known/mercure"},
+		{HubURL: "/.well-known/mercure"},
+		{CookieName: "a b"},
+		{CookieName: "a;b"},
+	} {
+		c.Hub = tb.Hub
+		if s, err := server.New(c); err == nil {
+			s.Shutdown(t.Context())
+			t.Errorf("server.New(HubURL %q, CookieName %q) accepted", c.HubURL, c.CookieName)
+		}
+	}
+}
+
+// TestDraft08TokenSources presents subscribers' tokens every way: the
+// draft-08 cookie, draft-07's, both (the draft-08 one wins), a header
+// beside a cookie (the header wins), and the authorization query
+// parameter, which only draft-07 tokens may use.
+func TestDraft08TokenSources(t *testing.T) {
+	const (
+		issuer = "https://issuer.example"
+		hubURL = "https://hub.example/.well-known/mercure"
+	)
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) {
+			key, err := jwtauth.NewKey("HS256", []byte(testhub.Secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth, err := jwtauth.New(jwtauth.Config{PublisherKey: key, Issuers: []jwtauth.Issuer{{ID: issuer, Keys: []*jwtauth.Key{key}}}, Resource: hubURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Auth, s.HubURL, s.AllowAnonymous = auth, hubURL, false
+		})
+		access, err := jwtauth.SignAccess(th.key, jwtauth.AccessClaims{Issuer: issuer, Audience: hubURL, ExpiresAt: time.Now().Add(time.Hour),
+			Details: []hub.AuthorizationDetail{{Subscribe: true, Topics: []hub.TokenMatcher{{Match: "urn:p"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader07 := th.token(hub.Claims{Subscribe: []string{"urn:p"}})
+		other07 := th.token(hub.Claims{Subscribe: []string{"urn:other"}})
+		if status, body := th.publish(th.publisher(), url.Values{"topic": {"urn:p"}, "data": {"private"}, "private": {""}}); status != 200 {
+			t.Fatalf("publish: %d %s", status, body)
+		}
+		th.mustPublish("end", "urn:p")
+		cookie := func(name, value string) string { return name + "=" + value }
+		tests := []struct {
+			name   string
+			query  string
+			header []string
+			status int
+			first  string // the first event: "private" when the token reads it
+		}{
+			{"Cookie", "", []string{"Cookie", cookie(server.DefaultCookieName, access)}, 200, "private"},
+			{"Draft07Cookie", "", []string{"Cookie", cookie(hub.AuthCookie, reader07)}, 200, "private"},
+			{"Draft08CookieFirst", "", []string{"Cookie", cookie(server.DefaultCookieName, other07) + "; " + cookie(hub.AuthCookie, reader07)}, 200, "end"},
+			{"HeaderOverCookie", "", []string{"Authorization", "Bearer " + other07, "Cookie", cookie(server.DefaultCookieName, access)}, 200, "end"},
+			{"HeaderOverCookieGranted", "", []string{"Authorization", "Bearer " + access, "Cookie", cookie(server.DefaultCookieName, other07)}, 200, "private"},
+			{"QueryDraft07", "&authorization=" + reader07, nil, 200, "private"},
+			{"QueryAccessToken", "&authorization=" + access, nil, 401, ""},
+			{"BadCookie", "", []string{"Cookie", cookie(server.DefaultCookieName, "x.y.z")}, 401, ""},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				resp := th.subscribeRaw("GET", "match=urn:p&last_event_id=earliest"+tt.query, "", tt.header...)
+				if resp.StatusCode != tt.status {
+					body, _ := io.ReadAll(resp.Body)
+					t.Fatalf("%d %q; want %d", resp.StatusCode, body, tt.status)
+				}
+				if tt.status != 200 {
+					if got := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, `Bearer error="invalid_token", resource_metadata=`) {
+						t.Errorf("WWW-Authenticate %q; want invalid_token", got)
+					}
+					return
+				}
+				if got := th.stream(resp).nextData(); got != tt.first {
+					t.Errorf("first event %q; want %q", got, tt.first)
+				}
+			})
+		}
+	})
+}
+
+// TestDraft08DuplicateIDs publishes an id again: another update under it
+// is accepted (200 with the id) and delivered with that id, an exact
+// retry is stored once, and the id as a cursor resumes after its first
+// occurrence, the reuse included.
+func TestDraft08DuplicateIDs(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, nil)
+		for _, p := range [][2]string{{"d", "1"}, {"a", "2"}, {"d", "3"}, {"d", "3"}, {"e", "4"}} {
+			status, body := th.publish(th.publisher(), url.Values{"topic": {"t"}, "id": {p[0]}, "data": {p[1]}})
+			if status != 200 || body != p[0] {
+				t.Fatalf("publish %s=%s: %d %q; want 200 with the id", p[0], p[1], status, body)
+			}
+		}
+		tests := []struct {
+			cursor, resumed string
+			want            []string // id=data
+		}{
+			{"d", "d", []string{"a=2", "d=3", "e=4"}},
+			{"earliest", "earliest", []string{"d=1", "a=2", "d=3", "e=4"}},
+			{"a", "a", []string{"d=3", "e=4"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.cursor, func(t *testing.T) {
+				resp := th.subscribeRaw("GET", "match=t&last_event_id="+tt.cursor, "")
+				if got := resp.Header.Get("Mercure-Last-Event-ID"); got != tt.resumed {
+					t.Errorf("Mercure-Last-Event-ID %q; want %q", got, tt.resumed)
+				}
+				s := th.stream(resp)
+				var got []string
+				for range tt.want {
+					ev := s.next()
+					got = append(got, ev.ID+"="+ev.Data)
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("replayed %q; want %q", got, tt.want)
+				}
+			})
+		}
+		// Live delivery carries the reused id too.
+		s := th.stream(th.subscribeRaw("GET", "match=t", ""))
+		th.publish(th.publisher(), url.Values{"topic": {"t"}, "id": {"a"}, "data": {"5"}})
+		if ev := s.next(); ev.ID != "a" || ev.Data != "5" {
+			t.Errorf("live reuse: id %q data %q; want a, 5", ev.ID, ev.Data)
+		}
+	})
+}
+
+// TestDraft08ExpiryEndsStream: a subscriber's stream ends when its access
+// token expires, over both protocols, without a write to trigger it.
+func TestDraft08ExpiryEndsStream(t *testing.T) {
+	const (
+		issuer = "https://issuer.example"
+		hubURL = "https://hub.example/.well-known/mercure"
+	)
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) {
+			key, err := jwtauth.NewKey("HS256", []byte(testhub.Secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth, err := jwtauth.New(jwtauth.Config{Issuers: []jwtauth.Issuer{{ID: issuer, Keys: []*jwtauth.Key{key}}}, Resource: hubURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Auth, s.HubURL, s.Heartbeat = auth, hubURL, -1
+		})
+		exp := time.Now().Add(2 * time.Second)
+		tok, err := jwtauth.SignAccess(th.key, jwtauth.AccessClaims{Issuer: issuer, Audience: hubURL, ExpiresAt: exp,
+			Details: []hub.AuthorizationDetail{{Subscribe: true, Topics: []hub.TokenMatcher{{Match: "*"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := th.stream(th.subscribeRaw("GET", "match=t", "", "Authorization", "Bearer "+tok))
+		if err := s.ended(); err == nil {
+			t.Fatal("stream ended without an error")
+		}
+		if now := time.Now(); now.Before(exp.Truncate(time.Second)) {
+			t.Errorf("stream ended %v before the token's exp", exp.Sub(now))
+		}
+	})
+}
+
+// TestDraft08Subscriptions: subscription events and the subscriptions API
+// in each draft's shape. A match* subscription's event has the reserved
+// "mercure" type, its /{match_type}/{match}/{subscriber} topic and plain
+// JSON with the payload of the first matching detail; a topic= one keeps
+// draft-07's JSON-LD message. The API is authorised by access-token
+// details on the request's path and sends its cursor in the Link header.
+func TestDraft08Subscriptions(t *testing.T) {
+	const (
+		issuer = "https://issuer.example"
+		hubURL = "https://hub.example/.well-known/mercure"
+	)
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(h *hub.Config, s *server.Config) {
+			key, err := jwtauth.NewKey("HS256", []byte(testhub.Secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth, err := jwtauth.New(jwtauth.Config{PublisherKey: key, Issuers: []jwtauth.Issuer{{ID: issuer, Keys: []*jwtauth.Key{key}}}, Resource: hubURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Auth, s.HubURL, s.Subscriptions, h.SubscriptionEvents = auth, hubURL, true, true
+		})
+		access := func(details ...hub.AuthorizationDetail) string {
+			tok, err := jwtauth.SignAccess(th.key, jwtauth.AccessClaims{Issuer: issuer, Audience: hubURL, ExpiresAt: time.Now().Add(time.Hour), Details: details})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		subscribe := func(payload string, m ...hub.TokenMatcher) hub.AuthorizationDetail {
+			d := hub.AuthorizationDetail{Subscribe: true, Topics: m}
+			if payload != "" {
+				d.Payload = json.RawMessage(payload)
+			}
+			return d
+		}
+		api := access(subscribe("", hub.TokenMatcher{Match: hub.SubscriptionsPath}, hub.TokenMatcher{Match: hub.SubscriptionsPath + "/*", Type: "urlpattern"}))
+		watcher := th.stream(th.subscribeRaw("GET", "match_urlpattern="+url.QueryEscape(hub.SubscriptionsPath+"/*"), "", "Authorization", "Bearer "+api))
+		subject := th.subscribeRaw("GET", "match=urn:book&match_urlpattern="+url.QueryEscape("https://hub.example/books/:id")+"&topic=urn:legacy", "",
+			"Authorization", "Bearer "+access(subscribe(`{"a":1}`, hub.TokenMatcher{Match: "urn:book"}), subscribe(`{"d":1}`, hub.TokenMatcher{Match: "*"})))
+		if subject.StatusCode != 200 {
+			t.Fatalf("subject: %d", subject.StatusCode)
+		}
+		type doc struct {
+			Context    string          `json:"@context"`
+			ID         string          `json:"id"`
+			Type       string          `json:"type"`
+			Topic      string          `json:"topic"`
+			MatchType  string          `json:"match_type"`
+			Match      string          `json:"match"`
+			Subscriber string          `json:"subscriber"`
+			Active     bool            `json:"active"`
+			Payload    json.RawMessage `json:"payload"`
+		}
+		// events reads the watcher's events about the subject's three
+		// subscriptions, by its subscriber id (the watcher's own come too).
+		events := func(active bool) map[string]doc {
+			got := map[string]doc{}
+			for len(got) < 3 {
+				ev := watcher.next()
+				var d doc
+				if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
+					t.Fatalf("event %q: %v", ev.Data, err)
+				}
+				if d.Match == hub.SubscriptionsPath+"/*" || d.Active != active {
+					continue
+				}
+				want := map[bool]string{true: "mercure", false: "message"}[d.MatchType != ""]
+				if ev.Type != want {
+					t.Errorf("event of %q: type %q; want %q", d.ID, ev.Type, want)
+				}
+				got[d.MatchType+" "+d.Match+d.Topic] = d
+			}
+			return got
+		}
+		got := events(true)
+		exact, pattern, legacy := got["exact urn:book"], got["urlpattern https://hub.example/books/:id"], got[" urn:legacy"]
+		sub := exact.Subscriber
+		if exact.ID != hub.SubscriptionsPath+"/exact/urn%3Abook/"+hub.EscapeUnreserved(sub) || exact.Type != "subscription" || exact.Context != "" || string(exact.Payload) != `{"a":1}` {
+			t.Errorf("exact event %+v", exact)
+		}
+		if pattern.ID != hub.SubscriptionsPath+"/urlpattern/https%3A%2F%2Fhub.example%2Fbooks%2F%3Aid/"+hub.EscapeUnreserved(sub) || string(pattern.Payload) != `{"d":1}` {
+			t.Errorf("urlpattern event %+v", pattern)
+		}
+		if legacy.ID != hub.SubscriptionID("urn:legacy", sub) || legacy.Type != "Subscription" || legacy.Context != "https://mercure.rocks/" || legacy.Subscriber != sub {
+			t.Errorf("topic= event %+v", legacy)
+		}
+
+		get := func(path, tok string) (*http.Response, string) {
+			req, _ := http.NewRequest("GET", th.url+"/subscriptions"+path, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			return th.send(req)
+		}
+		resp, body := get("", api)
+		var list struct {
+			ID, Type      string
+			Subscriptions []doc
+		}
+		json.Unmarshal([]byte(body), &list)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || list.Type != "subscriptions" || len(list.Subscriptions) != 4 {
+			t.Errorf("collection: %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		if link := resp.Header.Get("Link"); !strings.HasPrefix(link, "<"+hubURL+`>; rel="mercure"; last-event-id="`) || !strings.HasSuffix(link, `; type="mercure"; content-type="application/json"`) {
+			t.Errorf("Link %q", link)
+		}
+		resp, body = get("/exact/urn%3Abook", api)
+		json.Unmarshal([]byte(body), &list)
+		if resp.StatusCode != 200 || len(list.Subscriptions) != 1 || list.Subscriptions[0].ID != exact.ID || list.Subscriptions[0].Subscriber != sub || !list.Subscriptions[0].Active {
+			t.Errorf("per matcher: %d %q", resp.StatusCode, body)
+		}
+		resp, body = get("/exact/urn%3Abook/"+hub.EscapeUnreserved(sub), api)
+		var one doc
+		json.Unmarshal([]byte(body), &one)
+		if resp.StatusCode != 200 || one.ID != exact.ID || string(one.Payload) != `{"a":1}` {
+			t.Errorf("one: %d %q", resp.StatusCode, body)
+		}
+		if resp, body := get("/urlpattern/x/urn%3Anobody", api); resp.StatusCode != 404 {
+			t.Errorf("unknown: %d %q; want 404", resp.StatusCode, body)
+		}
+		if resp, _ := get("", access(subscribe("", hub.TokenMatcher{Match: "urn:book"}))); resp.StatusCode != 403 {
+			t.Errorf("without the grant: %d; want 403", resp.StatusCode)
+		}
+		resp, body = get("", th.token(hub.Claims{Subscribe: []string{"*"}}))
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/ld+json" || !strings.Contains(body, `"type":"Subscriptions"`) {
+			t.Errorf("draft-07 token: %d %s %q; want JSON-LD", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+
+		subject.Body.Close()
+		if gone := events(false)["exact urn:book"]; gone.ID != exact.ID {
+			t.Errorf("departure event %+v", gone)
+		}
+	})
 }

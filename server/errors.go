@@ -75,7 +75,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			slog.Int("status", status), slog.String("reason", reason), slog.String("remote", s.clientAddr(r)))
 	}
 	if c := challengeOf(err); c != "" {
-		w.Header().Set("WWW-Authenticate", c)
+		w.Header().Set("WWW-Authenticate", withResourceMetadata(c, s.metadataURL(r)))
 	}
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retryAfter.Round(time.Second)/time.Second))))

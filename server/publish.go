@@ -23,7 +23,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, tooBusy(http.StatusServiceUnavailable, "shutting down", retryAfterShuttingDown))
 		return
 	}
-	token, src, err := requestToken(r, false)
+	token, src, err := s.requestToken(r, false)
 	if err != nil {
 		s.fail(w, r, err)
 		return

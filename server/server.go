@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,6 +122,21 @@ type Config struct {
 	// rewrites either, set it).
 	HubURL string
 
+	// Resource is the hub's resource identifier, the "aud" draft-08 tokens
+	// carry, as its protected-resource metadata (RFC 9728) names it.
+	// Empty: HubURL, else each request's own hub URL.
+	Resource string
+
+	// AuthorizationServers are the issuers of the authorization servers
+	// whose tokens the hub accepts, listed in the metadata. Empty: the
+	// member is left out (self-issued tokens).
+	AuthorizationServers []string
+
+	// CookieName is the cookie a subscriber's token may come in, after
+	// the Authorization header. Empty means DefaultCookieName. Draft-07's
+	// hub.AuthCookie is read too, when this one is absent.
+	CookieName string
+
 	// PublishRate limits publishes per second per token (429 with
 	// Retry-After above it), with bursts of PublishBurst. Zero means no
 	// limit; PublishBurst zero means DefaultPublishBurst.
@@ -156,6 +172,7 @@ type Server struct {
 	limits      *subscriberLimits
 	publishRate *rateLimiter
 	cors        corsPolicy
+	link        string // the discovery Link header value (metadata.go)
 
 	bodies sync.Pool // *bytes.Buffer: publish bodies being parsed
 
@@ -206,6 +223,12 @@ func New(cfg Config) (*Server, error) {
 	if err := checkHubURL(cfg.HubURL); err != nil {
 		return nil, err
 	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = DefaultCookieName
+	}
+	if !validCookieName(cfg.CookieName) {
+		return nil, errors.New("server: CookieName " + strconv.Quote(cfg.CookieName) + " is not a cookie name (RFC 6265 token)")
+	}
 	cors, err := newCORSPolicy(cfg.CORSOrigins)
 	if err != nil {
 		return nil, err
@@ -221,6 +244,7 @@ func New(cfg Config) (*Server, error) {
 		mux:    http.NewServeMux(),
 		limits: newSubscriberLimits(cfg.MaxSubscribers, cfg.MaxSubscribersPerClient),
 		cors:   cors,
+		link:   discoveryLink(cfg.HubURL),
 	}
 	s.bodies.New = func() any { return new(bytes.Buffer) }
 	if cfg.PublishRate > 0 {
@@ -239,8 +263,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc(methodQuery+" "+hub.Path, s.subscribe)
 	s.mux.HandleFunc("OPTIONS "+hub.Path, s.preflight)
 	s.mux.HandleFunc("GET "+hub.SubscriptionsPath, s.subscriptions)
-	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{topic}", s.subscriptions)
-	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{topic}/{subscriber}", s.subscriptions)
+	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{a}", s.subscriptions)
+	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{a}/{b}", s.subscriptions)
+	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{a}/{b}/{c}", s.subscriptions)
+	s.mux.HandleFunc("GET "+metadataPath, s.protectedResource)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET "+jsClientPath, s.jsClient)
@@ -258,12 +284,9 @@ func (s *Server) routes() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.cors.apply(w, r)
 	// Discovery: every answer names the hub, as Mercure resources do.
-	w.Header().Add("Link", discoveryLink)
+	w.Header().Add("Link", s.link)
 	s.mux.ServeHTTP(w, r)
 }
-
-// discoveryLink is the Link header value that advertises the hub.
-const discoveryLink = "<" + hub.Path + `>; rel="mercure"`
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

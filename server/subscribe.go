@@ -51,13 +51,15 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		c.expires = claims.ExpiresAt
 	}
 	sub, info, err := s.hub.Subscribe(r.Context(), hub.SubscribeRequest{
-		Selectors:     params.selectors,
-		Matchers:      params.matchers,
-		Claims:        claims,
-		ClaimMatchers: s.subscribeGrants(claims),
-		LastEventID:   lastEventID,
-		RemoteAddr:    client,
-		Notify:        c.notify,
+		Selectors: params.selectors,
+		Matchers:  params.matchers,
+		// Payloads per matcher for subscription events and the API.
+		MatcherPayloads: s.matcherPayloads(claims, params.matchers),
+		Claims:          claims,
+		ClaimMatchers:   s.subscribeGrants(claims),
+		LastEventID:     lastEventID,
+		RemoteAddr:      client,
+		Notify:          c.notify,
 	})
 	if err != nil {
 		s.limits.release(client)
@@ -104,20 +106,24 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 // subscriberClaims verifies the subscriber's token, if any. Without one the
 // subscriber is anonymous, which only AllowAnonymous permits.
 func (s *Server) subscriberClaims(r *http.Request) (*hub.Claims, error) {
-	token, src, err := requestToken(r, true)
+	token, src, err := s.requestToken(r, true)
 	if err != nil {
 		return nil, err
 	}
 	if token == "" {
 		if !s.cfg.AllowAnonymous {
-			return nil, tokenRequired("subscribing needs a token (Authorization: Bearer, ?authorization= or the " + hub.AuthCookie + " cookie)")
+			return nil, tokenRequired("subscribing needs a token (Authorization: Bearer, or the " + s.cfg.CookieName + " cookie)")
 		}
 		return nil, nil
 	}
 	if err := s.checkCookieOrigin(r, src); err != nil {
 		return nil, err
 	}
-	return s.verify(token, false)
+	claims, err := s.verify(token, false)
+	if err != nil {
+		return nil, err
+	}
+	return claims, checkTokenSource(claims, src)
 }
 
 // historyGap is the data of the event that tells a subscriber its

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/ssekit/sse/hub"
 )
 
-// subscriptionsList is the JSON-LD document of the subscriptions API.
+// subscriptionsList is the draft-07 JSON-LD document of the subscriptions
+// API.
 type subscriptionsList struct {
 	Context       string                 `json:"@context"`
 	ID            string                 `json:"id"`
@@ -17,15 +19,47 @@ type subscriptionsList struct {
 	Subscriptions []hub.SubscriptionInfo `json:"subscriptions"`
 }
 
-// subscriptions serves GET /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]]:
-// the active subscriptions, filtered by topic and subscriber, for a bearer
-// whose subscribe selectors match the requested URL.
+// subscriptionsList08 is the draft-08 document: plain JSON, the cursor in
+// the Link header.
+type subscriptionsList08 struct {
+	ID            string                 `json:"id"`
+	Type          string                 `json:"type"`
+	Subscriptions []hub.SubscriptionInfo `json:"subscriptions"`
+}
+
+// The draft-08 matcher types, the first segment of its API paths.
+var matcherTypes = map[string]bool{"exact": true, "urlpattern": true}
+
+// subscriptionsQuery is what one subscriptions API request asks for.
+type subscriptionsQuery struct {
+	draft08                      bool // a draft-08 path: /{match_type}/{match}[/{subscriber}]
+	topic, matchType, match, sub string
+}
+
+func (q *subscriptionsQuery) wants(info *hub.SubscriptionInfo) bool {
+	if q.sub != "" && info.Subscriber != q.sub {
+		return false
+	}
+	if q.draft08 {
+		return info.MatchType == q.matchType && info.Match == q.match
+	}
+	return q.topic == "" || (!info.Draft08() && info.Topic == q.topic)
+}
+
+// subscriptions serves GET /.well-known/mercure/subscriptions and below:
+// draft-07's /{topic}[/{subscriber}] and draft-08's
+// /{match_type}/{match}[/{subscriber}] (two segments are draft-08's when
+// the first is a matcher type). The token needs a subscribe grant for the
+// path: a draft-07 token's selectors match the draft-07 URL, an access
+// token's details the request's path as sent. The answer is in draft-08's
+// shape (application/json, the cursor in the Link header) for an access
+// token or a draft-08 path, else in draft-07's (JSON-LD, lastEventID).
 func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 	if !s.cfg.Subscriptions {
 		s.fail(w, r, errorf(http.StatusNotFound, "the subscriptions API is not enabled on this hub"))
 		return
 	}
-	token, src, err := requestToken(r, true)
+	token, src, err := s.requestToken(r, true)
 	if err == nil && token == "" {
 		err = tokenRequired("the subscriptions API needs a subscriber token")
 	}
@@ -36,48 +70,80 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		claims, err = s.verify(token, false)
 	}
+	if err == nil {
+		err = checkTokenSource(claims, src)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	topic, subscriber := r.PathValue("topic"), r.PathValue("subscriber")
-	self := hub.SubscriptionsPath
+	a, b, c := r.PathValue("a"), r.PathValue("b"), r.PathValue("c")
+	q := subscriptionsQuery{}
 	switch {
-	case subscriber != "":
-		self = hub.SubscriptionID(topic, subscriber)
-	case topic != "":
-		self += "/" + url.QueryEscape(topic)
+	case c != "" || (b != "" && matcherTypes[a]):
+		q = subscriptionsQuery{draft08: true, matchType: a, match: b, sub: c}
+	default:
+		q = subscriptionsQuery{topic: a, sub: b}
 	}
-	if !s.matchAny(claims.Subscribe, self) {
+	self := r.URL.EscapedPath()
+	granted := false
+	if !claims.AccessToken && !q.draft08 {
+		self07 := hub.SubscriptionsPath
+		switch {
+		case q.sub != "":
+			self07 = hub.SubscriptionID(q.topic, q.sub)
+		case q.topic != "":
+			self07 += "/" + url.QueryEscape(q.topic)
+		}
+		granted = s.matchAny(claims.Subscribe, self07)
+		self = self07
+	} else {
+		granted = s.maySubscribe(claims, self)
+	}
+	if !granted {
 		s.fail(w, r, insufficientScope("token may not read "+self))
 		return
 	}
-	list := subscriptionsList{
-		Context:       "https://mercure.rocks/",
-		ID:            self,
-		Type:          "Subscriptions",
-		LastEventID:   s.hub.LastEventID(),
-		Subscriptions: []hub.SubscriptionInfo{},
+	last := s.hub.LastEventID()
+	if last == "" {
+		last = hub.EarliestID
 	}
+	w.Header().Set("Link", "<"+s.hubURL(r)+`>; rel="mercure"; last-event-id=`+quoteParam(last)+`; type="mercure"; content-type="application/json"`)
+	var found []hub.SubscriptionInfo
 	for _, info := range s.hub.Subscriptions() {
-		if (topic == "" || info.Topic == topic) && (subscriber == "" || info.Subscriber == subscriber) {
-			list.Subscriptions = append(list.Subscriptions, info)
+		if q.wants(&info) {
+			found = append(found, info)
 		}
 	}
-	if subscriber != "" {
-		if len(list.Subscriptions) == 0 {
-			s.fail(w, r, errorf(http.StatusNotFound, "no such active subscription"))
+	if q.sub != "" && len(found) == 0 {
+		s.fail(w, r, errorf(http.StatusNotFound, "no such active subscription"))
+		return
+	}
+	if claims.AccessToken || q.draft08 {
+		w.Header().Set("Content-Type", "application/json")
+		if q.sub != "" {
+			json.NewEncoder(w).Encode(found[0])
 			return
 		}
-		w.Header().Set("Content-Type", "application/ld+json")
-		info := list.Subscriptions[0]
+		json.NewEncoder(w).Encode(subscriptionsList08{ID: self, Type: "subscriptions", Subscriptions: append([]hub.SubscriptionInfo{}, found...)})
+		return
+	}
+	w.Header().Set("Content-Type", "application/ld+json")
+	if q.sub != "" {
 		json.NewEncoder(w).Encode(struct {
 			Context string `json:"@context"`
 			hub.SubscriptionInfo
 			LastEventID string `json:"lastEventID"`
-		}{list.Context, info, list.LastEventID})
+		}{"https://mercure.rocks/", found[0], s.hub.LastEventID()})
 		return
 	}
-	w.Header().Set("Content-Type", "application/ld+json")
-	json.NewEncoder(w).Encode(list)
+	json.NewEncoder(w).Encode(subscriptionsList{
+		Context: "https://mercure.rocks/", ID: self, Type: "Subscriptions",
+		LastEventID: s.hub.LastEventID(), Subscriptions: append([]hub.SubscriptionInfo{}, found...),
+	})
+}
+
+// quoteParam returns v as an HTTP quoted-string.
+func quoteParam(v string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
 }

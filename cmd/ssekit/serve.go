@@ -59,7 +59,7 @@ fifth of the durable publish throughput (docs/BENCHMARKS.md).
 type serveConfig struct {
 	addr, dataDir, store                             string
 	jwtKey, jwtAlg, pubKey, pubAlg, subKey, subAlg   string
-	issuer, resource, issuerJWKS                     string
+	auth                                             authFlags // serve_auth.go
 	allowAnonymous                                   bool
 	historySize                                      int
 	historyAge                                       time.Duration
@@ -91,9 +91,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.pubAlg, "publisher-jwt-alg", "", "`ALG` of --publisher-jwt-key (default: --jwt-alg)")
 	fs.StringVar(&c.subKey, "subscriber-jwt-key", "", "`KEY` for subscribers' tokens only (overrides --jwt-key for them)")
 	fs.StringVar(&c.subAlg, "subscriber-jwt-alg", "", "`ALG` of --subscriber-jwt-key (default: --jwt-alg)")
-	fs.StringVar(&c.issuer, "issuer", "", "accept draft-08 access tokens (RFC 9068) whose iss is `ISS`, verified with the key flags above (which keep verifying draft-07 tokens) and --issuer-jwks")
-	fs.StringVar(&c.resource, "resource", "", "the hub's resource identifier `URL` draft-08 tokens' aud must contain (default: this hub's URL as served, http(s)://--addr/.well-known/mercure)")
-	fs.StringVar(&c.issuerJWKS, "issuer-jwks", "", "with --issuer: also verify its tokens with the key set at `URL`, or 'discover' to find it in the issuer's RFC 8414 metadata (cached, refreshed every 15 minutes)")
+	c.auth.register(fs)
 	fs.BoolVar(&c.allowAnonymous, "allow-anonymous", false, "let subscribers without a token in (they never get private updates); on by default with a development key")
 	fs.IntVar(&c.historySize, "history-size", 10000, "updates kept for replay (`N`)")
 	fs.DurationVar(&c.historyAge, "history-age", 0, "drop history older than `DURATION` (0: no age limit)")
@@ -225,7 +223,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return usageErrorf("--trusted-proxies: %v", err)
 	}
-	srv, err := server.New(server.Config{
+	scfg := server.Config{
 		TrustedProxies:          proxies,
 		Hub:                     h,
 		Auth:                    auth,
@@ -246,7 +244,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		Ready:                   storeReady(store),
 		Metrics:                 promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}),
 		Logger:                  log,
-	})
+	}
+	cfg.auth.apply(&scfg)
+	srv, err := server.New(scfg)
 	if err != nil {
 		return err
 	}
@@ -361,28 +361,16 @@ func (m *Main) serveAuth(cfg *serveConfig) (hub.Authenticator, []byte, error) {
 	if sub == nil {
 		sub = shared
 	}
-	var issuers []jwtauth.Issuer
-	if cfg.issuer != "" {
-		is := jwtauth.Issuer{ID: cfg.issuer}
-		if pub != nil {
-			is.PublisherKeys = []*jwtauth.Key{pub}
-		}
-		if sub != nil {
-			is.SubscriberKeys = []*jwtauth.Key{sub}
-		}
-		switch cfg.issuerJWKS {
-		case "":
-		case "discover":
-			is.Discover = true
-		default:
-			is.JWKSURL = cfg.issuerJWKS
-		}
-		issuers = append(issuers, is)
-	} else if cfg.issuerJWKS != "" || cfg.resource != "" {
-		return nil, nil, usageErrorf("--issuer-jwks and --resource need --issuer")
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		scheme = "https"
+	}
+	issuers, err := cfg.auth.issuerList(pub, sub, scheme, cfg.addr)
+	if err != nil {
+		return nil, nil, err
 	}
 	var devSecret []byte
-	if pub == nil && sub == nil && (len(issuers) == 0 || (issuers[0].JWKSURL == "" && !issuers[0].Discover)) {
+	if pub == nil && sub == nil && !anyIssuerKey(issuers) {
 		if !isLoopback(cfg.addr) {
 			return nil, nil, usageErrorf("refusing to listen on %s without a key: set --jwt-key (or SSEKIT_JWT_KEY); the generated development key is for loopback addresses only", cfg.addr)
 		}
@@ -394,16 +382,12 @@ func (m *Main) serveAuth(cfg *serveConfig) (hub.Authenticator, []byte, error) {
 			return nil, nil, err
 		}
 	}
-	if devSecret != nil && len(issuers) > 0 {
-		issuers[0].PublisherKeys = []*jwtauth.Key{pub}
+	if devSecret != nil {
+		bindDevKey(issuers, pub)
 	}
-	resource := cfg.resource
-	if resource == "" && len(issuers) > 0 {
-		scheme := "http"
-		if cfg.tlsCert != "" {
-			scheme = "https"
-		}
-		resource = scheme + "://" + cfg.addr + "/.well-known/mercure"
+	resource := cfg.auth.effectiveResource
+	if len(issuers) == 0 {
+		resource = ""
 	}
 	auth, err := jwtauth.New(jwtauth.Config{
 		PublisherKey: pub, SubscriberKey: sub, Issuers: issuers, Resource: resource,

@@ -54,6 +54,7 @@ func RunStoreTests(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"AfterPageFromSeq", testAfterPageFromSeq},
 		{"FieldsRoundTrip", testFieldsRoundTrip},
 		{"DuplicateID", testDuplicateID},
+		{"ReusedIDResolvesToFirst", testReusedIDResolvesToFirst},
 		{"NoID", testNoID},
 		{"LongestNames", testLongestNames},
 		{"SubscribeConcurrentAppends", testSubscribeConcurrentAppends},
@@ -439,6 +440,33 @@ func testDuplicateID(t *testing.T, s hub.Store) {
 	// The store still works after the refusal.
 	if err := s.Append(context.Background(), NewUpdate("dup-3")); err != nil {
 		t.Fatalf("Append after a refused duplicate: %v", err)
+	}
+}
+
+// testReusedIDResolvesToFirst: the hub stores an id a publisher reuses
+// as a hub.ReusedID; the store keeps that id byte for byte, and a cursor
+// naming the reused id resumes after its first occurrence, the reuse
+// included in what follows (draft-08: a duplicate id as a cursor is its
+// earliest update).
+func testReusedIDResolvesToFirst(t *testing.T, s hub.Store) {
+	ctx := context.Background()
+	reuse := hub.ReusedID(NewUpdate("r-0"))
+	for _, id := range []string{"r-0", "r-1", reuse, "r-2"} {
+		if err := s.Append(ctx, NewUpdate(id)); err != nil {
+			t.Fatalf("Append(%q): %v", id, err)
+		}
+	}
+	ids, found := collectAfter(t, s, "r-0")
+	if want := []string{"r-1", reuse, "r-2"}; !found || !slices.Equal(ids, want) {
+		t.Errorf("After(r-0): %q (found %v); want %q after the first r-0", ids, found, want)
+	}
+	for _, id := range ids {
+		if hub.WireID(id) == "r-0" && id != reuse {
+			t.Errorf("reused id stored as %q; want %q byte for byte", id, reuse)
+		}
+	}
+	if ids, found := collectAfter(t, s, reuse); !found || !slices.Equal(ids, []string{"r-2"}) {
+		t.Errorf("After(the reuse's stored id): %q (found %v); want [r-2]", ids, found)
 	}
 }
 
