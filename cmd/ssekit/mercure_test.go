@@ -128,7 +128,7 @@ func TestDraftDetection(t *testing.T) {
 		front, flag string
 		want, via   string
 	}{
-		{"", "auto", draft08, "its answer to match="}, // ssekit speaks both
+		{"", "auto", draft08, "its metadata document"}, // ssekit speaks both and says so (RFC 9728)
 		{"mercure1", "auto", draft08, "its metadata document"},
 		{"draft07", "auto", draft07, "its answer to match= (400 Bad Request)"},
 		{"draft07", "08", draft08, "--draft"},
