@@ -282,7 +282,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	} else {
 		httpSrv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge
 	}
-	if err := startEdge(ctx, cfg, httpSrv, ln, log); err != nil { // serve_edge.go: --domain, --http-addr, --http3
+	edgeStopped, err := startEdge(ctx, cfg, httpSrv, ln, log) // serve_edge.go: --domain, --http-addr, --http3
+	if err != nil {
 		ln.Close()
 		return err
 	}
@@ -332,6 +333,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if herr := <-httpDone; err == nil {
 		err = herr
 	}
+	edgeStopped()
 	if cerr := store.Close(shutdownCtx); err == nil {
 		err = cerr
 	}

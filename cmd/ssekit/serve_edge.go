@@ -77,10 +77,14 @@ func (e *edgeFlags) check(cfg *serveConfig) error {
 
 // startEdge sets up what --domain, --http-addr and --http3 ask for around
 // httpSrv, whose HTTPS (or plain) listener is ln: certificates in its
-// TLSConfig, the plain-HTTP redirect, HTTP/3 beside it. All of it stops
-// when httpSrv shuts down.
-func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln net.Listener, log *slog.Logger) error {
+// TLSConfig, the plain-HTTP redirect, HTTP/3 beside it. All of it starts
+// stopping when httpSrv shuts down (HTTP/3 sends GOAWAY at once); the
+// returned wait, called once the hub's streams have ended, lets the
+// clients close their QUIC connections for a moment, closes what is left
+// and returns when everything is stopped.
+func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln net.Listener, log *slog.Logger) (wait func(), err error) {
 	e := &cfg.edge
+	wait = func() {}
 	var stops []func(context.Context)
 	stop := func(ctx context.Context) {
 		for _, f := range stops {
@@ -88,6 +92,7 @@ func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln n
 		}
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	closeH3 := func() {}
 	var certs *edge.Certs
 	if len(e.domains) > 0 {
 		if e.httpAddr == "" {
@@ -96,17 +101,17 @@ func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln n
 		}
 		ac, err := e.acmeConfig(cfg.dataDir, port, log)
 		if err != nil {
-			return err
+			return wait, err
 		}
 		if certs, err = edge.NewCerts(ac); err != nil {
-			return usageErrorf("%v", err)
+			return wait, usageErrorf("%v", err)
 		}
 		stops = append(stops, func(context.Context) { certs.Stop() })
 		httpSrv.TLSConfig = certs.TLSConfig()
 	}
 	if e.httpAddr != "" && e.httpAddr != "off" {
 		if httpSrv.TLSConfig == nil {
-			return usageErrorf("--http-addr redirects to HTTPS: it needs --domain or --tls-cert")
+			return wait, usageErrorf("--http-addr redirects to HTTPS: it needs --domain or --tls-cert")
 		}
 		var h http.Handler = edge.Redirect(port)
 		if certs != nil {
@@ -114,7 +119,8 @@ func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln n
 		}
 		pln, err := net.Listen("tcp", e.httpAddr)
 		if err != nil {
-			return fmt.Errorf("--http-addr: %w", err)
+			stop(ctx)
+			return wait, fmt.Errorf("--http-addr: %w", err)
 		}
 		plain := &http.Server{
 			Handler:           h,
@@ -133,7 +139,7 @@ func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln n
 		h3, err := edge.ListenH3(ln.Addr().String(), httpSrv.TLSConfig, httpSrv.Handler, log)
 		if err != nil {
 			stop(ctx)
-			return fmt.Errorf("%w (--http3=false serves without it)", err)
+			return wait, fmt.Errorf("%w (--http3=false serves without it)", err)
 		}
 		go func() {
 			if err := h3.Serve(); err != nil {
@@ -144,21 +150,44 @@ func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln n
 		// Before the others: GOAWAY first, so clients move on while the
 		// hub ends their streams.
 		stops = append([]func(context.Context){func(ctx context.Context) { h3.Shutdown(ctx) }}, stops...)
+		closeH3 = func() { h3.Shutdown(closedContext()) }
 		log.Info("serving HTTP/3", "udp", ln.Addr().String())
 	}
 	if certs != nil {
 		if err := certs.Manage(ctx); err != nil {
 			stop(ctx)
-			return fmt.Errorf("certificates: %w", err)
+			return wait, fmt.Errorf("certificates: %w", err)
 		}
 		log.Info("managing certificates", "domains", e.domains.String(), "ca", e.acmeDirectory)
 	}
+	stopped := make(chan struct{})
 	httpSrv.RegisterOnShutdown(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 		defer cancel()
 		stop(ctx)
+		close(stopped)
 	})
-	return nil
+	wait = func() {
+		select {
+		case <-stopped:
+			return
+		case <-time.After(quicGrace):
+		}
+		closeH3()
+		<-stopped
+	}
+	return wait, nil
+}
+
+// quicGrace is how long, once the hub's streams have ended, HTTP/3
+// clients are given to close their connections after GOAWAY before the
+// hub closes them (CONNECTION_CLOSE, no error).
+const quicGrace = time.Second
+
+func closedContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }
 
 func (e *edgeFlags) acmeConfig(dataDir string, tlsPort int, log *slog.Logger) (edge.ACMEConfig, error) {
