@@ -79,7 +79,9 @@ func newTestCert(t *testing.T) testCert {
 	return tc
 }
 
-func (tc testCert) args() []string { return []string{"--tls-cert", tc.certFile, "--tls-key", tc.keyFile} }
+func (tc testCert) args() []string {
+	return []string{"--tls-cert", tc.certFile, "--tls-key", tc.keyFile}
+}
 
 // h3Client speaks HTTP/3 only (quic-go's client), trusting pool.
 func h3Client(t *testing.T, pool *x509.CertPool) *http.Client {
