@@ -34,5 +34,7 @@ func TestBehindCaddy(t *testing.T) {
 
 func TestCaddyCutsSilentStreams(t *testing.T) {
 	h := startHub(t, "-1s")
-	checkCutWithoutHeartbeats(t, startCaddy(t, h.Addr))
+	p := startCaddy(t, h.Addr)
+	checkCutWithoutHeartbeats(t, p)
+	checkLintNames(t, p, `"Behind Caddy"`)
 }

@@ -32,5 +32,7 @@ func TestBehindHAProxy(t *testing.T) {
 
 func TestHAProxyCutsSilentStreams(t *testing.T) {
 	h := startHub(t, "-1s")
-	checkCutWithoutHeartbeats(t, startHAProxy(t, h.Addr))
+	p := startHAProxy(t, h.Addr)
+	checkCutWithoutHeartbeats(t, p)
+	checkLintNames(t, p, `"Behind HAProxy"`)
 }

@@ -11,6 +11,7 @@
 package proxies_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
@@ -168,4 +169,22 @@ func checkCutWithoutHeartbeats(t *testing.T, p *proxy) {
 			return false
 		}
 	})
+}
+
+// checkLintNames: "ssekit lint" through the proxy cutting a silent stream
+// reports the idle cut and names the recipe to follow.
+func checkLintNames(t *testing.T, p *proxy, recipe string) {
+	stdout, stderr, _ := ssekit.Run(t, nil, "", "lint", "--json", "--duration", "5s", "--heartbeat", "500ms", p.hubURL()+"?topic=lint")
+	var rep struct {
+		Findings []struct{ Rule, Fix string }
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("lint --json: %v\n%s\n%s", err, stdout, stderr)
+	}
+	for _, f := range rep.Findings {
+		if f.Rule == "proxy-idle-cut" && strings.Contains(f.Fix, recipe) {
+			return
+		}
+	}
+	t.Errorf("lint through the proxy: %s; want a proxy-idle-cut finding naming %s", stdout, recipe)
 }
