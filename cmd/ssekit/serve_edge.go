@@ -25,6 +25,7 @@ type edgeFlags struct {
 	acmeDirectory  string
 	acmeEmail      string
 	acmeCARoot     string
+	acmeStorage    string
 	eabKeyID       string
 	eabMACKey      string
 	acmeChallenges string
@@ -54,6 +55,7 @@ func (e *edgeFlags) register(fs *flag.FlagSet) {
 	fs.Var(&e.domains, "domain", "serve HTTPS for `NAME` with a certificate obtained and renewed over ACME, kept in --data-dir/certificates (repeatable, or comma-separated; instead of --tls-cert)")
 	fs.StringVar(&e.acmeDirectory, "acme-directory", edge.LetsEncrypt, "ACME directory `URL` of the CA issuing --domain's certificates")
 	fs.StringVar(&e.acmeEmail, "acme-email", "", "contact `ADDRESS` given to the CA (expiry warnings)")
+	fs.StringVar(&e.acmeStorage, "acme-storage", "", "`DIR` for certificates, keys and the ACME account (default: --data-dir/certificates); nodes of a cluster sharing it (a shared file system) order each certificate once, under its lock files")
 	fs.StringVar(&e.acmeCARoot, "acme-ca-root", "", "trust only the PEM certificates in `FILE` for the ACME directory's own HTTPS (a private CA)")
 	fs.StringVar(&e.eabKeyID, "acme-eab-kid", "", "external account binding key `ID`, for CAs that require one (ZeroSSL, Google, SSL.com)")
 	fs.StringVar(&e.eabMACKey, "acme-eab-hmac", "", "external account binding MAC `KEY` (base64url, as the CA gives it), or @FILE")
@@ -196,10 +198,13 @@ func (e *edgeFlags) acmeConfig(dataDir string, tlsPort int, log *slog.Logger) (e
 		Directory:          e.acmeDirectory,
 		Email:              e.acmeEmail,
 		EABKeyID:           e.eabKeyID,
-		Dir:                edge.DirFor(dataDir),
+		Dir:                e.acmeStorage,
 		TLSPort:            tlsPort,
 		RenewCheckInterval: e.renewCheck,
 		Logger:             log,
+	}
+	if ac.Dir == "" {
+		ac.Dir = edge.DirFor(dataDir)
 	}
 	mac, err := readAtFile(e.eabMACKey)
 	if err != nil {
