@@ -35,7 +35,7 @@ type testCert struct {
 	spkiHash          string // base64 SHA-256 of the public key, for Chromium
 }
 
-func newTestCert(t *testing.T) testCert {
+func newTestCert(t testing.TB) testCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
