@@ -39,10 +39,10 @@ type benchClients struct {
 	pool  func() *http.Client
 }
 
-func benchProtos(b *testing.B, tc testCert) []benchClients {
+func benchProtos(b *testing.B, tc e2etest.TestCert) []benchClients {
 	mk := func(proto string) func() *http.Client {
 		return func() *http.Client {
-			tlsConf := &tls.Config{RootCAs: tc.pool}
+			tlsConf := &tls.Config{RootCAs: tc.Pool}
 			switch proto {
 			case "h3":
 				tr := &http3.Transport{TLSClientConfig: tlsConf, QUICConfig: &quic.Config{MaxIdleTimeout: time.Minute, KeepAlivePeriod: 20 * time.Second}}
@@ -92,9 +92,9 @@ func procCPU(b *testing.B, pid int) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
-func benchHub(b *testing.B, tc testCert) *e2etest.Hub {
+func benchHub(b *testing.B, tc e2etest.TestCert) *e2etest.Hub {
 	return ssekit.Start(b, e2etest.HubSpec{Args: append([]string{"--jwt-key", testSecret, "--allow-anonymous",
-		"--store", "memory", "--data-dir", b.TempDir(), "--max-subscribers", "-1"}, tc.args()...)})
+		"--store", "memory", "--data-dir", b.TempDir(), "--max-subscribers", "-1"}, tc.Args()...)})
 }
 
 // openStreams opens n subscriptions to topic(i), benchPerConn per client,
@@ -130,7 +130,7 @@ func openStreams(b *testing.B, ctx context.Context, p benchClients, hubURL strin
 // BenchmarkIdleSubscriberTLS: the hub's resident memory per idle
 // subscriber, over HTTP/1.1, HTTP/2 and HTTP/3, all over TLS.
 func BenchmarkIdleSubscriberTLS(b *testing.B) {
-	tc := newTestCert(b)
+	tc := e2etest.NewTestCert(b)
 	for _, p := range benchProtos(b, tc) {
 		b.Run(p.proto, func(b *testing.B) {
 			for range b.N {
@@ -154,7 +154,7 @@ func BenchmarkIdleSubscriberTLS(b *testing.B) {
 // publish handling included), benchSubscribers subscribers on one topic,
 // benchEvents published one after another.
 func BenchmarkDeliveredEventTLS(b *testing.B) {
-	tc := newTestCert(b)
+	tc := e2etest.NewTestCert(b)
 	for _, p := range benchProtos(b, tc) {
 		b.Run(p.proto, func(b *testing.B) {
 			for range b.N {
@@ -175,7 +175,7 @@ func BenchmarkDeliveredEventTLS(b *testing.B) {
 						}
 					}()
 				}
-				pub := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.pool}}
+				pub := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.Pool}}
 				pc := &http.Client{Transport: pub}
 				tok := e2etest.PublisherToken(b, testSecret)
 				cpu0 := procCPU(b, pid)

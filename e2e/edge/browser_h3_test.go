@@ -20,16 +20,16 @@ import (
 // h3), receives updates, and after a hub restart reconnects by itself and
 // gets what it missed by replay.
 func TestBrowserHTTP3(t *testing.T) {
-	tc := newTestCert(t)
-	args := append([]string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", t.TempDir()}, tc.args()...)
+	tc := e2etest.NewTestCert(t)
+	args := append([]string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", t.TempDir()}, tc.Args()...)
 	h := ssekit.Start(t, e2etest.HubSpec{Args: args})
 	ctx := browsertest.New(t,
 		chromedp.Flag("disable-quic", false),
 		chromedp.Flag("enable-quic", true),
 		chromedp.Flag("origin-to-force-quic-on", h.Addr),
-		chromedp.Flag("ignore-certificate-errors-spki-list", tc.spkiHash),
+		chromedp.Flag("ignore-certificate-errors-spki-list", tc.SPKIHash),
 	)
-	tcp := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.pool}}
+	tcp := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.Pool}}
 	t.Cleanup(tcp.CloseIdleConnections)
 	c := &http.Client{Transport: tcp}
 

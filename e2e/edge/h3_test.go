@@ -1,22 +1,12 @@
 package edge_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,61 +17,6 @@ import (
 
 	"github.com/ssekit/sse/internal/e2etest"
 )
-
-// testCert is a certificate for 127.0.0.1 made for one test.
-type testCert struct {
-	certFile, keyFile string
-	pool              *x509.CertPool
-	spkiHash          string // base64 SHA-256 of the public key, for Chromium
-}
-
-func newTestCert(t testing.TB) testCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "ssekit e2e/edge"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	tc := testCert{certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem"), pool: x509.NewCertPool()}
-	if err := os.WriteFile(tc.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(tc.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tc.pool.AddCert(cert)
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	tc.spkiHash = base64.StdEncoding.EncodeToString(sum[:])
-	return tc
-}
-
-func (tc testCert) args() []string {
-	return []string{"--tls-cert", tc.certFile, "--tls-key", tc.keyFile}
-}
 
 // h3Client speaks HTTP/3 only (quic-go's client), trusting pool.
 func h3Client(t *testing.T, pool *x509.CertPool) *http.Client {
@@ -94,11 +29,11 @@ func h3Client(t *testing.T, pool *x509.CertPool) *http.Client {
 // checks the HTTPS side advertises it, and resumes after the hub restarts
 // (SIGTERM: GOAWAY, the stream ends cleanly) with Last-Event-ID.
 func TestHTTP3(t *testing.T) {
-	tc := newTestCert(t)
+	tc := e2etest.NewTestCert(t)
 	dataDir := t.TempDir()
-	args := append([]string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", dataDir, "--heartbeat", "200ms"}, tc.args()...)
+	args := append([]string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", dataDir, "--heartbeat", "200ms"}, tc.Args()...)
 	h := ssekit.Start(t, e2etest.HubSpec{Args: args})
-	c := h3Client(t, tc.pool)
+	c := h3Client(t, tc.Pool)
 
 	s := e2etest.OpenStream(t, c, h.URL(), "topic=h3", "", 60*time.Second)
 	if s.Resp.ProtoMajor != 3 {
@@ -110,7 +45,7 @@ func TestHTTP3(t *testing.T) {
 	}
 
 	t.Run("AltSvc", func(t *testing.T) {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.pool}}
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.Pool}}
 		defer tr.CloseIdleConnections()
 		resp, err := (&http.Client{Transport: tr}).Get(h.Base() + "/healthz")
 		if err != nil {
@@ -149,7 +84,7 @@ func TestHTTP3(t *testing.T) {
 		t.Fatalf("hub exit: %v", err)
 	}
 	side := ssekit.Start(t, e2etest.HubSpec{Args: append([]string{"--http3=false"}, args...)})
-	tcp := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.pool}}
+	tcp := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.Pool}}
 	t.Cleanup(tcp.CloseIdleConnections)
 	id2 := mustPublish(t, &http.Client{Transport: tcp}, side.URL(), "h3", "", "while away")
 	side.Cmd.Process.Signal(syscall.SIGTERM)
@@ -157,7 +92,7 @@ func TestHTTP3(t *testing.T) {
 		t.Fatalf("side hub exit: %v", err)
 	}
 	h = ssekit.Start(t, e2etest.HubSpec{Addr: h.Addr, Args: args})
-	c = h3Client(t, tc.pool)
+	c = h3Client(t, tc.Pool)
 	s = e2etest.OpenStream(t, c, h.URL(), "topic=h3", id1, 60*time.Second)
 	if ev := s.Next(t); ev.ID != id2 || ev.Data != "while away" {
 		t.Fatalf("after the restart got %+v; want the missed %q", ev, id2)

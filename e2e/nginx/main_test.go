@@ -82,17 +82,6 @@ func readSite(t *testing.T, name string) string {
 	return string(b)
 }
 
-// replaceOnce replaces old, which must occur in s exactly once, by new: a
-// site file that no longer has the line a test rewrites fails loudly
-// instead of being tested unchanged.
-func replaceOnce(t *testing.T, s, old, new string) string {
-	t.Helper()
-	if n := strings.Count(s, old); n != 1 {
-		t.Fatalf("site configuration has %q %d times; want once", old, n)
-	}
-	return strings.Replace(s, old, new, 1)
-}
-
 // startNginx runs nginx with the site configuration, its "listen 80;"
 // replaced by a free port on 127.0.0.1, and waits until GET /healthz
 // through it answers 200 (so the hubs behind it are up too).
@@ -109,7 +98,7 @@ func startNginx(t *testing.T, site string) *nginxProc {
 		err := nginxConf.Execute(&conf, map[string]any{
 			"Dir":  dir,
 			"Root": os.Geteuid() == 0, // workers keep root's access to dir
-			"Site": replaceOnce(t, site, "listen 80;", "listen "+addr+";"),
+			"Site": e2etest.ReplaceOnce(t, site, "listen 80;", "listen "+addr+";"),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,8 @@ package proxies_test
 
 import (
 	"testing"
+
+	"github.com/ssekit/sse/internal/e2etest"
 )
 
 // caddyConf is testdata/Caddyfile for a hub at hubAddr, served on addr
@@ -9,9 +11,9 @@ import (
 // and its storage in dir, with the read timeout shortened.
 func caddyConf(t *testing.T, hubAddr, addr, dir string) string {
 	c := readConf(t, "Caddyfile")
-	c = replaceOnce(t, c, "hub.example.com {", "{\n\tadmin off\n\tstorage file_system "+dir+"\n}\nhttp://"+addr+" {")
-	c = replaceOnce(t, c, "reverse_proxy 127.0.0.1:8080 {", "reverse_proxy "+hubAddr+" {")
-	return replaceOnce(t, c, "read_timeout 5m", "read_timeout "+proxyIdle)
+	c = e2etest.ReplaceOnce(t, c, "hub.example.com {", "{\n\tadmin off\n\tstorage file_system "+dir+"\n}\nhttp://"+addr+" {")
+	c = e2etest.ReplaceOnce(t, c, "reverse_proxy 127.0.0.1:8080 {", "reverse_proxy "+hubAddr+" {")
+	return e2etest.ReplaceOnce(t, c, "read_timeout 5m", "read_timeout "+proxyIdle)
 }
 
 func startCaddy(t *testing.T, hubAddr string) *proxy {

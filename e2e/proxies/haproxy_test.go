@@ -2,16 +2,18 @@ package proxies_test
 
 import (
 	"testing"
+
+	"github.com/ssekit/sse/internal/e2etest"
 )
 
 // haproxyConf is testdata/haproxy.cfg for a hub at hubAddr, bound on
 // addr, with the client and server timeouts shortened.
 func haproxyConf(t *testing.T, hubAddr, addr string) string {
 	c := readConf(t, "haproxy.cfg")
-	c = replaceOnce(t, c, "bind :80", "bind "+addr)
-	c = replaceOnce(t, c, "server hub1 127.0.0.1:8080 check", "server hub1 "+hubAddr+" check inter 500ms")
-	c = replaceOnce(t, c, "timeout client 60s", "timeout client "+proxyIdle)
-	return replaceOnce(t, c, "timeout server 60s", "timeout server "+proxyIdle)
+	c = e2etest.ReplaceOnce(t, c, "bind :80", "bind "+addr)
+	c = e2etest.ReplaceOnce(t, c, "server hub1 127.0.0.1:8080 check", "server hub1 "+hubAddr+" check inter 500ms")
+	c = e2etest.ReplaceOnce(t, c, "timeout client 60s", "timeout client "+proxyIdle)
+	return e2etest.ReplaceOnce(t, c, "timeout server 60s", "timeout server "+proxyIdle)
 }
 
 func startHAProxy(t *testing.T, hubAddr string) *proxy {

@@ -58,17 +58,6 @@ func readConf(t *testing.T, name string) string {
 	return string(b)
 }
 
-// replaceOnce replaces old, which must occur in s exactly once: a
-// configuration that no longer has the line a test rewrites fails loudly
-// instead of being tested unchanged.
-func replaceOnce(t *testing.T, s, old, new string) string {
-	t.Helper()
-	if n := strings.Count(s, old); n != 1 {
-		t.Fatalf("configuration has %q %d times; want once", old, n)
-	}
-	return strings.Replace(s, old, new, 1)
-}
-
 // proxy is one proxy process listening on addr.
 type proxy struct {
 	*e2etest.Process
