@@ -74,6 +74,15 @@ func (e *edgeFlags) check(cfg *serveConfig) error {
 	if e.httpAddr != "" && e.httpAddr != "off" && len(e.domains) == 0 && cfg.tlsCert == "" {
 		return usageErrorf("--http-addr redirects to HTTPS: it needs --domain or --tls-cert")
 	}
+	// Draft-08 tokens name the hub by the URL clients use: with --domain
+	// that is the domain's, not --addr's (":443" names no host).
+	if len(e.domains) > 0 && cfg.issuer != "" && cfg.resource == "" {
+		host := e.domains[0]
+		if _, port, err := net.SplitHostPort(cfg.addr); err == nil && port != "443" {
+			host = net.JoinHostPort(host, port)
+		}
+		cfg.resource = "https://" + host + "/.well-known/mercure"
+	}
 	return nil
 }
 
