@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/ssekit/sse/internal/e2etest"
+	"github.com/ssekit/sse/internal/poll"
 )
 
 // h3Client speaks HTTP/3 only (quic-go's client), trusting pool.
@@ -101,4 +103,63 @@ func TestHTTP3(t *testing.T) {
 	if ev := s.Next(t); ev.ID != id3 {
 		t.Fatalf("got %+v; want %q live", ev, id3)
 	}
+}
+
+// gauge reads one unlabelled metric of the hub, -1 when it cannot.
+func gauge(c *http.Client, base, name string) int {
+	resp, err := c.Get(base + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(b)) {
+		var n float64
+		if _, err := fmt.Sscanf(line, name+" %g", &n); err == nil {
+			return int(n)
+		}
+	}
+	return -1
+}
+
+// TestHTTP3SlowReaderDropped: a subscriber over HTTP/3 that stops reading
+// (its QUIC flow-control window fills) is dropped by the write deadline or
+// its full queue, as over the other protocols, while a reading one on the
+// same topic gets every update.
+func TestHTTP3SlowReaderDropped(t *testing.T) {
+	tc := e2etest.NewTestCert(t)
+	args := append([]string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", t.TempDir(),
+		"--write-timeout", "1s", "--queue-size", "64"}, tc.Args()...)
+	h := ssekit.Start(t, e2etest.HubSpec{Args: args})
+	tcp := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.Pool}}
+	t.Cleanup(tcp.CloseIdleConnections)
+	c := &http.Client{Transport: tcp}
+
+	stalled := e2etest.OpenStream(t, h3Client(t, tc.Pool), h.URL(), "topic=slow", "", 60*time.Second)
+	_ = stalled // never read
+	reader := e2etest.OpenStream(t, h3Client(t, tc.Pool), h.URL(), "topic=slow", "", 60*time.Second)
+	got := make(chan int, 1)
+	go func() {
+		n := 0
+		for n < 80 {
+			if _, err := reader.Dec.Next(); err != nil {
+				break
+			}
+			n++
+		}
+		got <- n
+	}()
+	big := strings.Repeat("x", 64<<10)
+	for i := range 80 {
+		mustPublish(t, c, h.URL(), "slow", "", fmt.Sprintf("%d %s", i, big))
+	}
+	if n := <-got; n != 80 {
+		t.Fatalf("the reading subscriber got %d of 80 updates", n)
+	}
+	poll.Until(t, "the stalled HTTP/3 subscriber to be dropped", 30*time.Second, func() bool {
+		return gauge(c, h.Base(), "ssekit_subscribers") == 1
+	})
 }
