@@ -16,9 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ssekit/sse/internal/acmetest"
+	"github.com/ssekit/sse/internal/certredis"
 	"github.com/ssekit/sse/internal/edge"
 	"github.com/ssekit/sse/internal/poll"
+	"github.com/ssekit/sse/internal/redistest"
 )
 
 func listen(t *testing.T, addr string) (net.Listener, int) {
@@ -240,4 +244,27 @@ func manyDomains(n int) []string {
 		d[i] = "h" + strconv.Itoa(i) + ".example.com"
 	}
 	return d
+}
+
+// TestClusterOnRedisOrdersOnce: two nodes keeping their certificates in
+// one Redis (internal/certredis) order once between them.
+func TestClusterOnRedisOrdersOnce(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	tlsLn, tlsPort := listen(t, "127.0.0.1:0")
+	httpLn, httpPort := listen(t, "127.0.0.1:0")
+	ca := acmetest.Start(t, acmetest.Options{HTTPPort: httpPort, TLSPort: tlsPort})
+	tlsLn2, _ := listen(t, "127.0.0.1:0")
+	httpLn2, _ := listen(t, "127.0.0.1:0")
+	onRedis := func(c *edge.ACMEConfig) {
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		t.Cleanup(func() { rdb.Close() })
+		c.Storage = certredis.New(rdb, "ssekit:certs")
+	}
+	startNode(t, ca, "", tlsLn, httpLn, onRedis)
+	startNode(t, ca, "", tlsLn2, httpLn2, onRedis)
+	waitCert(t, tlsLn.Addr().String(), ca.Roots)
+	waitCert(t, tlsLn2.Addr().String(), ca.Roots)
+	if n := ca.Orders(); n != 1 {
+		t.Errorf("%d orders from two nodes on one Redis; want 1", n)
+	}
 }
