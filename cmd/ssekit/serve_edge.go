@@ -14,7 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ssekit/sse/internal/certredis"
 	"github.com/ssekit/sse/internal/edge"
+	"github.com/ssekit/sse/store/redisstream"
 )
 
 // edgeFlags are the serve flags for standing on the internet without a
@@ -55,7 +57,7 @@ func (e *edgeFlags) register(fs *flag.FlagSet) {
 	fs.Var(&e.domains, "domain", "serve HTTPS for `NAME` with a certificate obtained and renewed over ACME, kept in --data-dir/certificates (repeatable, or comma-separated; instead of --tls-cert)")
 	fs.StringVar(&e.acmeDirectory, "acme-directory", edge.LetsEncrypt, "ACME directory `URL` of the CA issuing --domain's certificates")
 	fs.StringVar(&e.acmeEmail, "acme-email", "", "contact `ADDRESS` given to the CA (expiry warnings)")
-	fs.StringVar(&e.acmeStorage, "acme-storage", "", "`DIR` for certificates, keys and the ACME account (default: --data-dir/certificates); nodes of a cluster sharing it (a shared file system) order each certificate once, under its lock files")
+	fs.StringVar(&e.acmeStorage, "acme-storage", "", "`DIR` for certificates, keys and the ACME account (default: in Redis with a redis:// --store, else --data-dir/certificates); nodes of a cluster sharing it (a shared file system) order each certificate once, under its lock files")
 	fs.StringVar(&e.acmeCARoot, "acme-ca-root", "", "trust only the PEM certificates in `FILE` for the ACME directory's own HTTPS (a private CA)")
 	fs.StringVar(&e.eabKeyID, "acme-eab-kid", "", "external account binding key `ID`, for CAs that require one (ZeroSSL, Google, SSL.com)")
 	fs.StringVar(&e.eabMACKey, "acme-eab-hmac", "", "external account binding MAC `KEY` (base64url, as the CA gives it), or @FILE")
@@ -113,6 +115,19 @@ func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln n
 		ac, err := e.acmeConfig(cfg.dataDir, port, log)
 		if err != nil {
 			return wait, err
+		}
+		if e.acmeStorage == "" && isRedisURL(cfg.store) {
+			// A cluster on Redis keeps its certificates there too, so
+			// its nodes order each one once (internal/certredis).
+			rdb, prefix, err := redisstream.NewClient(cfg.store)
+			if err != nil {
+				return wait, err
+			}
+			if prefix == "" {
+				prefix = "ssekit"
+			}
+			ac.Storage = certredis.New(rdb, prefix+":certs")
+			stops = append(stops, func(context.Context) { rdb.Close() })
 		}
 		if certs, err = edge.NewCerts(ac); err != nil {
 			return wait, usageErrorf("%v", err)

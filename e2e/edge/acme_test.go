@@ -13,6 +13,7 @@ import (
 	"github.com/ssekit/sse/internal/acmetest"
 	"github.com/ssekit/sse/internal/e2etest"
 	"github.com/ssekit/sse/internal/poll"
+	"github.com/ssekit/sse/internal/redistest"
 )
 
 // h2Client speaks HTTP/2 over TLS to "localhost", trusting roots only.
@@ -162,4 +163,28 @@ func atoi(t *testing.T, s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// TestServeDomainClusterOnRedis: two hubs of a cluster on one Redis, both
+// with --domain, get the certificate from one order: they keep it in
+// Redis under a lock both see.
+func TestServeDomainClusterOnRedis(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	addrs := e2etest.FreeAddrs(t, 4)
+	_, tlsPort, _ := net.SplitHostPort(addrs[0])
+	_, httpPort, _ := net.SplitHostPort(addrs[1])
+	ca := acmetest.Start(t, acmetest.Options{HTTPPort: atoi(t, httpPort), TLSPort: atoi(t, tlsPort)})
+	args := func(httpAddr string) []string {
+		return []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", t.TempDir(), "--store", rs.URL(),
+			"--domain", "localhost", "--acme-directory", ca.Directory, "--acme-ca-root", ca.DirectoryCA, "--http-addr", httpAddr}
+	}
+	// The second node's ports are not those the CA validates: an order of
+	// its own could only pass through the first node's answers.
+	ssekit.Start(t, e2etest.HubSpec{Addr: addrs[0], Args: args(addrs[1])})
+	ssekit.Start(t, e2etest.HubSpec{Addr: addrs[2], Args: args(addrs[3])})
+	waitCert(t, addrs[0], ca.Roots, nil)
+	waitCert(t, addrs[2], ca.Roots, nil)
+	if n := ca.Orders(); n != 1 {
+		t.Errorf("%d orders from two nodes; want 1", n)
+	}
 }

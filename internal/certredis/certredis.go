@@ -4,9 +4,9 @@
 // each one while the others wait and load it, and any node answers a
 // challenge another node started.
 //
-// Layout, under a prefix: "PREFIX:v:KEY" is a hash (value, modified),
-// "PREFIX:keys" a sorted set of every key (for listing by prefix), and
-// "PREFIX:lock:NAME" a lock: a random token with a time to live, renewed
+// Layout, under a prefix: "{PREFIX}:v:KEY" is a hash (value, modified),
+// "{PREFIX}:keys" a sorted set of every key (for listing by prefix), and
+// "{PREFIX}:lock:NAME" a lock: a random token with a time to live, renewed
 // while held, so a holder that dies frees it after lockTTL.
 package certredis
 
@@ -57,8 +57,10 @@ type heldLock struct {
 }
 
 // New keeps the certificates in rdb under prefix (e.g. "ssekit:certs").
+// The prefix is a hash tag ("{ssekit:certs}:…"), so on Redis Cluster
+// every key is in one slot and a Store stays one transaction.
 func New(rdb redis.UniversalClient, prefix string) *Storage {
-	return &Storage{rdb: rdb, prefix: prefix, held: make(map[string]heldLock), clock: time.Now}
+	return &Storage{rdb: rdb, prefix: "{" + prefix + "}", held: make(map[string]heldLock), clock: time.Now}
 }
 
 func (s *Storage) valueKey(key string) string { return s.prefix + ":v:" + key }
