@@ -13,6 +13,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/time/rate"
 )
 
 // What one QUIC connection may cost, whoever opens it. Publishes are at
@@ -32,12 +33,20 @@ const (
 	h3HandshakeIdle = 5 * time.Second
 	// altSvcMaxAge is how long browsers remember that HTTP/3 is here.
 	altSvcMaxAge = 24 * time.Hour
+	// Above h3NewConnsPerSecond new connections (burst h3NewConnsBurst),
+	// a client must first prove it owns its source address (a QUIC Retry,
+	// one round trip more), so a flood of spoofed Initial packets costs
+	// the hub no handshake state.
+	h3NewConnsPerSecond = 200
+	h3NewConnsBurst     = 400
 )
 
 // H3 serves HTTP/3 on a UDP socket.
 type H3 struct {
 	srv  *http3.Server
 	pc   net.PacketConn
+	tr   *quic.Transport
+	ln   *quic.EarlyListener
 	port int
 }
 
@@ -53,24 +62,32 @@ func ListenH3(addr string, tlsConf *tls.Config, h http.Handler, log *slog.Logger
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	tc := tlsConf.Clone()
 	tc.MinVersion = tls.VersionTLS13 // QUIC is TLS 1.3 only
+	newConns := rate.NewLimiter(h3NewConnsPerSecond, h3NewConnsBurst)
+	tr := &quic.Transport{
+		Conn:                pc,
+		VerifySourceAddress: func(net.Addr) bool { return !newConns.Allow() },
+	}
+	ln, err := tr.ListenEarly(http3.ConfigureTLSConfig(tc), &quic.Config{
+		HandshakeIdleTimeout:       h3HandshakeIdle,
+		MaxIdleTimeout:             h3IdleTimeout,
+		KeepAlivePeriod:            h3KeepAlive,
+		MaxIncomingStreams:         h3MaxStreams,
+		MaxIncomingUniStreams:      8,
+		MaxStreamReceiveWindow:     h3MaxStreamWindow,
+		MaxConnectionReceiveWindow: h3MaxConnectionWindow,
+		Allow0RTT:                  true,
+	})
+	if err != nil {
+		tr.Close()
+		return nil, fmt.Errorf("edge: HTTP/3 on UDP %s: %w", addr, err)
+	}
 	srv := &http3.Server{
 		Port:        port,
-		TLSConfig:   http3.ConfigureTLSConfig(tc),
 		Handler:     RefuseEarly(h),
 		IdleTimeout: 2 * time.Minute,
-		QUICConfig: &quic.Config{
-			HandshakeIdleTimeout:       h3HandshakeIdle,
-			MaxIdleTimeout:             h3IdleTimeout,
-			KeepAlivePeriod:            h3KeepAlive,
-			MaxIncomingStreams:         h3MaxStreams,
-			MaxIncomingUniStreams:      8,
-			MaxStreamReceiveWindow:     h3MaxStreamWindow,
-			MaxConnectionReceiveWindow: h3MaxConnectionWindow,
-			Allow0RTT:                  true,
-		},
-		Logger: log,
+		Logger:      log,
 	}
-	return &H3{srv: srv, pc: pc, port: port}, nil
+	return &H3{srv: srv, pc: pc, tr: tr, ln: ln, port: port}, nil
 }
 
 // Port is the UDP port served.
@@ -78,7 +95,7 @@ func (s *H3) Port() int { return s.port }
 
 // Serve serves until Shutdown or Close; it returns nil then.
 func (s *H3) Serve() error {
-	err := s.srv.Serve(s.pc)
+	err := s.srv.ServeListener(s.ln)
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) {
 		return nil
 	}
@@ -89,7 +106,9 @@ func (s *H3) Serve() error {
 // requests elsewhere (another node, or this one restarted), waits until
 // the running requests end or ctx does, then closes everything.
 func (s *H3) Shutdown(ctx context.Context) error {
+	s.ln.Close() // no new connections; accepted ones go on
 	err := s.srv.Shutdown(ctx)
+	s.tr.Close()
 	s.pc.Close()
 	return err
 }
