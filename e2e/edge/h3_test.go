@@ -105,26 +105,6 @@ func TestHTTP3(t *testing.T) {
 	}
 }
 
-// gauge reads one unlabelled metric of the hub, -1 when it cannot.
-func gauge(c *http.Client, base, name string) int {
-	resp, err := c.Get(base + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return -1
-	}
-	for line := range strings.Lines(string(b)) {
-		var n float64
-		if _, err := fmt.Sscanf(line, name+" %g", &n); err == nil {
-			return int(n)
-		}
-	}
-	return -1
-}
-
 // TestHTTP3SlowReaderDropped: a subscriber over HTTP/3 that stops reading
 // (its QUIC flow-control window fills) is dropped by the write deadline or
 // its full queue, as over the other protocols, while a reading one on the
@@ -160,6 +140,6 @@ func TestHTTP3SlowReaderDropped(t *testing.T) {
 		t.Fatalf("the reading subscriber got %d of 80 updates", n)
 	}
 	poll.Until(t, "the stalled HTTP/3 subscriber to be dropped", 30*time.Second, func() bool {
-		return gauge(c, h.Base(), "ssekit_subscribers") == 1
+		return e2etest.Gauge(c, h.Base(), "ssekit_subscribers") == 1
 	})
 }

@@ -306,22 +306,7 @@ func (s *stream) waitResponse(t *testing.T) *http.Response {
 // subscribers returns the hub's ssekit_subscribers gauge, read from its
 // /metrics directly (not through nginx); -1 when it cannot be read.
 func subscribers(h *e2etest.Hub) int {
-	resp, err := h.Client.Get(h.Base() + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return -1
-	}
-	for line := range strings.Lines(string(b)) {
-		var n float64
-		if _, err := fmt.Sscanf(line, "ssekit_subscribers %g", &n); err == nil {
-			return int(n)
-		}
-	}
-	return -1
+	return e2etest.Gauge(h.Client, h.Base(), "ssekit_subscribers")
 }
 
 // waitSubscribers waits until the hub counts want subscribers.
