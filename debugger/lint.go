@@ -86,6 +86,9 @@ type LintReport struct {
 	Bytes          int64    `json:"bytes"`
 	LargestEvent   int      `json:"largestEvent"`
 	LineEnds       LineEnds `json:"lineEnds"`
+	// Proxy names the proxy or platform the response came through, when
+	// its headers say (Cloudflare, Caddy, nginx, …).
+	Proxy string `json:"proxy,omitempty"`
 	// End says why the observation stopped.
 	End      string    `json:"end"`
 	Findings []Finding `json:"findings"`
@@ -391,8 +394,12 @@ func (l *linter) finish() {
 	r := l.rep
 	end := time.Now()
 	r.Observed = ms(end.Sub(l.start))
+	var endSilence time.Duration // the silence before the stream ended
 	if r.End != ReasonServerEnded {
 		l.silence(end.Sub(l.lastByte)) // the silence going on at the end
+	}
+	if !strings.HasPrefix(r.End, "observed for") && !strings.HasSuffix(r.End, "events received") && r.End != "interrupted" {
+		endSilence = end.Sub(l.lastByte)
 	}
 	r.LineEnds = l.splitter.LineEnds()
 
@@ -437,6 +444,7 @@ func (l *linter) finish() {
 		r.add(SeverityInfo, "heartbeat", fmt.Sprintf("observe longer (--duration above %s) to check heartbeats", roundDur(l.cfg.Heartbeat)),
 			"no heartbeat seen, but the observation (%s) was shorter than the heartbeat window (%s)", roundDur(time.Duration(r.Observed*float64(time.Millisecond))), roundDur(l.cfg.Heartbeat))
 	}
+	l.proxyFindings(endSilence)
 	if r.Events == 0 && r.Bytes == 0 {
 		r.add(SeverityInfo, "no-events", "observe longer, or make the server send something",
 			"nothing arrived in %s: only the response was checked", roundDur(time.Duration(r.Observed*float64(time.Millisecond))))

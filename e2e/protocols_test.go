@@ -1,18 +1,8 @@
 package e2e_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,10 +28,9 @@ func TestH2C(t *testing.T) {
 // certificate made here): a Go client subscribes over HTTP/2, "ssekit
 // publish --insecure" publishes, and "ssekit listen --insecure" receives.
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, pool := selfSignedCert(t, dir)
-	h := ssekit.Start(t, e2etest.HubSpec{Args: []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", filepath.Join(dir, "data"),
-		"--tls-cert", certFile, "--tls-key", keyFile}})
+	tc := e2etest.NewTestCert(t)
+	pool := tc.Pool
+	h := ssekit.Start(t, e2etest.HubSpec{Args: append([]string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", t.TempDir()}, tc.Args()...)})
 	if !strings.HasPrefix(h.URL(), "https://") {
 		t.Fatalf("hub URL %s; want https", h.URL())
 	}
@@ -77,47 +66,4 @@ func TestTLS(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, `"data":"secret data"`) || !strings.Contains(stderr, "HTTP/2") {
 		t.Errorf("ssekit listen over TLS: exit code %d, stdout %q, stderr %q; want the update, over HTTP/2", code, stdout, stderr)
 	}
-}
-
-// selfSignedCert writes a certificate for 127.0.0.1 and its key into dir
-// and returns their paths and a pool that trusts the certificate.
-func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "ssekit e2e"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }

@@ -28,6 +28,9 @@ reason and the fix:
   line-endings, utf8     mixed line ends, bytes that are not UTF-8
   buffering              events that arrive in bursts instead of one by one
   event-size             events larger than --max-event-size
+  proxy, proxy-buffers,  the proxy in front, named from its headers (Cloudflare,
+  proxy-idle-cut         Caddy, nginx, AWS ALB…), buffering or cutting idle streams,
+                         with its recipe in docs/deploying.md
 
 It takes the request flags of 'ssekit listen' (-X, -H, -d). Exit status: 0
 when nothing reached --fail-on (errors by default), 1 otherwise or when the

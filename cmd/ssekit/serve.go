@@ -78,6 +78,7 @@ type serveConfig struct {
 	tlsCert, tlsKey                                  string
 	logFormat, logLevel                              string
 	nats                                             natsFlags // store_nats.go
+	edge                                             edgeFlags // serve_edge.go
 }
 
 func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -117,6 +118,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: `text` or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, `info`, warn or error")
 	c.nats.register(fs)
+	c.edge.register(fs)
 	addEnvTwins(fs)
 	return c
 }
@@ -170,6 +172,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return usageErrorf("--tls-cert and --tls-key go together")
+	}
+	if err := cfg.edge.check(cfg); err != nil { // serve_edge.go
+		return err
 	}
 
 	// Under systemd socket activation (deploy/ssekit.socket) the listener
@@ -277,6 +282,14 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	} else {
 		httpSrv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge
 	}
+	edgeStopped, err := startEdge(ctx, cfg, httpSrv, ln, log) // serve_edge.go: --domain, --http-addr, --http3
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if httpSrv.TLSConfig != nil {
+		scheme = "https"
+	}
 	served := make(chan error, 1)
 	go func() {
 		if httpSrv.TLSConfig != nil {
@@ -320,6 +333,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if herr := <-httpDone; err == nil {
 		err = herr
 	}
+	edgeStopped()
 	if cerr := store.Close(shutdownCtx); err == nil {
 		err = cerr
 	}

@@ -26,7 +26,7 @@ func lbSite(t *testing.T, hubs []*e2etest.Hub) string {
 	}
 	site := readSite(t, "ssekit-lb.conf")
 	for i, h := range hubs {
-		site = replaceOnce(t, site, fmt.Sprintf("server 10.0.0.1%d:8080 ", i+1), "server "+h.Addr+" ")
+		site = e2etest.ReplaceOnce(t, site, fmt.Sprintf("server 10.0.0.1%d:8080 ", i+1), "server "+h.Addr+" ")
 	}
 	return site
 }

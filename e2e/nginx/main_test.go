@@ -82,17 +82,6 @@ func readSite(t *testing.T, name string) string {
 	return string(b)
 }
 
-// replaceOnce replaces old, which must occur in s exactly once, by new: a
-// site file that no longer has the line a test rewrites fails loudly
-// instead of being tested unchanged.
-func replaceOnce(t *testing.T, s, old, new string) string {
-	t.Helper()
-	if n := strings.Count(s, old); n != 1 {
-		t.Fatalf("site configuration has %q %d times; want once", old, n)
-	}
-	return strings.Replace(s, old, new, 1)
-}
-
 // startNginx runs nginx with the site configuration, its "listen 80;"
 // replaced by a free port on 127.0.0.1, and waits until GET /healthz
 // through it answers 200 (so the hubs behind it are up too).
@@ -109,7 +98,7 @@ func startNginx(t *testing.T, site string) *nginxProc {
 		err := nginxConf.Execute(&conf, map[string]any{
 			"Dir":  dir,
 			"Root": os.Geteuid() == 0, // workers keep root's access to dir
-			"Site": replaceOnce(t, site, "listen 80;", "listen "+addr+";"),
+			"Site": e2etest.ReplaceOnce(t, site, "listen 80;", "listen "+addr+";"),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -317,22 +306,7 @@ func (s *stream) waitResponse(t *testing.T) *http.Response {
 // subscribers returns the hub's ssekit_subscribers gauge, read from its
 // /metrics directly (not through nginx); -1 when it cannot be read.
 func subscribers(h *e2etest.Hub) int {
-	resp, err := h.Client.Get(h.Base() + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return -1
-	}
-	for line := range strings.Lines(string(b)) {
-		var n float64
-		if _, err := fmt.Sscanf(line, "ssekit_subscribers %g", &n); err == nil {
-			return int(n)
-		}
-	}
-	return -1
+	return e2etest.Gauge(h.Client, h.Base(), "ssekit_subscribers")
 }
 
 // waitSubscribers waits until the hub counts want subscribers.

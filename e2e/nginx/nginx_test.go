@@ -18,7 +18,7 @@ import (
 // oneHub rewrites testdata/ssekit.conf for a hub at addr.
 func oneHub(t *testing.T, addr string) string {
 	t.Helper()
-	return replaceOnce(t, readSite(t, "ssekit.conf"), "server 127.0.0.1:8080;", "server "+addr+";")
+	return e2etest.ReplaceOnce(t, readSite(t, "ssekit.conf"), "server 127.0.0.1:8080;", "server "+addr+";")
 }
 
 // checkOneByOne subscribes through nginx and publishes n updates one at a
@@ -164,14 +164,14 @@ func TestProxyBuffering(t *testing.T) {
 	testenv.NeedCommand(t, "nginx")
 	t.Run("OnButHeaderHonoured", func(t *testing.T) {
 		h := startHub(t, "--heartbeat", "-1s")
-		site := replaceOnce(t, oneHub(t, h.Addr), "proxy_buffering off;", "proxy_buffering on;")
+		site := e2etest.ReplaceOnce(t, oneHub(t, h.Addr), "proxy_buffering off;", "proxy_buffering on;")
 		ng := startNginx(t, site)
 		checkOneByOne(t, ng, "https://example.com/default-buffering", 5)
 	})
 
 	t.Run("GzipOn", func(t *testing.T) {
 		h := startHub(t, "--heartbeat", "-1s")
-		site := replaceOnce(t, oneHub(t, h.Addr), "proxy_cache off;",
+		site := e2etest.ReplaceOnce(t, oneHub(t, h.Addr), "proxy_cache off;",
 			"proxy_cache off;\n        gzip on;\n        gzip_types text/event-stream;\n        gzip_proxied any;")
 		ng := startNginx(t, site)
 		resp := checkOneByOne(t, ng, "https://example.com/gzip", 5)
@@ -182,7 +182,7 @@ func TestProxyBuffering(t *testing.T) {
 
 	t.Run("OnHeaderIgnored", func(t *testing.T) {
 		h := startHub(t, "--heartbeat", "-1s")
-		site := replaceOnce(t, oneHub(t, h.Addr), "proxy_buffering off;",
+		site := e2etest.ReplaceOnce(t, oneHub(t, h.Addr), "proxy_buffering off;",
 			"proxy_buffering on;\n        proxy_ignore_headers X-Accel-Buffering;")
 		ng := startNginx(t, site)
 		c := e2etest.NewClient(t)
@@ -215,7 +215,7 @@ func TestProxyBuffering(t *testing.T) {
 func TestReadTimeout(t *testing.T) {
 	testenv.NeedCommand(t, "nginx")
 	withTimeout := func(t *testing.T, h *e2etest.Hub) *nginxProc {
-		site := replaceOnce(t, oneHub(t, h.Addr), "proxy_read_timeout 120s;", "proxy_read_timeout 1s;")
+		site := e2etest.ReplaceOnce(t, oneHub(t, h.Addr), "proxy_read_timeout 120s;", "proxy_read_timeout 1s;")
 		return startNginx(t, site)
 	}
 	t.Run("HeartbeatsKeepStreamsOpen", func(t *testing.T) {

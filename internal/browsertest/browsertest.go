@@ -42,8 +42,9 @@ var flags = [...]string{
 // New starts a fresh headless Chromium with its own profile directory under
 // t.TempDir() and returns the context of a tab in it, for chromedp.Run. The
 // browser stops when the test ends; if the test failed, what the page wrote
-// to its console is logged.
-func New(t testing.TB) context.Context {
+// to its console is logged. extra options come after the defaults and win
+// over them (chromedp.Flag("disable-quic", false) lets a test use HTTP/3).
+func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := Chromium
 	if _, err := os.Stat(path); err != nil {
@@ -55,6 +56,7 @@ func New(t testing.TB) context.Context {
 	for _, f := range flags {
 		opts = append(opts, chromedp.Flag(f, true))
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 
