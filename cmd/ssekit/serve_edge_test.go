@@ -20,12 +20,15 @@ func TestEdgeResourceFromDomain(t *testing.T) {
 		if err := fs.Parse([]string{"--domain", "hub.example.com", "--addr", tc.addr}); err != nil {
 			t.Fatal(err)
 		}
-		cfg.issuer, cfg.resource = tc.issuer, tc.resource
+		cfg.auth.issuers, cfg.auth.resource = nil, tc.resource
+		if tc.issuer != "" {
+			cfg.auth.issuers = issuerFlags{tc.issuer}
+		}
 		if err := cfg.edge.check(cfg); err != nil {
 			t.Fatal(err)
 		}
-		if cfg.resource != tc.want {
-			t.Errorf("addr %s, issuer %q: resource %q; want %q", tc.addr, tc.issuer, cfg.resource, tc.want)
+		if cfg.auth.resource != tc.want {
+			t.Errorf("addr %s, issuer %q: resource %q; want %q", tc.addr, tc.issuer, cfg.auth.resource, tc.want)
 		}
 	}
 }
