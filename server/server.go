@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/server/h2serve"
 )
 
 // Defaults for Config.
@@ -152,6 +153,7 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	pool *writerPool
+	h2   *h2serve.Server // HTTP/2 for listeners from Listener
 
 	limits      *subscriberLimits
 	publishRate *rateLimiter
@@ -229,6 +231,9 @@ func New(cfg Config) (*Server, error) {
 	if s.pool, err = newWriterPool(cfg.Writers, cfg.Heartbeat, cfg.WriteTimeout, minRate, s.endConn); err != nil {
 		return nil, err
 	}
+	if s.h2, err = s.newH2(); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -293,6 +298,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // after Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shuttingDown.Store(true)
+	s.h2.GoAway()
 	err := s.hub.Shutdown(ctx)
 	if perr := s.pool.shutdown(ctx); err == nil {
 		err = perr
@@ -305,6 +311,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err == nil {
 			err = ctx.Err()
 		}
+	}
+	if herr := s.h2.Close(ctx); err == nil {
+		err = herr
 	}
 	return err
 }

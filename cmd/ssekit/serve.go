@@ -78,6 +78,7 @@ type serveConfig struct {
 	tlsCert, tlsKey                                  string
 	logFormat, logLevel                              string
 	nats                                             natsFlags // store_nats.go
+	h2                                               h2Flags   // serve_h2.go
 }
 
 func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -119,6 +120,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: `text` or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, `info`, warn or error")
 	c.nats.register(fs)
+	c.h2.register(fs)
 	addEnvTwins(fs)
 	return c
 }
@@ -278,15 +280,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		httpSrv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge
 	}
 	served := make(chan error, 1)
-	go func() {
-		if httpSrv.TLSConfig != nil {
-			// ServeTLS, not Serve on a TLS listener: it is what offers
-			// HTTP/2 ("h2") in the TLS handshake.
-			served <- httpSrv.ServeTLS(ln, "", "")
-			return
-		}
-		served <- httpSrv.Serve(ln)
-	}()
+	go func() { served <- cfg.h2.serve(httpSrv, srv, ln) }()
 
 	base := scheme + "://" + ln.Addr().String()
 	storeName := redactURL(cfg.store)
