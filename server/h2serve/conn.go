@@ -116,19 +116,18 @@ func New(cfg Config) (*Server, error) {
 
 // Flow-control and framing constants.
 const (
-	initialWindow  = 65535
-	maxWindow      = 1<<31 - 1
-	maxFrameSize   = 16384 // what we accept: the protocol's default
-	refundAt       = 16384 // connection-level window refunded in steps of it
-	outSoftLimit   = 64 << 10
-	outHardLimit   = 512 << 10 // unsent frames a client may make us hold
-	writeSlice     = 5 * time.Millisecond
-	frameBurst     = 2000 // frames that cost work without a request…
-	framesPerSec   = 500  // …refilled at this rate
-	resetBurst     = 200  // streams a client may reset before their answer…
-	resetsPerSec   = 20   // …refilled at this rate
-	readSlack      = 64 << 10
-	prefaceTimeout = 10 * time.Second
+	initialWindow = 65535
+	maxWindow     = 1<<31 - 1
+	maxFrameSize  = 16384 // what we accept: the protocol's default
+	refundAt      = 16384 // connection-level window refunded in steps of it
+	outSoftLimit  = 64 << 10
+	outHardLimit  = 512 << 10 // unsent frames a client may make us hold
+	writeSlice    = 5 * time.Millisecond
+	frameBurst    = 2000 // frames that cost work without a request…
+	framesPerSec  = 500  // …refilled at this rate
+	resetBurst    = 200  // streams a client may reset before their answer…
+	resetsPerSec  = 20   // …refilled at this rate
+	readSlack     = 64 << 10
 )
 
 // bucket is a token bucket; callers hold the conn's lock or are its reader.
@@ -182,6 +181,14 @@ type conn struct {
 	closed      bool
 	goingAway   bool
 	closeWhenIn bool // close once out is flushed (after a GOAWAY)
+	recent      [4]closedStream
+	recentNext  uint8
+}
+
+// closedStream is a stream that ended lately, with its send window.
+type closedStream struct {
+	id     uint32
+	window int32
 }
 
 // ServeConn serves nc, which has already sent the client preface's first
@@ -474,6 +481,7 @@ func (c *conn) serve(prefaceRead int) {
 	if prefaceRead < len(http2.ClientPreface) {
 		rest := make([]byte, len(http2.ClientPreface)-prefaceRead)
 		if _, err := io.ReadFull(c.nc, rest); err != nil || string(rest) != http2.ClientPreface[prefaceRead:] {
+			c.connError(http2.ErrCodeProtocol)
 			return
 		}
 	}
@@ -772,7 +780,17 @@ func (c *conn) windowUpdate(f *http2.WindowUpdateFrame) error {
 		if c.idleLocked(f.StreamID) {
 			return http2.ConnectionError(http2.ErrCodeProtocol)
 		}
-		return nil // a closed stream
+		// A stream just closed: its window still cannot overflow (the
+		// client may not have seen the end yet).
+		for i := range c.recent {
+			if r := &c.recent[i]; r.id == f.StreamID {
+				if int64(r.window)+int64(f.Increment) > maxWindow {
+					return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
+				}
+				r.window += int32(f.Increment)
+			}
+		}
+		return nil
 	}
 	if int64(st.sendWindow)+int64(f.Increment) > maxWindow {
 		return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
@@ -885,9 +903,14 @@ func (c *conn) closedRemoteLocked(st *stream) {
 	if st.body != nil {
 		st.body.eof = true
 	}
+	if st.awaitBody && !st.gone {
+		c.startLocked(st)
+	}
 	if st.localClosed && !st.gone {
 		st.gone = true
 		delete(c.streams, st.id)
+		c.recent[c.recentNext%uint8(len(c.recent))] = closedStream{st.id, st.sendWindow}
+		c.recentNext++
 		c.streamEndedLocked()
 	}
 }

@@ -35,6 +35,7 @@ type stream struct {
 	takenOver    bool
 	blocked      bool // a write was refused bytes: wake it on progress
 	resetOnClose bool // Close resets instead of ending the stream
+	awaitBody    bool // the handler starts once the body is in
 
 	// While a handler runs.
 	req    *http.Request
@@ -129,13 +130,27 @@ func (c *conn) headers(f *http2.MetaHeadersFrame, now time.Time) error {
 	if !st.remoteClosed {
 		st.body = &requestBody{st: st}
 	}
+	if st.body != nil && st.declared > 0 && st.declared <= initialWindow {
+		// A small body the window lets in whole is awaited before the
+		// handler starts: a body that does not match its Content-Length
+		// is refused before any answer, and a client that never sends
+		// it holds no goroutine.
+		st.awaitBody = true
+		return nil
+	}
+	c.startLocked(st)
+	return nil
+}
+
+// startLocked runs st's handler, or queues it while MaxHandlers run.
+func (c *conn) startLocked(st *stream) {
+	st.awaitBody = false
 	if c.handlers < c.srv.cfg.MaxHandlers {
 		c.handlers++
 		go c.run(st)
 	} else {
 		c.queue = append(c.queue, st)
 	}
-	return nil
 }
 
 // answerLocked ends st with a bodiless status.
