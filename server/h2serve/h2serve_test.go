@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 
+	"github.com/ssekit/sse/internal/h2test"
 	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/server/h2serve"
 )
@@ -53,130 +53,6 @@ func h2cClient() *http.Client {
 			return d.DialContext(ctx, network, addr)
 		},
 	}}
-}
-
-// attacker is a raw HTTP/2 client on x/net's Framer.
-type attacker struct {
-	t      *testing.T
-	nc     net.Conn
-	fr     *http2.Framer
-	frames chan http2.Frame
-	done   chan error // the read side's end
-	enc    *hpack.Encoder
-	buf    bytes.Buffer
-}
-
-func dial(t *testing.T, addr string, settings ...http2.Setting) *attacker {
-	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	a := &attacker{t: t, nc: nc, fr: http2.NewFramer(nc, nc), frames: make(chan http2.Frame, 1<<16), done: make(chan error, 1)}
-	a.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	a.enc = hpack.NewEncoder(&a.buf)
-	if _, err := io.WriteString(nc, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.fr.WriteSettings(settings...); err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-// read starts reading frames into a.frames.
-func (a *attacker) read() *attacker {
-	go func() {
-		for {
-			f, err := a.fr.ReadFrame()
-			if err != nil {
-				a.done <- err
-				close(a.frames)
-				return
-			}
-			if d, ok := f.(*http2.DataFrame); ok { // its bytes are the Framer's
-				f = &data{id: d.StreamID, data: bytes.Clone(d.Data()), end: d.StreamEnded()}
-			}
-			select {
-			case a.frames <- f:
-			default: // the test looks for one frame: the rest may go
-			}
-		}
-	}()
-	return a
-}
-
-// block encodes a GET (or method) request for path.
-func (a *attacker) block(method, path string, extra ...string) []byte {
-	a.buf.Reset()
-	fields := []string{":method", method, ":scheme", "http", ":authority", "test", ":path", path}
-	fields = append(fields, extra...)
-	for i := 0; i < len(fields); i += 2 {
-		a.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
-	}
-	return bytes.Clone(a.buf.Bytes())
-}
-
-func (a *attacker) get(id uint32, path string) error {
-	return a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: a.block("GET", path), EndStream: true, EndHeaders: true})
-}
-
-// waitFor returns the first frame match accepts, failing after 10 s or
-// when the connection ends first.
-func (a *attacker) waitFor(what string, match func(http2.Frame) bool) http2.Frame {
-	a.t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case f, ok := <-a.frames:
-			if !ok {
-				a.t.Fatalf("connection ended before %s", what)
-			}
-			if match(f) {
-				return f
-			}
-		case <-timeout:
-			a.t.Fatalf("no %s within 10 s", what)
-		}
-	}
-}
-
-// waitGoAwayOrEnd reports the GOAWAY code the server sent, or -1 if the
-// connection just ended, within 10 s.
-func (a *attacker) waitGoAwayOrEnd() int {
-	a.t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case f, ok := <-a.frames:
-			if !ok {
-				return -1
-			}
-			if g, ok := f.(*http2.GoAwayFrame); ok {
-				return int(g.ErrCode)
-			}
-		case <-timeout:
-			a.t.Fatal("connection neither went away nor ended within 10 s")
-		}
-	}
-}
-
-// data is a DATA frame copied out of the Framer.
-type data struct {
-	http2.FrameHeader
-	id   uint32
-	data []byte
-	end  bool
-}
-
-func isData(f http2.Frame) bool { _, ok := f.(*data); return ok }
-
-func isHeaders(id uint32) func(http2.Frame) bool {
-	return func(f http2.Frame) bool {
-		h, ok := f.(*http2.MetaHeadersFrame)
-		return ok && h.StreamID == id
-	}
 }
 
 func TestRequestsAndBodiesBothWays(t *testing.T) {
@@ -232,20 +108,20 @@ func TestSmallClientWindow(t *testing.T) {
 	addr, _ := serve(t, h2serve.Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, strings.Repeat("x", 100))
 	})})
-	a := dial(t, addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10}).read()
-	if err := a.get(1, "/"); err != nil {
+	a := h2test.Dial(t, addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10}).Read()
+	if err := a.Get(1, "/"); err != nil {
 		t.Fatal(err)
 	}
 	got := 0
 	for got < 100 {
-		f := a.waitFor("DATA", isData).(*data)
-		if n := len(f.data); n > 10 {
+		f := a.WaitFor("DATA", h2test.IsData).(*h2test.Data)
+		if n := len(f.Data); n > 10 {
 			t.Fatalf("a DATA frame of %d bytes past a window of 10", n)
 		}
-		got += len(f.data)
+		got += len(f.Data)
 		if got < 100 {
-			a.fr.WriteWindowUpdate(1, uint32(len(f.data)))
-			a.fr.WriteWindowUpdate(0, uint32(len(f.data)))
+			a.Fr.WriteWindowUpdate(1, uint32(len(f.Data)))
+			a.Fr.WriteWindowUpdate(0, uint32(len(f.Data)))
 		}
 	}
 }
@@ -268,14 +144,14 @@ func TestRapidReset(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	})})
-	a := dial(t, addr).read()
+	a := h2test.Dial(t, addr).Read()
 	var err error
 	for id := uint32(1); id < 2*5000 && err == nil; id += 2 {
-		if err = a.get(id, "/"); err == nil {
-			err = a.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		if err = a.Get(id, "/"); err == nil {
+			err = a.Fr.WriteRSTStream(id, http2.ErrCodeCancel)
 		}
 	}
-	if code := a.waitGoAwayOrEnd(); code != int(http2.ErrCodeEnhanceYourCalm) && err == nil {
+	if code := a.WaitGoAwayOrEnd(); code != int(http2.ErrCodeEnhanceYourCalm) && err == nil {
 		t.Fatalf("after 5,000 resets: GOAWAY code %d; want ENHANCE_YOUR_CALM", code)
 	}
 	if m := most.Load(); m > 4 {
@@ -290,9 +166,9 @@ func TestContinuationFlood(t *testing.T) {
 	for _, size := range []int{0, 16 << 10} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			addr, _ := serve(t, h2serve.Config{MaxHeaderListSize: 4 << 10, Handler: http.NotFoundHandler()})
-			a := dial(t, addr).read()
-			blk := a.block("GET", "/")
-			if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk}); err != nil {
+			a := h2test.Dial(t, addr).Read()
+			blk := a.Block("GET", "/")
+			if err := a.Fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk}); err != nil {
 				t.Fatal(err)
 			}
 			// A literal header never finishing: a long name's bytes.
@@ -300,13 +176,13 @@ func TestContinuationFlood(t *testing.T) {
 			var err error
 			sent := 0
 			for i := 0; i < 200000 && err == nil; i++ {
-				err = a.fr.WriteContinuation(1, false, frag)
+				err = a.Fr.WriteContinuation(1, false, frag)
 				sent += 9 + size
 				if sent > 64<<20 {
 					break
 				}
 			}
-			if code := a.waitGoAwayOrEnd(); code == int(http2.ErrCodeNo) {
+			if code := a.WaitGoAwayOrEnd(); code == int(http2.ErrCodeNo) {
 				t.Fatalf("GOAWAY NO_ERROR after a CONTINUATION flood; want an error or the connection closed")
 			}
 			if err == nil {
@@ -333,11 +209,11 @@ func TestControlFloods(t *testing.T) {
 			addr, _ := serve(t, h2serve.Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				io.WriteString(w, "ok")
 			})})
-			a := dial(t, addr) // never reads
+			a := h2test.Dial(t, addr) // never reads
 			var err error
 			for i := 0; i < 1_000_000 && err == nil; i++ {
-				_ = a.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				err = flood(a.fr)
+				_ = a.NC.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				err = flood(a.Fr)
 			}
 			if err == nil {
 				t.Fatal("a million frames taken")
@@ -359,20 +235,20 @@ func TestControlFloods(t *testing.T) {
 // is answered 431 and the connection serves on.
 func TestHeaderListTooLarge(t *testing.T) {
 	addr, _ := serve(t, h2serve.Config{MaxHeaderListSize: 8 << 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})})
-	a := dial(t, addr).read()
+	a := h2test.Dial(t, addr).Read()
 	v := strings.Repeat("a", 3<<10)
-	blk := a.block("GET", "/", "x-a", v, "x-b", v, "x-c", v, "x-d", v)
-	if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk, EndStream: true, EndHeaders: true}); err != nil {
+	blk := a.Block("GET", "/", "x-a", v, "x-b", v, "x-c", v, "x-d", v)
+	if err := a.Fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk, EndStream: true, EndHeaders: true}); err != nil {
 		t.Fatal(err)
 	}
-	h := a.waitFor("the answer", isHeaders(1)).(*http2.MetaHeadersFrame)
+	h := a.WaitFor("the answer", h2test.IsHeaders(1)).(*http2.MetaHeadersFrame)
 	if got := h.PseudoValue("status"); got != "431" {
 		t.Fatalf("status %s; want 431", got)
 	}
-	if err := a.get(3, "/"); err != nil {
+	if err := a.Get(3, "/"); err != nil {
 		t.Fatal(err)
 	}
-	h = a.waitFor("the next answer", isHeaders(3)).(*http2.MetaHeadersFrame)
+	h = a.WaitFor("the next answer", h2test.IsHeaders(3)).(*http2.MetaHeadersFrame)
 	if got := h.PseudoValue("status"); got != "200" {
 		t.Fatalf("status %s after the 431; want 200", got)
 	}
@@ -393,11 +269,11 @@ func TestTakeOver(t *testing.T) {
 		st.Watch(func() {}, func() { gone <- struct{}{} })
 		streams <- st
 	})})
-	a := dial(t, addr).read()
-	if err := a.get(1, "/"); err != nil {
+	a := h2test.Dial(t, addr).Read()
+	if err := a.Get(1, "/"); err != nil {
 		t.Fatal(err)
 	}
-	h := a.waitFor("the response head", isHeaders(1)).(*http2.MetaHeadersFrame)
+	h := a.WaitFor("the response head", h2test.IsHeaders(1)).(*http2.MetaHeadersFrame)
 	if h.StreamEnded() || h.PseudoValue("status") != "200" {
 		t.Fatalf("head: status %s, ended %v", h.PseudoValue("status"), h.StreamEnded())
 	}
@@ -405,11 +281,11 @@ func TestTakeOver(t *testing.T) {
 	if n, err := st.Write([]byte("data: hi\n\n")); n != 10 || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
-	d := a.waitFor("the event", isData).(*data)
-	if string(d.data) != "data: hi\n\n" {
-		t.Fatalf("DATA %q", d.data)
+	d := a.WaitFor("the event", h2test.IsData).(*h2test.Data)
+	if string(d.Data) != "data: hi\n\n" {
+		t.Fatalf("DATA %q", d.Data)
 	}
-	a.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	a.Fr.WriteRSTStream(1, http2.ErrCodeCancel)
 	select {
 	case <-gone:
 	case <-time.After(10 * time.Second):
@@ -428,22 +304,22 @@ func TestGoAwayOnClose(t *testing.T) {
 		st, _ := w.(h2serve.TakeOver).TakeOver()
 		streams <- st
 	})})
-	a := dial(t, addr).read()
-	a.get(1, "/")
+	a := h2test.Dial(t, addr).Read()
+	a.Get(1, "/")
 	st := <-streams
 	s.GoAway()
-	a.waitFor("GOAWAY", func(f http2.Frame) bool {
+	a.WaitFor("GOAWAY", func(f http2.Frame) bool {
 		g, ok := f.(*http2.GoAwayFrame)
 		return ok && g.ErrCode == http2.ErrCodeNo && g.LastStreamID == 1
 	})
 	st.Close()
-	a.waitFor("the stream's end", func(f http2.Frame) bool {
-		d, ok := f.(*data)
-		return ok && d.end
+	a.WaitFor("the stream's end", func(f http2.Frame) bool {
+		d, ok := f.(*h2test.Data)
+		return ok && d.End
 	})
 	poll.Until(t, "the connection closed", 10*time.Second, func() bool {
 		select {
-		case <-a.done:
+		case <-a.Done:
 			return true
 		default:
 			return false
