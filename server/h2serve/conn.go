@@ -218,7 +218,6 @@ func (s *Server) ServeConn(nc net.Conn, prefaceRead int) {
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	defer s.forget(c)
 	c.serve(prefaceRead)
 }
 
@@ -475,14 +474,22 @@ func (c *conn) goAwayLocked(code http2.ErrCode, closeNow bool) {
 
 // serve is the reader goroutine.
 func (c *conn) serve(prefaceRead int) {
-	defer c.end()
+	if !c.start(prefaceRead) {
+		c.end()
+		return
+	}
+	c.loop()
+}
+
+// start reads the rest of the preface and sends the server's SETTINGS.
+func (c *conn) start(prefaceRead int) bool {
 	cfg := &c.srv.cfg
 	_ = c.nc.SetReadDeadline(time.Now().Add(cfg.HandshakeTimeout))
 	if prefaceRead < len(http2.ClientPreface) {
 		rest := make([]byte, len(http2.ClientPreface)-prefaceRead)
 		if _, err := io.ReadFull(c.nc, rest); err != nil || string(rest) != http2.ClientPreface[prefaceRead:] {
 			c.connError(http2.ErrCodeProtocol)
-			return
+			return false
 		}
 	}
 	c.lr = &limitReader{r: c.nc}
@@ -500,7 +507,21 @@ func (c *conn) serve(prefaceRead int) {
 	})
 	c.kickLocked()
 	c.mu.Unlock()
-	budget := 2*int(cfg.MaxHeaderListSize) + readSlack
+	return true
+}
+
+// loop reads and handles frames until the connection ends. After a
+// request's HEADERS it goes on in a fresh goroutine: decoding and
+// dispatching a request grows a goroutine's stack, which a blocked reader
+// would keep for as long as the connection is idle.
+func (c *conn) loop() {
+	moved := false
+	defer func() {
+		if !moved {
+			c.end()
+		}
+	}()
+	budget := 2*int(c.srv.cfg.MaxHeaderListSize) + readSlack
 	for {
 		c.lr.remain = budget
 		f, err := c.fr.ReadFrame()
@@ -532,6 +553,11 @@ func (c *conn) serve(prefaceRead int) {
 			}
 		}
 		c.setIdleDeadline()
+		if _, ok := f.(*http2.MetaHeadersFrame); ok {
+			moved = true
+			go c.loop()
+			return
+		}
 	}
 }
 
@@ -609,6 +635,7 @@ func (c *conn) rstLocked(id uint32, code http2.ErrCode) {
 
 // end runs when the reader stops: the socket closes and every stream ends.
 func (c *conn) end() {
+	defer c.srv.forget(c)
 	c.mu.Lock()
 	c.failLocked()
 	var gone []func()

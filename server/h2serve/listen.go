@@ -17,8 +17,7 @@ import (
 // with the HTTP/2 preface: h2c with prior knowledge) are served by s; the
 // others, HTTP/1.1, are returned by Accept (TLS ones as *tls.Conn with the
 // handshake done). The TLS handshake and the first bytes are read with
-// HandshakeTimeout, one goroutine per connection being set up, which then
-// becomes the HTTP/2 connection's reader.
+// HandshakeTimeout, in one goroutine per connection being set up.
 func (s *Server) Listener(inner net.Listener, tlsConfig *tls.Config) net.Listener {
 	if tlsConfig != nil {
 		tlsConfig = tlsConfig.Clone()
@@ -83,7 +82,9 @@ func (l *listener) classify(nc net.Conn) {
 		}
 		_ = nc.SetDeadline(time.Time{})
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
-			l.srv.ServeConn(tc, 0)
+			// A fresh goroutine: this one's stack grew in the handshake,
+			// and an idle connection's reader keeps its stack.
+			go l.srv.ServeConn(tc, 0)
 			return
 		}
 		l.hand(tc)
@@ -103,7 +104,7 @@ func (l *listener) classify(nc net.Conn) {
 		}
 	}
 	if match {
-		l.srv.ServeConn(nc, n)
+		go l.srv.ServeConn(nc, n)
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
