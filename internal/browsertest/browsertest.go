@@ -42,8 +42,9 @@ var flags = [...]string{
 // New starts a fresh headless Chromium with its own profile directory under
 // t.TempDir() and returns the context of a tab in it, for chromedp.Run. The
 // browser stops when the test ends; if the test failed, what the page wrote
-// to its console is logged.
-func New(t testing.TB) context.Context {
+// to its console is logged. extra are more switches, without their "--"
+// ("ignore-certificate-errors" for a hub with a self-signed certificate).
+func New(t testing.TB, extra ...string) context.Context {
 	t.Helper()
 	path := Chromium
 	if _, err := os.Stat(path); err != nil {
@@ -52,7 +53,7 @@ func New(t testing.TB) context.Context {
 
 	profile := filepath.Join(t.TempDir(), "profile")
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(profile)}
-	for _, f := range flags {
+	for _, f := range append(flags[:], extra...) {
 		opts = append(opts, chromedp.Flag(f, true))
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
