@@ -132,14 +132,7 @@ func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate i
 // departures, and scheduled once for what the hub queued while it was set
 // up (the replay).
 func (p *writerPool) add(c *subConn, nc net.Conn) {
-	c.nc = nc
-	c.lastWrite.Store(time.Now().UnixNano())
-	c.wake = func() { p.schedule(c) }
-	p.connsMu.Lock()
-	p.lastID++
-	c.id = p.lastID
-	p.conns[c.id] = c
-	p.connsMu.Unlock()
+	p.register(c, nc)
 	p.departures.watch(c, nc)
 	c.started.Store(true)
 	p.schedule(c)
@@ -150,8 +143,16 @@ func (p *writerPool) add(c *subConn, nc net.Conn) {
 // connection's reader notices a reset or a departure at once), and with
 // the preamble as the first thing to write.
 func (p *writerPool) addStream(c *subConn, st *h2serve.Stream, preamble []byte) {
-	c.nc = st
 	c.pending = preamble
+	p.register(c, st)
+	c.started.Store(true)
+	st.Watch(c.wake, func() { p.end(c, reasonGone) })
+	p.schedule(c)
+}
+
+// register gives c its id and its place for the ticker, writing to nc.
+func (p *writerPool) register(c *subConn, nc netConn) {
+	c.nc = nc
 	c.lastWrite.Store(time.Now().UnixNano())
 	c.wake = func() { p.schedule(c) }
 	p.connsMu.Lock()
@@ -159,9 +160,6 @@ func (p *writerPool) addStream(c *subConn, st *h2serve.Stream, preamble []byte) 
 	c.id = p.lastID
 	p.conns[c.id] = c
 	p.connsMu.Unlock()
-	c.started.Store(true)
-	st.Watch(c.wake, func() { p.end(c, reasonGone) })
-	p.schedule(c)
 }
 
 // lookup returns the connection with id, nil when it has been removed.

@@ -95,38 +95,40 @@ func (a *Conn) Get(id uint32, path string) error {
 // when the connection ends first.
 func (a *Conn) WaitFor(what string, match func(http2.Frame) bool) http2.Frame {
 	a.t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case f, ok := <-a.Frames:
-			if !ok {
-				a.t.Fatalf("connection ended before %s", what)
-			}
-			if match(f) {
-				return f
-			}
-		case <-timeout:
-			a.t.Fatalf("no %s within 10 s", what)
-		}
+	f, ok := a.wait(what, match)
+	if !ok {
+		a.t.Fatalf("connection ended before %s", what)
 	}
+	return f
 }
 
 // WaitGoAwayOrEnd returns the code of the GOAWAY the server sent, or -1
 // if the connection just ended, within 10 s.
 func (a *Conn) WaitGoAwayOrEnd() int {
 	a.t.Helper()
+	f, ok := a.wait("GOAWAY or the connection's end", func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok })
+	if !ok {
+		return -1
+	}
+	return int(f.(*http2.GoAwayFrame).ErrCode)
+}
+
+// wait returns the first frame match accepts, or false when the
+// connection ends first; it fails the test after 10 s.
+func (a *Conn) wait(what string, match func(http2.Frame) bool) (http2.Frame, bool) {
+	a.t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case f, ok := <-a.Frames:
 			if !ok {
-				return -1
+				return nil, false
 			}
-			if g, ok := f.(*http2.GoAwayFrame); ok {
-				return int(g.ErrCode)
+			if match(f) {
+				return f, true
 			}
 		case <-timeout:
-			a.t.Fatal("connection neither went away nor ended within 10 s")
+			a.t.Fatalf("no %s within 10 s", what)
 		}
 	}
 }
