@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,56 @@ func TestLeanHTTP2GoAwayOnShutdown(t *testing.T) {
 			d, ok := f.(*h2test.Data)
 			return ok && d.ID == 1 && d.End
 		})
+	}
+}
+
+// TestLeanHTTP2FanOut: 100 streams on two connections (net/http's client,
+// which opens windows as it reads) on one topic get each of 300 updates,
+// in order, while writer goroutines share the connections: frames of
+// different streams never interleave badly and flow control keeps up.
+func TestLeanHTTP2FanOut(t *testing.T) {
+	lh := newLeanHub(t, false, nil)
+	const streams, updates = 100, 300
+	got := make(chan []string, streams)
+	for range streams {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, "GET", lh.url+"?topic=fan", nil)
+		resp, err := lh.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			var ids []string
+			for ev, err := range sse.NewDecoder(resp.Body).Events() {
+				if err != nil {
+					t.Logf("a stream ended after %d updates: %v", len(ids), err)
+					break
+				}
+				if ids = append(ids, ev.Data); len(ids) == updates {
+					break
+				}
+			}
+			got <- ids
+		}()
+	}
+	payload := strings.Repeat("p", 2000) // 300 × 2 KB: past the 64 KiB windows
+	for i := range updates {
+		lh.publish(t, payload+strconv.Itoa(i), "fan")
+	}
+	for range streams {
+		select {
+		case ids := <-got:
+			if len(ids) != updates {
+				t.Fatalf("a stream got %d updates; want %d", len(ids), updates)
+			}
+			for i, d := range ids {
+				if d != payload+strconv.Itoa(i) {
+					t.Fatalf("update %d out of order or damaged", i)
+				}
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("the streams did not get every update within 60 s")
+		}
 	}
 }

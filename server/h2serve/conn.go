@@ -181,8 +181,10 @@ type conn struct {
 	closed      bool
 	goingAway   bool
 	closeWhenIn bool // close once out is flushed (after a GOAWAY)
-	recent      [4]closedStream
-	recentNext  uint8
+	// WINDOW_UPDATEs the client may send for DATA we sent (two each).
+	updateCredit int32
+	recent       [4]closedStream
+	recentNext   uint8
 }
 
 // closedStream is a stream that ended lately, with its send window.
@@ -701,10 +703,7 @@ func (c *conn) process(f http2.Frame) error {
 		}
 		return c.send(func(fr *http2.Framer) error { return fr.WritePing(true, f.Data) })
 	case *http2.WindowUpdateFrame:
-		if !c.frames.take(frameBurst, framesPerSec, now) {
-			return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
-		}
-		return c.windowUpdate(f)
+		return c.windowUpdate(f, now)
 	case *http2.PriorityFrame:
 		if !c.frames.take(frameBurst, framesPerSec, now) {
 			return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
@@ -790,10 +789,20 @@ func (c *conn) idleLocked(id uint32) bool {
 	return id > c.lastStream || id%2 == 0
 }
 
-func (c *conn) windowUpdate(f *http2.WindowUpdateFrame) error {
+// windowUpdate applies a WINDOW_UPDATE. A client reading a fan-out sends
+// up to two (its stream's and the connection's) for each DATA frame it
+// got: each DATA frame sent earns two free ones (updateCredit); others
+// draw on the flood bucket.
+func (c *conn) windowUpdate(f *http2.WindowUpdateFrame, now time.Time) error {
 	c.mu.Lock()
 	var wake []func()
 	defer func() { c.mu.Unlock(); runAll(wake) }()
+	st := c.streams[f.StreamID]
+	if c.updateCredit > 0 {
+		c.updateCredit--
+	} else if !c.frames.take(frameBurst, framesPerSec, now) {
+		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+	}
 	if f.StreamID == 0 {
 		if c.sendWindow+int64(f.Increment) > maxWindow {
 			return http2.ConnectionError(http2.ErrCodeFlowControl)
@@ -802,7 +811,6 @@ func (c *conn) windowUpdate(f *http2.WindowUpdateFrame) error {
 		wake = c.writableLocked()
 		return nil
 	}
-	st := c.streams[f.StreamID]
 	if st == nil {
 		if c.idleLocked(f.StreamID) {
 			return http2.ConnectionError(http2.ErrCodeProtocol)

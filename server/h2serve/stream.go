@@ -192,6 +192,12 @@ func (c *conn) headersLocked(st *stream, block []byte, endStream bool) {
 	})
 }
 
+// creditLocked records a DATA frame sent: the client may answer it with
+// two WINDOW_UPDATEs without drawing on the flood bucket.
+func (c *conn) creditLocked() {
+	c.updateCredit = min(c.updateCredit+2, 1<<16)
+}
+
 // Connection-specific header fields, which HTTP/2 forbids.
 var connectionHeaders = []string{"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
 
@@ -528,6 +534,7 @@ func (w *responseWriter) flush(end bool) error {
 			c.frameLocked(func(fr *http2.Framer) error { return fr.WriteData(st.id, last, chunk) })
 			st.sendWindow -= int32(n)
 			c.sendWindow -= int64(n)
+			c.creditLocked()
 			w.buf = w.buf[n:]
 			if last {
 				st.localClosed = true
@@ -678,6 +685,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 		c.frameLocked(func(fr *http2.Framer) error { return fr.WriteData(st.id, false, chunk) })
 		st.sendWindow -= int32(n)
 		c.sendWindow -= int64(n)
+		c.creditLocked()
 		written += n
 	}
 	c.kickLocked()
