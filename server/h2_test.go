@@ -244,13 +244,13 @@ func TestLeanHTTP2GoAwayOnShutdown(t *testing.T) {
 	}
 }
 
-// TestLeanHTTP2FanOut: 100 streams on two connections (net/http's client,
+// TestLeanHTTP2FanOut: 50 streams on one connection (net/http's client,
 // which opens windows as it reads) on one topic get each of 300 updates,
 // in order, while writer goroutines share the connections: frames of
 // different streams never interleave badly and flow control keeps up.
 func TestLeanHTTP2FanOut(t *testing.T) {
 	lh := newLeanHub(t, false, nil)
-	const streams, updates = 100, 300
+	const streams, updates = 50, 300
 	got := make(chan []string, streams)
 	for range streams {
 		ctx, cancel := context.WithCancel(context.Background())
