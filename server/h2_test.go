@@ -59,15 +59,7 @@ func newLeanHub(t *testing.T, useTLS bool, configure func(*hub.Config, *server.C
 	t.Cleanup(func() { hs.Close() })
 	t.Cleanup(tb.Close) // before hs closes: the streams end first
 	lh.url = scheme + "://" + lh.addr + hub.Path
-	tr := &http2.Transport{AllowHTTP: !useTLS, TLSClientConfig: lh.tls}
-	if !useTLS {
-		tr.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		}
-	}
-	lh.client = &http.Client{Transport: tr}
-	t.Cleanup(tr.CloseIdleConnections)
+	lh.client = h2test.Client(t, lh.tls)
 	return lh
 }
 

@@ -5,8 +5,10 @@ package h2test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -158,4 +160,17 @@ func IsReset(id uint32) func(http2.Frame) bool {
 		r, ok := f.(*http2.RSTStreamFrame)
 		return ok && r.StreamID == id
 	}
+}
+
+// Client is net/http's client speaking HTTP/2 only: h2c with prior
+// knowledge, or over TLS with tlsConfig when it is not nil.
+func Client(t testing.TB, tlsConfig *tls.Config) *http.Client {
+	tr := &http.Transport{Protocols: new(http.Protocols), TLSClientConfig: tlsConfig}
+	if tlsConfig == nil {
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	} else {
+		tr.Protocols.SetHTTP2(true)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: time.Minute}
 }

@@ -3,7 +3,6 @@ package h2serve_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -44,17 +43,6 @@ func serve(t *testing.T, cfg h2serve.Config) (string, *h2serve.Server) {
 	return ln.Addr().String(), s
 }
 
-// h2cClient is net/http's client speaking h2c with prior knowledge.
-func h2cClient() *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}}
-}
-
 func TestRequestsAndBodiesBothWays(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB: past every window
 	addr, _ := serve(t, h2serve.Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +60,7 @@ func TestRequestsAndBodiesBothWays(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	})})
-	c := h2cClient()
+	c := h2test.Client(t, nil)
 	resp, err := c.Post("http://"+addr+"/echo", "text/plain", strings.NewReader(big))
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +210,7 @@ func TestControlFloods(t *testing.T) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				t.Fatalf("the flood stalled instead of being ended: %v", err)
 			}
-			resp, err := h2cClient().Get("http://" + addr + "/")
+			resp, err := h2test.Client(t, nil).Get("http://" + addr + "/")
 			if err != nil {
 				t.Fatalf("another client after the flood: %v", err)
 			}
