@@ -238,10 +238,18 @@ func TestLeanHTTP2GoAwayOnShutdown(t *testing.T) {
 
 // TestLeanHTTP2FanOut: 50 streams on one connection (net/http's client,
 // which opens windows as it reads) on one topic get each of 300 updates,
-// in order, while writer goroutines share the connections: frames of
-// different streams never interleave badly and flow control keeps up.
+// in order, while writer goroutines share the connection: frames of
+// different streams never interleave badly and flow control keeps up,
+// over h2c (written by the writers, then a flusher) and TLS (always the
+// flusher).
 func TestLeanHTTP2FanOut(t *testing.T) {
-	lh := newLeanHub(t, false, nil)
+	for _, useTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h2c", true: "tls"}[useTLS], func(t *testing.T) { fanOut(t, useTLS) })
+	}
+}
+
+func fanOut(t *testing.T, useTLS bool) {
+	lh := newLeanHub(t, useTLS, nil)
 	const streams, updates = 50, 300
 	got := make(chan []string, streams)
 	for range streams {
