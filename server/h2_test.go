@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -292,5 +293,38 @@ func fanOut(t *testing.T, useTLS bool) {
 		case <-time.After(60 * time.Second):
 			t.Fatal("the streams did not get every update within 60 s")
 		}
+	}
+}
+
+// TestLeanListenerHTTP1: HTTP/1.1 through server.Listener (which read the
+// first bytes to tell it from h2c, and TLS ones after the handshake) is
+// still taken over, and its departure is still noticed at once.
+func TestLeanListenerHTTP1(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("departures are watched with epoll, on Linux only")
+	}
+	for _, useTLS := range []bool{false, true} {
+		lh := newLeanHub(t, useTLS, func(_ *hub.Config, s *server.Config) { s.Heartbeat = -1 })
+		var nc net.Conn
+		var err error
+		if useTLS {
+			cfg := lh.tls.Clone()
+			cfg.NextProtos = []string{"http/1.1"}
+			nc, err = tls.Dial("tcp", lh.addr, cfg)
+		} else {
+			nc, err = net.Dial("tcp", lh.addr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(nc, "GET "+hub.Path+"?topic=h1 HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil || resp.StatusCode != http.StatusOK || resp.ProtoMajor != 1 {
+			t.Fatalf("HTTP/1.1 subscribe (TLS %v): %v %v", useTLS, resp, err)
+		}
+		poll.Until(t, "the subscriber listed", 2*time.Second, func() bool { return len(lh.Hub.Hub.Subscriptions()) == 1 })
+		nc.Close()
+		poll.Until(t, "its departure noticed", 2*time.Second, func() bool { return len(lh.Hub.Hub.Subscriptions()) == 0 })
 	}
 }
