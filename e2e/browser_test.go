@@ -1,7 +1,9 @@
 package e2e_test
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -23,15 +25,39 @@ const pageGot = `window.got`
 // an update published while it was away arrives through replay, later ones
 // live, and nothing it already had arrives twice.
 func TestBrowserResumesAfterRestart(t *testing.T) {
-	dataDir := t.TempDir()
-	args := []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", dataDir}
-	h := ssekit.Start(t, e2etest.HubSpec{Args: args})
-	c := e2etest.NewClient(t)
+	browserResumesAfterRestart(t, nil, e2etest.NewClient)
+}
 
-	ctx := browsertest.New(t)
+// TestBrowserResumesAfterRestartOverTLS is the same over HTTPS: Chromium
+// speaks HTTP/2 (ALPN h2) to the hub's own HTTP/2 server, whose idle
+// stream the writer pool serves.
+func TestBrowserResumesAfterRestartOverTLS(t *testing.T) {
+	cert := e2etest.NewTestCert(t)
+	client := func(t testing.TB) *http.Client {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr}
+	}
+	browserResumesAfterRestart(t, []string{"--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile}, client,
+		chromedp.Flag("ignore-certificate-errors-spki-list", cert.SPKIHash))
+}
+
+func browserResumesAfterRestart(t *testing.T, extraArgs []string, newClient func(testing.TB) *http.Client, browserOptions ...chromedp.ExecAllocatorOption) {
+	dataDir := t.TempDir()
+	args := append([]string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", dataDir}, extraArgs...)
+	h := ssekit.Start(t, e2etest.HubSpec{Args: args})
+	c := newClient(t)
+
+	ctx := browsertest.New(t, browserOptions...)
 	// A page of the hub's own origin, so the EventSource needs no CORS.
 	if err := chromedp.Do(ctx, chromedp.Navigate(h.Base()+"/")); err != nil {
 		t.Fatal(err)
+	}
+	if h.Scheme == "https" {
+		proto, err := chromedp.Run(ctx, chromedp.Evaluate[string](`performance.getEntriesByType("navigation")[0].nextHopProtocol`))
+		if err != nil || proto != "h2" {
+			t.Fatalf("the page came over %q (%v); want h2", proto, err)
+		}
 	}
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`
 		window.got = []; window.opens = 0; window.errors = 0;
@@ -59,7 +85,7 @@ func TestBrowserResumesAfterRestart(t *testing.T) {
 	// process on the same data directory, on another port; the browser can
 	// only get this update by replay after its Last-Event-ID.
 	side := ssekit.Start(t, e2etest.HubSpec{Args: args})
-	mustPublish(t, e2etest.NewClient(t), side.URL(), "browser", "b-4", "four")
+	mustPublish(t, newClient(t), side.URL(), "browser", "b-4", "four")
 	if err := side.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +95,7 @@ func TestBrowserResumesAfterRestart(t *testing.T) {
 
 	h = ssekit.Start(t, e2etest.HubSpec{Addr: h.Addr, Args: args})
 	browsertest.WaitFor(t, ctx, `window.opens === 2`, 60*time.Second)
-	c = e2etest.NewClient(t)
+	c = newClient(t)
 	mustPublish(t, c, h.URL(), "browser", "b-5", "five")
 	browsertest.WaitFor(t, ctx, pageGot+`.includes("b-5 five")`, 30*time.Second)
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ssekit/sse/server/h2serve"
 )
 
 // errNotHijackable means the connection stays with net/http: nothing was
@@ -130,6 +132,26 @@ func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate i
 // departures, and scheduled once for what the hub queued while it was set
 // up (the replay).
 func (p *writerPool) add(c *subConn, nc net.Conn) {
+	p.register(c, nc)
+	p.departures.watch(c, nc)
+	c.started.Store(true)
+	p.schedule(c)
+}
+
+// addStream starts serving c on an HTTP/2 stream taken over from its
+// handler (server/h2serve): as add, without the departure watcher (the
+// connection's reader notices a reset or a departure at once), and with
+// the preamble as the first thing to write.
+func (p *writerPool) addStream(c *subConn, st *h2serve.Stream, preamble []byte) {
+	c.pending = preamble
+	p.register(c, st)
+	c.started.Store(true)
+	st.Watch(c.wake, func() { p.end(c, reasonGone) })
+	p.schedule(c)
+}
+
+// register gives c its id and its place for the ticker, writing to nc.
+func (p *writerPool) register(c *subConn, nc netConn) {
 	c.nc = nc
 	c.lastWrite.Store(time.Now().UnixNano())
 	c.wake = func() { p.schedule(c) }
@@ -138,9 +160,6 @@ func (p *writerPool) add(c *subConn, nc net.Conn) {
 	c.id = p.lastID
 	p.conns[c.id] = c
 	p.connsMu.Unlock()
-	p.departures.watch(c, nc)
-	c.started.Store(true)
-	p.schedule(c)
 }
 
 // lookup returns the connection with id, nil when it has been removed.
@@ -284,6 +303,11 @@ func (p *writerPool) serve(c *subConn, buf []byte) []byte {
 		case werr == nil:
 			c.caughtUpLocked(n, now)
 			c.lastWrite.Store(now.UnixNano())
+			if !ownBuf {
+				// What was left over (or a stream's preamble) went out:
+				// what the hub queued meanwhile is drained next.
+				defer p.schedule(c)
+			}
 		case errors.Is(werr, os.ErrDeadlineExceeded) && err == nil:
 			if p.tooSlowLocked(c, n, now) {
 				p.end(c, reasonSlow)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/server/h2serve"
 )
 
 // Defaults for Config.
@@ -168,6 +169,7 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	pool *writerPool
+	h2   *h2serve.Server // HTTP/2 for listeners from Listener
 
 	limits      *subscriberLimits
 	publishRate *rateLimiter
@@ -253,6 +255,9 @@ func New(cfg Config) (*Server, error) {
 	if s.pool, err = newWriterPool(cfg.Writers, cfg.Heartbeat, cfg.WriteTimeout, minRate, s.endConn); err != nil {
 		return nil, err
 	}
+	if s.h2, err = s.newH2(); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -316,6 +321,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // after Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shuttingDown.Store(true)
+	s.h2.GoAway()
 	err := s.hub.Shutdown(ctx)
 	if perr := s.pool.shutdown(ctx); err == nil {
 		err = perr
@@ -328,6 +334,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err == nil {
 			err = ctx.Err()
 		}
+	}
+	if herr := s.h2.Close(ctx); err == nil {
+		err = herr
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/server/h2serve"
 )
 
 // subscribe handles GET (and QUERY, HEAD) /.well-known/mercure?topic=…
@@ -87,6 +88,15 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		preamble = appendHistoryGap(preamble, lastEventID)
 	}
 
+	if t, ok := w.(h2serve.TakeOver); ok { // HTTP/2 served by server/h2serve
+		st, err := t.TakeOver()
+		if err != nil {
+			s.endConn(c, reasonGone)
+			return
+		}
+		s.pool.addStream(c, st, preamble)
+		return
+	}
 	if r.ProtoMajor == 1 {
 		nc, err := hijack(w, preamble, s.cfg.WriteTimeout)
 		switch {

@@ -24,6 +24,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -70,7 +71,8 @@ func run() error {
 	pid := flag.Int("pid", 0, "the hub's process `ID` (required: its RSS is the measurement)")
 	streams := flag.Int("streams", 10000, "idle subscriptions to open (`N`)")
 	perConn := flag.Int("per-conn", 250, "streams per HTTP/2 connection (`N`)")
-	proto := flag.String("proto", "h2c", "h2c or h1")
+	proto := flag.String("proto", "h2c", "h2c, h2 (TLS: an https:// -hub) or h1 (TLS too with an https:// -hub)")
+	insecure := flag.Bool("insecure", false, "accept the hub's TLS certificate without verifying it (a self-signed test certificate)")
 	settle := flag.Duration("settle", 3*time.Second, "wait after the last stream opened before reading the RSS (`DURATION`)")
 	hold := flag.Duration("hold", 0, "keep the streams open this long after measuring (`DURATION`), e.g. to profile the hub")
 	concurrency := flag.Int("concurrency", 100, "streams opened at once (`N`)")
@@ -80,8 +82,8 @@ func run() error {
 	if *pid == 0 {
 		return errors.New("-pid is required")
 	}
-	if *proto != "h2c" && *proto != "h1" {
-		return fmt.Errorf("-proto %q: want h2c or h1", *proto)
+	if *proto != "h2c" && *proto != "h2" && *proto != "h1" {
+		return fmt.Errorf("-proto %q: want h2c, h2 or h1", *proto)
 	}
 	if *perConn < 1 || *proto == "h1" {
 		*perConn = 1
@@ -106,9 +108,15 @@ func run() error {
 	}
 	newClient := func() *http.Client {
 		tr := &http.Transport{DialContext: dial, Protocols: new(http.Protocols), DisableCompression: true}
-		if *proto == "h2c" {
+		if *insecure {
+			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+		}
+		switch *proto {
+		case "h2c":
 			tr.Protocols.SetUnencryptedHTTP2(true)
-		} else {
+		case "h2":
+			tr.Protocols.SetHTTP2(true)
+		default:
 			tr.Protocols.SetHTTP1(true)
 		}
 		return &http.Client{Transport: tr}
@@ -132,7 +140,7 @@ func run() error {
 			req.Header.Set("Authorization", "Bearer "+bearer)
 		}
 		resp, err := c.Do(req)
-		if err == nil && (resp.StatusCode != http.StatusOK || (*proto == "h2c" && resp.ProtoMajor != 2)) {
+		if err == nil && (resp.StatusCode != http.StatusOK || (*proto != "h1" && resp.ProtoMajor != 2)) {
 			resp.Body.Close()
 			err = fmt.Errorf("status %s over %s", resp.Status, resp.Proto)
 		}

@@ -79,6 +79,7 @@ type serveConfig struct {
 	logFormat, logLevel                              string
 	nats                                             natsFlags // store_nats.go
 	edge                                             edgeFlags // serve_edge.go
+	h2                                               h2Flags   // serve_h2.go
 }
 
 func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -119,6 +120,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, `info`, warn or error")
 	c.nats.register(fs)
 	c.edge.register(fs)
+	c.h2.register(fs)
 	addEnvTwins(fs)
 	return c
 }
@@ -291,15 +293,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		scheme = "https"
 	}
 	served := make(chan error, 1)
-	go func() {
-		if httpSrv.TLSConfig != nil {
-			// ServeTLS, not Serve on a TLS listener: it is what offers
-			// HTTP/2 ("h2") in the TLS handshake.
-			served <- httpSrv.ServeTLS(ln, "", "")
-			return
-		}
-		served <- httpSrv.Serve(ln)
-	}()
+	go func() { served <- cfg.h2.serve(httpSrv, srv, ln) }()
 
 	base := scheme + "://" + ln.Addr().String()
 	storeName := redactURL(cfg.store)
