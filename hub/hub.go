@@ -314,6 +314,64 @@ func (h *Hub) Publish(ctx context.Context, u *Update) (string, error) {
 	return c.ID, nil
 }
 
+// MaxBatchUpdates bounds the updates of one PublishBatch, so that one call
+// cannot hold a store's writer (bolt's transaction, a Redis script) for
+// long.
+const MaxBatchUpdates = 10_000
+
+// PublishBatch publishes us together: each validated as Publish does and
+// given an id when it has none, then appended in one store operation
+// (AppendBatch), all or none. On success every u's ID, Seq and Time are
+// set as stored, in the slice's order. An update refused, by the hub (an
+// invalid update, an id named twice in the batch) or the store (a
+// duplicate id), fails the whole batch with a *BatchError naming its
+// index; nothing is stored then. Other errors are those of Publish.
+func (h *Hub) PublishBatch(ctx context.Context, us []*Update) error {
+	start := time.Now()
+	if len(us) == 0 {
+		return nil
+	}
+	if len(us) > MaxBatchUpdates {
+		return fmt.Errorf("%w: batch of %d updates, more than %d", ErrInvalidUpdate, len(us), MaxBatchUpdates)
+	}
+	var seen map[string]int // ids given in the batch, to refuse one named twice
+	cs := make([]*Update, len(us))
+	for i, u := range us {
+		if err := validateUpdate(u); err != nil {
+			return &BatchError{Index: i, Err: err}
+		}
+		c := copyUpdate(u)
+		c.Seq, c.Time = 0, time.Time{}
+		if c.ID == "" {
+			c.ID = newUUIDURN()
+		} else {
+			if seen == nil {
+				seen = make(map[string]int, len(us))
+			}
+			if j, dup := seen[c.ID]; dup {
+				return &BatchError{Index: i, Err: fmt.Errorf("%w: id also given to update %d of the batch", ErrDuplicateID, j)}
+			}
+			seen[c.ID] = i
+		}
+		cs[i] = c
+	}
+	h.mu.RLock()
+	closed := h.closed
+	h.mu.RUnlock()
+	if closed {
+		return ErrHubClosed
+	}
+	if err := AppendBatch(ctx, h.store, cs); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	for i, c := range cs {
+		us[i].ID, us[i].Seq, us[i].Time = c.ID, c.Seq, c.Time
+		h.metrics.Published(took)
+	}
+	return nil
+}
+
 // updateBox holds a copy of an update with one topic and that topic's
 // slice, so the copy costs one allocation.
 type updateBox struct {
