@@ -199,6 +199,8 @@ type BatchAppender interface {
 	// error that is not a *BatchError (ErrStoreClosed, ErrStoreUnavailable
 	// wrapped, ctx's error) concerns the whole batch: as with Append, when
 	// it means the reply was lost the batch may or may not be stored.
+	// (natsjs checks the ids before publishing, so only an id taken by
+	// another publisher at the same moment can leave part of a batch.)
 	AppendBatch(ctx context.Context, us []*Update) error
 }
 
