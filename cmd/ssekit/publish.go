@@ -71,12 +71,13 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 	fs.StringVar(&opts.token, "token", "", "publisher `JWT` [SSEKIT_TOKEN]")
 	fs.DurationVar(&opts.timeout, "timeout", 30*time.Second, "give up after `DURATION` (0: never)")
 	fs.BoolVar(&opts.insecure, "insecure", false, "do not verify the hub's TLS certificate")
+	batch := addBatchFlag(fs)
 
-	rest, err := m.parseFlags(fs, publishUsage, args)
+	rest, err := m.parseFlags(fs, publishUsage+publishBatchUsage, args)
 	if err != nil {
 		return err
 	}
-	if len(opts.topics) == 0 {
+	if len(opts.topics) == 0 && !*batch {
 		return usageErrorf("--topic is required (see 'ssekit publish --help')")
 	}
 	if len(rest) > 1 {
@@ -108,6 +109,9 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 	}
 	if opts.token == "" {
 		opts.token = m.getenv("SSEKIT_TOKEN")
+	}
+	if *batch {
+		return m.publishBatch(ctx, &opts, rest)
 	}
 
 	form := url.Values{"topic": opts.topics}
