@@ -35,31 +35,19 @@ const batchContentType = "application/x-ndjson"
 // update that refused it.
 const batchIndexHeader = "Ssekit-Batch-Index"
 
-// batchLine is one line of a batch body. Unknown fields are refused, so a
-// misspelt field is an error rather than a silently different update.
+// batchLine is one line of a batch body (parseBatchLine): its fields, as
+// JSON names them.
 type batchLine struct {
-	Topic   batchTopics `json:"topic"`
-	ID      string      `json:"id"`
-	Type    string      `json:"type"`
-	Data    string      `json:"data"`
-	Retry   json.Number `json:"retry"`
-	Private bool        `json:"private"`
+	Topic   batchTopics // "topic": a string or an array of strings
+	ID      string      // "id"
+	Type    string      // "type"
+	Data    string      // "data"
+	Retry   json.Number // "retry": milliseconds
+	Private bool        // "private"
 }
 
 // batchTopics is a line's "topic": one string, or an array of them.
 type batchTopics []string
-
-func (t *batchTopics) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var one string
-		if err := json.Unmarshal(b, &one); err != nil {
-			return err
-		}
-		*t = batchTopics{one}
-		return nil
-	}
-	return json.Unmarshal(b, (*[]string)(t))
-}
 
 // publishBatch handles POST hub.BatchPath.
 func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
@@ -228,14 +216,9 @@ func (s *Server) publishStream(w http.ResponseWriter, r *http.Request, claims *h
 // lineUpdate parses one line of a batch into an Update that claims may
 // publish: the same checks as a form POST's fields (authorizedUpdate).
 func (s *Server) lineUpdate(claims *hub.Claims, line []byte) (*hub.Update, error) {
-	var l batchLine
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&l); err != nil {
+	l, err := parseBatchLine(line)
+	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "malformed line: "+oneLine(err.Error()))
-	}
-	if dec.InputOffset() != int64(len(bytes.TrimRight(line, " \t"))) {
-		return nil, errorf(http.StatusBadRequest, "malformed line: more than one JSON value")
 	}
 	if n := len(l.Topic); n > s.cfg.MaxUpdateTopics {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "too many topics in one update ("+strconv.Itoa(n)+"; max "+strconv.Itoa(s.cfg.MaxUpdateTopics)+")")

@@ -203,6 +203,11 @@ func Open(path string, cfg Config) (*Store, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:      timeout,
 		FreelistType: bbolt.FreelistMapType,
+		// The free-page list is not written with every commit (it is
+		// rebuilt by a scan when the file is opened): a commit then writes
+		// only the pages its appends changed and the meta page. What is
+		// committed is as durable as before.
+		NoFreelistSync: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
