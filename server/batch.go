@@ -306,8 +306,19 @@ func appendStreamError(dst []byte, index int, err error) []byte {
 	return append(dst, "}\n"...)
 }
 
-// appendJSONString appends v as a JSON string.
+// appendJSONString appends v as a JSON string: as it is when it needs no
+// escape (an id usually), else as encoding/json writes it.
 func appendJSONString(dst []byte, v string) []byte {
+	plain := true
+	for i := 0; i < len(v) && plain; i++ {
+		c := v[i]
+		plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
+	}
+	if plain {
+		dst = append(dst, '"')
+		dst = append(dst, v...)
+		return append(dst, '"')
+	}
 	b, _ := json.Marshal(v) // a string always marshals
 	return append(dst, b...)
 }

@@ -42,7 +42,7 @@ func TestBatchPublish(t *testing.T) {
 	ssetest.Run(t, func(t *testing.T, proto string) {
 		th := newTestHub(t, proto, nil)
 		sub := th.subscribe(topics("a", "b"), nil)
-		body := `{"topic":"a","data":"one","id":"first"}` + "\r\n\n" +
+		body := `{"topic":"a","data":"one","id":"fi\"rst é"}` + "\r\n\n" +
 			`{"topic":["x","b"],"data":"two\nlines","type":"kind","retry":1500}` + "\n" +
 			`{"topic":"a","data":"three"}` // no final newline
 		resp, got := th.postBatch(th.publisher(), "", strings.NewReader(body))
@@ -50,10 +50,10 @@ func TestBatchPublish(t *testing.T) {
 			t.Fatalf("batch: %d %q", resp.StatusCode, got)
 		}
 		var ack struct{ IDs []string }
-		if err := json.Unmarshal([]byte(got), &ack); err != nil || len(ack.IDs) != 3 || ack.IDs[0] != "first" {
-			t.Fatalf("acknowledgement %q (%v); want three ids, the first \"first\"", got, err)
+		if err := json.Unmarshal([]byte(got), &ack); err != nil || len(ack.IDs) != 3 || ack.IDs[0] != `fi"rst é` {
+			t.Fatalf("acknowledgement %q (%v); want three ids, the first fi\"rst é", got, err)
 		}
-		want := []struct{ id, data, typ string }{{"first", "one", "message"}, {ack.IDs[1], "two\nlines", "kind"}, {ack.IDs[2], "three", "message"}}
+		want := []struct{ id, data, typ string }{{`fi"rst é`, "one", "message"}, {ack.IDs[1], "two\nlines", "kind"}, {ack.IDs[2], "three", "message"}}
 		for i, w := range want {
 			ev := sub.next()
 			if ev.ID != w.id || ev.Data != w.data || ev.Type != w.typ {
