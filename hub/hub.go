@@ -286,7 +286,8 @@ func checkName(what, v string, max int) error {
 	return nil
 }
 
-// Publish validates u, gives it an id ("urn:uuid:…", random) when it has
+// Publish validates u, gives it an id ("urn:uuid:…", a UUIDv7: see
+// newUpdateID) when it has
 // none, appends it to the store and returns its id. When Publish returns
 // nil the update is in the history; subscribers get it from the fan-out.
 // u's ID, Seq and Time are set as stored; the hub keeps a copy, so u may be
