@@ -88,10 +88,8 @@ func (s *MemoryStore) AppendBatch(_ context.Context, us []*Update) error {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 
-	for i, u := range us {
-		if u.ID == "" {
-			return &BatchError{Index: i, Err: ErrNoID}
-		}
+	if err := CheckBatchIDs(us); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	if s.closed {

@@ -220,6 +220,17 @@ func (e *BatchError) Error() string {
 // batch refused for a duplicate id.
 func (e *BatchError) Unwrap() error { return e.Err }
 
+// CheckBatchIDs returns the *BatchError (ErrNoID) of the first update of
+// us without an id, or nil: what an AppendBatch checks first.
+func CheckBatchIDs(us []*Update) error {
+	for i, u := range us {
+		if u.ID == "" {
+			return &BatchError{Index: i, Err: ErrNoID}
+		}
+	}
+	return nil
+}
+
 // AppendBatch appends us to s together: with s.AppendBatch when s is a
 // BatchAppender, otherwise one Append after the other, stopping at the
 // first refused update, whose index the *BatchError names; the updates

@@ -4,11 +4,8 @@ package server_test
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -64,28 +61,9 @@ func benchPublishCPU(b *testing.B, subs, size int) {
 		line := `{"topic":"cpu","data":"` + data + `"}` + "\n"
 		target, body, contentType = "http://127.0.0.1"+hub.BatchPath, strings.Repeat(line, size), "application/x-ndjson"
 	}
-	var failed atomic.Int64
-	b.SetParallelism(max(1, 64/benchProcs()))
-	b.ReportAllocs()
 	start := cpuTime()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
-			req.Header.Set("Content-Type", contentType)
-			req.Header.Set("Authorization", "Bearer "+token)
-			w := httptest.NewRecorder()
-			srv.ServeHTTP(w, req)
-			if w.Code != http.StatusOK {
-				failed.Add(1)
-			}
-		}
-	})
-	b.StopTimer()
+	runPublishes(b, srv, 64, target, body, contentType, token)
 	cpu := cpuTime() - start
-	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d publishes failed", n)
-	}
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*size), "cpu-µs/update")
 }
 

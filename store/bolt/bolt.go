@@ -289,7 +289,7 @@ func (s *Store) AppendBatch(ctx context.Context, us []*hub.Update) error {
 		return nil
 	}
 	for i, u := range us {
-		if err := checkID(u); err != nil {
+		if err := checkID(u); err != nil { // ErrNoID, ErrIDTooLong
 			return &hub.BatchError{Index: i, Err: err}
 		}
 	}

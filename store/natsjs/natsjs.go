@@ -404,14 +404,8 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	if u.ID == "" {
 		return hub.ErrNoID
 	}
-	if s.isClosed.Load() {
-		return hub.ErrStoreClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.ready(ctx); err != nil {
 		return err
-	}
-	if st := s.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("natsjs: %w: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
 	}
 	c := *u
 	c.Time = time.Now()
@@ -437,6 +431,21 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	return nil
 }
 
+// ready says why an append cannot start now: the store closed, ctx ended,
+// NATS disconnected (fail fast rather than queue).
+func (s *Store) ready(ctx context.Context) error {
+	if s.isClosed.Load() {
+		return hub.ErrStoreClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if st := s.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("natsjs: %w: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
+	}
+	return nil
+}
+
 // batchLookups is how many id lookups AppendBatch has in flight at once.
 const batchLookups = 8
 
@@ -452,19 +461,11 @@ func (s *Store) AppendBatch(ctx context.Context, us []*hub.Update) error {
 	if len(us) == 0 {
 		return nil
 	}
-	for i, u := range us {
-		if u.ID == "" {
-			return &hub.BatchError{Index: i, Err: hub.ErrNoID}
-		}
-	}
-	if s.isClosed.Load() {
-		return hub.ErrStoreClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := hub.CheckBatchIDs(us); err != nil {
 		return err
 	}
-	if st := s.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("natsjs: %w: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
+	if err := s.ready(ctx); err != nil {
+		return err
 	}
 	if err := s.checkFree(ctx, us); err != nil {
 		return err

@@ -349,10 +349,8 @@ func (s *Store) AppendBatch(ctx context.Context, us []*hub.Update) error {
 	if len(us) == 0 {
 		return nil
 	}
-	for i, u := range us {
-		if u.ID == "" {
-			return &hub.BatchError{Index: i, Err: hub.ErrNoID}
-		}
+	if err := hub.CheckBatchIDs(us); err != nil {
+		return err
 	}
 	if s.closed.Load() {
 		return hub.ErrStoreClosed
