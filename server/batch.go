@@ -86,6 +86,9 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, s.bodyError(err, s.cfg.MaxBatchBytes))
 			return
 		}
+		if len(line) == 0 {
+			continue // a blank line
+		}
 		if len(us) == s.cfg.MaxBatchUpdates {
 			s.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "more than "+strconv.Itoa(s.cfg.MaxBatchUpdates)+" updates in one batch"))
 			return
@@ -150,8 +153,23 @@ func (s *Server) publishStream(w http.ResponseWriter, r *http.Request, claims *h
 		w.Write(buf)
 		rc.Flush()
 	}
-	// commit publishes the group and acknowledges it.
+	// ackGroup acknowledges published updates.
+	ackGroup := func(us []*hub.Update) error {
+		buf = appendAck(buf[:0], us)
+		stored += len(us)
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	// commit publishes the group and acknowledges it; the group is empty
+	// after it, whatever it returns.
 	commit := func() error {
+		defer func() {
+			clear(group)
+			group, groupBytes = group[:0], 0
+		}()
 		if len(group) == 0 {
 			return nil
 		}
@@ -163,23 +181,29 @@ func (s *Server) publishStream(w http.ResponseWriter, r *http.Request, claims *h
 		}
 		if err := s.hub.PublishBatch(r.Context(), group); err != nil {
 			var be *hub.BatchError
-			if errors.As(err, &be) {
-				stored += be.Index // for the index in the error line; nothing of the group is stored
-				return be.Err
+			if !errors.As(err, &be) {
+				return err
 			}
-			return err
+			// Nothing of the group is stored: store the updates before
+			// the refused one, so the stream keeps its promise that what
+			// precedes the index in the error line is stored.
+			if be.Index > 0 {
+				if err := s.hub.PublishBatch(r.Context(), group[:be.Index]); err != nil {
+					return err
+				}
+				if err := ackGroup(group[:be.Index]); err != nil {
+					return err
+				}
+			}
+			return be.Err
 		}
-		buf = appendAck(buf[:0], group)
-		stored += len(group)
-		clear(group)
-		group, groupBytes = group[:0], 0
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		if _, err := w.Write(buf); err != nil {
-			return err
-		}
-		return rc.Flush()
+		return ackGroup(group)
 	}
 	for {
+		if s.shuttingDown.Load() {
+			end(tooBusy(http.StatusServiceUnavailable, "shutting down", retryAfterShuttingDown))
+			return
+		}
 		_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) // between lines: an idle producer sends empty lines
 		line, err := lines.next()
 		if err == io.EOF {
@@ -189,22 +213,22 @@ func (s *Server) publishStream(w http.ResponseWriter, r *http.Request, claims *h
 		if err != nil {
 			// The group's updates were never acknowledged: a cut stream
 			// stores none of them.
-			stored += len(group)
 			end(s.bodyError(err, 0))
 			return
 		}
-		u, err := s.lineUpdate(claims, line)
-		if err != nil {
-			if cerr := commit(); cerr != nil {
-				err = cerr
+		if len(line) > 0 {
+			u, err := s.lineUpdate(claims, line)
+			if err != nil {
+				if cerr := commit(); cerr != nil {
+					err = cerr
+				}
+				end(err)
+				return
 			}
-			stored += len(group)
-			end(err)
-			return
+			group = append(group, u)
+			groupBytes += int64(len(line))
 		}
-		group = append(group, u)
-		groupBytes += int64(len(line))
-		if len(group) >= s.cfg.MaxBatchUpdates || groupBytes >= s.cfg.MaxBatchBytes || !lines.lineWaiting() {
+		if len(group) > 0 && (len(group) >= s.cfg.MaxBatchUpdates || groupBytes >= s.cfg.MaxBatchBytes || !lines.lineWaiting()) {
 			if err := commit(); err != nil {
 				end(err)
 				return
@@ -352,37 +376,36 @@ func newLineReader(r io.Reader, max int) *lineReader {
 	return &lineReader{br: bufio.NewReaderSize(r, 32<<10), max: max}
 }
 
-// next returns the next line that is not blank, without its line ending,
-// valid until the next call; io.EOF at the end of the body. A last line
-// without a newline counts.
+// next returns the next line without its line ending, valid until the
+// next call, and empty for a blank line (so a caller sees keep-alives);
+// io.EOF at the end of the body. A last line without a newline counts.
 func (lr *lineReader) next() ([]byte, error) {
-	for {
-		line, err := lr.br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			lr.buf = append(lr.buf[:0], line...)
-			for err == bufio.ErrBufferFull {
-				if len(lr.buf) > lr.max+2 {
-					return nil, errLineTooLong
-				}
-				line, err = lr.br.ReadSlice('\n')
-				lr.buf = append(lr.buf, line...)
+	line, err := lr.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		lr.buf = append(lr.buf[:0], line...)
+		for err == bufio.ErrBufferFull {
+			if len(lr.buf) > lr.max+2 {
+				return nil, errLineTooLong
 			}
-			line = lr.buf
+			line, err = lr.br.ReadSlice('\n')
+			lr.buf = append(lr.buf, line...)
 		}
-		if err != nil && (err != io.EOF || len(line) == 0) {
-			return nil, err
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) > lr.max {
-			return nil, errLineTooLong
-		}
-		if len(bytes.TrimSpace(line)) > 0 {
-			return line, nil
-		}
-		if err == io.EOF {
-			return nil, io.EOF
-		}
+		line = lr.buf
 	}
+	if err != nil && (err != io.EOF || len(line) == 0) {
+		return nil, err
+	}
+	line = bytes.TrimRight(line, "\r\n")
+	if len(line) > lr.max {
+		return nil, errLineTooLong
+	}
+	if len(bytes.TrimSpace(line)) > 0 {
+		return line, nil
+	}
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	return line[:0], nil
 }
 
 // lineWaiting reports whether a complete line has been received and not

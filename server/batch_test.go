@@ -282,3 +282,34 @@ func TestBatchStreamCut(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchStreamKeepAliveAndGroupRefusal: empty lines keep an idle
+// stream open past BodyTimeout; a group refused for one of its updates
+// (an id named twice) still stores and acknowledges the updates before
+// it, and the error names the first one not stored.
+func TestBatchStreamKeepAliveAndGroupRefusal(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, proto string) {
+		th := newTestHub(t, proto, func(_ *hub.Config, s *server.Config) { s.BodyTimeout = 300 * time.Millisecond })
+		c := th.openStream(t, th.publisher())
+		c.send(`{"topic":"a","id":"first"}`)
+		c.ids(1)
+		for range 6 { // 600 ms idle, twice the body timeout
+			time.Sleep(100 * time.Millisecond)
+			c.send("")
+		}
+		c.send(`{"topic":"a","id":"after-idle"}`)
+		if got := c.ids(1); !slices.Equal(got, []string{"after-idle"}) {
+			t.Fatalf("after keep-alives: %v; want [after-idle]", got)
+		}
+		c.send(`{"topic":"a","id":"d0"}` + "\n" + `{"topic":"a","id":"d1"}` + "\n" + `{"topic":"a","id":"d1"}`)
+		var stored []string
+		a := c.next()
+		for a.IDs != nil {
+			stored = append(stored, a.IDs...)
+			a = c.next()
+		}
+		if !slices.Equal(stored, []string{"d0", "d1"}) || a.Index == nil || *a.Index != 4 || a.Status != http.StatusConflict {
+			t.Fatalf("acknowledged %v, then %+v; want [d0 d1] and a 409 at index 4", stored, a)
+		}
+	})
+}
