@@ -83,3 +83,19 @@ func TestPublishBatchUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestServeBatchFlags: serve refuses batch limits out of range, with the
+// flag's name.
+func TestServeBatchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--max-batch-updates", "0"},
+		{"--max-batch-updates", "100000"},
+		{"--max-batch-bytes", "-1"},
+	} {
+		m, _, _ := testMain()
+		got := run(t, m, append([]string{"serve"}, args...)...)
+		if got.code != 2 || !strings.Contains(got.stderr, args[0][2:]) {
+			t.Errorf("serve %v: exit %d, stderr %q; want 2 naming the flag", args, got.code, got.stderr)
+		}
+	}
+}

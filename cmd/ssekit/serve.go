@@ -78,6 +78,7 @@ type serveConfig struct {
 	tlsCert, tlsKey                                  string
 	logFormat, logLevel                              string
 	nats                                             natsFlags // store_nats.go
+	batch                                            batchFlags
 }
 
 func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -119,6 +120,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: `text` or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, `info`, warn or error")
 	c.nats.register(fs)
+	c.batch.register(fs)
 	addEnvTwins(fs)
 	return c
 }
@@ -238,6 +240,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		MaxBodyBytes:            cfg.maxBody,
 		BodyTimeout:             cfg.bodyTimeout,
 		MaxUpdateTopics:         cfg.maxUpdateTopics,
+		MaxBatchUpdates:         cfg.batch.maxUpdates,
+		MaxBatchBytes:           cfg.batch.maxBytes,
 		MaxSubscribers:          cfg.maxSubscribers,
 		MaxSubscribersPerClient: cfg.maxPerClient,
 		MaxTopics:               cfg.maxTops,
