@@ -123,7 +123,8 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 // back at once, one acknowledgement line per group. The response ends
 // with a line giving the count, or the error that stopped the stream and
 // the index of the first update not stored; an update is stored exactly
-// when it was acknowledged.
+// when it was acknowledged (short of the hub dying between a commit and
+// its acknowledgement).
 func (s *Server) publishStream(w http.ResponseWriter, r *http.Request, claims *hub.Claims, key string) {
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex() // HTTP/1.1: read the body while answering (HTTP/2 always can)
