@@ -1,8 +1,14 @@
 package e2e_test
 
 import (
+	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ssekit/sse"
+	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/internal/e2etest"
 )
 
@@ -139,4 +146,196 @@ func checkReplay(t *testing.T, replay []sse.Event, acked [][]string) {
 			t.Errorf("publisher %d: %d updates acknowledged, %d replayed: more than the one in flight", g, len(ids), next[g])
 		}
 	}
+}
+
+// TestKillMidBatchAndStream kills a bolt hub (kill -9) while publishers
+// send batches and one streams updates over one long-lived request, then
+// restarts it on the same data directory: every update of an acknowledged
+// batch, and every update the stream had acknowledged, is replayed once;
+// of the rest only what was in flight can be there (one batch per
+// publisher, the stream's updates after its last acknowledgement, in
+// order), nothing else.
+func TestKillMidBatchAndStream(t *testing.T) {
+	const (
+		publishers = 4
+		batches    = 60
+		batchSize  = 20
+		streamMax  = 20000
+		killAfter  = publishers * batches * batchSize / 4 // acknowledged batched updates
+	)
+	dataDir := t.TempDir()
+	args := []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", dataDir}
+	h := ssekit.Start(t, e2etest.HubSpec{Args: args})
+	tok := publisherToken(t)
+	batchURL := h.Base() + hub.BatchPath
+
+	var (
+		mu         sync.Mutex
+		acked      = map[string]bool{} // guarded by mu
+		ackedBatch atomic.Int64
+		reachKill  = make(chan struct{})
+		closeOnce  sync.Once
+		wg         sync.WaitGroup
+	)
+	ack := func(ids []string) {
+		mu.Lock()
+		for _, id := range ids {
+			acked[id] = true
+		}
+		mu.Unlock()
+	}
+	for g := range publishers {
+		wg.Go(func() {
+			c := e2etest.NewClient(t)
+			for b := range batches {
+				var body strings.Builder
+				ids := make([]string, batchSize)
+				for i := range ids {
+					ids[i] = fmt.Sprintf("b%d-%d-%d", g, b, i)
+					fmt.Fprintf(&body, `{"topic":"kill","id":%q,"data":"x"}`+"\n", ids[i])
+				}
+				got, err := postBatch(t, c, batchURL, tok, body.String())
+				if err != nil {
+					return // the hub is gone; this batch may or may not have landed
+				}
+				if !slices.Equal(got, ids) {
+					t.Errorf("batch acknowledged %v; want %v", got, ids)
+					return
+				}
+				ack(ids)
+				if ackedBatch.Add(batchSize) >= killAfter {
+					closeOnce.Do(func() { close(reachKill) })
+				}
+			}
+		})
+	}
+	// The stream: one update every millisecond, acknowledgements read as
+	// they come.
+	streamAcked := make(chan int, 1) // how many of the stream's updates were acknowledged
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, batchURL+"?stream=1", pr)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	go func() {
+		defer pw.Close()
+		for i := range streamMax {
+			if _, err := fmt.Fprintf(pw, `{"topic":"kill","id":"s-%d","data":"x"}`+"\n", i); err != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	resp, err := e2etest.NewClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		n := 0
+		for sc.Scan() {
+			var a struct{ IDs []string }
+			if json.Unmarshal(sc.Bytes(), &a) != nil {
+				break
+			}
+			for _, id := range a.IDs {
+				if id != fmt.Sprintf("s-%d", n) {
+					t.Errorf("stream acknowledged %q where s-%d comes next", id, n)
+				}
+				n++
+			}
+			ack(a.IDs)
+		}
+		streamAcked <- n
+	}()
+
+	select {
+	case <-reachKill:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("only %d batched updates acknowledged in 60s", ackedBatch.Load())
+	}
+	h.Kill()
+	wg.Wait()
+	pw.CloseWithError(errors.New("hub killed"))
+	nStream := <-streamAcked
+	if nStream == 0 || nStream == streamMax {
+		t.Fatalf("the stream had %d of %d updates acknowledged at the kill: the test proves nothing", nStream, streamMax)
+	}
+	mu.Lock()
+	t.Logf("%d updates acknowledged before kill -9 (%d batched, %d streamed)", len(acked), ackedBatch.Load(), nStream)
+	mu.Unlock()
+
+	h = ssekit.Start(t, e2etest.HubSpec{Addr: h.Addr, Args: args})
+	c := e2etest.NewClient(t)
+	end := mustPublish(t, c, h.URL(), "kill", "end-marker", "end")
+	s := e2etest.OpenStream(t, c, h.URL(), "topic=kill&lastEventID=earliest", "", 60*time.Second)
+	replay := s.Until(t, end)
+	replay = replay[:len(replay)-1]
+
+	seen := map[string]bool{}
+	inFlight := map[string]bool{} // publishers with a batch replayed without an acknowledgement
+	perBatch := map[string]int{}  // replayed updates of each batch: all or none
+	nextStream := 0
+	for _, ev := range replay {
+		if seen[ev.ID] {
+			t.Fatalf("id %q replayed twice", ev.ID)
+		}
+		seen[ev.ID] = true
+		switch {
+		case strings.HasPrefix(ev.ID, "s-"):
+			if ev.ID != fmt.Sprintf("s-%d", nextStream) {
+				t.Fatalf("stream update %q replayed where s-%d comes next", ev.ID, nextStream)
+			}
+			nextStream++
+		case strings.HasPrefix(ev.ID, "b"):
+			perBatch[ev.ID[:strings.LastIndexByte(ev.ID, '-')]]++
+			if !acked[ev.ID] {
+				g, _, _ := strings.Cut(ev.ID, "-")
+				inFlight[g] = true
+			}
+		default:
+			t.Fatalf("replayed %q, which nobody sent", ev.ID)
+		}
+	}
+	for id := range acked {
+		if !seen[id] {
+			t.Fatalf("acknowledged %q is lost", id)
+		}
+	}
+	for b, n := range perBatch {
+		if n != batchSize {
+			t.Fatalf("batch %s: %d of its %d updates replayed; want all or none", b, n, batchSize)
+		}
+	}
+	if nextStream < nStream {
+		t.Fatalf("the stream had %d updates acknowledged, %d replayed", nStream, nextStream)
+	}
+	t.Logf("replayed %d: the acknowledged, %d streamed in flight, in-flight batches of %d publishers", len(replay), nextStream-nStream, len(inFlight))
+}
+
+// postBatch posts an NDJSON batch and returns the ids the hub acknowledged.
+func postBatch(t *testing.T, c *http.Client, batchURL, tok, body string) ([]string, error) {
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, batchURL, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("batch: %s %s", resp.Status, b)
+	}
+	var a struct{ IDs []string }
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, err
+	}
+	return a.IDs, nil
 }

@@ -210,8 +210,12 @@ func TestPublishIDs(t *testing.T) {
 	h := newHub(t, Config{})
 	u := &Update{Topics: []string{"a"}, Data: "x"}
 	id := publish(t, h, u)
-	if !regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
-		t.Errorf("generated id %q; want urn:uuid:<v4>", id)
+	if !regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+		t.Errorf("generated id %q; want urn:uuid:<v7>", id)
+	}
+	time.Sleep(2 * time.Millisecond) // the next millisecond: ids sort by time
+	if later := publish(t, h, &Update{Topics: []string{"a"}}); later <= id {
+		t.Errorf("id generated later %q sorts before %q; want time order (a store's index appends)", later, id)
 	}
 	if u.ID != id || u.Seq == 0 || u.Time.IsZero() {
 		t.Errorf("after Publish: u.ID %q, Seq %d, Time %v; want the stored id, Seq and Time", u.ID, u.Seq, u.Time)

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -71,37 +72,58 @@ func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
 // Subscribe callback with it before returning. The store keeps u.Topics:
 // the caller must not modify it afterwards.
 func (s *MemoryStore) Append(ctx context.Context, u *Update) error {
+	one := [1]*Update{u}
+	err := s.AppendBatch(ctx, one[:])
+	var be *BatchError
+	if errors.As(err, &be) {
+		return be.Err
+	}
+	return err
+}
+
+// AppendBatch records copies of us under one lock, all or none (a
+// duplicate id refuses the batch), assigns their Seq and Time, and calls
+// every Subscribe callback with each before returning.
+func (s *MemoryStore) AppendBatch(_ context.Context, us []*Update) error {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 
-	if u.ID == "" {
-		return ErrNoID
+	if err := CheckBatchIDs(us); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrStoreClosed
 	}
-	if _, dup := s.byID[u.ID]; dup {
-		s.mu.Unlock()
-		return ErrDuplicateID
+	for i, u := range us {
+		if _, dup := s.byID[u.ID]; dup {
+			s.mu.Unlock()
+			return &BatchError{Index: i, Err: ErrDuplicateID}
+		}
 	}
 	now := time.Now()
 	if now.Before(s.last) { // the wall clock stepped back: keep Time ordered
 		now = s.last
 	}
-	s.lastSeq++
 	s.last = now
-	u.Seq, u.Time = s.lastSeq, now
-	c := *u
-	s.ring = append(s.ring, &c)
-	s.byID[c.ID] = int(c.Seq)
-	s.bytes += int64(UpdateSize(&c))
+	added := make([]Update, len(us)) // the copies, in one allocation
+	for i, u := range us {
+		s.lastSeq++
+		u.Seq, u.Time = s.lastSeq, now
+		added[i] = *u
+		c := &added[i]
+		s.ring = append(s.ring, c)
+		s.byID[c.ID] = int(c.Seq)
+		s.bytes += int64(UpdateSize(c))
+	}
 	s.evictLocked(now)
 	s.mu.Unlock()
 
-	for _, sub := range s.subs {
-		sub.fn(&c)
+	for i := range added {
+		for _, sub := range s.subs {
+			sub.fn(&added[i])
+		}
 	}
 	return nil
 }
@@ -270,4 +292,7 @@ func (s *MemoryStore) Close(context.Context) error {
 	return nil
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store         = (*MemoryStore)(nil)
+	_ BatchAppender = (*MemoryStore)(nil)
+)

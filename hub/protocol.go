@@ -7,6 +7,10 @@ const (
 	// (POST); SubscriptionsPath is below it.
 	Path = "/.well-known/mercure"
 
+	// BatchPath is where ssekit's batch publishing extension takes many
+	// updates in one request, or a stream of them (docs/publishing.md).
+	BatchPath = Path + "/batch"
+
 	// EarliestID is the Last-Event-ID that asks for the whole retained
 	// history, and the ReplayInfo.ResumedAfter of a replay that did not
 	// find the id asked for. A publisher may not use it as an update's id.

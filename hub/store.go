@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -185,4 +186,70 @@ func PageFull(n, used, size, maxBytes int) bool {
 // network store); the hub's readiness reflects it.
 type HealthChecker interface {
 	Healthy(ctx context.Context) error
+}
+
+// BatchAppender is implemented by stores that append many updates in one
+// operation (bolt: one transaction; memory: one lock; Redis: one script;
+// NATS: asynchronous publishes acknowledged together). The hub's
+// PublishBatch uses it, and AppendBatch falls back on one Append per
+// update for a store without it.
+type BatchAppender interface {
+	// AppendBatch records us (their IDs set and distinct: the hub checks)
+	// in order, as Append does each, and assigns their Seq (increasing in
+	// the slice's order) and Time. It records all of them or none: an
+	// update it refuses is reported as a *BatchError with its index and
+	// the reason (ErrDuplicateID, ErrNoID, or the store's own), and then
+	// none of the batch is stored, visible to After, or delivered. An
+	// error that is not a *BatchError (ErrStoreClosed, ErrStoreUnavailable
+	// wrapped, ctx's error) concerns the whole batch: as with Append, when
+	// it means the reply was lost the batch may or may not be stored.
+	// (natsjs checks the ids before publishing, so only an id taken by
+	// another publisher at the same moment can leave part of a batch.)
+	AppendBatch(ctx context.Context, us []*Update) error
+}
+
+// BatchError is the error of a batch that was refused because of one of its
+// updates: Index is its position in the batch (from 0), Err the reason.
+// Nothing of the batch was stored.
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("update %d: %v", e.Index, e.Err)
+}
+
+// Unwrap returns the reason, so errors.Is(err, ErrDuplicateID) holds for a
+// batch refused for a duplicate id.
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// CheckBatchIDs returns the *BatchError (ErrNoID) of the first update of
+// us without an id, or nil: what an AppendBatch checks first.
+func CheckBatchIDs(us []*Update) error {
+	for i, u := range us {
+		if u.ID == "" {
+			return &BatchError{Index: i, Err: ErrNoID}
+		}
+	}
+	return nil
+}
+
+// AppendBatch appends us to s together: with s.AppendBatch when s is a
+// BatchAppender, otherwise one Append after the other, stopping at the
+// first refused update, whose index the *BatchError names; the updates
+// before it are then stored (only a BatchAppender is all-or-nothing).
+func AppendBatch(ctx context.Context, s Store, us []*Update) error {
+	if b, ok := s.(BatchAppender); ok {
+		return b.AppendBatch(ctx, us)
+	}
+	for i, u := range us {
+		if err := s.Append(ctx, u); err != nil {
+			if errors.Is(err, ErrDuplicateID) || errors.Is(err, ErrNoID) {
+				return &BatchError{Index: i, Err: err}
+			}
+			return err
+		}
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -211,18 +210,5 @@ func newUUIDURN() string {
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	const prefix = "urn:uuid:"
-	var buf [len(prefix) + 36]byte
-	copy(buf[:], prefix)
-	out := buf[len(prefix):]
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(buf[:])
+	return formatUUIDURN(&b)
 }

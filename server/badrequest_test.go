@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,10 +27,14 @@ func TestBadRequests(t *testing.T) {
 			s.MaxTopics = 3
 			s.MaxBodyBytes = 1024
 			s.MaxUpdateTopics = 3
+			s.MaxBatchUpdates = 3
+			s.MaxBatchBytes = 2048
 			s.CORSOrigins = []string{"https://app.example"}
 		})
 		// A subscriber that must keep receiving while the bad requests come.
 		watcher := th.subscribe(topics("health"), http.Header{"Authorization": {"Bearer " + th.token(hub.Claims{Subscribe: []string{"*"}})}})
+		// A single publish may reuse it (draft-08); a batch may not.
+		taken := th.mustPublish("taken", "t")
 
 		otherKey, err := jwtauth.NewKey("HS256", []byte("another-secret-another-secret-another"))
 		if err != nil {
@@ -64,6 +69,22 @@ func TestBadRequests(t *testing.T) {
 		}
 		const form = "application/x-www-form-urlencoded"
 		postAs := func(token, body string) *http.Request { return post(body, form, bearer(token)...) }
+		// batch posts NDJSON lines to the batch route; every line that
+		// is fine publishes to "health", so a refused batch that stored
+		// anything would reach the watcher.
+		batch := func(token, query string, lines ...string) *http.Request {
+			req, _ := http.NewRequest("POST", th.http.URL+hub.BatchPath+query, strings.NewReader(strings.Join(lines, "\n")))
+			req.Header.Set("Content-Type", "application/x-ndjson")
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			return req
+		}
+		const ok = `{"topic":"health","data":"leaked"}`
+		withType := func(req *http.Request, contentType string) *http.Request {
+			req.Header.Set("Content-Type", contentType)
+			return req
+		}
 		method := func(m, path string) *http.Request {
 			req, _ := http.NewRequest(m, th.http.URL+path, nil)
 			return req
@@ -121,6 +142,27 @@ func TestBadRequests(t *testing.T) {
 			{"publish too many form fields", postAs(pub, strings.Repeat("x=1&", 40)+"topic=a"), 413, "too many form fields"},
 			{"publish too many empty fields", postAs(pub, "topic=a"+strings.Repeat("&", 200)), 413, "too many form fields"},
 			{"publish a malformed form", postAs(pub, "topic=a&data=%zz"), 400, "malformed form"},
+			{"batch without token", batch("", "", ok), 401, "needs a token"},
+			{"batch with a subscriber-only token", batch(subscriberOnly, "", ok), 403, "may not publish"},
+			{"batch as a form", withType(batch(pub, "", "topic=a"), form), 415, "x-ndjson"},
+			{"batch as JSON", withType(batch(pub, "", ok), "application/json"), 415, "x-ndjson"},
+			{"batch with a malformed line", batch(pub, "", ok, `{"topic":"health","data":`), 400, "update 1: malformed line"},
+			{"batch with a line that is no object", batch(pub, "", ok, `["health"]`), 400, "update 1: malformed line"},
+			{"batch with two values on a line", batch(pub, "", ok, `{"topic":"health"} {"topic":"health"}`), 400, "update 1: malformed line: more than one"},
+			{"batch with an unknown field", batch(pub, "", ok, `{"topic":"health","date":"x"}`), 400, "update 1: malformed line: json: unknown field"},
+			{"batch with one forbidden topic", batch(booksOnly, "", `{"topic":"https://example.com/books/1"}`, `{"topic":["https://example.com/books/2","secret"]}`), 403, "update 1: token may not publish"},
+			{"batch with a line without topic", batch(pub, "", ok, `{"data":"x"}`), 400, "update 1: missing topic"},
+			{"batch with LF in an id", batch(pub, "", ok, `{"topic":"health","id":"1\nevent: x"}`), 400, "update 1: hub: invalid update: id"},
+			{"batch with a reserved type", batch(pub, "", ok, `{"topic":"health","type":"mercure"}`), 400, "update 1: type \"mercure\" is reserved"},
+			{"batch with a negative retry", batch(pub, "", ok, `{"topic":"health","retry":-1}`), 400, "update 1: retry"},
+			{"batch with a fractional retry", batch(pub, "", ok, `{"topic":"health","retry":1.5}`), 400, "update 1: retry"},
+			{"batch with too many topics in a line", batch(pub, "", ok, `{"topic":["a","b","c","d"]}`), 413, "update 1: too many topics"},
+			{"batch naming an id twice", batch(pub, "", `{"topic":"health","id":"twice"}`, `{"topic":"health","id":"twice"}`), 409, "update 1: hub: duplicate update id"},
+			{"batch with a retained id", batch(pub, "", ok, `{"topic":"t","id":`+strconv.Quote(taken)+`}`), 409, "update 1: hub: duplicate"},
+			{"batch of too many updates", batch(pub, "", ok, ok, ok, ok), 413, "more than 3 updates in one batch"},
+			{"batch over the byte limit", batch(pub, "", ok, `{"topic":"health","data":"`+strings.Repeat("x", 1000)+`"}`, `{"topic":"health","data":"`+strings.Repeat("x", 1000)+`"}`), 413, "larger than 2048 bytes"},
+			{"batch with a line over the body limit", batch(pub, "", ok, `{"topic":"health","data":"`+strings.Repeat("x", 1100)+`"}`), 413, "line longer than 1024 bytes"},
+			{"batch with a bad stream parameter", batch(pub, "?stream=maybe", ok), 400, "stream must be"},
 			{"PUT the hub", method("PUT", "/.well-known/mercure"), 405, "Method Not Allowed"},
 			{"DELETE the hub", method("DELETE", "/.well-known/mercure"), 405, "Method Not Allowed"},
 			{"preflight from a foreign origin", preflight("https://evil.example"), 403, "origin not allowed"},

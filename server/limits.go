@@ -139,8 +139,11 @@ func newRateLimiter(rate float64, burst int) *rateLimiter {
 	return &rateLimiter{rate: rate, burst: float64(burst), buckets: make(map[[32]byte]*bucket)}
 }
 
-// allow takes one token for key, or says how long until one is available.
-func (l *rateLimiter) allow(key string) (time.Duration, bool) {
+// allowN takes n tokens for key when it has at least one (a batch larger
+// than the burst goes through and leaves the bucket in debt, so the next
+// publishes wait for the whole of it), or says how long until one is
+// available.
+func (l *rateLimiter) allowN(key string, n int) (time.Duration, bool) {
 	now := time.Now()
 	k := sha256.Sum256([]byte(key)) // the map keeps no token
 	l.mu.Lock()
@@ -158,7 +161,7 @@ func (l *rateLimiter) allow(key string) (time.Duration, bool) {
 	if b.tokens < 1 {
 		return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
 	}
-	b.tokens--
+	b.tokens -= float64(n)
 	return 0, true
 }
 
@@ -166,8 +169,8 @@ func (l *rateLimiter) allow(key string) (time.Duration, bool) {
 // indistinguishable from new ones.
 func (l *rateLimiter) sweepLocked(now time.Time) {
 	l.lastSweep = now
-	full := time.Duration(l.burst / l.rate * float64(time.Second))
 	for k, b := range l.buckets {
+		full := time.Duration((l.burst - b.tokens) / l.rate * float64(time.Second)) // a batch's debt included
 		if now.Sub(b.last) > full {
 			delete(l.buckets, k)
 		}

@@ -2,12 +2,10 @@ package server
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -19,53 +17,23 @@ import (
 // data, id, type, retry, private. It answers 200 with the update's id once
 // the store has accepted it.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
-	if s.shuttingDown.Load() {
-		s.fail(w, r, tooBusy(http.StatusServiceUnavailable, "shutting down", retryAfterShuttingDown))
-		return
+	claims, key, err := s.publisher(r)
+	if err == nil {
+		err = s.allowPublish(key, 1)
 	}
-	token, src, err := s.requestToken(r, false)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if token == "" {
-		s.fail(w, r, tokenRequired("publishing needs a token (Authorization: Bearer or the "+hub.AuthCookie+" cookie)"))
-		return
-	}
-	if err := s.checkCookieOrigin(r, src); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	claims, err := s.verify(token, true)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if s.publishRate != nil {
-		key := claims.Identity // one bucket per token, however it is spelled
-		if key == "" {
-			key = token
-		}
-		if wait, ok := s.publishRate.allow(key); !ok {
-			s.fail(w, r, tooBusy(http.StatusTooManyRequests, "publish rate limit exceeded for this token", wait))
-			return
-		}
 	}
 	form, err := s.readForm(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := parseUpdate(form)
+	u, err := s.authorizedUpdate(claims, form)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	for _, topic := range u.Topics {
-		if !s.mayPublish(claims, topic) {
-			s.fail(w, r, insufficientScope("token may not publish to topic "+strconv.Quote(topic)))
-			return
-		}
 	}
 	id, err := s.hub.Publish(r.Context(), u)
 	if err != nil {
@@ -74,6 +42,61 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, id)
+}
+
+// publisher checks what every publish request needs before its body is
+// read: the hub is not shutting down, and the request has a valid
+// publisher token (with an allowed Origin for a cookie). It returns the
+// token's claims and the key its publishes are rate-limited by.
+func (s *Server) publisher(r *http.Request) (claims *hub.Claims, rateKey string, err error) {
+	if s.shuttingDown.Load() {
+		return nil, "", tooBusy(http.StatusServiceUnavailable, "shutting down", retryAfterShuttingDown)
+	}
+	token, src, err := s.requestToken(r, false)
+	if err != nil {
+		return nil, "", err
+	}
+	if token == "" {
+		return nil, "", tokenRequired("publishing needs a token (Authorization: Bearer or the " + hub.AuthCookie + " cookie)")
+	}
+	if err := s.checkCookieOrigin(r, src); err != nil {
+		return nil, "", err
+	}
+	if claims, err = s.verify(token, true); err != nil {
+		return nil, "", err
+	}
+	rateKey = claims.Identity // one bucket per token, however it is spelled
+	if rateKey == "" {
+		rateKey = token
+	}
+	return claims, rateKey, nil
+}
+
+// allowPublish takes n publishes from the rate limit of key (429 when its
+// bucket is empty).
+func (s *Server) allowPublish(key string, n int) error {
+	if s.publishRate == nil {
+		return nil
+	}
+	if wait, ok := s.publishRate.allowN(key, n); !ok {
+		return tooBusy(http.StatusTooManyRequests, "publish rate limit exceeded for this token", wait)
+	}
+	return nil
+}
+
+// authorizedUpdate turns the fields of one update into an Update that
+// claims may publish: parseUpdate's checks, then every topic authorised.
+func (s *Server) authorizedUpdate(claims *hub.Claims, form *publishForm) (*hub.Update, error) {
+	u, err := parseUpdate(form)
+	if err != nil {
+		return nil, err
+	}
+	for _, topic := range u.Topics {
+		if !s.mayPublish(claims, topic) {
+			return nil, insufficientScope("token may not publish to topic " + strconv.Quote(topic))
+		}
+	}
+	return u, nil
 }
 
 // readForm reads an application/x-www-form-urlencoded body of at most
@@ -140,14 +163,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buf
 	// connection's, such as a recorder.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return errorf(http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return errorf(http.StatusRequestTimeout, "body not received within "+s.cfg.BodyTimeout.String())
-		}
-		return errorf(http.StatusBadRequest, "cannot read body: "+oneLine(err.Error()))
+		return s.bodyError(err, s.cfg.MaxBodyBytes)
 	}
 	return nil
 }

@@ -41,27 +41,34 @@ func BenchmarkPublishHTTP(b *testing.B) {
 			srv, token := th.server, th.publisher()
 			body := "topic=" + strings.Repeat("t", 20) + "&data=" + strings.Repeat("x", 100)
 			target := "http://127.0.0.1/.well-known/mercure"
-			var failed atomic.Int64
-			b.SetParallelism(max(1, 128/benchProcs()))
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					req.Header.Set("Authorization", "Bearer "+token)
-					w := httptest.NewRecorder()
-					srv.ServeHTTP(w, req)
-					if w.Code != http.StatusOK {
-						failed.Add(1)
-					}
-				}
-			})
-			b.StopTimer()
-			if n := failed.Load(); n > 0 {
-				b.Fatalf("%d publishes failed", n)
-			}
+			runPublishes(b, srv, 128, target, body, "application/x-www-form-urlencoded", token)
 		})
+	}
+}
+
+// runPublishes posts body to target through srv's handler (a recorder, no
+// network) from goroutines goroutines until b.N requests are done, failing
+// b if any is not answered 200.
+func runPublishes(b *testing.B, srv http.Handler, goroutines int, target, body, contentType, token string) {
+	var failed atomic.Int64
+	b.SetParallelism(max(1, goroutines/benchProcs()))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(body))
+			req.Header.Set("Content-Type", contentType)
+			req.Header.Set("Authorization", "Bearer "+token)
+			w := httptest.NewRecorder()
+			srv.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				failed.Add(1)
+			}
+		}
+	})
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d publishes failed", n)
 	}
 }
 

@@ -92,6 +92,13 @@ type Config struct {
 	// that many fields and 32 others. Zero means DefaultMaxUpdateTopics.
 	MaxUpdateTopics int
 
+	// MaxBatchUpdates and MaxBatchBytes limit one batch publish (413 above
+	// them; see docs/publishing.md), and one group of a streamed publish.
+	// Zero means DefaultMaxBatchUpdates (at most hub.MaxBatchUpdates) and
+	// DefaultMaxBatchBytes. A line of a batch is limited by MaxBodyBytes.
+	MaxBatchUpdates int
+	MaxBatchBytes   int64
+
 	// MaxSubscribers limits concurrent subscribers (503 with Retry-After
 	// above it). Zero means DefaultMaxSubscribers(), derived from the
 	// open-file limit; negative means no limit (accepts then fail when the
@@ -210,6 +217,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxUpdateTopics <= 0 {
 		cfg.MaxUpdateTopics = DefaultMaxUpdateTopics
 	}
+	cfg.MaxBatchUpdates, cfg.MaxBatchBytes = batchLimits(cfg.MaxBatchUpdates, cfg.MaxBatchBytes)
 	if cfg.MaxTopics <= 0 {
 		cfg.MaxTopics = DefaultMaxTopics
 	}
@@ -267,6 +275,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+hub.Path, s.publish)
 	s.mux.HandleFunc(methodQuery+" "+hub.Path, s.subscribe)
 	s.mux.HandleFunc("OPTIONS "+hub.Path, s.preflight)
+	s.mux.HandleFunc("POST "+hub.BatchPath, s.publishBatch)
+	s.mux.HandleFunc("OPTIONS "+hub.BatchPath, s.preflight)
 	s.mux.HandleFunc("GET "+hub.SubscriptionsPath, s.subscriptions)
 	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{a}", s.subscriptions)
 	s.mux.HandleFunc("GET "+hub.SubscriptionsPath+"/{a}/{b}", s.subscriptions)

@@ -78,13 +78,14 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 	fs.BoolVar(&opts.insecure, "insecure", false, "do not verify the hub's TLS certificate")
 	addDraftFlag(fs, &opts.mc)
 	addMintFlags(fs, &opts.mc, "this update")
+	batch := addBatchFlag(fs)
 
-	rest, err := m.parseFlags(fs, publishUsage, args)
+	rest, err := m.parseFlags(fs, publishUsage+publishBatchUsage, args)
 	if err != nil {
 		return err
 	}
 	m.mintEnv(fs, &opts.mc)
-	if len(opts.topics) == 0 {
+	if len(opts.topics) == 0 && !*batch {
 		return usageErrorf("--topic is required (see 'ssekit publish --help')")
 	}
 	if len(rest) > 1 {
@@ -119,6 +120,9 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 	}
 	if err := m.publishDraft(ctx, &opts); err != nil {
 		return err
+	}
+	if *batch {
+		return m.publishBatch(ctx, &opts, rest)
 	}
 
 	form := url.Values{"topic": opts.topics}

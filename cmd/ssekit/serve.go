@@ -80,6 +80,7 @@ type serveConfig struct {
 	nats                                             natsFlags // store_nats.go
 	edge                                             edgeFlags // serve_edge.go
 	h2                                               h2Flags   // serve_h2.go
+	batch                                            batchFlags
 }
 
 func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -121,6 +122,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	c.nats.register(fs)
 	c.edge.register(fs)
 	c.h2.register(fs)
+	c.batch.register(fs)
 	addEnvTwins(fs)
 	return c
 }
@@ -243,6 +245,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		MaxBodyBytes:            cfg.maxBody,
 		BodyTimeout:             cfg.bodyTimeout,
 		MaxUpdateTopics:         cfg.maxUpdateTopics,
+		MaxBatchUpdates:         cfg.batch.maxUpdates,
+		MaxBatchBytes:           cfg.batch.maxBytes,
 		MaxSubscribers:          cfg.maxSubscribers,
 		MaxSubscribersPerClient: cfg.maxPerClient,
 		MaxTopics:               cfg.maxTops,

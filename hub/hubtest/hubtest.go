@@ -63,6 +63,10 @@ func RunStoreTests(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"SubscribeCallbackMayBlock", testSubscribeCallbackMayBlock},
 		{"AfterDuringAppends", testAfterDuringAppends},
 		{"Closed", testClosed},
+		{"BatchAppend", testBatchAppend},
+		{"BatchDuplicateRefusesAll", testBatchDuplicateRefusesAll},
+		{"BatchNoID", testBatchNoID},
+		{"BatchConcurrent", testBatchConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -111,6 +111,9 @@ var (
 	keyBytes  = []byte("bytes")
 )
 
+// initialMmapSize is the file mapping's initial size (see Open).
+const initialMmapSize = 64 << 20
+
 // storeFormat is the version of the bucket layout, kept in meta/format.
 const storeFormat = 1
 
@@ -150,13 +153,17 @@ type Store struct {
 	closeErr  error         // set before closeDone is closed
 }
 
-// request is one Append waiting for the committer.
+// request is one Append or AppendBatch waiting for the committer.
 type request struct {
 	ctx  context.Context
-	u    *hub.Update // the committer's own copy (upd), later given to subscribers
+	us   []*hub.Update // the committer's own copies, later given to subscribers
 	err  error
 	done chan struct{}
 
+	// batch: us came from AppendBatch, so a refusal names its index.
+	batch bool
+	// Append's single update, with no allocation of its own for us.
+	one   [1]*hub.Update
 	upd   hub.Update
 	topic [1]string // upd.Topics for a single-topic update
 }
@@ -199,6 +206,16 @@ func Open(path string, cfg Config) (*Store, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:      timeout,
 		FreelistType: bbolt.FreelistMapType,
+		// The free-page list is not written with every commit (it is
+		// rebuilt by a scan when the file is opened): a commit then writes
+		// only the pages its appends changed and the meta page. What is
+		// committed is as durable as before.
+		NoFreelistSync: true,
+		// Address space for the file to grow into without remapping: a
+		// remap copies every node the open write transaction holds
+		// (bbolt's dereference), a quarter of a batch's allocations in the
+		// publish profile. Only the file's pages are ever touched.
+		InitialMmapSize: initialMmapSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
@@ -245,13 +262,7 @@ func initBuckets(tx *bbolt.Tx) error {
 // holds u is committed to disk. It sets u.Seq and u.Time. When ctx ends
 // first Append returns ctx.Err() and u may or may not be stored.
 func (s *Store) Append(ctx context.Context, u *hub.Update) error {
-	switch {
-	case u.ID == "":
-		return hub.ErrNoID
-	case len(u.ID) > bbolt.MaxKeySize:
-		return ErrIDTooLong
-	}
-	if err := ctx.Err(); err != nil {
+	if err := checkID(u); err != nil {
 		return err
 	}
 	r := &request{ctx: ctx, upd: *u, done: make(chan struct{})}
@@ -261,8 +272,61 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	} else {
 		r.upd.Topics = append([]string(nil), u.Topics...)
 	}
-	r.u = &r.upd
+	r.one[0] = &r.upd
+	r.us = r.one[:]
+	if err := s.wait(ctx, r); err != nil {
+		return err
+	}
+	u.Seq, u.Time = r.upd.Seq, r.upd.Time
+	return nil
+}
 
+// AppendBatch records us in one transaction, all or none (see
+// hub.BatchAppender), durably: it returns nil only after that transaction
+// is committed to disk. Concurrent Appends and batches share the commit.
+func (s *Store) AppendBatch(ctx context.Context, us []*hub.Update) error {
+	if len(us) == 0 {
+		return nil
+	}
+	for i, u := range us {
+		if err := checkID(u); err != nil { // ErrNoID, ErrIDTooLong
+			return &hub.BatchError{Index: i, Err: err}
+		}
+	}
+	r := &request{ctx: ctx, batch: true, done: make(chan struct{})}
+	// The copies in one allocation (their Topics are shared with the
+	// caller's, which the hub never modifies: it made them).
+	cs := make([]hub.Update, len(us))
+	r.us = make([]*hub.Update, len(us))
+	for i, u := range us {
+		cs[i] = *u
+		r.us[i] = &cs[i]
+	}
+	if err := s.wait(ctx, r); err != nil {
+		return err
+	}
+	for i, u := range us {
+		u.Seq, u.Time = cs[i].Seq, cs[i].Time
+	}
+	return nil
+}
+
+// checkID refuses an update the store cannot key.
+func checkID(u *hub.Update) error {
+	switch {
+	case u.ID == "":
+		return hub.ErrNoID
+	case len(u.ID) > bbolt.MaxKeySize:
+		return ErrIDTooLong
+	}
+	return nil
+}
+
+// wait hands r to the committer and waits for its commit.
+func (s *Store) wait(ctx context.Context, r *request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -280,11 +344,7 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if r.err != nil {
-		return r.err
-	}
-	u.Seq, u.Time = r.u.Seq, r.u.Time
-	return nil
+	return r.err
 }
 
 // committer is the only writer: it takes the pending appends in batches,
@@ -333,7 +393,7 @@ func (s *Store) commit(batch []*request) {
 		case err != nil && r.err == nil:
 			r.err = fmt.Errorf("bolt: commit: %w", err)
 		case r.err == nil:
-			added = append(added, r.u)
+			added = append(added, r.us...)
 		}
 	}
 	if len(added) > 0 {
@@ -365,42 +425,59 @@ func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
 	// would move on to a new array while the earlier slices stay valid.
 	size := 0
 	for _, r := range batch {
-		size += len(r.u.ID) + 8 + updatecodec.EncodedSize(r.u)
+		for _, u := range r.us {
+			size += len(u.ID) + 8 + updatecodec.EncodedSize(u)
+		}
 	}
 	slab := make([]byte, 0, size)
 	carve := func(start int) []byte { return slab[start:len(slab):len(slab)] }
+	// Keys are Seqs, increasing: they append to the last page, which is
+	// then filled completely rather than split in half.
+	ups.FillPercent = 1
 	for _, r := range batch {
 		r.err = nil // a previous attempt's error does not carry over
 		if err := r.ctx.Err(); err != nil {
 			r.err = err // the caller has gone; do not store what it gave up on
 			continue
 		}
-		start := len(slab)
-		slab = append(slab, r.u.ID...)
-		id := carve(start)
-		if ids.Get(id) != nil {
-			r.err = hub.ErrDuplicateID
+		// Every id is checked before anything is put, so a refused batch
+		// leaves nothing behind (earlier requests' ids are already in ids).
+		for i, u := range r.us {
+			if ids.Get([]byte(u.ID)) != nil {
+				r.err = hub.ErrDuplicateID
+				if r.batch {
+					r.err = &hub.BatchError{Index: i, Err: hub.ErrDuplicateID}
+				}
+				break
+			}
+		}
+		if r.err != nil {
 			continue
 		}
-		seq, err := ups.NextSequence()
-		if err != nil {
-			return err
+		for _, u := range r.us {
+			start := len(slab)
+			slab = append(slab, u.ID...)
+			id := carve(start)
+			seq, err := ups.NextSequence()
+			if err != nil {
+				return err
+			}
+			u.Seq, u.Time = seq, now
+			start = len(slab)
+			slab = binary.BigEndian.AppendUint64(slab, seq)
+			key := carve(start)
+			start = len(slab)
+			slab = updatecodec.Append(slab, u)
+			val := carve(start)
+			if err := ups.Put(key, val); err != nil {
+				return err
+			}
+			if err := ids.Put(id, key); err != nil {
+				return err
+			}
+			st.count++
+			st.bytes += entrySize(len(id), len(val))
 		}
-		r.u.Seq, r.u.Time = seq, now
-		start = len(slab)
-		slab = binary.BigEndian.AppendUint64(slab, seq)
-		key := carve(start)
-		start = len(slab)
-		slab = updatecodec.Append(slab, r.u)
-		val := carve(start)
-		if err := ups.Put(key, val); err != nil {
-			return err
-		}
-		if err := ids.Put(id, key); err != nil {
-			return err
-		}
-		st.count++
-		st.bytes += entrySize(len(id), len(val))
 	}
 	if s.limit > 0 && st.count > uint64(s.limit) {
 		excess := st.count - uint64(s.limit)
@@ -656,4 +733,7 @@ func getU64(b *bbolt.Bucket, key []byte) uint64 {
 	return binary.BigEndian.Uint64(v)
 }
 
-var _ hub.Store = (*Store)(nil)
+var (
+	_ hub.Store         = (*Store)(nil)
+	_ hub.BatchAppender = (*Store)(nil)
+)

@@ -675,26 +675,16 @@ func TestAfterContextCanceled(t *testing.T) {
 	}
 }
 
-// appendBatch appends updates with the given ids, in order, queued all at
-// once so that they share a few transactions: seeding a large history one
-// fsync per update would make the tests slow on a slow disk.
+// appendBatch appends updates with the given ids, in order, in one
+// AppendBatch: seeding a large history one fsync per update would make the
+// tests slow on a slow disk.
 func appendBatch(t testing.TB, s *Store, ids ...string) {
 	t.Helper()
-	reqs := make([]*request, len(ids))
+	us := make([]*hub.Update, len(ids))
 	for i, id := range ids {
-		reqs[i] = &request{ctx: context.Background(), u: &hub.Update{ID: id, Topics: []string{"t"}, Data: "data " + id}, done: make(chan struct{})}
+		us[i] = &hub.Update{ID: id, Topics: []string{"t"}, Data: "data " + id}
 	}
-	s.mu.Lock()
-	s.pending = append(s.pending, reqs...)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-	for _, r := range reqs {
-		<-r.done
-		if r.err != nil {
-			t.Fatalf("append %s: %v", r.u.ID, r.err)
-		}
+	if err := s.AppendBatch(context.Background(), us); err != nil {
+		t.Fatalf("append batch: %v", err)
 	}
 }

@@ -429,14 +429,8 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	if u.ID == "" {
 		return hub.ErrNoID
 	}
-	if s.isClosed.Load() {
-		return hub.ErrStoreClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := s.ready(ctx); err != nil {
 		return err
-	}
-	if st := s.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("natsjs: %w: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
 	}
 	c := *u
 	c.Time = time.Now()
@@ -460,6 +454,119 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		}
 	}
 	return nil
+}
+
+// ready says why an append cannot start now: the store closed, ctx ended,
+// NATS disconnected (fail fast rather than queue).
+func (s *Store) ready(ctx context.Context) error {
+	if s.isClosed.Load() {
+		return hub.ErrStoreClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if st := s.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("natsjs: %w: not connected to NATS (%s)", hub.ErrStoreUnavailable, st)
+	}
+	return nil
+}
+
+// batchLookups is how many id lookups AppendBatch has in flight at once.
+const batchLookups = 8
+
+// AppendBatch publishes us asynchronously, in order, and returns once the
+// stream acknowledged every one (see hub.BatchAppender): one round trip
+// for the batch, not one per update. JetStream has no atomic publish that
+// also checks each subject is free, so the ids are looked up first (in
+// parallel) and a batch with a retained id is refused before anything is
+// published; only an id taken by another publisher in between, or NATS
+// failing mid-batch, can leave part of a batch stored (the error then
+// names the first update not acknowledged).
+func (s *Store) AppendBatch(ctx context.Context, us []*hub.Update) error {
+	if len(us) == 0 {
+		return nil
+	}
+	if err := hub.CheckBatchIDs(us); err != nil {
+		return err
+	}
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if err := s.checkFree(ctx, us); err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	now := time.Now()
+	futures := make([]jetstream.PubAckFuture, len(us))
+	for i, u := range us {
+		c := *u
+		c.Time = now
+		msg := &nats.Msg{
+			Subject: s.subject(u.ID),
+			Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}},
+			Data:    updatecodec.Append(make([]byte, 0, updatecodec.EncodedSize(&c)), &c),
+		}
+		f, err := s.js.PublishMsgAsync(msg)
+		if err != nil {
+			return s.batchPublishError(ctx, i, err)
+		}
+		futures[i] = f
+	}
+	var top uint64
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			us[i].Seq, us[i].Time = ack.Sequence, now
+			top = max(top, ack.Sequence)
+		case err := <-f.Err():
+			return s.batchPublishError(ctx, i, err)
+		case <-pctx.Done():
+			return s.batchPublishError(ctx, i, pctx.Err())
+		}
+	}
+	for {
+		old := s.appended.Load()
+		if old >= top || s.appended.CompareAndSwap(old, top) {
+			break
+		}
+	}
+	return nil
+}
+
+// checkFree refuses a batch with an id already retained, naming the first.
+func (s *Store) checkFree(ctx context.Context, us []*hub.Update) error {
+	taken := make([]bool, len(us))
+	errs := make([]error, len(us))
+	sem := make(chan struct{}, batchLookups)
+	var wg sync.WaitGroup
+	for i, u := range us {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			seq, err := s.lookup(ctx, u.ID)
+			taken[i], errs[i] = seq > 0, err
+		})
+	}
+	wg.Wait()
+	for i := range us {
+		switch {
+		case errs[i] != nil:
+			return errs[i]
+		case taken[i]:
+			return &hub.BatchError{Index: i, Err: hub.ErrDuplicateID}
+		}
+	}
+	return nil
+}
+
+// batchPublishError maps the failed publish of update i of a batch.
+func (s *Store) batchPublishError(ctx context.Context, i int, err error) error {
+	err = s.publishError(ctx, err)
+	if errors.Is(err, hub.ErrDuplicateID) {
+		return &hub.BatchError{Index: i, Err: err}
+	}
+	return err
 }
 
 // publishError maps a failed publish to the store's errors.
@@ -819,4 +926,5 @@ func (s *Store) Close(context.Context) error {
 var (
 	_ hub.Store         = (*Store)(nil)
 	_ hub.HealthChecker = (*Store)(nil)
+	_ hub.BatchAppender = (*Store)(nil)
 )

@@ -27,7 +27,9 @@
 // {P}:idlog and HDELs them from {P}:ids. An id is therefore a duplicate
 // exactly while its update is retained, and can be published again once
 // trimmed, as in the other stores. The index costs about twice the ids'
-// size in Redis memory.
+// size in Redis memory. AppendBatch runs the same script once for the
+// whole batch: every id is checked before anything is written, so a batch
+// is stored whole or not at all, in one round trip.
 //
 // When Append returns nil the update is in Redis as durable as Redis is
 // configured to make it (appendonly yes with appendfsync everysec loses at
@@ -255,16 +257,24 @@ func (s *Store) lastEntryID(ctx context.Context) (string, error) {
 	return top[0].ID, nil
 }
 
-// appendScript appends one update. KEYS: stream, ids, idlog, last. ARGV:
-// update id, MAXLEN (0: none), max age in ms (0: none), then the entry's
-// field/value pairs. It returns the new entry id, or 0 when the id is
-// already retained. Writes come after every command that can fail, as Redis
-// does not roll a script back.
+// appendScript appends a batch of updates, all or none. KEYS: stream, ids,
+// idlog, last. ARGV: MAXLEN (0: none), max age in ms (0: none), the number
+// of updates, then for each its id, the number of its entry's field/value
+// strings, and those. It returns the new entry ids, in order, or the
+// index+1 (an integer) of the first update whose id is already retained,
+// with nothing written. Writes come after every command that can fail, as
+// Redis does not roll a script back.
 var appendScript = redis.NewScript(`
 local stream, ids, idlog, lastkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local uid = ARGV[1]
-if redis.call('HEXISTS', ids, uid) == 1 then
-  return 0
+local maxlen, maxage, count = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local starts = {}
+local pos = 4
+for i = 1, count do
+  if redis.call('HEXISTS', ids, ARGV[pos]) == 1 then
+    return i
+  end
+  starts[i] = pos
+  pos = pos + 2 + tonumber(ARGV[pos + 1])
 end
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -274,10 +284,14 @@ if not last then
   local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
   if #top > 0 then last = top[1][1] end
 end
+local lms, ln = -1, 0
 if last then
   local dash = string.find(last, '-', 1, true)
-  local lms = tonumber(string.sub(last, 1, dash - 1))
-  local ln = tonumber(string.sub(last, dash + 1))
+  lms = tonumber(string.sub(last, 1, dash - 1))
+  ln = tonumber(string.sub(last, dash + 1))
+end
+local eids = {}
+for i = 1, count do
   if ms <= lms then
     ms = lms
     n = ln + 1
@@ -286,21 +300,23 @@ if last then
       n = 0
     end
   end
+  local eid = string.format('%d-%d', ms, n)
+  lms, ln = ms, n
+  local p = starts[i]
+  local nf = tonumber(ARGV[p + 1])
+  if maxlen > 0 then
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, eid, unpack(ARGV, p + 2, p + 1 + nf))
+  else
+    redis.call('XADD', stream, eid, unpack(ARGV, p + 2, p + 1 + nf))
+  end
+  redis.call('HSET', ids, ARGV[p], eid)
+  redis.call('RPUSH', idlog, ARGV[p])
+  eids[i] = eid
 end
-local eid = string.format('%d-%d', ms, n)
-local maxlen = tonumber(ARGV[2])
-if maxlen > 0 then
-  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, eid, unpack(ARGV, 4))
-else
-  redis.call('XADD', stream, eid, unpack(ARGV, 4))
-end
-local maxage = tonumber(ARGV[3])
 if maxage > 0 then
   redis.call('XTRIM', stream, 'MINID', '~', string.format('%d-0', ms - maxage))
 end
-redis.call('HSET', ids, uid, eid)
-redis.call('RPUSH', idlog, uid)
-redis.call('SET', lastkey, eid)
+redis.call('SET', lastkey, eids[count])
 local gone = redis.call('LLEN', idlog) - redis.call('XLEN', stream)
 while gone > 0 do
   local k = math.min(gone, 1000)
@@ -308,7 +324,7 @@ while gone > 0 do
   redis.call('HDEL', ids, unpack(popped))
   gone = gone - k
 end
-return eid
+return eids
 `)
 
 // Append records u in one atomic script (see the package doc) and sets
@@ -317,8 +333,24 @@ return eid
 // Redis cannot be reached, in which case u may or may not be stored (the
 // reply was lost), as when ctx ends first.
 func (s *Store) Append(ctx context.Context, u *hub.Update) error {
-	if u.ID == "" {
-		return hub.ErrNoID
+	one := [1]*hub.Update{u}
+	err := s.AppendBatch(ctx, one[:])
+	var be *hub.BatchError
+	if errors.As(err, &be) {
+		return be.Err
+	}
+	return err
+}
+
+// AppendBatch records us in one run of the append script, atomically: all
+// or none (see hub.BatchAppender), so a batch costs one round trip. Its
+// errors are Append's, a refused update's in a *hub.BatchError.
+func (s *Store) AppendBatch(ctx context.Context, us []*hub.Update) error {
+	if len(us) == 0 {
+		return nil
+	}
+	if err := hub.CheckBatchIDs(us); err != nil {
+		return err
 	}
 	if s.closed.Load() {
 		return hub.ErrStoreClosed
@@ -330,32 +362,47 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	if s.cfg.MaxAge > 0 {
 		maxAge = max(1, s.cfg.MaxAge.Milliseconds())
 	}
-	args := make([]any, 0, 3+12)
-	args = append(args, u.ID, s.maxLen, maxAge)
-	args = appendFields(args, u)
+	args := make([]any, 0, 3+len(us)*14)
+	args = append(args, s.maxLen, maxAge, len(us))
+	for _, u := range us {
+		args = append(args, u.ID, 0)
+		at := len(args) - 1
+		args = appendFields(args, u)
+		args[at] = len(args) - at - 1
+	}
 	res, err := appendScript.Run(ctx, s.rdb, s.keys, args...).Result()
 	if err != nil {
 		return s.wrap("append", err)
 	}
-	eid, ok := res.(string)
-	if !ok {
-		if n, isInt := res.(int64); isInt && n == 0 {
-			return hub.ErrDuplicateID
+	switch res := res.(type) {
+	case int64:
+		if res < 1 || int(res) > len(us) {
+			return fmt.Errorf("redisstream: append: unexpected script reply %v", res)
 		}
-		return fmt.Errorf("redisstream: append: unexpected script reply %v", res)
-	}
-	seq, err := seqOf(eid)
-	if err != nil {
-		return err
-	}
-	for {
-		old := s.appended.Load()
-		if seq <= old || s.appended.CompareAndSwap(old, seq) {
-			break
+		return &hub.BatchError{Index: int(res) - 1, Err: hub.ErrDuplicateID}
+	case []any:
+		if len(res) != len(us) {
+			return fmt.Errorf("redisstream: append: %d entry ids for %d updates", len(res), len(us))
 		}
+		var top uint64
+		for i, r := range res {
+			eid, _ := r.(string)
+			seq, err := seqOf(eid)
+			if err != nil {
+				return err
+			}
+			us[i].Seq, us[i].Time = seq, timeOf(seq)
+			top = seq
+		}
+		for {
+			old := s.appended.Load()
+			if top <= old || s.appended.CompareAndSwap(old, top) {
+				break
+			}
+		}
+		return nil
 	}
-	u.Seq, u.Time = seq, timeOf(seq)
-	return nil
+	return fmt.Errorf("redisstream: append: unexpected script reply %v", res)
 }
 
 // After returns the page of retained updates after from (see hub.Store):
@@ -595,4 +642,5 @@ func unavailable(err error) bool {
 var (
 	_ hub.Store         = (*Store)(nil)
 	_ hub.HealthChecker = (*Store)(nil)
+	_ hub.BatchAppender = (*Store)(nil)
 )
