@@ -50,7 +50,9 @@ Every limit has a default a hub on the internet can keep; docs/security.md
 lists them, with the threat model and how to run the hub there.
 
 Every flag can also be set by the environment variable named after it in
-brackets; a flag on the command line wins. GOGC=50 in the environment
+brackets, and by its name under [serve] in the --config file (TOML, with
+the issuers and the auth hook; docs/hooks.md); a flag on the command line
+wins over its variable, which wins over the file. GOGC=50 in the environment
 trims the memory per idle subscriber by about a fifth and costs about a
 fifth of the durable publish throughput (docs/BENCHMARKS.md).
 `
@@ -77,7 +79,8 @@ type serveConfig struct {
 	subscriptions                                    bool
 	tlsCert, tlsKey                                  string
 	logFormat, logLevel                              string
-	nats                                             natsFlags // store_nats.go
+	nats                                             natsFlags   // store_nats.go
+	file                                             configFlags // serve_config.go
 }
 
 func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -119,6 +122,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: `text` or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, `info`, warn or error")
 	c.nats.register(fs)
+	c.file.register(fs)
 	addEnvTwins(fs)
 	return c
 }
@@ -166,6 +170,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := m.applyConfigFile(fs, set, cfg); err != nil {
+		return err
+	}
 	log, err := newLogger(m, cfg.logFormat, cfg.logLevel)
 	if err != nil {
 		return err
@@ -190,6 +197,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 			ln.Close()
 		}
 		return err
+	}
+	if cfg.file.check {
+		return m.configChecked(cfg)
 	}
 	if devSecret != nil && !set["allow-anonymous"] {
 		cfg.allowAnonymous = true
@@ -381,8 +391,9 @@ func (m *Main) serveAuth(cfg *serveConfig) (hub.Authenticator, []byte, error) {
 	} else if cfg.issuerJWKS != "" || cfg.resource != "" {
 		return nil, nil, usageErrorf("--issuer-jwks and --resource need --issuer")
 	}
+	issuers = append(issuers, cfg.file.issuers...)
 	var devSecret []byte
-	if pub == nil && sub == nil && (len(issuers) == 0 || (issuers[0].JWKSURL == "" && !issuers[0].Discover)) {
+	if pub == nil && sub == nil && !anyIssuerKeys(issuers) {
 		if !isLoopback(cfg.addr) {
 			return nil, nil, usageErrorf("refusing to listen on %s without a key: set --jwt-key (or SSEKIT_JWT_KEY); the generated development key is for loopback addresses only", cfg.addr)
 		}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/ssekit/sse/config"
+	"github.com/ssekit/sse/jwtauth"
+)
+
+// configFlags are --config and --check-config, and what the file says
+// that flags cannot: the issuers and the auth hook.
+//
+// Precedence, from the strongest: a flag on the command line, its SSEKIT_*
+// variable, the file's [serve] table, the flag's default.
+type configFlags struct {
+	path  string
+	check bool
+
+	file    *config.File
+	issuers []jwtauth.Issuer // [[issuer]], after the --issuer flag's
+}
+
+func (c *configFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.path, "config", "", "read the configuration `FILE` (TOML; docs/hooks.md): serve flags under [serve], [[issuer]]s, the [auth-hook]; flags and SSEKIT_* variables win over it")
+	fs.BoolVar(&c.check, "check-config", false, "check the flags, variables and --config file, print what is wrong or \"config ok\", and exit without serving")
+}
+
+// applyConfigFile reads --config and sets every flag not set by the
+// command line or the environment from its [serve] table; set (from
+// applyEnv) gains them. Every error is a usage error (exit code 2) naming
+// the file, the line and the key.
+func (m *Main) applyConfigFile(fs *flag.FlagSet, set map[string]bool, cfg *serveConfig) error {
+	c := &cfg.file
+	if c.path == "" {
+		return nil
+	}
+	f, err := config.Load(c.path)
+	if err != nil {
+		return usageErrorf("--config: %v", err)
+	}
+	c.file = f
+	for _, name := range f.ServeKeys() {
+		key := []string{"serve", name}
+		if name == "config" || name == "check-config" {
+			return usageErrorf("--config: %v", f.Errorf(key, "only a flag or SSEKIT_%s can say this", envName(name)[len("SSEKIT_"):]))
+		}
+		if fs.Lookup(name) == nil {
+			return usageErrorf("--config: %v", f.Errorf(key, "no such serve flag (see 'ssekit serve --help')"))
+		}
+		if set[name] {
+			continue // the command line or the environment wins
+		}
+		if err := fs.Set(name, f.Serve[name].Text); err != nil {
+			return usageErrorf("--config: %v", f.Errorf(key, "%v", err))
+		}
+		set[name] = true
+	}
+	for i, is := range f.Issuers {
+		ji, err := issuerOf(is)
+		if err != nil {
+			return usageErrorf("--config: %v", f.Errorf([]string{"issuer", fmt.Sprint(i), err.key}, "%v", err.err))
+		}
+		c.issuers = append(c.issuers, ji)
+	}
+	return nil
+}
+
+type keyError struct {
+	key string
+	err error
+}
+
+// issuerOf maps an [[issuer]] onto jwtauth.Issuer, loading its keys.
+func issuerOf(is config.Issuer) (jwtauth.Issuer, *keyError) {
+	out := jwtauth.Issuer{ID: is.ID}
+	for _, k := range []struct {
+		key   string
+		specs []string
+		dst   *[]*jwtauth.Key
+	}{{"keys", is.Keys, &out.Keys}, {"publisher-keys", is.PublisherKeys, &out.PublisherKeys}, {"subscriber-keys", is.SubscriberKeys, &out.SubscriberKeys}} {
+		for _, spec := range k.specs {
+			key, err := jwtauth.LoadKey(is.Alg, spec)
+			if err != nil {
+				return out, &keyError{k.key, err}
+			}
+			*k.dst = append(*k.dst, key)
+		}
+	}
+	switch is.JWKS {
+	case "":
+	case "discover":
+		out.Discover = true
+	default:
+		out.JWKSURL = is.JWKS
+	}
+	return out, nil
+}
+
+// anyIssuerKeys reports whether an issuer can verify tokens on its own
+// (keys or a key set), so that no development key is made.
+func anyIssuerKeys(issuers []jwtauth.Issuer) bool {
+	for _, is := range issuers {
+		if len(is.Keys)+len(is.PublisherKeys)+len(is.SubscriberKeys) > 0 || is.JWKSURL != "" || is.Discover {
+			return true
+		}
+	}
+	return false
+}
+
+// configChecked ends --check-config: everything was read and built
+// without error.
+func (m *Main) configChecked(cfg *serveConfig) error {
+	what := "flags and environment"
+	if cfg.file.path != "" {
+		what = cfg.file.path
+	}
+	fmt.Fprintf(m.Stdout, "config ok: %s\n", what)
+	return nil
+}

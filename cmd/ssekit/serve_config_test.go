@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"net/http"
+		"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/e2etest"
+	"github.com/ssekit/sse/internal/poll"
+)
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "hub.toml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCheckConfig: --check-config accepts a good file and refuses a bad
+// one with exit code 2, the file, the line and why, in one line.
+func TestCheckConfig(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	for _, tc := range []struct {
+		name, file string
+		code       int
+		want       string
+	}{
+		{"good", "[serve]\njwt-key = \"" + secret + "\"\nhistory-size = 10\n\n[[issuer]]\nid = \"https://auth.example\"\nkeys = [\"" + secret + "\"]\n", 0, "config ok"},
+		{"unknown flag", "[serve]\njwt-key = \"" + secret + "\"\nhistory-sise = 10\n", 2, ":3: serve.history-sise: no such serve flag"},
+		{"bad value", "[serve]\n\nhistory-size = \"many\"\n", 2, ":3: serve.history-size: parse error"},
+		{"bad duration", "[serve]\nheartbeat = \"often\"\n", 2, ":2: serve.heartbeat"},
+		{"config in config", "[serve]\nconfig = \"other.toml\"\n", 2, ":2: serve.config: only a flag or SSEKIT_CONFIG"},
+		{"bad issuer key", "[[issuer]]\nid = \"https://a\"\nkeys = [\"short\"]\n", 2, ":3: issuer[0].keys"},
+		{"unknown section", "[webhooks]\nurl = \"http://a\"\n", 2, ":1: webhooks: unknown key"},
+		{"syntax", "[serve]\nhistory-size = = 3\n", 2, "hub.toml:2:"},
+		{"flag value refused later", "[serve]\naddr = \"0.0.0.0:1\"\n", 2, "refusing to listen on 0.0.0.0:1 without a key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _, _ := testMain()
+			m.Getenv = func(string) string { return "" }
+			p := writeConfig(t, tc.file)
+			r := run(t, m, "serve", "--data-dir", t.TempDir(), "--config", p, "--check-config")
+			out := r.stdout + r.stderr
+			if r.code != tc.code || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, output %q; want exit %d with %q", r.code, out, tc.code, tc.want)
+			}
+			if tc.code != 0 && strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+				t.Errorf("error spans lines: %q", r.stderr)
+			}
+		})
+	}
+	m, _, _ := testMain()
+	if r := run(t, m, "serve", "--config", filepath.Join(t.TempDir(), "none.toml"), "--check-config"); r.code != 2 || !strings.Contains(r.stderr, "none.toml") {
+		t.Errorf("missing file: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestConfigPrecedence: a flag on the command line wins over its variable,
+// which wins over the file, which wins over the default.
+func TestConfigPrecedence(t *testing.T) {
+	p := writeConfig(t, "[serve]\nhistory-size = 1\nheartbeat = \"1m\"\nwriters = 3\nqueue-size = 7\n")
+	m, _, _ := testMain()
+	env := map[string]string{"SSEKIT_HISTORY_SIZE": "2", "SSEKIT_HEARTBEAT": "2m"}
+	m.Getenv = func(k string) string { return env[k] }
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg := m.serveFlags(fs)
+	if err := fs.Parse([]string{"--config", p, "--history-size", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	set, err := m.applyEnv(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.applyConfigFile(fs, set, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.historySize != 3 || cfg.heartbeat != 2*time.Minute || cfg.writers != 3 || cfg.queueSize != 7 || cfg.maxTops != 100 {
+		t.Errorf("history-size %d (flag 3), heartbeat %v (env 2m), writers %d (file 3), queue-size %d (file 7), max-topics %d (default 100)",
+			cfg.historySize, cfg.heartbeat, cfg.writers, cfg.queueSize, cfg.maxTops)
+	}
+	if !set["writers"] || set["max-topics"] {
+		t.Errorf("set = %v: the file's keys count as set, defaults do not", set)
+	}
+}
+
+// TestServeConfigFile: a hub started with --config serves what the file
+// says, over real HTTP, and SSEKIT_* variables still win.
+func TestServeConfigFile(t *testing.T) {
+	fileKey, envKey := strings.Repeat("f", 32), strings.Repeat("e", 32)
+	addr := e2etest.FreeAddr(t)
+	p := writeConfig(t, "[serve]\naddr = \""+addr+"\"\njwt-key = \""+fileKey+"\"\nstore = \"memory\"\nallow-anonymous = false\n")
+	m, _, stderr := testMain()
+	m.Getenv = func(k string) string {
+		if k == "SSEKIT_JWT_KEY" {
+			return envKey
+		}
+		return ""
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, []string{"serve", "--config", p, "--data-dir", t.TempDir()}) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	c := e2etest.NewClient(t)
+	base := "http://" + addr
+	poll.Until(t, "the hub listens on the file's address", 10*time.Second, func() bool {
+		return e2etest.Status(c, base+"/healthz") == http.StatusOK
+	})
+	if got := publishStatus(t, c, base, e2etest.Token(t, envKey, hub.Claims{Publish: []string{"*"}})); got != http.StatusOK {
+		t.Errorf("publish with the environment's key: %d; want 200\n%s", got, stderr)
+	}
+	if got := publishStatus(t, c, base, e2etest.Token(t, fileKey, hub.Claims{Publish: []string{"*"}})); got != http.StatusUnauthorized {
+		t.Errorf("publish with the file's key, overridden: %d; want 401", got)
+	}
+	if got := e2etest.Status(c, base+"/.well-known/mercure?topic=a"); got != http.StatusUnauthorized {
+		t.Errorf("anonymous subscribe with allow-anonymous = false in the file: %d; want 401", got)
+	}
+}
+
+func publishStatus(t *testing.T, c *http.Client, base, tok string) int {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/.well-known/mercure", strings.NewReader("topic=a&data=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
