@@ -4,7 +4,7 @@ import (
 	"context"
 	"flag"
 	"net/http"
-		"os"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
