@@ -28,26 +28,15 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if token == "" {
+	hooked := token == "" && s.cfg.PublishHook != nil // decided once the topics are known
+	if token == "" && !hooked {
 		s.fail(w, r, tokenRequired("publishing needs a token (Authorization: Bearer or the "+hub.AuthCookie+" cookie)"))
 		return
 	}
-	if err := s.checkCookieOrigin(r, src); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	claims, err := s.verify(token, true)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if s.publishRate != nil {
-		key := claims.Identity // one bucket per token, however it is spelled
-		if key == "" {
-			key = token
-		}
-		if wait, ok := s.publishRate.allow(key); !ok {
-			s.fail(w, r, tooBusy(http.StatusTooManyRequests, "publish rate limit exceeded for this token", wait))
+	var claims *hub.Claims
+	if !hooked {
+		if claims, err = s.publisherClaims(r, token, src); err != nil {
+			s.fail(w, r, err)
 			return
 		}
 	}
@@ -60,6 +49,15 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if hooked {
+		if claims, err = s.hookClaims(r, s.cfg.PublishHook, &HookRequest{Publish: true, Topics: u.Topics}); err == nil {
+			err = s.checkPublishRate(claims, "")
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	for _, topic := range u.Topics {
 		if !s.mayPublish(claims, topic) {
@@ -74,6 +72,33 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, id)
+}
+
+// publisherClaims verifies a publisher's token and its publish rate.
+func (s *Server) publisherClaims(r *http.Request, token string, src tokenSource) (*hub.Claims, error) {
+	if err := s.checkCookieOrigin(r, src); err != nil {
+		return nil, err
+	}
+	claims, err := s.verify(token, true)
+	if err != nil {
+		return nil, err
+	}
+	return claims, s.checkPublishRate(claims, token)
+}
+
+// checkPublishRate counts a publish against its token's rate.
+func (s *Server) checkPublishRate(claims *hub.Claims, token string) error {
+	if s.publishRate == nil {
+		return nil
+	}
+	key := claims.Identity // one bucket per token, however it is spelled
+	if key == "" {
+		key = token
+	}
+	if wait, ok := s.publishRate.allow(key); !ok {
+		return tooBusy(http.StatusTooManyRequests, "publish rate limit exceeded for this token", wait)
+	}
+	return nil
 }
 
 // readForm reads an application/x-www-form-urlencoded body of at most

@@ -48,6 +48,11 @@ type Config struct {
 	// receive private updates.
 	AllowAnonymous bool
 
+	// SubscribeHook and PublishHook, when set, decide the subscribes and
+	// publishes that carry no token (AllowAnonymous then no longer
+	// applies to subscribers): the application in the loop (authhook).
+	SubscribeHook, PublishHook AuthHook
+
 	// CORSOrigins lists the origins allowed to call the hub from a browser,
 	// exactly as they appear in the Origin header ("https://app.example").
 	// Credentials (the auth cookie) are allowed for them. "*" allows any
