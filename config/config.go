@@ -88,6 +88,7 @@ type AuthHook struct {
 	ForwardHeaders   []string `toml:"forward-headers"`
 	ForwardCookies   []string `toml:"forward-cookies"`
 	PrivateTopics    []string `toml:"private-topics"`
+	PublishTopics    []string `toml:"publish-topics"`
 	MaxCacheTTL      Duration `toml:"max-cache-ttl"`
 	CacheEntries     int      `toml:"cache-entries"`
 	MaxPayloadBytes  int      `toml:"max-payload-bytes"`
@@ -162,7 +163,7 @@ func known(k toml.Key) string {
 	case k[0] == "issuer":
 		return "id, alg, keys, publisher-keys, subscriber-keys, jwks"
 	case k[0] == "auth-hook":
-		return "url, subscribe, publish, timeout, concurrency, forward-headers, forward-cookies, private-topics, max-cache-ttl, cache-entries, max-payload-bytes, max-response-bytes, retry-after"
+		return "url, subscribe, publish, timeout, concurrency, forward-headers, forward-cookies, private-topics, publish-topics, max-cache-ttl, cache-entries, max-payload-bytes, max-response-bytes, retry-after"
 	}
 	return "none"
 }

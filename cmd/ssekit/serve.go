@@ -217,6 +217,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	subHook, pubHook, err := cfg.file.authHooks(registry)
+	if err != nil {
+		return err
+	}
 	h, err := hub.New(hub.Config{
 		Store:              store,
 		QueueSize:          cfg.queueSize,
@@ -240,6 +244,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		Hub:                     h,
 		Auth:                    auth,
 		AllowAnonymous:          cfg.allowAnonymous,
+		SubscribeHook:           subHook,
+		PublishHook:             pubHook,
 		CORSOrigins:             origins,
 		Heartbeat:               cfg.heartbeat,
 		WriteTimeout:            cfg.writeTimeout,

@@ -4,8 +4,12 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ssekit/sse/authhook"
 	"github.com/ssekit/sse/config"
 	"github.com/ssekit/sse/jwtauth"
+	"github.com/ssekit/sse/server"
 )
 
 // configFlags are --config and --check-config, and what the file says
@@ -63,7 +67,51 @@ func (m *Main) applyConfigFile(fs *flag.FlagSet, set map[string]bool, cfg *serve
 		}
 		c.issuers = append(c.issuers, ji)
 	}
+	if f.AuthHook != nil {
+		if _, err := authhook.New(c.authHookConfig(nil)); err != nil {
+			return usageErrorf("--config: %v", f.Errorf([]string{"auth-hook", "url"}, "%v", err))
+		}
+	}
 	return nil
+}
+
+// authHookConfig maps [auth-hook] onto authhook.Config.
+func (c *configFlags) authHookConfig(reg prometheus.Registerer) authhook.Config {
+	h := c.file.AuthHook
+	return authhook.Config{
+		URL:              h.URL,
+		Timeout:          h.Timeout.Duration,
+		Concurrency:      h.Concurrency,
+		ForwardHeaders:   h.ForwardHeaders,
+		ForwardCookies:   h.ForwardCookies,
+		PrivateTopics:    h.PrivateTopics,
+		PublishTopics:    h.PublishTopics,
+		MaxCacheTTL:      h.MaxCacheTTL.Duration,
+		CacheEntries:     h.CacheEntries,
+		MaxPayloadBytes:  h.MaxPayloadBytes,
+		MaxResponseBytes: h.MaxResponseBytes,
+		RetryAfter:       h.RetryAfter.Duration,
+		Registerer:       reg,
+	}
+}
+
+// authHooks returns the hooks for subscribe and publish the file
+// configures (nil for a route it leaves alone), its metrics in reg.
+func (c *configFlags) authHooks(reg prometheus.Registerer) (sub, pub server.AuthHook, err error) {
+	if c.file == nil || c.file.AuthHook == nil {
+		return nil, nil, nil
+	}
+	h, err := authhook.New(c.authHookConfig(reg))
+	if err != nil {
+		return nil, nil, err
+	}
+	if s := c.file.AuthHook.Subscribe; s == nil || *s {
+		sub = h
+	}
+	if c.file.AuthHook.Publish {
+		pub = h
+	}
+	return sub, pub, nil
 }
 
 type keyError struct {

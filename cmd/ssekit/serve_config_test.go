@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,4 +144,60 @@ func publishStatus(t *testing.T, c *http.Client, base, tok string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestServeAuthHook: [auth-hook] in the file puts the application in
+// the loop of a served hub: its answer decides, and its metrics are on
+// /metrics.
+func TestServeAuthHook(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Cookies map[string]string `json:"cookies"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		fmt.Fprintf(w, `{"allow": %v, "reason": "no session"}`, req.Cookies["session"] == "ok")
+	}))
+	defer app.Close()
+	addr := e2etest.FreeAddr(t)
+	p := writeConfig(t, "[serve]\naddr = \""+addr+"\"\nstore = \"memory\"\n\n[auth-hook]\nurl = \""+app.URL+"\"\n")
+	m, _, _ := testMain()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, []string{"serve", "--config", p, "--data-dir", t.TempDir()}) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	c := e2etest.NewClient(t)
+	base := "http://" + addr
+	poll.Until(t, "the hub listens", 10*time.Second, func() bool { return e2etest.Status(c, base+"/healthz") == http.StatusOK })
+	if got := e2etest.Status(c, base+"/.well-known/mercure?topic=a"); got != http.StatusForbidden {
+		t.Errorf("subscribe without a session: %d; want 403 (the development key's anonymous access does not bypass the hook)", got)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/.well-known/mercure?topic=a", nil)
+	req.AddCookie(&http.Cookie{Name: "session", Value: "ok"})
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("subscribe with a session: %d; want 200", resp.StatusCode)
+	}
+	metrics, err := c.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	if !strings.Contains(string(b), `ssekit_auth_hook_requests_total{action="subscribe",outcome="granted"} 1`) {
+		t.Errorf("/metrics lacks the hook's granted subscribe")
+	}
+	// check-config refuses a hook URL that is no URL, with its line.
+	bad := writeConfig(t, "[auth-hook]\nurl = \"ftp://app\"\n")
+	if r := run(t, nil, "serve", "--config", bad, "--check-config"); r.code != 2 || !strings.Contains(r.stderr, ":2: auth-hook.url") {
+		t.Errorf("bad hook url: exit %d %q", r.code, r.stderr)
+	}
 }
