@@ -42,6 +42,8 @@ type File struct {
 	// AuthHook, when set, lets the application decide subscribes (and
 	// publishes) over HTTP.
 	AuthHook *AuthHook `toml:"auth-hook"`
+	// Webhooks are the endpoints told of what the hub does.
+	Webhooks []Webhook `toml:"webhook"`
 
 	name string
 	data []byte
@@ -94,6 +96,23 @@ type AuthHook struct {
 	MaxPayloadBytes  int      `toml:"max-payload-bytes"`
 	MaxResponseBytes int      `toml:"max-response-bytes"`
 	RetryAfter       Duration `toml:"retry-after"`
+}
+
+// Webhook is one [[webhook]] endpoint (webhook.Endpoint).
+type Webhook struct {
+	// Name names its queue in the outbox (required, unique).
+	Name string `toml:"name"`
+	URL  string `toml:"url"`
+	// Secrets sign the deliveries (the first is current; others while
+	// rotating); each a string or @FILE.
+	Secrets []string `toml:"secrets"`
+	// Topics are topic selectors (exact or URI templates) filtering the
+	// updates; empty: all.
+	Topics []string `toml:"topics"`
+	// Private includes private updates.
+	Private     bool     `toml:"private"`
+	Timeout     Duration `toml:"timeout"`
+	MaxAttempts int      `toml:"max-attempts"`
 }
 
 // Duration is a TOML string such as "1.5s" or "2m".
@@ -159,7 +178,9 @@ func Parse(name string, data []byte) (*File, error) {
 func known(k toml.Key) string {
 	switch {
 	case len(k) == 1:
-		return "serve, issuer, auth-hook"
+		return "serve, issuer, auth-hook, webhook"
+	case k[0] == "webhook":
+		return "name, url, secrets, topics, private, timeout, max-attempts"
 	case k[0] == "issuer":
 		return "id, alg, keys, publisher-keys, subscriber-keys, jwks"
 	case k[0] == "auth-hook":
@@ -183,6 +204,23 @@ func (f *File) check() error {
 		if len(is.Keys)+len(is.PublisherKeys)+len(is.SubscriberKeys) == 0 && is.JWKS == "" {
 			return f.Errorf(at, "issuer %q has no keys and no jwks: no token of it could be verified", is.ID)
 		}
+	}
+	names := map[string]bool{}
+	for i, w := range f.Webhooks {
+		at := []string{"webhook", strconv.Itoa(i)}
+		switch {
+		case w.Name == "":
+			return f.Errorf(append(at, "name"), "a webhook needs a name (its queue in the outbox)")
+		case names[w.Name]:
+			return f.Errorf(append(at, "name"), "webhook %q appears twice", w.Name)
+		case w.URL == "":
+			return f.Errorf(append(at, "url"), "url is required")
+		case len(w.Secrets) == 0:
+			return f.Errorf(append(at, "secrets"), "a secret is required: receivers verify every delivery with it")
+		case w.MaxAttempts < 0:
+			return f.Errorf(append(at, "max-attempts"), "cannot be negative")
+		}
+		names[w.Name] = true
 	}
 	if h := f.AuthHook; h != nil {
 		if h.URL == "" {

@@ -24,6 +24,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -76,6 +77,9 @@ type Endpoint struct {
 	Topics []hub.Matcher
 	// Private includes private updates (off by default).
 	Private bool
+	// Timeout and MaxAttempts, when set, override the Config's for it.
+	Timeout     time.Duration
+	MaxAttempts int
 }
 
 // Config configures an Outbox. Path, Store and Endpoints are required.
@@ -444,7 +448,7 @@ func (o *Outbox) deliver(ctx context.Context, d *deliverer) {
 			continue
 		}
 		o.m.deliveries.WithLabelValues(d.ep.Name, "failed").Inc()
-		if attempts >= o.cfg.MaxAttempts {
+		if max := cmp.Or(d.ep.MaxAttempts, o.cfg.MaxAttempts); attempts >= max {
 			o.m.dead.WithLabelValues(d.ep.Name, "attempts").Inc()
 			o.log.Error("webhook: delivery dead-lettered", "endpoint", d.ep.Name, "attempts", attempts, "err", err, "event", eventID(body))
 			o.remove(d, key, body)
@@ -513,7 +517,7 @@ func (o *Outbox) remove(d *deliverer, key, dead []byte) {
 
 // send POSTs one signed delivery; a 2xx is success.
 func (o *Outbox) send(ctx context.Context, ep Endpoint, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(ep.Timeout, o.cfg.Timeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {

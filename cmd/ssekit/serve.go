@@ -221,11 +221,16 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	hubMetrics, err := cfg.file.openOutbox(ctx, cfg, store, registry, log, metrics)
+	if err != nil {
+		return err
+	}
+	defer cfg.file.closeOutbox()
 	h, err := hub.New(hub.Config{
 		Store:              store,
 		QueueSize:          cfg.queueSize,
 		Logger:             log,
-		Metrics:            metrics,
+		Metrics:            hubMetrics,
 		SubscriptionEvents: cfg.subscriptions,
 	})
 	if err != nil {
@@ -336,6 +341,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if herr := <-httpDone; err == nil {
 		err = herr
 	}
+	cfg.file.closeOutbox() // before the store it reads
 	if cerr := store.Close(shutdownCtx); err == nil {
 		err = cerr
 	}

@@ -1,15 +1,22 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ssekit/sse/authhook"
 	"github.com/ssekit/sse/config"
+	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/jwtauth"
 	"github.com/ssekit/sse/server"
+	"github.com/ssekit/sse/webhook"
 )
 
 // configFlags are --config and --check-config, and what the file says
@@ -21,8 +28,10 @@ type configFlags struct {
 	path  string
 	check bool
 
-	file    *config.File
-	issuers []jwtauth.Issuer // [[issuer]], after the --issuer flag's
+	file      *config.File
+	issuers   []jwtauth.Issuer   // [[issuer]], after the --issuer flag's
+	endpoints []webhook.Endpoint // [[webhook]]
+	outbox    *webhook.Outbox    // open while serving with webhooks
 }
 
 func (c *configFlags) register(fs *flag.FlagSet) {
@@ -66,6 +75,24 @@ func (m *Main) applyConfigFile(fs *flag.FlagSet, set map[string]bool, cfg *serve
 			return usageErrorf("--config: %v", f.Errorf([]string{"issuer", fmt.Sprint(i), err.key}, "%v", err.err))
 		}
 		c.issuers = append(c.issuers, ji)
+	}
+	for i, w := range f.Webhooks {
+		ep := webhook.Endpoint{Name: w.Name, URL: w.URL, Private: w.Private, Timeout: w.Timeout.Duration, MaxAttempts: w.MaxAttempts}
+		for _, spec := range w.Secrets {
+			secret, err := jwtauth.ReadKeyMaterial(spec)
+			if err != nil {
+				return usageErrorf("--config: %v", f.Errorf([]string{"webhook", fmt.Sprint(i), "secrets"}, "%v", err))
+			}
+			ep.Secrets = append(ep.Secrets, secret)
+		}
+		for _, t := range w.Topics {
+			sel, err := hub.CompileSelector(t)
+			if err != nil {
+				return usageErrorf("--config: %v", f.Errorf([]string{"webhook", fmt.Sprint(i), "topics"}, "%v", err))
+			}
+			ep.Topics = append(ep.Topics, sel)
+		}
+		c.endpoints = append(c.endpoints, ep)
 	}
 	if f.AuthHook != nil {
 		if _, err := authhook.New(c.authHookConfig(nil)); err != nil {
@@ -165,4 +192,46 @@ func (m *Main) configChecked(cfg *serveConfig) error {
 	}
 	fmt.Fprintf(m.Stdout, "config ok: %s\n", what)
 	return nil
+}
+
+// webhooksFile is the outbox's bolt file in the data directory.
+const webhooksFile = "webhooks.db"
+
+// openOutbox opens and starts the webhook outbox when the file has
+// [[webhook]]s, and returns the hub metrics that wake it on every
+// publish. Closing it is closeOutbox's.
+func (c *configFlags) openOutbox(ctx context.Context, cfg *serveConfig, store hub.Store, reg prometheus.Registerer, log *slog.Logger, metrics hub.Metrics) (hub.Metrics, error) {
+	if len(c.endpoints) == 0 {
+		return metrics, nil
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	o, err := webhook.Open(webhook.Config{Path: filepath.Join(cfg.dataDir, webhooksFile), Store: store, Endpoints: c.endpoints, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	if err := o.Run(ctx); err != nil {
+		o.Close()
+		return nil, err
+	}
+	c.outbox = o
+	return notifyingMetrics{metrics, o}, nil
+}
+
+func (c *configFlags) closeOutbox() {
+	if c.outbox != nil {
+		c.outbox.Close()
+	}
+}
+
+// notifyingMetrics wakes the outbox after every accepted publish.
+type notifyingMetrics struct {
+	hub.Metrics
+	o *webhook.Outbox
+}
+
+func (n notifyingMetrics) Published(latency time.Duration) {
+	n.Metrics.Published(latency)
+	n.o.Notify()
 }
