@@ -558,23 +558,9 @@ func (o *Outbox) Counts(name string) (queued, dead int, err error) {
 // oldest first, and returns how many.
 func (o *Outbox) Replay(name string) (int, error) {
 	n := 0
-	err := o.db.Update(func(tx *bbolt.Tx) error {
-		q, d := tx.Bucket(queueBucket(name)), tx.Bucket(deadBucket(name))
-		if q == nil {
-			return fmt.Errorf("%w: %q", ErrNoEndpoint, name)
-		}
-		c := d.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.First() {
-			seq, _ := q.NextSequence()
-			if err := q.Put(seqKey(seq), bytes.Clone(v)); err != nil {
-				return err
-			}
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+	err := o.db.Update(func(tx *bbolt.Tx) (err error) {
+		n, err = replayTx(tx, name)
+		return err
 	})
 	if err != nil {
 		return 0, err

@@ -315,3 +315,40 @@ func TestOpenRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayFile: the operator's commands on a stopped hub's outbox:
+// list the counts, replay the dead letters, delivered at the next start;
+// refused while the outbox is open.
+func TestReplayFile(t *testing.T) {
+	rc := &receiver{}
+	rc.status.Store(http.StatusInternalServerError)
+	app := httptest.NewServer(rc)
+	t.Cleanup(app.Close)
+	path := filepath.Join(t.TempDir(), "webhooks.db")
+	store := hub.NewMemoryStore(hub.MemoryStoreConfig{})
+	eps := []webhook.Endpoint{{Name: "app", URL: app.URL, Secrets: [][]byte{secret}, MaxAttempts: 2}}
+	r := open(t, store, path, eps, nil)
+	r.publish(t, "t", []string{"a", "b"})
+	poll.Until(t, "both dead-lettered", 20*time.Second, func() bool { _, d, _ := r.outbox.Counts("app"); return d == 2 })
+	if _, err := webhook.ReplayFile(path, "app"); !errors.Is(err, webhook.ErrInUse) {
+		t.Errorf("ReplayFile while open: %v; want ErrInUse", err)
+	}
+	r.outbox.Close()
+	qs, err := webhook.ListFile(path)
+	if err != nil || len(qs) != 1 || qs[0] != (webhook.Queue{Name: "app", Queued: 0, Dead: 2}) {
+		t.Errorf("ListFile = %+v, %v", qs, err)
+	}
+	if n, err := webhook.ReplayFile(path, "app"); n != 2 || err != nil {
+		t.Fatalf("ReplayFile = %d, %v", n, err)
+	}
+	if _, err := webhook.ReplayFile(path, "other"); !errors.Is(err, webhook.ErrNoEndpoint) {
+		t.Errorf("ReplayFile of an unknown endpoint: %v", err)
+	}
+	rc.status.Store(0)
+	r = open(t, store, path, eps, nil)
+	t.Cleanup(func() { r.outbox.Close() })
+	poll.Until(t, "the replayed events delivered", 10*time.Second, func() bool { return len(rc.got()) == 2 })
+	if got := rc.got(); !equal(got, []string{"a", "b"}) {
+		t.Errorf("got %v", got)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/internal/e2etest"
 	"github.com/ssekit/sse/internal/poll"
+	"github.com/ssekit/sse/webhook"
 )
 
 func writeConfig(t *testing.T, content string) string {
@@ -199,5 +200,32 @@ func TestServeAuthHook(t *testing.T) {
 	bad := writeConfig(t, "[auth-hook]\nurl = \"ftp://app\"\n")
 	if r := run(t, nil, "serve", "--config", bad, "--check-config"); r.code != 2 || !strings.Contains(r.stderr, ":2: auth-hook.url") {
 		t.Errorf("bad hook url: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// TestWebhooksCommand: list and replay on an outbox file, and the
+// refusals.
+func TestWebhooksCommand(t *testing.T) {
+	dir := t.TempDir()
+	if r := run(t, nil, "webhooks", "--data-dir", dir, "list"); r.code != 1 || !strings.Contains(r.stderr, "no webhook outbox") {
+		t.Errorf("no outbox: exit %d %q", r.code, r.stderr)
+	}
+	o, err := webhook.Open(webhook.Config{Path: filepath.Join(dir, webhooksFile), Store: hub.NewMemoryStore(hub.MemoryStoreConfig{}),
+		Endpoints: []webhook.Endpoint{{Name: "app", URL: "http://127.0.0.1:1/", Secrets: [][]byte{[]byte("0123456789abcdef")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	if r := run(t, nil, "webhooks", "--data-dir", dir, "list"); r.code != 0 || !strings.Contains(r.stdout, "app") {
+		t.Errorf("list: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, nil, "webhooks", "--data-dir", dir, "replay", "app"); r.code != 0 || !strings.Contains(r.stdout, "0 dead letters of app") {
+		t.Errorf("replay: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, nil, "webhooks", "--data-dir", dir, "replay", "nope"); r.code != 1 || !strings.Contains(r.stderr, "no such endpoint") {
+		t.Errorf("replay of an unknown endpoint: exit %d %q", r.code, r.stderr)
+	}
+	if r := run(t, nil, "webhooks", "--data-dir", dir, "purge"); r.code != 2 {
+		t.Errorf("unknown subcommand: exit %d", r.code)
 	}
 }
