@@ -451,6 +451,26 @@ func TestPublish(t *testing.T) {
 	if code, body := post(withCookie(t, srv, "mallory"), "https://example.com/news"); code != http.StatusForbidden || !strings.Contains(body, "who are you?") {
 		t.Errorf("refused publish: %d %q; want 403 with the reason", code, body)
 	}
+	// From another site's page, the visitor's cookie never reaches the
+	// application: no cross-site publish (nor subscribe) on its behalf.
+	calls := a.calls.Load()
+	for _, method := range []string{http.MethodPost, http.MethodGet} {
+		req, _ := http.NewRequest(method, srv.URL+"/.well-known/mercure?topic=x", strings.NewReader("topic=https%3A%2F%2Fexample.com%2Fnews&data=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		req.AddCookie(&http.Cookie{Name: "session", Value: "publisher"})
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site %s with the session cookie: %d; want 403", method, resp.StatusCode)
+		}
+	}
+	if a.calls.Load() != calls {
+		t.Error("a cross-site request was sent to the application")
+	}
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {

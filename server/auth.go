@@ -125,6 +125,13 @@ const defaultHookRetryAfter = 5 * time.Second
 // hookClaims asks hook and maps its answer to the client's status.
 func (s *Server) hookClaims(r *http.Request, hook AuthHook, req *HookRequest) (*hub.Claims, error) {
 	req.HTTP, req.Client = r, clientHost(s.clientAddr(r)) // no port: one client, one cache entry
+	// The application decides by the request's cookies: from another
+	// site's page they would be the visitor's, sent on that site's behalf.
+	if r.Header.Get("Cookie") != "" {
+		if err := s.checkCookieOrigin(r, cookieToken); err != nil {
+			return nil, err
+		}
+	}
 	claims, err := hook.Authorize(r.Context(), req)
 	switch {
 	case err == nil && claims != nil:
