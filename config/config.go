@@ -44,6 +44,8 @@ type File struct {
 	AuthHook *AuthHook `toml:"auth-hook"`
 	// Webhooks are the endpoints told of what the hub does.
 	Webhooks []Webhook `toml:"webhook"`
+	// Policies are topic policies (policy.Policy).
+	Policies []Policy `toml:"policy"`
 
 	name string
 	data []byte
@@ -115,6 +117,18 @@ type Webhook struct {
 	MaxAttempts int      `toml:"max-attempts"`
 }
 
+// Policy is one [[policy]]: rules for the topics Match matches.
+type Policy struct {
+	Name string `toml:"name"`
+	// Match is the topic (Type "exact", the default) or an absolute URL
+	// Pattern (Type "urlpattern").
+	Match string `toml:"match"`
+	Type  string `toml:"type"`
+	// Anonymous: nil or true allows subscribers without a token.
+	Anonymous   *bool `toml:"anonymous"`
+	RequireHook bool  `toml:"require-hook"`
+}
+
 // Duration is a TOML string such as "1.5s" or "2m".
 type Duration struct{ time.Duration }
 
@@ -178,7 +192,9 @@ func Parse(name string, data []byte) (*File, error) {
 func known(k toml.Key) string {
 	switch {
 	case len(k) == 1:
-		return "serve, issuer, auth-hook, webhook"
+		return "serve, issuer, auth-hook, webhook, policy"
+	case k[0] == "policy":
+		return "name, match, type, anonymous, require-hook (retention and latest-state are not supported yet)"
 	case k[0] == "webhook":
 		return "name, url, secrets, topics, private, timeout, max-attempts"
 	case k[0] == "issuer":
@@ -221,6 +237,19 @@ func (f *File) check() error {
 			return f.Errorf(append(at, "max-attempts"), "cannot be negative")
 		}
 		names[w.Name] = true
+	}
+	for i, p := range f.Policies {
+		at := []string{"policy", strconv.Itoa(i)}
+		switch {
+		case p.Match == "":
+			return f.Errorf(append(at, "match"), "a policy needs the topic or pattern it is for")
+		case p.Type != "" && p.Type != "exact" && p.Type != "urlpattern":
+			return f.Errorf(append(at, "type"), "%q: use exact or urlpattern", p.Type)
+		case (p.Anonymous == nil || *p.Anonymous) && !p.RequireHook:
+			return f.Errorf(at, "policy %q restricts nothing: set anonymous = false or require-hook = true", p.Match)
+		case p.RequireHook && f.AuthHook == nil:
+			return f.Errorf(append(at, "require-hook"), "there is no [auth-hook] to require")
+		}
 	}
 	if h := f.AuthHook; h != nil {
 		if h.URL == "" {

@@ -74,6 +74,13 @@ func TestRefused(t *testing.T) {
 		{"issuer without keys", "[[issuer]]\nid = \"a\"\n", "issuer[0].id: issuer \"a\" has no keys"},
 		{"hook without url", "[auth-hook]\ntimeout = \"1s\"\n", "hub.toml:1: auth-hook: url is required"},
 		{"hook for nothing", "[auth-hook]\nurl = \"http://a\"\nsubscribe = false\n", "hub.toml:3: auth-hook.subscribe"},
+		{"policy without match", "[[policy]]\nanonymous = false\n", "hub.toml:1: policy[0].match: a policy needs"},
+		{"policy type", "[[policy]]\nmatch = \"a\"\ntype = \"regex\"\nanonymous = false\n", "hub.toml:3: policy[0].type"},
+		{"policy restricting nothing", "[[policy]]\nmatch = \"a\"\n", "restricts nothing"},
+		{"policy requiring no hook", "[[policy]]\nmatch = \"a\"\nrequire-hook = true\n", "hub.toml:3: policy[0].require-hook: there is no [auth-hook]"},
+		{"policy retention not yet", "[[policy]]\nmatch = \"a\"\nanonymous = false\nretention-count = 1\n", "hub.toml:4: policy.retention-count: unknown key"},
+		{"webhook without secret", "[[webhook]]\nname = \"a\"\nurl = \"http://a\"\n", "webhook[0].secrets: a secret is required"},
+		{"webhook twice", "[[webhook]]\nname = \"a\"\nurl = \"http://a\"\nsecrets = [\"s\"]\n[[webhook]]\nname = \"a\"\n", "hub.toml:6: webhook[1].name: webhook \"a\" appears twice"},
 		{"negative", "[auth-hook]\nurl = \"http://a\"\ncache-entries = -1\n", "hub.toml:3: auth-hook.cache-entries: cannot be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -157,3 +157,56 @@ func selectorStrings(sels []*hub.Selector) []string {
 	}
 	return out
 }
+
+// Authorization is how a subscriber got in.
+type Authorization int
+
+const (
+	Anonymous Authorization = iota // no token, no hook
+	ByToken                        // a token the keys verified
+	ByHook                         // the AuthHook's grant
+)
+
+// SubscribePolicy may refuse a subscription by its selectors (topic= and
+// match*, compiled) and how it was authorised (package policy).
+type SubscribePolicy interface {
+	// CheckSubscribe returns nil, or an error wrapping ErrPolicyRefused
+	// (401 for an anonymous subscriber, 403 for the others).
+	CheckSubscribe(selectors []*hub.Selector, how Authorization) error
+}
+
+// ErrPolicyRefused is wrapped by a SubscribePolicy's refusal.
+var ErrPolicyRefused = errors.New("refused by a topic policy")
+
+// checkPolicy applies Config.SubscribePolicy.
+func (s *Server) checkPolicy(r *http.Request, params *subscribeParams) error {
+	if s.cfg.SubscribePolicy == nil {
+		return nil
+	}
+	how := Anonymous
+	if token, _, _ := requestToken(r, true); token != "" {
+		how = ByToken
+	} else if s.cfg.SubscribeHook != nil {
+		how = ByHook
+	}
+	sels := make([]*hub.Selector, 0, len(params.selectors)+len(params.matchers))
+	for _, raw := range params.selectors {
+		sel, err := hub.CompileSelector(raw)
+		if err != nil {
+			return err // the hub would refuse it the same way
+		}
+		sels = append(sels, sel)
+	}
+	sels = append(sels, params.matchers...)
+	err := s.cfg.SubscribePolicy.CheckSubscribe(sels, how)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, ErrPolicyRefused):
+		return err
+	case how == Anonymous:
+		return tokenRequired(oneLine(err.Error()))
+	default:
+		return errorf(http.StatusForbidden, oneLine(err.Error()))
+	}
+}

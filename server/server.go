@@ -53,6 +53,10 @@ type Config struct {
 	// applies to subscribers): the application in the loop (authhook).
 	SubscribeHook, PublishHook AuthHook
 
+	// SubscribePolicy, when set, may refuse subscriptions by their topics
+	// and how they were authorised (package policy).
+	SubscribePolicy SubscribePolicy
+
 	// CORSOrigins lists the origins allowed to call the hub from a browser,
 	// exactly as they appear in the Origin header ("https://app.example").
 	// Credentials (the auth cookie) are allowed for them. "*" allows any

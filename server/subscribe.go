@@ -29,6 +29,9 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims, err := s.subscriberClaims(r, params)
+	if err == nil {
+		err = s.checkPolicy(r, params)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

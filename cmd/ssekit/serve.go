@@ -251,6 +251,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		AllowAnonymous:          cfg.allowAnonymous,
 		SubscribeHook:           subHook,
 		PublishHook:             pubHook,
+		SubscribePolicy:         cfg.file.policies,
 		CORSOrigins:             origins,
 		Heartbeat:               cfg.heartbeat,
 		WriteTimeout:            cfg.writeTimeout,

@@ -15,6 +15,8 @@ import (
 	"github.com/ssekit/sse/config"
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/jwtauth"
+	"github.com/ssekit/sse/matcher/urlpattern"
+	"github.com/ssekit/sse/policy"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/webhook"
 )
@@ -29,9 +31,10 @@ type configFlags struct {
 	check bool
 
 	file      *config.File
-	issuers   []jwtauth.Issuer   // [[issuer]], after the --issuer flag's
-	endpoints []webhook.Endpoint // [[webhook]]
-	outbox    *webhook.Outbox    // open while serving with webhooks
+	issuers   []jwtauth.Issuer       // [[issuer]], after the --issuer flag's
+	endpoints []webhook.Endpoint     // [[webhook]]
+	outbox    *webhook.Outbox        // open while serving with webhooks
+	policies  server.SubscribePolicy // [[policy]]; nil: none
 }
 
 func (c *configFlags) register(fs *flag.FlagSet) {
@@ -93,6 +96,31 @@ func (m *Main) applyConfigFile(fs *flag.FlagSet, set map[string]bool, cfg *serve
 			ep.Topics = append(ep.Topics, sel)
 		}
 		c.endpoints = append(c.endpoints, ep)
+	}
+	if len(f.Policies) > 0 {
+		var ps []policy.Policy
+		for i, p := range f.Policies {
+			name := p.Name
+			if name == "" {
+				name = p.Match
+			}
+			pol := policy.Policy{Name: name, NoAnonymous: p.Anonymous != nil && !*p.Anonymous, RequireHook: p.RequireHook}
+			if p.Type == "urlpattern" {
+				m, err := urlpattern.New(p.Match, "")
+				if err != nil {
+					return usageErrorf("--config: %v", f.Errorf([]string{"policy", fmt.Sprint(i), "match"}, "%v (an absolute URL Pattern)", err))
+				}
+				pol.Pattern = m
+			} else {
+				pol.Exact = p.Match
+			}
+			ps = append(ps, pol)
+		}
+		set, err := policy.New(ps)
+		if err != nil {
+			return usageErrorf("--config: %v", err)
+		}
+		c.policies = set
 	}
 	if f.AuthHook != nil {
 		if _, err := authhook.New(c.authHookConfig(nil)); err != nil {
