@@ -112,9 +112,11 @@ type Webhook struct {
 	// updates; empty: all.
 	Topics []string `toml:"topics"`
 	// Private includes private updates.
-	Private     bool     `toml:"private"`
-	Timeout     Duration `toml:"timeout"`
-	MaxAttempts int      `toml:"max-attempts"`
+	Private bool `toml:"private"`
+	// Subscriptions adds subscription.started and .ended events.
+	Subscriptions bool     `toml:"subscriptions"`
+	Timeout       Duration `toml:"timeout"`
+	MaxAttempts   int      `toml:"max-attempts"`
 }
 
 // Policy is one [[policy]]: rules for the topics Match matches.
@@ -196,7 +198,7 @@ func known(k toml.Key) string {
 	case k[0] == "policy":
 		return "name, match, type, anonymous, require-hook (retention and latest-state are not supported yet)"
 	case k[0] == "webhook":
-		return "name, url, secrets, topics, private, timeout, max-attempts"
+		return "name, url, secrets, topics, private, subscriptions, timeout, max-attempts"
 	case k[0] == "issuer":
 		return "id, alg, keys, publisher-keys, subscriber-keys, jwks"
 	case k[0] == "auth-hook":

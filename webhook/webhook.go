@@ -46,14 +46,16 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultTimeout       = 10 * time.Second
-	DefaultMaxAttempts   = 10
-	DefaultMinBackoff    = time.Second
-	DefaultMaxBackoff    = 5 * time.Minute
-	DefaultPoll          = time.Second
-	DefaultMaxPending    = 1_000_000
-	collectorPageBytes   = 1 << 20
-	EventUpdatePublished = "update.published"
+	DefaultTimeout           = 10 * time.Second
+	DefaultMaxAttempts       = 10
+	DefaultMinBackoff        = time.Second
+	DefaultMaxBackoff        = 5 * time.Minute
+	DefaultPoll              = time.Second
+	DefaultMaxPending        = 1_000_000
+	collectorPageBytes       = 1 << 20
+	EventUpdatePublished     = "update.published"
+	EventSubscriptionStarted = "subscription.started"
+	EventSubscriptionEnded   = "subscription.ended"
 )
 
 // Errors.
@@ -77,6 +79,10 @@ type Endpoint struct {
 	Topics []hub.Matcher
 	// Private includes private updates (off by default).
 	Private bool
+	// Subscriptions adds the subscription.started and .ended events
+	// (Outbox.WatchSubscriptions), filtered by Topics on the subscribed
+	// selector.
+	Subscriptions bool
 	// Timeout and MaxAttempts, when set, override the Config's for it.
 	Timeout     time.Duration
 	MaxAttempts int
@@ -125,6 +131,9 @@ type Event struct {
 	Time time.Time `json:"time"`
 	// Update is the update published.
 	Update *UpdateJSON `json:"update,omitempty"`
+	// Subscription is the subscription started or ended (Mercure's
+	// subscription JSON: id, subscriber, topic, active, payload).
+	Subscription *hub.SubscriptionInfo `json:"subscription,omitempty"`
 }
 
 // UpdateJSON is an update as a webhook carries it.
@@ -155,6 +164,7 @@ type Outbox struct {
 	eps    []*deliverer
 
 	cancel context.CancelFunc
+	runCtx context.Context // Run's, ended by Close
 	done   sync.WaitGroup
 }
 
@@ -258,6 +268,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 		return fmt.Errorf("webhook: reading the store: %w", err)
 	}
 	ctx, o.cancel = context.WithCancel(ctx)
+	o.runCtx = ctx
 	o.done.Add(1 + len(o.eps))
 	go o.collect(ctx)
 	for _, d := range o.eps {
@@ -339,39 +350,58 @@ func (o *Outbox) collectOnce(ctx context.Context) error {
 	}
 }
 
-// queue adds the updates' events to the endpoints' queues, and the cursor.
+// queue adds the updates' events to the endpoints' queues, and the
+// cursor (skip: only the cursor).
 func (o *Outbox) queue(us []*hub.Update, cursor string, skip bool) error {
+	var items []item
+	if !skip {
+		for _, u := range us {
+			body, err := json.Marshal(eventOf(u))
+			if err != nil {
+				return err
+			}
+			items = append(items, item{body: body, id: u.ID, wants: func(ep *Endpoint) bool { return ep.wants(u) }})
+		}
+	}
+	return o.put(items, &cursor)
+}
+
+// item is one event to queue for the endpoints that want it.
+type item struct {
+	body  []byte
+	id    string // for logs
+	wants func(*Endpoint) bool
+}
+
+// put queues items (and the cursor, when not nil) in one transaction,
+// then wakes the deliverers that got something.
+func (o *Outbox) put(items []item, cursor *string) error {
 	added := make([]int, len(o.eps))
 	err := o.db.Update(func(tx *bbolt.Tx) error {
-		if err := tx.Bucket(bucketMeta).Put(keyCursor, []byte("="+cursor)); err != nil {
-			return err
-		}
-		if skip {
-			return nil
+		if cursor != nil {
+			if err := tx.Bucket(bucketMeta).Put(keyCursor, []byte("="+*cursor)); err != nil {
+				return err
+			}
 		}
 		for i, d := range o.eps {
 			q, dead := tx.Bucket(queueBucket(d.ep.Name)), tx.Bucket(deadBucket(d.ep.Name))
 			d.mu.Lock()
 			n := d.n
 			d.mu.Unlock()
-			for _, u := range us {
-				if !d.ep.wants(u) {
+			for _, it := range items {
+				if !it.wants(&d.ep) {
 					continue
-				}
-				body, err := json.Marshal(eventOf(u))
-				if err != nil {
-					return err
 				}
 				b := q
 				if n+added[i] >= o.cfg.MaxPending {
 					b = dead
 					o.m.dead.WithLabelValues(d.ep.Name, "overflow").Inc()
-					o.log.Error("webhook: queue full, event dead-lettered", "endpoint", d.ep.Name, "id", u.ID, "max_pending", o.cfg.MaxPending)
+					o.log.Error("webhook: queue full, event dead-lettered", "endpoint", d.ep.Name, "id", it.id, "max_pending", o.cfg.MaxPending)
 				} else {
 					added[i]++
 				}
 				seq, _ := b.NextSequence()
-				if err := b.Put(seqKey(seq), body); err != nil {
+				if err := b.Put(seqKey(seq), it.body); err != nil {
 					return err
 				}
 			}

@@ -157,9 +157,8 @@ func TestReceiverDownThenBack(t *testing.T) {
 	if rc.bad.Load() != 0 {
 		t.Errorf("%d deliveries with a bad signature", rc.bad.Load())
 	}
-	if q, d, _ := r.outbox.Counts("app"); q != 0 || d != 0 {
-		t.Errorf("outbox still has %d queued, %d dead", q, d)
-	}
+	// The last acknowledgement is recorded just after the receiver answers.
+	poll.Until(t, "the outbox empty", 10*time.Second, func() bool { q, d, _ := r.outbox.Counts("app"); return q == 0 && d == 0 })
 }
 
 // TestRestart: updates published while no outbox runs (a hub killed
@@ -350,5 +349,70 @@ func TestReplayFile(t *testing.T) {
 	poll.Until(t, "the replayed events delivered", 10*time.Second, func() bool { return len(rc.got()) == 2 })
 	if got := rc.got(); !equal(got, []string{"a", "b"}) {
 		t.Errorf("got %v", got)
+	}
+}
+
+// TestSubscriptionEvents: a subscriber coming and going is told, in
+// order, to the endpoints that ask; the watcher's own subscription is not.
+func TestSubscriptionEvents(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify(secret, r.Header, body, 0, time.Now()); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		var ev webhook.Event
+		json.Unmarshal(body, &ev)
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Subscription != nil {
+			got = append(got, ev.Type+" "+ev.Subscription.Topic)
+		} else {
+			got = append(got, ev.Type+" "+ev.Update.ID)
+		}
+	}))
+	t.Cleanup(app.Close)
+	store := hub.NewMemoryStore(hub.MemoryStoreConfig{})
+	o, err := webhook.Open(webhook.Config{Path: filepath.Join(t.TempDir(), "w.db"), Store: store, Poll: 20 * time.Millisecond, Endpoints: []webhook.Endpoint{
+		{Name: "subs", URL: app.URL, Secrets: [][]byte{secret}, Subscriptions: true, Topics: []hub.Matcher{hub.ExactSelector("room")}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{Store: store, SubscriptionEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WatchSubscriptions(t.Context(), h); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Shutdown(context.Background()); o.Close() })
+	for _, topic := range []string{"room", "other"} {
+		sub, _, err := h.Subscribe(t.Context(), hub.SubscribeRequest{Selectors: []string{topic}, Notify: func() {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub.Close()
+	}
+	// Each kind is in order; between kinds, the order is the outbox's
+	// (subscription events come from fan-out, updates from the store).
+	poll.Until(t, "the subscription events", 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 2 })
+	if _, err := h.Publish(t.Context(), &hub.Update{ID: "u1", Topics: []string{"room"}}); err != nil {
+		t.Fatal(err)
+	}
+	o.Notify()
+	want := []string{"subscription.started room", "subscription.ended room", "update.published u1"}
+	poll.Until(t, "the subscription events", 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= len(want) })
+	mu.Lock()
+	defer mu.Unlock()
+	if !equal(got, want) {
+		t.Errorf("got %v; want %v", got, want)
 	}
 }

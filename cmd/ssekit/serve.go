@@ -231,9 +231,12 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		QueueSize:          cfg.queueSize,
 		Logger:             log,
 		Metrics:            hubMetrics,
-		SubscriptionEvents: cfg.subscriptions,
+		SubscriptionEvents: cfg.subscriptions || cfg.file.subscriptionEvents(),
 	})
 	if err != nil {
+		return err
+	}
+	if err := cfg.file.watchSubscriptions(ctx, h); err != nil {
 		return err
 	}
 	var origins []string

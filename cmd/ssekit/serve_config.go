@@ -80,7 +80,7 @@ func (m *Main) applyConfigFile(fs *flag.FlagSet, set map[string]bool, cfg *serve
 		c.issuers = append(c.issuers, ji)
 	}
 	for i, w := range f.Webhooks {
-		ep := webhook.Endpoint{Name: w.Name, URL: w.URL, Private: w.Private, Timeout: w.Timeout.Duration, MaxAttempts: w.MaxAttempts}
+		ep := webhook.Endpoint{Name: w.Name, URL: w.URL, Private: w.Private, Subscriptions: w.Subscriptions, Timeout: w.Timeout.Duration, MaxAttempts: w.MaxAttempts}
 		for _, spec := range w.Secrets {
 			secret, err := jwtauth.ReadKeyMaterial(spec)
 			if err != nil {
@@ -245,6 +245,18 @@ func (c *configFlags) openOutbox(ctx context.Context, cfg *serveConfig, store hu
 	}
 	c.outbox = o
 	return notifyingMetrics{metrics, o}, nil
+}
+
+// subscriptionEvents reports whether the hub must make subscription
+// events: a webhook asks for them.
+func (c *configFlags) subscriptionEvents() bool { return webhook.WantsSubscriptions(c.endpoints) }
+
+// watchSubscriptions feeds the hub's subscription events to the outbox.
+func (c *configFlags) watchSubscriptions(ctx context.Context, h *hub.Hub) error {
+	if c.outbox == nil {
+		return nil
+	}
+	return c.outbox.WatchSubscriptions(ctx, h)
 }
 
 func (c *configFlags) closeOutbox() {

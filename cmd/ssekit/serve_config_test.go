@@ -232,3 +232,59 @@ func TestWebhooksCommand(t *testing.T) {
 		t.Errorf("unknown subcommand: exit %d", r.code)
 	}
 }
+
+// TestServeWebhooks: a served hub with [[webhook]] tells the endpoint of
+// a subscription starting and ending and of an update, signed.
+func TestServeWebhooks(t *testing.T) {
+	secret := strings.Repeat("w", 32)
+	events := make(chan string, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify([]byte(secret), r.Header, body, 0, time.Now()); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		var ev webhook.Event
+		json.Unmarshal(body, &ev)
+		events <- ev.Type
+	}))
+	defer recv.Close()
+	addr := e2etest.FreeAddr(t)
+	p := writeConfig(t, fmt.Sprintf("[serve]\naddr = %q\nstore = \"memory\"\njwt-key = %q\nallow-anonymous = true\n\n[[webhook]]\nname = \"app\"\nurl = %q\nsecrets = [%q]\nsubscriptions = true\n", addr, secret, recv.URL, secret))
+	m, _, _ := testMain()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, []string{"serve", "--config", p, "--data-dir", t.TempDir()}) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	c := e2etest.NewClient(t)
+	base := "http://" + addr
+	poll.Until(t, "the hub listens", 10*time.Second, func() bool { return e2etest.Status(c, base+"/healthz") == http.StatusOK })
+	s := e2etest.OpenStream(t, c, base+"/.well-known/mercure", "topic=room", "", 10*time.Second)
+	want := []string{webhook.EventSubscriptionStarted, webhook.EventSubscriptionEnded, webhook.EventUpdatePublished}
+	next := func() string {
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(10 * time.Second):
+			return "nothing in 10s"
+		}
+	}
+	if got := next(); got != want[0] {
+		t.Fatalf("first event %q; want %q", got, want[0])
+	}
+	s.Close()
+	if got := next(); got != want[1] {
+		t.Fatalf("second event %q; want %q", got, want[1])
+	}
+	if got := publishStatus(t, c, base, e2etest.Token(t, secret, hub.Claims{Publish: []string{"*"}})); got != http.StatusOK {
+		t.Fatalf("publish: %d", got)
+	}
+	if got := next(); got != want[2] {
+		t.Errorf("third event %q; want %q", got, want[2])
+	}
+}
