@@ -455,10 +455,16 @@ func (o *Outbox) deliver(ctx context.Context, d *deliverer) {
 	defer o.done.Done()
 	t := time.NewTicker(o.cfg.Poll)
 	defer t.Stop()
-	attempts := 0
+	var (
+		after    []byte   // the last key delivered (or dead-lettered)
+		acked    [][]byte // delivered, not yet removed from the file
+		attempts int
+	)
+	defer func() { o.remove(d, acked, nil, nil) }() // a clean stop leaves no duplicate
 	for ctx.Err() == nil {
-		key, body := o.head(d)
+		key, body := o.head(d, after)
 		if key == nil {
+			acked = o.remove(d, acked, nil, nil)
 			select {
 			case <-ctx.Done():
 			case <-d.wake:
@@ -473,18 +479,21 @@ func (o *Outbox) deliver(ctx context.Context, d *deliverer) {
 		attempts++
 		if err == nil {
 			o.m.deliveries.WithLabelValues(d.ep.Name, "ok").Inc()
-			o.remove(d, key, nil)
-			attempts = 0
+			after, attempts = key, 0
+			if acked = append(acked, key); len(acked) >= ackBatch {
+				acked = o.remove(d, acked, nil, nil)
+			}
 			continue
 		}
 		o.m.deliveries.WithLabelValues(d.ep.Name, "failed").Inc()
 		if max := cmp.Or(d.ep.MaxAttempts, o.cfg.MaxAttempts); attempts >= max {
 			o.m.dead.WithLabelValues(d.ep.Name, "attempts").Inc()
 			o.log.Error("webhook: delivery dead-lettered", "endpoint", d.ep.Name, "attempts", attempts, "err", err, "event", eventID(body))
-			o.remove(d, key, body)
-			attempts = 0
+			acked = o.remove(d, acked, key, body)
+			after, attempts = key, 0
 			continue
 		}
+		acked = o.remove(d, acked, nil, nil) // nothing acknowledged waits behind a failing endpoint
 		o.log.Warn("webhook: delivery failed, retrying", "endpoint", d.ep.Name, "attempt", attempts, "err", err)
 		wait := o.backoff(attempts)
 		select {
@@ -493,6 +502,11 @@ func (o *Outbox) deliver(ctx context.Context, d *deliverer) {
 		}
 	}
 }
+
+// ackBatch is how many delivered events are removed from the file in one
+// transaction (one fsync). Those of a hub killed in between are sent
+// again, with their ids: at least once.
+const ackBatch = 256
 
 // backoff is the wait after the nth failed attempt: MinBackoff doubled
 // n-1 times, at most MaxBackoff, with full jitter (a random wait in
@@ -514,35 +528,61 @@ func eventID(body []byte) string {
 	return e.ID
 }
 
-func (o *Outbox) head(d *deliverer) (key, body []byte) {
+// head returns d's first queued event after the key after.
+func (o *Outbox) head(d *deliverer, after []byte) (key, body []byte) {
 	o.db.View(func(tx *bbolt.Tx) error {
-		k, v := tx.Bucket(queueBucket(d.ep.Name)).Cursor().First()
+		c := tx.Bucket(queueBucket(d.ep.Name)).Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
 		key, body = bytes.Clone(k), bytes.Clone(v)
 		return nil
 	})
 	return key, body
 }
 
-// remove takes key off d's queue, into the dead letters when dead is set.
-func (o *Outbox) remove(d *deliverer, key, dead []byte) {
+// remove takes the acked keys off d's queue, and deadKey into the dead
+// letters (with its body) when set, in one transaction; it returns acked
+// emptied for reuse (kept on failure, to retry).
+func (o *Outbox) remove(d *deliverer, acked [][]byte, deadKey, deadBody []byte) [][]byte {
+	if len(acked) == 0 && deadKey == nil {
+		return acked
+	}
 	err := o.db.Update(func(tx *bbolt.Tx) error {
-		if dead != nil {
+		q := tx.Bucket(queueBucket(d.ep.Name))
+		if deadKey != nil {
 			b := tx.Bucket(deadBucket(d.ep.Name))
 			seq, _ := b.NextSequence()
-			if err := b.Put(seqKey(seq), dead); err != nil {
+			if err := b.Put(seqKey(seq), deadBody); err != nil {
+				return err
+			}
+			if err := q.Delete(deadKey); err != nil {
 				return err
 			}
 		}
-		return tx.Bucket(queueBucket(d.ep.Name)).Delete(key)
+		for _, k := range acked {
+			if err := q.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		o.log.Error("webhook: updating the outbox", "endpoint", d.ep.Name, "err", err)
-		return
+		return acked
+	}
+	n := len(acked)
+	if deadKey != nil {
+		n++
 	}
 	d.mu.Lock()
-	d.n--
+	d.n -= n
 	o.m.pending(d.ep.Name, d.n)
 	d.mu.Unlock()
+	return acked[:0]
 }
 
 // send POSTs one signed delivery; a 2xx is success.
