@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrInUse is returned by the file functions when a running hub holds
@@ -24,7 +25,7 @@ type Queue struct {
 // creating it.
 func openFile(path string, readOnly bool) (*bbolt.DB, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: readOnly})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bberrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s (stop it, or replay from its host)", ErrInUse, path)
 	}
 	if err != nil {
