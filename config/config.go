@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -233,6 +234,8 @@ func (f *File) check() error {
 			return f.Errorf(append(at, "name"), "webhook %q appears twice", w.Name)
 		case w.URL == "":
 			return f.Errorf(append(at, "url"), "url is required")
+		case !httpURL(w.URL):
+			return f.Errorf(append(at, "url"), "%q: want http(s)://HOST/PATH", w.URL)
 		case len(w.Secrets) == 0:
 			return f.Errorf(append(at, "secrets"), "a secret is required: receivers verify every delivery with it")
 		case w.MaxAttempts < 0:
@@ -270,6 +273,11 @@ func (f *File) check() error {
 		}
 	}
 	return nil
+}
+
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // ServeKeys returns the [serve] keys in a stable order.

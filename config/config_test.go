@@ -79,6 +79,7 @@ func TestRefused(t *testing.T) {
 		{"policy restricting nothing", "[[policy]]\nmatch = \"a\"\n", "restricts nothing"},
 		{"policy requiring no hook", "[[policy]]\nmatch = \"a\"\nrequire-hook = true\n", "hub.toml:3: policy[0].require-hook: there is no [auth-hook]"},
 		{"policy retention not yet", "[[policy]]\nmatch = \"a\"\nanonymous = false\nretention-count = 1\n", "hub.toml:4: policy.retention-count: unknown key"},
+		{"webhook url", "[[webhook]]\nname = \"a\"\nurl = \"ftp://a\"\nsecrets = [\"s\"]\n", "hub.toml:3: webhook[0].url: \"ftp://a\": want http(s)"},
 		{"webhook without secret", "[[webhook]]\nname = \"a\"\nurl = \"http://a\"\n", "webhook[0].secrets: a secret is required"},
 		{"webhook twice", "[[webhook]]\nname = \"a\"\nurl = \"http://a\"\nsecrets = [\"s\"]\n[[webhook]]\nname = \"a\"\n", "hub.toml:6: webhook[1].name: webhook \"a\" appears twice"},
 		{"negative", "[auth-hook]\nurl = \"http://a\"\ncache-entries = -1\n", "hub.toml:3: auth-hook.cache-entries: cannot be negative"},

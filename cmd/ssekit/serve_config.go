@@ -83,6 +83,9 @@ func (m *Main) applyConfigFile(fs *flag.FlagSet, set map[string]bool, cfg *serve
 		ep := webhook.Endpoint{Name: w.Name, URL: w.URL, Private: w.Private, Subscriptions: w.Subscriptions, Timeout: w.Timeout.Duration, MaxAttempts: w.MaxAttempts}
 		for _, spec := range w.Secrets {
 			secret, err := jwtauth.ReadKeyMaterial(spec)
+			if err == nil && len(secret) < 16 {
+				err = fmt.Errorf("a secret needs 16 bytes or more (32 random ones are best)")
+			}
 			if err != nil {
 				return usageErrorf("--config: %v", f.Errorf([]string{"webhook", fmt.Sprint(i), "secrets"}, "%v", err))
 			}

@@ -47,6 +47,7 @@ func TestCheckConfig(t *testing.T) {
 		{"unknown section", "[webhooks]\nurl = \"http://a\"\n", 2, ":1: webhooks: unknown key"},
 		{"bad policy pattern", "[serve]\njwt-key = \"" + secret + "\"\n[[policy]]\nmatch = \"/relative/*\"\ntype = \"urlpattern\"\nanonymous = false\n", 2, ":4: policy[0].match"},
 		{"bad webhook topic", "[serve]\njwt-key = \"" + secret + "\"\n[[webhook]]\nname = \"a\"\nurl = \"http://a\"\nsecrets = [\"" + secret + "\"]\ntopics = [\"" + strings.Repeat("{a}", 200) + "\"]\n", 2, ":7: webhook[0].topics"},
+		{"short webhook secret", "[serve]\njwt-key = \"" + secret + "\"\n[[webhook]]\nname = \"a\"\nurl = \"http://a\"\nsecrets = [\"short\"]\n", 2, ":6: webhook[0].secrets: a secret needs 16 bytes"},
 		{"good policy", "[serve]\njwt-key = \"" + secret + "\"\n[[policy]]\nmatch = \"https://example.com/vip/*\"\ntype = \"urlpattern\"\nanonymous = false\n", 0, "config ok"},
 		{"syntax", "[serve]\nhistory-size = = 3\n", 2, "hub.toml:2:"},
 		{"flag value refused later", "[serve]\naddr = \"0.0.0.0:1\"\n", 2, "refusing to listen on 0.0.0.0:1 without a key"},
