@@ -130,6 +130,9 @@ type Policy struct {
 	// Anonymous: nil or true allows subscribers without a token.
 	Anonymous   *bool `toml:"anonymous"`
 	RequireHook bool  `toml:"require-hook"`
+	// Latest makes its topics latest-state: a subscriber without a cursor
+	// first gets the last Latest updates of each (0: off).
+	Latest int `toml:"latest"`
 }
 
 // Duration is a TOML string such as "1.5s" or "2m".
@@ -197,7 +200,7 @@ func known(k toml.Key) string {
 	case len(k) == 1:
 		return "serve, issuer, auth-hook, webhook, policy"
 	case k[0] == "policy":
-		return "name, match, type, anonymous, require-hook (retention and latest-state are not supported yet)"
+		return "name, match, type, anonymous, require-hook, latest (retention per policy is not supported yet)"
 	case k[0] == "webhook":
 		return "name, url, secrets, topics, private, subscriptions, timeout, max-attempts"
 	case k[0] == "issuer":
@@ -250,8 +253,10 @@ func (f *File) check() error {
 			return f.Errorf(append(at, "match"), "a policy needs the topic or pattern it is for")
 		case p.Type != "" && p.Type != "exact" && p.Type != "urlpattern":
 			return f.Errorf(append(at, "type"), "%q: use exact or urlpattern", p.Type)
-		case (p.Anonymous == nil || *p.Anonymous) && !p.RequireHook:
-			return f.Errorf(at, "policy %q restricts nothing: set anonymous = false or require-hook = true", p.Match)
+		case p.Latest < 0 || p.Latest > 1000:
+			return f.Errorf(append(at, "latest"), "%d: want 1 to 1000 updates (0: off)", p.Latest)
+		case (p.Anonymous == nil || *p.Anonymous) && !p.RequireHook && p.Latest == 0:
+			return f.Errorf(at, "policy %q does nothing: set anonymous = false, require-hook = true or latest = N", p.Match)
 		case p.RequireHook && f.AuthHook == nil:
 			return f.Errorf(append(at, "require-hook"), "there is no [auth-hook] to require")
 		}

@@ -76,7 +76,7 @@ func TestRefused(t *testing.T) {
 		{"hook for nothing", "[auth-hook]\nurl = \"http://a\"\nsubscribe = false\n", "hub.toml:3: auth-hook.subscribe"},
 		{"policy without match", "[[policy]]\nanonymous = false\n", "hub.toml:1: policy[0].match: a policy needs"},
 		{"policy type", "[[policy]]\nmatch = \"a\"\ntype = \"regex\"\nanonymous = false\n", "hub.toml:3: policy[0].type"},
-		{"policy restricting nothing", "[[policy]]\nmatch = \"a\"\n", "restricts nothing"},
+		{"policy restricting nothing", "[[policy]]\nmatch = \"a\"\n", "does nothing"},
 		{"policy requiring no hook", "[[policy]]\nmatch = \"a\"\nrequire-hook = true\n", "hub.toml:3: policy[0].require-hook: there is no [auth-hook]"},
 		{"policy retention not yet", "[[policy]]\nmatch = \"a\"\nanonymous = false\nretention-count = 1\n", "hub.toml:4: policy.retention-count: unknown key"},
 		{"webhook url", "[[webhook]]\nname = \"a\"\nurl = \"ftp://a\"\nsecrets = [\"s\"]\n", "hub.toml:3: webhook[0].url: \"ftp://a\": want http(s)"},

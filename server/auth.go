@@ -178,6 +178,16 @@ type SubscribePolicy interface {
 // ErrPolicyRefused is wrapped by a SubscribePolicy's refusal.
 var ErrPolicyRefused = errors.New("refused by a topic policy")
 
+// latestCursor is where a subscriber without a cursor starts when it
+// subscribes to latest-state topics.
+func (s *Server) latestCursor(params *subscribeParams) string {
+	sels := make([]*hub.Selector, 0, len(params.selectors)+len(params.matchers))
+	for _, raw := range params.selectors {
+		sels = append(sels, hub.ParseSelector(raw)) // linear in its length; the hub checks the limits next
+	}
+	return s.cfg.LatestState.Cursor(append(sels, params.matchers...))
+}
+
 // checkPolicy applies Config.SubscribePolicy.
 func (s *Server) checkPolicy(r *http.Request, params *subscribeParams) error {
 	if s.cfg.SubscribePolicy == nil {
@@ -209,4 +219,11 @@ func (s *Server) checkPolicy(r *http.Request, params *subscribeParams) error {
 	default:
 		return errorf(http.StatusForbidden, oneLine(err.Error()))
 	}
+}
+
+// LatestState gives a subscriber that sent no cursor where to start so
+// that it first gets the last updates of its latest-state topics (package
+// policy): an update id, hub.EarliestID, or "" for live only.
+type LatestState interface {
+	Cursor(selectors []*hub.Selector) string
 }

@@ -57,6 +57,10 @@ type Config struct {
 	// and how they were authorised (package policy).
 	SubscribePolicy SubscribePolicy
 
+	// LatestState, when set, replays the last updates of latest-state
+	// topics to subscribers that send no cursor (package policy).
+	LatestState LatestState
+
 	// CORSOrigins lists the origins allowed to call the hub from a browser,
 	// exactly as they appear in the Origin header ("https://app.example").
 	// Credentials (the auth cookie) are allowed for them. "*" allows any

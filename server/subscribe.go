@@ -43,6 +43,9 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lastEventID := params.lastEventID
+	if !params.cursorAsked && s.cfg.LatestState != nil {
+		lastEventID = s.latestCursor(params)
+	}
 	client := s.clientAddr(r)
 	if err := s.limits.acquire(client); err != nil {
 		s.fail(w, r, err)

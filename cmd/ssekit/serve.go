@@ -255,6 +255,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		SubscribeHook:           subHook,
 		PublishHook:             pubHook,
 		SubscribePolicy:         cfg.file.policies,
+		LatestState:             cfg.file.latestState(),
 		CORSOrigins:             origins,
 		Heartbeat:               cfg.heartbeat,
 		WriteTimeout:            cfg.writeTimeout,

@@ -35,6 +35,8 @@ type configFlags struct {
 	endpoints []webhook.Endpoint     // [[webhook]]
 	outbox    *webhook.Outbox        // open while serving with webhooks
 	policies  server.SubscribePolicy // [[policy]]; nil: none
+	latest    []policy.LatestPolicy  // [[policy]] with latest = N
+	latestIdx *policy.Latest         // running while serving with latest-state topics
 }
 
 func (c *configFlags) register(fs *flag.FlagSet) {
@@ -117,13 +119,20 @@ func (m *Main) applyConfigFile(fs *flag.FlagSet, set map[string]bool, cfg *serve
 			} else {
 				pol.Exact = p.Match
 			}
-			ps = append(ps, pol)
+			if p.Latest > 0 {
+				c.latest = append(c.latest, policy.LatestPolicy{Exact: pol.Exact, Pattern: pol.Pattern, N: p.Latest})
+			}
+			if pol.NoAnonymous || pol.RequireHook {
+				ps = append(ps, pol)
+			}
 		}
-		set, err := policy.New(ps)
-		if err != nil {
-			return usageErrorf("--config: %v", err)
+		if len(ps) > 0 {
+			set, err := policy.New(ps)
+			if err != nil {
+				return usageErrorf("--config: %v", err)
+			}
+			c.policies = set
 		}
-		c.policies = set
 	}
 	if f.AuthHook != nil {
 		if _, err := authhook.New(c.authHookConfig(nil)); err != nil {
@@ -232,6 +241,17 @@ const webhooksFile = "webhooks.db"
 // [[webhook]]s, and returns the hub metrics that wake it on every
 // publish. Closing it is closeOutbox's.
 func (c *configFlags) openOutbox(ctx context.Context, cfg *serveConfig, store hub.Store, reg prometheus.Registerer, log *slog.Logger, metrics hub.Metrics) (hub.Metrics, error) {
+	if len(c.latest) > 0 {
+		l, err := policy.NewLatest(policy.LatestConfig{Store: store, Policies: c.latest, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		if err := l.Run(ctx); err != nil {
+			return nil, fmt.Errorf("latest-state topics: %w", err)
+		}
+		c.latestIdx = l
+		metrics = notifyingMetrics{metrics, l.Notify}
+	}
 	if len(c.endpoints) == 0 {
 		return metrics, nil
 	}
@@ -247,7 +267,7 @@ func (c *configFlags) openOutbox(ctx context.Context, cfg *serveConfig, store hu
 		return nil, err
 	}
 	c.outbox = o
-	return notifyingMetrics{metrics, o}, nil
+	return notifyingMetrics{metrics, o.Notify}, nil
 }
 
 // subscriptionEvents reports whether the hub must make subscription
@@ -268,13 +288,22 @@ func (c *configFlags) closeOutbox() {
 	}
 }
 
-// notifyingMetrics wakes the outbox after every accepted publish.
+// notifyingMetrics wakes a reader of the store (the outbox, the
+// latest-state index) after every accepted publish.
 type notifyingMetrics struct {
 	hub.Metrics
-	o *webhook.Outbox
+	notify func()
 }
 
 func (n notifyingMetrics) Published(latency time.Duration) {
 	n.Metrics.Published(latency)
-	n.o.Notify()
+	n.notify()
+}
+
+// latestState is the latest-state index for the server; nil: none.
+func (c *configFlags) latestState() server.LatestState {
+	if c.latestIdx == nil {
+		return nil
+	}
+	return c.latestIdx
 }

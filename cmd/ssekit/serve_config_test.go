@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,5 +288,52 @@ func TestServeWebhooks(t *testing.T) {
 	}
 	if got := next(); got != want[2] {
 		t.Errorf("third event %q; want %q", got, want[2])
+	}
+}
+
+// TestServeLatestState: [[policy]] latest = N in the file makes a served
+// hub's topic latest-state, from the history already there at start.
+func TestServeLatestState(t *testing.T) {
+	key := strings.Repeat("l", 32)
+	addr := e2etest.FreeAddr(t)
+	dataDir := t.TempDir()
+	p := writeConfig(t, fmt.Sprintf("[serve]\naddr = %q\njwt-key = %q\nallow-anonymous = true\n\n[[policy]]\nmatch = \"ticker\"\nlatest = 2\n", addr, key))
+	serve := func() (stop func()) {
+		m, _, _ := testMain()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx, []string{"serve", "--config", p, "--data-dir", dataDir}) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		}
+	}
+	c := e2etest.NewClient(t)
+	base := "http://" + addr
+	tok := e2etest.Token(t, key, hub.Claims{Publish: []string{"*"}})
+	stop := serve()
+	poll.Until(t, "the hub listens", 10*time.Second, func() bool { return e2etest.Status(c, base+"/healthz") == http.StatusOK })
+	for _, id := range []string{"t1", "t2", "t3"} {
+		if _, err := e2etest.Publish(t.Context(), c, base+"/.well-known/mercure", tok, url.Values{"topic": {"ticker"}, "id": {id}, "data": {id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	c.CloseIdleConnections()
+	stop = serve() // the index is built from the bolt history
+	defer stop()
+	poll.Until(t, "the hub listens again", 10*time.Second, func() bool { return e2etest.Status(c, base+"/healthz") == http.StatusOK })
+	s := e2etest.OpenStream(t, c, base+"/.well-known/mercure", "topic=ticker", "", 10*time.Second)
+	defer s.Close()
+	var got []string
+	for _, ev := range s.Until(t, "t3") {
+		if ev.ID != "" {
+			got = append(got, ev.ID)
+		}
+	}
+	if strings.Join(got, ",") != "t2,t3" {
+		t.Errorf("a new subscriber got %v; want the last 2, t2 and t3", got)
 	}
 }
