@@ -24,8 +24,14 @@ import (
 // advance); with several latest-state topics the cursor is the oldest of
 // theirs, so each gets at least its N.
 
-// DefaultLatestTopics bounds the topics indexed.
-const DefaultLatestTopics = 100_000
+// DefaultLatestTopics bounds the topics indexed, and DefaultLatestIDs
+// the ids kept for them all: MaxTopics defaults to the smaller of
+// DefaultLatestTopics and DefaultLatestIDs / (largest N + 1), so the
+// index stays within tens of megabytes whatever the topics published.
+const (
+	DefaultLatestTopics = 100_000
+	DefaultLatestIDs    = 1_000_000
+)
 
 // MaxLatest bounds a policy's N.
 const MaxLatest = 1000
@@ -43,7 +49,7 @@ type LatestConfig struct {
 	Store    hub.Store
 	Policies []LatestPolicy
 	// MaxTopics bounds the topics indexed (beyond: not latest-state, and
-	// logged once). Zero means DefaultLatestTopics.
+	// logged once). Zero: see DefaultLatestIDs.
 	MaxTopics int
 	// Poll is how often the store is read without a Notify. Zero: 1 s.
 	Poll   time.Duration
@@ -84,7 +90,11 @@ func NewLatest(cfg LatestConfig) (*Latest, error) {
 		}
 	}
 	if cfg.MaxTopics <= 0 {
-		cfg.MaxTopics = DefaultLatestTopics
+		maxN := 1
+		for _, p := range cfg.Policies {
+			maxN = max(maxN, p.N)
+		}
+		cfg.MaxTopics = min(DefaultLatestTopics, max(1, DefaultLatestIDs/(maxN+1)))
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second

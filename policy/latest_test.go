@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,15 +11,20 @@ import (
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/internal/e2etest"
 	"github.com/ssekit/sse/internal/poll"
+	"github.com/ssekit/sse/internal/redistest"
 	"github.com/ssekit/sse/internal/testhub"
 	"github.com/ssekit/sse/matcher/urlpattern"
 	"github.com/ssekit/sse/policy"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/ssetest"
 	"github.com/ssekit/sse/store/bolt"
+	"github.com/ssekit/sse/store/natsjs"
+	"github.com/ssekit/sse/store/natsjs/natsnode"
+	"github.com/ssekit/sse/store/redisstream"
 )
 
-// TestLatestState, on the memory and the bolt store, over HTTP: a
+// TestLatestState, on every store (memory, bolt, NATS JetStream, Redis),
+// over HTTP: a
 // subscriber without a cursor gets the last N updates of its
 // latest-state topic, then live ones, with no gap and no duplicate; one
 // with a cursor resumes as always; other topics replay nothing; an index
@@ -33,6 +39,26 @@ func TestLatestState(t *testing.T) {
 			}
 			return s
 		},
+	}
+	stores["nats"] = func(t *testing.T) hub.Store {
+		n, err := natsnode.Start(natsnode.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Shutdown)
+		s, err := natsjs.Open(context.Background(), natsjs.Config{URL: n.ClientURL(), Stream: "LATEST"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	stores["redis"] = func(t *testing.T) hub.Store {
+		srv := redistest.Start(t, redistest.Options{})
+		s, err := redisstream.Open(context.Background(), srv.URL(), redisstream.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -127,5 +153,36 @@ func TestNewLatestRefuses(t *testing.T) {
 		if _, err := policy.NewLatest(policy.LatestConfig{Store: store, Policies: []policy.LatestPolicy{p}}); err == nil {
 			t.Errorf("NewLatest(%+v) accepted", p)
 		}
+	}
+}
+
+// TestLatestBounded: a flood of distinct topics stops at MaxTopics; the
+// topics indexed before keep working.
+func TestLatestBounded(t *testing.T) {
+	store := hub.NewMemoryStore(hub.MemoryStoreConfig{})
+	all, _ := urlpattern.New("https://example.com/*", "")
+	l, err := policy.NewLatest(policy.LatestConfig{Store: store, MaxTopics: 10, Policies: []policy.LatestPolicy{{Pattern: all, N: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		for j := range 2 {
+			if _, err := h.Publish(t.Context(), &hub.Update{ID: fmt.Sprintf("u%d-%d", i, j), Topics: []string{fmt.Sprintf("https://example.com/%d", i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Cursor([]*hub.Selector{hub.ExactSelector("https://example.com/3")}); got != "u3-0" {
+		t.Errorf("an indexed topic: cursor %q; want u3-0", got)
+	}
+	if got := l.Cursor([]*hub.Selector{hub.ExactSelector("https://example.com/50")}); got != "" {
+		t.Errorf("a topic beyond the bound: cursor %q; want none (live only)", got)
 	}
 }
