@@ -17,8 +17,8 @@ import (
 // data, id, type, retry, private. It answers 200 with the update's id once
 // the store has accepted it.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
-	claims, key, err := s.publisher(r)
-	if err == nil {
+	claims, key, err := s.publisher(r, s.cfg.PublishHook != nil)
+	if err == nil && claims != nil {
 		err = s.allowPublish(key, 1)
 	}
 	if err != nil {
@@ -30,8 +30,25 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := s.authorizedUpdate(claims, form)
+	u, err := parseUpdate(form)
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if claims == nil { // no token: the application decides, once it knows the topics
+		if claims, err = s.hookClaims(r, s.cfg.PublishHook, &HookRequest{Publish: true, Topics: u.Topics}); err == nil {
+			key = claims.Identity
+			if key == "" { // one bucket per client the application let in
+				key = "hook " + clientHost(s.clientAddr(r))
+			}
+			err = s.allowPublish(key, 1)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if err := s.authorizeTopics(claims, u); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -47,8 +64,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 // publisher checks what every publish request needs before its body is
 // read: the hub is not shutting down, and the request has a valid
 // publisher token (with an allowed Origin for a cookie). It returns the
-// token's claims and the key its publishes are rate-limited by.
-func (s *Server) publisher(r *http.Request) (claims *hub.Claims, rateKey string, err error) {
+// token's claims and the key its publishes are rate-limited by. With
+// hookable, a request without a token is no error: it returns nil claims,
+// and the publish hook decides once the update's topics are known.
+func (s *Server) publisher(r *http.Request, hookable bool) (claims *hub.Claims, rateKey string, err error) {
 	if s.shuttingDown.Load() {
 		return nil, "", tooBusy(http.StatusServiceUnavailable, "shutting down", retryAfterShuttingDown)
 	}
@@ -57,7 +76,10 @@ func (s *Server) publisher(r *http.Request) (claims *hub.Claims, rateKey string,
 		return nil, "", err
 	}
 	if token == "" {
-		return nil, "", tokenRequired("publishing needs a token (Authorization: Bearer or the " + hub.AuthCookie + " cookie)")
+		if hookable {
+			return nil, "", nil
+		}
+		return nil, "", tokenRequired("publishing needs a token (Authorization: Bearer or the " + s.cfg.CookieName + " cookie)")
 	}
 	if err := s.checkCookieOrigin(r, src); err != nil {
 		return nil, "", err
@@ -88,15 +110,23 @@ func (s *Server) allowPublish(key string, n int) error {
 // claims may publish: parseUpdate's checks, then every topic authorised.
 func (s *Server) authorizedUpdate(claims *hub.Claims, form *publishForm) (*hub.Update, error) {
 	u, err := parseUpdate(form)
+	if err == nil {
+		err = s.authorizeTopics(claims, u)
+	}
 	if err != nil {
 		return nil, err
 	}
+	return u, nil
+}
+
+// authorizeTopics refuses u unless claims may publish to every topic of it.
+func (s *Server) authorizeTopics(claims *hub.Claims, u *hub.Update) error {
 	for _, topic := range u.Topics {
 		if !s.mayPublish(claims, topic) {
-			return nil, insufficientScope("token may not publish to topic " + strconv.Quote(topic))
+			return insufficientScope("token may not publish to topic " + strconv.Quote(topic))
 		}
 	}
-	return u, nil
+	return nil
 }
 
 // readForm reads an application/x-www-form-urlencoded body of at most

@@ -50,6 +50,19 @@ type Config struct {
 	// receive private updates.
 	AllowAnonymous bool
 
+	// SubscribeHook and PublishHook, when set, decide the subscribes and
+	// publishes that carry no token (AllowAnonymous then no longer
+	// applies to subscribers): the application in the loop (authhook).
+	SubscribeHook, PublishHook AuthHook
+
+	// SubscribePolicy, when set, may refuse subscriptions by their topics
+	// and how they were authorised (package policy).
+	SubscribePolicy SubscribePolicy
+
+	// LatestState, when set, replays the last updates of latest-state
+	// topics to subscribers that send no cursor (package policy).
+	LatestState LatestState
+
 	// CORSOrigins lists the origins allowed to call the hub from a browser,
 	// exactly as they appear in the Origin header ("https://app.example").
 	// Credentials (the auth cookie) are allowed for them. "*" allows any

@@ -29,7 +29,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	claims, err := s.subscriberClaims(r)
+	claims, err := s.subscriberClaims(r, params)
+	if err == nil {
+		err = s.checkPolicy(r, params)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -41,6 +44,9 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lastEventID := params.lastEventID
+	if !params.cursorAsked && s.cfg.LatestState != nil {
+		lastEventID = s.latestCursor(params)
+	}
 	client := s.clientAddr(r)
 	if err := s.limits.acquire(client); err != nil {
 		s.fail(w, r, err)
@@ -115,10 +121,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 
 // subscriberClaims verifies the subscriber's token, if any. Without one the
 // subscriber is anonymous, which only AllowAnonymous permits.
-func (s *Server) subscriberClaims(r *http.Request) (*hub.Claims, error) {
+func (s *Server) subscriberClaims(r *http.Request, params *subscribeParams) (*hub.Claims, error) {
 	token, src, err := s.requestToken(r, true)
 	if err != nil {
 		return nil, err
+	}
+	if token == "" && s.cfg.SubscribeHook != nil {
+		return s.hookClaims(r, s.cfg.SubscribeHook, &HookRequest{Topics: params.selectors, Matchers: selectorStrings(params.matchers)})
 	}
 	if token == "" {
 		if !s.cfg.AllowAnonymous {

@@ -89,6 +89,7 @@ func commands() []command {
 		{"expect", "assert on a live SSE stream for CI: events, counts, ids, gaps, resumption, lint; JUnit and JSON reports", runExpect},
 		{"demo", "the article's example: a stream of sentences and the page that shows them", runDemo},
 		{"bench", "load-test a Mercure hub: loss, latency, the hub's memory and CPU", runBench},
+		{"webhooks", "list or replay the dead letters of a stopped hub's webhook outbox", runWebhooks},
 		{"health", "ask a hub whether it is ready (a container's health check)", runHealth},
 		{"version", "print the version", runVersion},
 	}

@@ -153,7 +153,7 @@ func TestPublishRefused(t *testing.T) {
 		stderr string
 	}{
 		{"no token", func(*testHub, *testing.T) string { return "" }, []string{"--topic", "demo", "x"},
-			"ssekit publish: the hub answered 401 Unauthorized: publishing needs a token (Authorization: Bearer or the mercureAuthorization cookie) (give a token with --token or SSEKIT_TOKEN, or a key with --jwt-key; 'ssekit serve' prints one, 'ssekit token' mints one)\n"},
+			"ssekit publish: the hub answered 401 Unauthorized: publishing needs a token (Authorization: Bearer or the __Secure-mercure_access_token cookie) (give a token with --token or SSEKIT_TOKEN, or a key with --jwt-key; 'ssekit serve' prints one, 'ssekit token' mints one)\n"},
 		{"bad token", func(*testHub, *testing.T) string { return "not.a.jwt" }, []string{"--topic", "demo", "x"},
 			"ssekit publish: the hub answered 401 Unauthorized: "},
 		{"topic not allowed", func(th *testHub, t *testing.T) string { return th.token(t, hub.Claims{Publish: []string{"other"}}) }, []string{"--topic", "demo", "x"},

@@ -50,7 +50,9 @@ Every limit has a default a hub on the internet can keep; docs/security.md
 lists them, with the threat model and how to run the hub there.
 
 Every flag can also be set by the environment variable named after it in
-brackets; a flag on the command line wins. GOGC=50 in the environment
+brackets, and by its name under [serve] in the --config file (TOML, with
+the issuers and the auth hook; docs/hooks.md); a flag on the command line
+wins over its variable, which wins over the file. GOGC=50 in the environment
 trims the memory per idle subscriber by about a fifth and costs about a
 fifth of the durable publish throughput (docs/BENCHMARKS.md).
 `
@@ -77,10 +79,11 @@ type serveConfig struct {
 	subscriptions                                    bool
 	tlsCert, tlsKey                                  string
 	logFormat, logLevel                              string
-	nats                                             natsFlags // store_nats.go
-	edge                                             edgeFlags // serve_edge.go
-	h2                                               h2Flags   // serve_h2.go
-	batch                                            batchFlags
+	nats                                             natsFlags   // store_nats.go
+	edge                                             edgeFlags   // serve_edge.go
+	h2                                               h2Flags     // serve_h2.go
+	batch                                            batchFlags  // serve_batch.go
+	file                                             configFlags // serve_config.go
 }
 
 func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -123,6 +126,7 @@ func (m *Main) serveFlags(fs *flag.FlagSet) *serveConfig {
 	c.edge.register(fs)
 	c.h2.register(fs)
 	c.batch.register(fs)
+	c.file.register(fs)
 	addEnvTwins(fs)
 	return c
 }
@@ -170,6 +174,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := m.applyConfigFile(fs, set, cfg); err != nil {
+		return err
+	}
 	log, err := newLogger(m, cfg.logFormat, cfg.logLevel)
 	if err != nil {
 		return err
@@ -198,6 +205,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		}
 		return err
 	}
+	if cfg.file.check {
+		return m.configChecked(cfg)
+	}
 	if devSecret != nil && !set["allow-anonymous"] {
 		cfg.allowAnonymous = true
 	}
@@ -214,14 +224,26 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	subHook, pubHook, err := cfg.file.authHooks(registry)
+	if err != nil {
+		return err
+	}
+	hubMetrics, err := cfg.file.openOutbox(ctx, cfg, store, registry, log, metrics)
+	if err != nil {
+		return err
+	}
+	defer cfg.file.closeOutbox()
 	h, err := hub.New(hub.Config{
 		Store:              store,
 		QueueSize:          cfg.queueSize,
 		Logger:             log,
-		Metrics:            metrics,
-		SubscriptionEvents: cfg.subscriptions,
+		Metrics:            hubMetrics,
+		SubscriptionEvents: cfg.subscriptions || cfg.file.subscriptionEvents(),
 	})
 	if err != nil {
+		return err
+	}
+	if err := cfg.file.watchSubscriptions(ctx, h); err != nil {
 		return err
 	}
 	var origins []string
@@ -237,6 +259,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		Hub:                     h,
 		Auth:                    auth,
 		AllowAnonymous:          cfg.allowAnonymous,
+		SubscribeHook:           subHook,
+		PublishHook:             pubHook,
+		SubscribePolicy:         cfg.file.policies,
+		LatestState:             cfg.file.latestState(),
 		CORSOrigins:             origins,
 		Heartbeat:               cfg.heartbeat,
 		WriteTimeout:            cfg.writeTimeout,
@@ -332,6 +358,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		err = herr
 	}
 	edgeStopped()
+	cfg.file.closeOutbox() // before the store it reads
 	if cerr := store.Close(shutdownCtx); err == nil {
 		err = cerr
 	}
@@ -381,6 +408,7 @@ func (m *Main) serveAuth(cfg *serveConfig) (hub.Authenticator, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	issuers = append(issuers, cfg.file.issuers...)
 	var devSecret []byte
 	if pub == nil && sub == nil && !anyIssuerKey(issuers) {
 		if !isLoopback(cfg.addr) {
