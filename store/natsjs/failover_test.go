@@ -2,9 +2,14 @@ package natsjs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,10 +17,71 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/e2etest"
 	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/store/natsjs"
 	"github.com/ssekit/sse/store/natsjs/natsnode"
 )
+
+// nodeEnv, set to a natsnode.Config in JSON, makes the test binary a NATS
+// node (see TestMain): a process of its own that a test can SIGKILL, so
+// that its peers get no shutdown notice, as when a --cluster hub is
+// killed with its embedded server.
+const nodeEnv = "NATSJS_TEST_NODE"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(nodeEnv); spec != "" {
+		os.Exit(runNode(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// runNode runs a node until its standard input closes (the test ended),
+// after printing "ready CLIENT-URL CLUSTER-ADDR NAME".
+func runNode(spec string) int {
+	var cfg natsnode.Config
+	if err := json.Unmarshal([]byte(spec), &cfg); err != nil {
+		fmt.Println("error", err)
+		return 2
+	}
+	n, err := natsnode.Start(cfg)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	fmt.Printf("ready %s %s %s\n", n.ClientURL(), n.ClusterAddr(), n.Name())
+	io.Copy(io.Discard, os.Stdin)
+	n.Shutdown()
+	return 0
+}
+
+// procNode is a NATS node in a process of its own.
+type procNode struct {
+	*e2etest.Process
+	url, cluster, name string
+}
+
+// startProcNode runs a node in a child process and waits until it is
+// ready.
+func startProcNode(t *testing.T, cfg natsnode.Config) *procNode {
+	t.Helper()
+	cfg.Listen, cfg.ClusterListen, cfg.StoreDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	spec, _ := json.Marshal(cfg)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), nodeEnv+"="+string(spec))
+	stdin, err := cmd.StdinPipe() // open until the test ends
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close() })
+	p := e2etest.StartProcess(t, "nats node "+cfg.Name, cmd)
+	out := p.Out.WaitFor(t, "\n")
+	f := strings.Fields(out)
+	if len(f) < 4 || f[0] != "ready" {
+		t.Fatalf("nats node %s: %s", cfg.Name, out)
+	}
+	return &procNode{Process: p, url: f[1], cluster: f[2], name: f[3]}
+}
 
 // consumerNodes returns, for every consumer of the stream, the name of the
 // NATS server it runs on ("" while it has no leader).
@@ -41,15 +107,23 @@ func consumerNodes(t *testing.T, js jetstream.JetStream, stream string) map[stri
 	return out
 }
 
-// TestConsumerNodeStopped stops the NATS node that runs a store's
-// consumer, while the store stays connected to another node and updates
-// keep coming through a third: the store's callbacks must get every
-// acknowledged update, once, in Seq order. (A node of a --cluster hub
-// killed with its hub takes the consumers other hubs had placed on it.)
-func TestConsumerNodeStopped(t *testing.T) {
-	nodes := startCluster(t)
+// TestConsumerNodeKilled kills (SIGKILL) the NATS node that runs a
+// store's consumer, while the store stays connected to another node and
+// updates keep coming through the third: the store's callbacks must get
+// every acknowledged update, once, in Seq order. A killed node is only
+// marked offline by its peers minutes later: meanwhile the meta leader
+// may place a new consumer on it again, which must not stall delivery (a
+// --cluster hub killed with its embedded server took with it the
+// consumers other hubs had placed on it).
+func TestConsumerNodeKilled(t *testing.T) {
+	first := startProcNode(t, natsnode.Config{Name: "p0"})
+	nodes := []*procNode{first}
+	for i := 1; i < 3; i++ {
+		nodes = append(nodes, startProcNode(t, natsnode.Config{Name: fmt.Sprint("p", i), Peers: []string{first.cluster}}))
+	}
 	stream := fmt.Sprintf("K%d", streams.Add(1))
-	admin, err := nats.Connect(nodes[0].ClientURL())
+	cfg := natsjs.Config{Stream: stream, Replicas: 3}
+	admin, err := nats.Connect(nodes[0].url + "," + nodes[1].url + "," + nodes[2].url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +132,6 @@ func TestConsumerNodeStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := natsjs.Config{Stream: stream, Replicas: 3}
 
 	// Open the subscribing store until its consumer lands on another node
 	// than the one it is connected to (placement is random).
@@ -67,37 +140,35 @@ func TestConsumerNodeStopped(t *testing.T) {
 		subAt, consAt int
 		rec           = &recorder{}
 	)
+	before := map[string]string{}
 	for attempt := 0; sub == nil; attempt++ {
 		if attempt == 12 {
 			t.Fatal("the store's consumer was always placed on its own node")
 		}
 		at := attempt % 3
-		s, err := natsjs.Open(context.Background(), natsjs.Config{URL: nodes[at].ClientURL(), Stream: stream, Replicas: 3})
+		c := cfg
+		c.URL = nodes[at].url
+		s, err := natsjs.Open(context.Background(), c)
 		if err != nil {
 			t.Fatal(err)
-		}
-		before := map[string]string{}
-		if attempt > 0 {
-			before = consumerNodes(t, js, stream)
 		}
 		var mine string
 		poll.Until(t, "the new store's consumer to have a leader", waitTimeout, func() bool {
 			for name, leader := range consumerNodes(t, js, stream) {
-				if _, old := before[name]; !old || attempt == 0 {
-					if leader != "" {
-						mine = leader
-						return true
-					}
+				if _, old := before[name]; !old && leader != "" {
+					mine = leader
+					return true
 				}
 			}
 			return false
 		})
-		if mine == nodes[at].Name() {
+		if mine == nodes[at].name {
 			s.Close(context.Background())
+			before = consumerNodes(t, js, stream)
 			continue
 		}
 		sub, subAt = s, at
-		consAt = slices.IndexFunc(nodes, func(n *natsnode.Node) bool { return n.Name() == mine })
+		consAt = slices.IndexFunc(nodes, func(n *procNode) bool { return n.name == mine })
 	}
 	t.Cleanup(func() { sub.Close(context.Background()) })
 	stop, err := sub.Subscribe(context.Background(), rec.fn)
@@ -106,14 +177,16 @@ func TestConsumerNodeStopped(t *testing.T) {
 	}
 	defer stop()
 	pubAt := 3 - subAt - consAt
-	pub := openStore(t, nodes[pubAt].ClientURL(), cfg)
-	t.Logf("store on %s, its consumer on %s, publisher on %s", nodes[subAt].Name(), nodes[consAt].Name(), nodes[pubAt].Name())
+	pc := cfg
+	pc.URL = nodes[pubAt].url
+	pub := openStore(t, pc.URL, pc)
+	t.Logf("store on %s, its consumer on %s, publisher on %s", nodes[subAt].name, nodes[consAt].name, nodes[pubAt].name)
 
 	var acked []string
 	const total = 300
 	for i := range total {
 		if i == total/3 {
-			nodes[consAt].Shutdown()
+			nodes[consAt].Kill()
 		}
 		id := fmt.Sprint("k-", i)
 		poll.Until(t, "Append "+id, waitTimeout, func() bool {
@@ -127,7 +200,7 @@ func TestConsumerNodeStopped(t *testing.T) {
 			return true
 		})
 		acked = append(acked, id)
-		time.Sleep(2 * time.Millisecond) // updates keep coming while the consumer is recreated
+		time.Sleep(2 * time.Millisecond) // updates keep coming while the consumer is replaced
 	}
 	poll.Until(t, fmt.Sprintf("the store to deliver %d updates", total), 2*waitTimeout, func() bool {
 		ids, _ := rec.snapshot()

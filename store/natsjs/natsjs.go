@@ -349,9 +349,13 @@ const errCodeNoPeers jetstream.ErrorCode = 10005
 // streamNotReadyYet reports whether a failed stream creation may succeed
 // if tried again: NATS unreachable, JetStream without quorum (503, 408,
 // 500), a forming cluster whose meta leader does not yet know enough
-// peers to place the replicas (10005, a 400), or another hub of the
-// cluster creating the same stream at the same moment (10058). Anything
-// else is a refusal a retry cannot change.
+// peers to place the replicas (10005, a 400), another hub of the
+// cluster creating the same stream at the same moment (10058), or "stream
+// not found" (10059) from a create-or-update (the stream another hub's
+// request has just assigned, not yet running on the server that answers
+// the update or the info that follows it: seen to make a fresh
+// three-node --cluster hub exit once in 28 starts). Anything else is a
+// refusal a retry cannot change.
 func streamNotReadyYet(err error) bool {
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) {
@@ -362,7 +366,7 @@ func streamNotReadyYet(err error) bool {
 		return true
 	}
 	switch apiErr.ErrorCode {
-	case errCodeNoPeers, jetstream.JSErrCodeStreamNameInUse:
+	case errCodeNoPeers, jetstream.JSErrCodeStreamNameInUse, jetstream.JSErrCodeStreamNotFound:
 		return true
 	}
 	return false
