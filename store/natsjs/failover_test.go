@@ -23,7 +23,7 @@ import (
 	"github.com/ssekit/sse/store/natsjs/natsnode"
 )
 
-// nodeEnv, set to a natsnode.Config in JSON, makes the test binary a NATS
+// nodeEnv, set to a nodeSpec in JSON, makes the test binary a NATS
 // node (see TestMain): a process of its own that a test can SIGKILL, so
 // that its peers get no shutdown notice, as when a --cluster hub is
 // killed with its embedded server.
@@ -36,15 +36,23 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// nodeSpec is what a child process's node is given: its name and peers,
+// the rest on free 127.0.0.1 ports.
+type nodeSpec struct {
+	Name, StoreDir string
+	Peers          []string
+}
+
 // runNode runs a node until its standard input closes (the test ended),
 // after printing "ready CLIENT-URL CLUSTER-ADDR NAME".
 func runNode(spec string) int {
-	var cfg natsnode.Config
-	if err := json.Unmarshal([]byte(spec), &cfg); err != nil {
+	var ns nodeSpec
+	if err := json.Unmarshal([]byte(spec), &ns); err != nil {
 		fmt.Println("error", err)
 		return 2
 	}
-	n, err := natsnode.Start(cfg)
+	n, err := natsnode.Start(natsnode.Config{Name: ns.Name, Peers: ns.Peers, StoreDir: ns.StoreDir,
+		Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0"})
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
@@ -63,10 +71,10 @@ type procNode struct {
 
 // startProcNode runs a node in a child process and waits until it is
 // ready.
-func startProcNode(t *testing.T, cfg natsnode.Config) *procNode {
+func startProcNode(t *testing.T, ns nodeSpec) *procNode {
 	t.Helper()
-	cfg.Listen, cfg.ClusterListen, cfg.StoreDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
-	spec, _ := json.Marshal(cfg)
+	ns.StoreDir = t.TempDir()
+	spec, _ := json.Marshal(ns)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), nodeEnv+"="+string(spec))
 	stdin, err := cmd.StdinPipe() // open until the test ends
@@ -74,11 +82,11 @@ func startProcNode(t *testing.T, cfg natsnode.Config) *procNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stdin.Close() })
-	p := e2etest.StartProcess(t, "nats node "+cfg.Name, cmd)
+	p := e2etest.StartProcess(t, "nats node "+ns.Name, cmd)
 	out := p.Out.WaitFor(t, "\n")
 	f := strings.Fields(out)
 	if len(f) < 4 || f[0] != "ready" {
-		t.Fatalf("nats node %s: %s", cfg.Name, out)
+		t.Fatalf("nats node %s: %s", ns.Name, out)
 	}
 	return &procNode{Process: p, url: f[1], cluster: f[2], name: f[3]}
 }
@@ -116,10 +124,10 @@ func consumerNodes(t *testing.T, js jetstream.JetStream, stream string) map[stri
 // --cluster hub killed with its embedded server took with it the
 // consumers other hubs had placed on it).
 func TestConsumerNodeKilled(t *testing.T) {
-	first := startProcNode(t, natsnode.Config{Name: "p0"})
+	first := startProcNode(t, nodeSpec{Name: "p0"})
 	nodes := []*procNode{first}
 	for i := 1; i < 3; i++ {
-		nodes = append(nodes, startProcNode(t, natsnode.Config{Name: fmt.Sprint("p", i), Peers: []string{first.cluster}}))
+		nodes = append(nodes, startProcNode(t, nodeSpec{Name: fmt.Sprint("p", i), Peers: []string{first.cluster}}))
 	}
 	stream := fmt.Sprintf("K%d", streams.Add(1))
 	cfg := natsjs.Config{Stream: stream, Replicas: 3}
