@@ -49,31 +49,24 @@ type clusterNodes struct {
 // flags, and waits until every one is ready.
 func startCluster(t *testing.T, n int, extra ...string) clusterNodes {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		addrs := e2etest.FreeAddrs(t, 3*n)
-		c := clusterNodes{nats: addrs[n : 2*n], routes: addrs[2*n:]}
-		for i := range n {
-			args := []string{"--data-dir", t.TempDir(), "--jwt-key", testSecret, "--allow-anonymous", "--log-level", "debug",
-				"--cluster", "--nats-listen", c.nats[i]}
-			if n > 1 {
-				args = append(args, "--cluster-listen", c.routes[i], "--cluster-peers", strings.Join(c.routes, ","),
-					"--nats-replicas", strconv.Itoa(n))
-			}
-			c.hubs = append(c.hubs, ssekit.Launch(t, e2etest.HubSpec{Addr: addrs[i], Args: append(args, extra...)}))
+	addrs := e2etest.FreeAddrs(t, 3*n)
+	c := clusterNodes{nats: addrs[n : 2*n], routes: addrs[2*n:]}
+	for i := range n {
+		args := []string{"--data-dir", t.TempDir(), "--jwt-key", testSecret, "--allow-anonymous", "--log-level", "debug",
+			"--cluster", "--nats-listen", c.nats[i]}
+		if n > 1 {
+			args = append(args, "--cluster-listen", c.routes[i], "--cluster-peers", strings.Join(c.routes, ","),
+				"--nats-replicas", strconv.Itoa(n))
 		}
-		// A fresh JetStream cluster sometimes fails to create its stream in
-		// time on a loaded machine and its hubs exit: start it again, on
-		// new ports, at most twice more.
-		if err := e2etest.AllListening(c.hubs); err != nil && attempt < 3 {
-			t.Logf("cluster start %d: %v; starting it again", attempt, err)
-			continue
-		}
-		for _, h := range c.hubs {
-			h.WaitListening(t)
-			h.WaitStatus(t, "/readyz", http.StatusOK)
-		}
-		return c
+		c.hubs = append(c.hubs, ssekit.Launch(t, e2etest.HubSpec{Addr: addrs[i], Args: append(args, extra...)}))
 	}
+	// A hub exiting while its fresh cluster forms is a regression
+	// (natsjs.Open retries until the nodes have met), not a flake.
+	for _, h := range c.hubs {
+		h.WaitListening(t)
+		h.WaitStatus(t, "/readyz", http.StatusOK)
+	}
+	return c
 }
 
 // connectRefused tries a NATS client connection to addr with opts and

@@ -111,28 +111,6 @@ func (h *Hub) WaitListening(t *testing.T) {
 	}
 }
 
-// Listening waits up to timeout for the hub's "hub listening" log line and
-// says why not: it exited, or did not listen in time. It is for a test
-// that starts again what did not come up (a cluster whose nodes race to
-// create their stream); WaitListening fails the test instead.
-func (h *Hub) Listening(timeout time.Duration) error {
-	return h.waitListening(time.Now().Add(timeout))
-}
-
-// AllListening waits up to Timeout for every hub to listen; on the first
-// that does not, it kills them all and says which and why.
-func AllListening(hubs []*Hub) error {
-	for _, h := range hubs {
-		if err := h.Listening(Timeout); err != nil {
-			for _, h := range hubs {
-				h.Kill()
-			}
-			return fmt.Errorf("hub %s: %w", h.Addr, err)
-		}
-	}
-	return nil
-}
-
 func (h *Hub) waitListening(deadline time.Time) error {
 	for {
 		if strings.Contains(h.Out.String(), "hub listening") {

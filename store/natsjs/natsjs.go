@@ -31,7 +31,8 @@
 //     read from the next sequence (direct get, which any replica may
 //     answer).
 //   - Every node reads the whole subject space ssekit.<stream>.u.* in
-//     stream-sequence order with an ordered consumer, and calls the
+//     stream-sequence order with one consumer (replaced, from the next
+//     sequence, when its NATS node goes: see consumer.go), and calls the
 //     Subscribe callbacks with each update.
 //
 // A KV bucket id→seq was the alternative: it costs a second write per
@@ -157,13 +158,24 @@ type Config struct {
 // Store is a hub.Store on a NATS JetStream stream. It is safe for
 // concurrent use.
 type Store struct {
-	cfg      Config
-	stream   string
-	prefix   string // "ssekit.<stream>.u."
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	log      *slog.Logger
-	consumer jetstream.ConsumeContext
+	cfg    Config
+	stream string
+	prefix string // "ssekit.<stream>.u."
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	log    *slog.Logger
+
+	// The consumer feeding the callbacks (consumer.go): cmu guards
+	// consumer, consumerName and lost; gen counts the consumers, written
+	// with dmu and cmu held.
+	cmu          sync.Mutex
+	consumer     jetstream.ConsumeContext
+	consumerName string
+	lost         error // why the current consumer must be replaced
+	gen          atomic.Uint64
+	replace      chan struct{} // tells the consumer loop to look at lost
+	closing      chan struct{} // closed by Close
+	loopDone     chan struct{} // closed when the consumer loop returns
 
 	// appended is the highest Seq this store's Appends were acknowledged
 	// with: After reads at least that far (read-your-writes, even from a
@@ -337,9 +349,13 @@ const errCodeNoPeers jetstream.ErrorCode = 10005
 // streamNotReadyYet reports whether a failed stream creation may succeed
 // if tried again: NATS unreachable, JetStream without quorum (503, 408,
 // 500), a forming cluster whose meta leader does not yet know enough
-// peers to place the replicas (10005, a 400), or another hub of the
-// cluster creating the same stream at the same moment (10058). Anything
-// else is a refusal a retry cannot change.
+// peers to place the replicas (10005, a 400), another hub of the
+// cluster creating the same stream at the same moment (10058), or "stream
+// not found" (10059) from a create-or-update (the stream another hub's
+// request has just assigned, not yet running on the server that answers
+// the update or the info that follows it: seen to make a fresh
+// three-node --cluster hub exit once in 28 starts). Anything else is a
+// refusal a retry cannot change.
 func streamNotReadyYet(err error) bool {
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) {
@@ -350,62 +366,10 @@ func streamNotReadyYet(err error) bool {
 		return true
 	}
 	switch apiErr.ErrorCode {
-	case errCodeNoPeers, jetstream.JSErrCodeStreamNameInUse:
+	case errCodeNoPeers, jetstream.JSErrCodeStreamNameInUse, jetstream.JSErrCodeStreamNotFound:
 		return true
 	}
 	return false
-}
-
-// startConsumer starts the ordered consumer that feeds the Subscribe
-// callbacks, from stream sequence from.
-func (s *Store) startConsumer(ctx context.Context, from uint64) error {
-	oc, err := s.js.OrderedConsumer(ctx, s.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{s.prefix + "*"},
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       from,
-		InactiveThreshold: time.Minute,
-	})
-	if err != nil {
-		return fmt.Errorf("natsjs: consumer: %w", err)
-	}
-	cc, err := oc.Consume(s.deliver,
-		// Short pulls with heartbeats: a consumer lost with a NATS node is
-		// noticed in seconds and recreated after the last delivered Seq.
-		jetstream.PullExpiry(5*time.Second),
-		jetstream.PullHeartbeat(time.Second),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !s.isClosed.Load() {
-				s.log.Debug("natsjs: consumer", "err", err)
-			}
-		}))
-	if err != nil {
-		return fmt.Errorf("natsjs: consume: %w", err)
-	}
-	s.consumer = cc
-	return nil
-}
-
-// deliver is the ordered consumer's handler: it gives each update to every
-// callback registered before it, once, in Seq order.
-func (s *Store) deliver(m jetstream.Msg) {
-	md, err := m.Metadata()
-	if err != nil {
-		s.log.Error("natsjs: message without metadata; skipped", "err", err)
-		return
-	}
-	seq := md.Sequence.Stream
-	u, err := updatecodec.Decode(m.Data(), seq)
-	s.dmu.Lock()
-	defer s.dmu.Unlock()
-	if seq <= s.delivered.Load() { // a consumer reset can repeat the last messages
-		return
-	}
-	s.delivered.Store(seq)
-	if err != nil {
-		s.log.Error("natsjs: undecodable update; skipped", "seq", seq, "err", err)
-		return
-	}
-	s.subs.Deliver(u)
 }
 
 // publishRetryWait is the pause between publishes while the stream has no
@@ -907,8 +871,9 @@ func (s *Store) Healthy(ctx context.Context) error {
 
 // Close stops consuming and closes the connection; updates already
 // acknowledged are in the stream, and nothing is buffered, so ctx is
-// unused. It returns hub.ErrStoreClosed when called again.
-func (s *Store) Close(context.Context) error {
+// unused but for the wait for the consumer's goroutine. It returns
+// hub.ErrStoreClosed when called again.
+func (s *Store) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -918,7 +883,14 @@ func (s *Store) Close(context.Context) error {
 	s.isClosed.Store(true)
 	s.subs.Clear()
 	s.mu.Unlock()
-	s.consumer.Stop()
+	close(s.closing)
+	s.stopConsumer()
+	// The loop ends at once, unless it waits for a delivery a callback
+	// holds up (and dmu with it): then no longer than ctx.
+	select {
+	case <-s.loopDone:
+	case <-ctx.Done():
+	}
 	s.nc.Close()
 	return nil
 }

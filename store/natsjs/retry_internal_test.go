@@ -25,6 +25,7 @@ func TestStreamNotReadyYet(t *testing.T) {
 		{"timeout", apiErr(408, 0), true},
 		{"no peers for placement yet", apiErr(400, 10005), true},
 		{"created by another hub meanwhile", apiErr(400, jetstream.JSErrCodeStreamNameInUse), true},
+		{"assigned by another hub, not running here yet", apiErr(404, jetstream.JSErrCodeStreamNotFound), true},
 		{"bad request", apiErr(400, jetstream.JSErrCodeBadRequest), false},
 		{"subjects overlap another stream", apiErr(400, 10065), false},
 	} {
