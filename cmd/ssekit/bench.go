@@ -79,6 +79,7 @@ Examples:
   ssekit bench --subscribers 10000 --updates 1000 --rate 100 --pid "$(pgrep -n ssekit)"
   ssekit bench --subscribers 10000 --all-active --rate 2 --updates 60 --jwt-key "$KEY"
   ssekit bench --subscribers 0 --updates 100000 --rate 0 --publishers 8 --json
+  ssekit bench --subscribers 0 --updates 100000 --rate 0 --publishers 32 --batch 100 --hub-pid "$PID"  # ssekit's batch route
   ssekit bench --jwt-key "$KEY" --issuer https://localhost --audience https://localhost/.well-known/mercure  # Mercure 1.0
   ssekit bench --url http://127.0.0.1:8000/events --clients 100 --events 50
   ssekit bench --url http://127.0.0.1:8080/v1/chat -d @prompt.json -H 'Authorization: Bearer x' --clients 20 --duration 30s
