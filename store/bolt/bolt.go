@@ -80,7 +80,9 @@ var (
 type Config struct {
 	// HistorySize is the most updates retained; the oldest are deleted
 	// beyond it. Zero means DefaultHistorySize (10,000); a negative value
-	// means no limit by count.
+	// means no limit by count. The retained updates' id index is held in
+	// memory, about 60 bytes plus the id per update, so whatever limits
+	// the history (count, MaxBytes, MaxAge) limits it too.
 	HistorySize int
 
 	// MaxBytes bounds the retained history's size: the encoded updates
