@@ -51,6 +51,7 @@ const (
 	MaxUpdates     = 1 << 24
 	MaxPayload     = 1 << 20
 	MaxPublishers  = 1024
+	MaxBatch       = 1000 // the hub's default most updates per batch
 	MaxHotTopics   = 1 << 16
 	// maxSeenBytes bounds the per-subscriber bitsets that detect loss and
 	// duplicates: hot subscribers × updates per hot topic / 8.
@@ -104,6 +105,12 @@ type Config struct {
 	// Publishers is how many publish requests may be in flight at once;
 	// publisher p sends updates p, p+Publishers, … in order. Zero means 1.
 	Publishers int
+	// Batch, above 1, publishes that many updates per request on ssekit's
+	// batch route (the hub URL + "/batch", one NDJSON line per update, see
+	// docs/publishing.md) instead of one form POST each; publisher p then
+	// sends its updates p, p+Publishers, … Batch at a time. Publish latency
+	// is per request. Zero or 1 means single form publishes.
+	Batch int
 
 	// Draft08 subscribes with draft-08's match= (Mercure 1.0, whose default
 	// mode refuses draft-07's topic=) instead of topic=. The topics are
@@ -197,6 +204,9 @@ func (c Config) prepare(ctx context.Context) (*settings, error) {
 	if s.Publishers == 0 {
 		s.Publishers = 1
 	}
+	if s.Batch == 0 {
+		s.Batch = 1
+	}
 	s.Duration = orDefault(s.Duration, DefaultDuration)
 	s.ConnectTimeout = orDefault(s.ConnectTimeout, DefaultConnectTimeout)
 	s.PublishTimeout = orDefault(s.PublishTimeout, DefaultPublishTimeout)
@@ -226,6 +236,8 @@ func (c Config) prepare(ctx context.Context) (*settings, error) {
 		return nil, invalid("connect concurrency must not be negative; got %d", s.ConnectConcurrency)
 	case s.Duration < 0 || s.ConnectTimeout < 0 || s.PublishTimeout < 0 || s.Drain < 0:
 		return nil, invalid("durations must not be negative")
+	case s.Batch < 0 || s.Batch > MaxBatch:
+		return nil, invalid("batch must be between 1 and %d; got %d", MaxBatch, s.Batch)
 	case s.PID < 0:
 		return nil, invalid("pid must not be negative; got %d", s.PID)
 	}

@@ -21,6 +21,7 @@ type Report struct {
 	Rate           float64 `json:"rate"` // updates per second; 0: unlimited
 	Payload        int     `json:"payload_bytes"`
 	Publishers     int     `json:"publishers"`
+	Batch          int     `json:"batch"` // updates per publish request
 
 	// Connected subscribers got their response headers; the others failed
 	// (FirstConnectError says why). ConnectLatency is dial to headers.
@@ -118,6 +119,7 @@ func (r *runner) newReport() *Report {
 		Rate:           s.Rate,
 		Payload:        s.Payload,
 		Publishers:     s.Publishers,
+		Batch:          s.Batch,
 	}
 }
 
@@ -143,6 +145,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	row("connected", "%d in %.1fs, %d failed; connect %s", rep.Connected, rep.ConnectSeconds, rep.ConnectErrors, rep.ConnectLatency)
 	if rep.FirstConnectError != "" {
 		row("", "first failure: %s", rep.FirstConnectError)
+	}
+	if rep.Batch > 1 {
+		row("batches", "%d updates per request on the batch route", rep.Batch)
 	}
 	row("published", "%d in %.1fs (%.0f/s), %d failed; request %s", rep.Published, rep.PublishSeconds, rep.PublishRate, rep.PublishErrors, rep.PublishLatency)
 	if rep.FirstPublishError != "" {

@@ -68,6 +68,7 @@ type runner struct {
 	s         *settings
 	runID     string
 	hotTopics []string // escaped for a query or form
+	hotJSON   []string // the same topics as JSON strings, for batch lines
 	idleBase  string   // idle subscriber i's topic is idleBase + i
 
 	subs        []subscriber
@@ -118,8 +119,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	base := "https://bench.ssekit.invalid/" + r.runID
 	r.idleBase = url.QueryEscape(base + "/idle/")
 	r.hotTopics = make([]string, s.HotTopics)
+	r.hotJSON = make([]string, s.HotTopics)
 	for k := range r.hotTopics {
 		r.hotTopics[k] = url.QueryEscape(base + "/hot/" + strconv.Itoa(k))
+		r.hotJSON[k] = strconv.Quote(base + "/hot/" + strconv.Itoa(k)) // plain ASCII: JSON's quoting too
 	}
 	for i := range r.subs {
 		r.subs[i].topic = -1
@@ -600,6 +603,9 @@ func (r *runner) publishAll(ctx context.Context, start time.Time) error {
 
 func (r *runner) publisher(ctx context.Context, client *http.Client, p int, start time.Time) error {
 	s := r.s
+	if s.Batch > 1 {
+		return r.batchPublisher(ctx, client, p, start)
+	}
 	target := s.hubURL.String()
 	var data, body []byte
 	for seq := p; seq < s.Updates; seq += s.Publishers {
@@ -651,6 +657,82 @@ func (r *runner) publisher(ctx context.Context, client *http.Client, p int, star
 			return err
 		default:
 			r.publishFailed.Add(1)
+			r.recordErr(&r.firstPublishErr, fmt.Errorf("bench: publish: %s: %s", resp.Status, line))
+		}
+	}
+	return nil
+}
+
+// batchPublisher is publisher for Config.Batch > 1: its updates Batch at
+// a time, one NDJSON request on the batch route each.
+func (r *runner) batchPublisher(ctx context.Context, client *http.Client, p int, start time.Time) error {
+	s := r.s
+	u := *s.hubURL
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/batch"
+	target := u.String()
+	var data, body []byte
+	seqs := make([]int, 0, s.Batch)
+	for first := p; first < s.Updates; {
+		seqs = seqs[:0]
+		for seq := first; seq < s.Updates && len(seqs) < s.Batch; seq += s.Publishers {
+			seqs = append(seqs, seq)
+		}
+		first = seqs[len(seqs)-1] + s.Publishers
+		if s.Rate > 0 {
+			due := start.Add(time.Duration(float64(seqs[0]) / s.Rate * float64(time.Second)))
+			if wait := time.Until(due); wait > 0 {
+				sleep(ctx, wait)
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		began := time.Now()
+		body = body[:0]
+		for _, seq := range seqs {
+			// The data is digits, spaces and 'x': no JSON escape needed.
+			data = appendData(data[:0], seq, began.UnixNano(), s.Payload)
+			body = append(body, `{"topic":`...)
+			body = append(body, r.hotJSON[seq%s.HotTopics]...)
+			body = append(body, `,"data":"`...)
+			body = append(body, data...)
+			body = append(body, "\"}\n"...)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("bench: publish: %w", err)
+		}
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		if s.PublisherToken != "" {
+			req.Header.Set("Authorization", "Bearer "+s.PublisherToken)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			r.publishFailed.Add(int64(len(seqs)))
+			r.recordErr(&r.firstPublishErr, fmt.Errorf("bench: publish: %w", err))
+			continue
+		}
+		line := readLine(resp.Body)
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // the ids, for the connection's reuse
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			r.publishLat.record(time.Since(began))
+			for _, seq := range seqs {
+				r.acked[seq].Store(true)
+				r.expected.Add(int64(r.connectedOn[seq%s.HotTopics]))
+			}
+			r.published.Add(int64(len(seqs)))
+		case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests:
+			r.publishFailed.Add(int64(len(seqs)))
+			err := fmt.Errorf("%w: %s: %s", ErrPublishRefused, resp.Status, line)
+			r.recordErr(&r.firstPublishErr, err)
+			return err
+		default:
+			r.publishFailed.Add(int64(len(seqs)))
 			r.recordErr(&r.firstPublishErr, fmt.Errorf("bench: publish: %s: %s", resp.Status, line))
 		}
 	}

@@ -79,6 +79,7 @@ Examples:
   ssekit bench --subscribers 10000 --updates 1000 --rate 100 --pid "$(pgrep -n ssekit)"
   ssekit bench --subscribers 10000 --all-active --rate 2 --updates 60 --jwt-key "$KEY"
   ssekit bench --subscribers 0 --updates 100000 --rate 0 --publishers 8 --json
+  ssekit bench --subscribers 0 --updates 100000 --rate 0 --publishers 32 --batch 100 --hub-pid "$PID"  # ssekit's batch route
   ssekit bench --jwt-key "$KEY" --issuer https://localhost --audience https://localhost/.well-known/mercure  # Mercure 1.0
   ssekit bench --url http://127.0.0.1:8000/events --clients 100 --events 50
   ssekit bench --url http://127.0.0.1:8080/v1/chat -d @prompt.json -H 'Authorization: Bearer x' --clients 20 --duration 30s
@@ -88,7 +89,7 @@ Examples:
 // only: giving one in the other mode is a usage error, not silently ignored.
 var (
 	mercureOnlyFlags = []string{"hub", "subscribers", "hot-share", "hot-topics", "all-active", "updates", "rate",
-		"payload", "publishers", "jwt", "jwt-key", "issuer", "audience", "draft", "pid", "drain", "connect-concurrency"}
+		"payload", "publishers", "batch", "jwt", "jwt-key", "issuer", "audience", "draft", "pid", "hub-pid", "drain", "connect-concurrency"}
 	streamOnlyFlags = []string{"clients", "connect-rate", "events", "retry", "max-event-size", "X", "H", "d", "last-event-id"}
 )
 
@@ -113,12 +114,14 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.Float64Var(&cfg.Rate, "rate", 100, "publish `RATE` in updates per second, over all publishers (0: as fast as possible)")
 	fs.IntVar(&cfg.Payload, "payload", bench.DefaultPayload, "data size of each update in `BYTES`")
 	fs.IntVar(&cfg.Publishers, "publishers", 1, "concurrent publish requests (`N`)")
+	fs.IntVar(&cfg.Batch, "batch", 1, "publish `N` updates per request on ssekit's batch route (1: one form POST each)")
 	fs.StringVar(&token, "jwt", "", "bearer `TOKEN` for publishing and subscribing")
 	fs.StringVar(&key, "jwt-key", "", "HS256 `SECRET` to mint publisher and subscriber tokens with")
 	fs.StringVar(&mc.issuer, "issuer", "", "draft-08: the `ISS` of the access tokens --jwt-key mints, one the hub trusts for it [SSEKIT_ISSUER]")
 	fs.StringVar(&mc.audience, "audience", "", "draft-08: the `URL` minted access tokens are for (aud; default: the resource of the hub's metadata, else --hub) [SSEKIT_RESOURCE]")
 	addDraftFlag(fs, &mc)
 	fs.IntVar(&cfg.PID, "pid", 0, "the hub's process id on this machine: report its RSS and CPU (`PID`)")
+	fs.IntVar(&cfg.PID, "hub-pid", 0, "the same as --pid (`PID`)")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "cap on the connect and publish phases (`DURATION`)")
 	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after the last publish, stop when no delivery arrived for `DURATION`")
 	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", bench.DefaultConnectConcurrency, "connections opened at once (`N`)")
@@ -168,6 +171,9 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	}
 	if cfg.Payload <= 0 {
 		return usageErrorf("--payload must be above 0")
+	}
+	if cfg.Batch <= 0 || cfg.Batch > bench.MaxBatch {
+		return usageErrorf("--batch must be between 1 and %d", bench.MaxBatch)
 	}
 	if cfg.Publishers <= 0 || cfg.HotTopics <= 0 || cfg.ConnectConcurrency <= 0 {
 		return usageErrorf("--publishers, --hot-topics and --connect-concurrency must be above 0")

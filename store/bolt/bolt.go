@@ -9,17 +9,24 @@
 // for one each, and a lone publisher waits for a single fsync with no added
 // delay.
 //
-// The file holds three buckets:
+// The file holds two buckets:
 //
 //	updates  Seq (8 bytes, big-endian) → encoded update (internal/updatecodec)
-//	ids      update ID → Seq key
 //	meta     format version, count and size of the retained history
 //
 // Seq comes from the updates bucket's sequence, which is committed with the
 // updates, so it survives restarts and never repeats, even when retention
-// has deleted everything. After looks the id up, seeks the cursor to the
-// next Seq and reads one page (see hub.Store) in a short read transaction:
-// replay costs no scan of older history and holds no transaction open.
+// has deleted everything. The id index (update ID → Seq) is kept in memory,
+// rebuilt by one scan of the retained history when the file is opened, and
+// so bounded by the retention limits: an append then writes only to the
+// last page of updates (its keys only ever grow) and the meta page, where
+// an index in the file had a leaf at the id's place in sort order, a
+// random page for publisher-given ids, to insert and another to delete
+// the evicted id. Files of format 1 (which had an ids bucket) are migrated
+// at open: the bucket is deleted. After looks the id up, seeks the cursor
+// to the next Seq and reads one page (see hub.Store) in a short read
+// transaction: replay costs no scan of older history and holds no
+// transaction open.
 // Retention (by count, approximate bytes and age) deletes the oldest
 // updates in the same transactions that append new ones.
 package bolt
@@ -73,7 +80,9 @@ var (
 type Config struct {
 	// HistorySize is the most updates retained; the oldest are deleted
 	// beyond it. Zero means DefaultHistorySize (10,000); a negative value
-	// means no limit by count.
+	// means no limit by count. The retained updates' id index is held in
+	// memory, about 60 bytes plus the id per update, so whatever limits
+	// the history (count, MaxBytes, MaxAge) limits it too.
 	HistorySize int
 
 	// MaxBytes bounds the retained history's size: the encoded updates
@@ -103,8 +112,9 @@ type Config struct {
 
 var (
 	bucketUpdates = []byte("updates")
-	bucketIDs     = []byte("ids")
 	bucketMeta    = []byte("meta")
+	// bucketIDsV1 is format 1's id index, deleted by the migration to 2.
+	bucketIDsV1 = []byte("ids")
 
 	keyFormat = []byte("format")
 	keyCount  = []byte("count")
@@ -115,7 +125,8 @@ var (
 const initialMmapSize = 64 << 20
 
 // storeFormat is the version of the bucket layout, kept in meta/format.
-const storeFormat = 1
+// Format 1 had the id index in an ids bucket; 2 keeps it in memory.
+const storeFormat = 2
 
 // Store is a hub.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
@@ -136,6 +147,16 @@ type Store struct {
 	// before it hands the batch to the dispatcher. A new subscriber starts
 	// after it: updates committed before Subscribe are history, for After.
 	committed atomic.Uint64
+
+	// ids is the id index of the committed, retained history: update ID →
+	// Seq. Only the committer writes it (after a commit succeeds, under
+	// imu), so the committer reads it without imu; After reads it under
+	// imu.RLock.
+	imu sync.RWMutex
+	ids map[string]uint64
+	// tx is the committer's view of the index inside its open
+	// transaction, applied to ids only once that transaction committed.
+	tx indexTx
 
 	// subs are the Subscribe callbacks the dispatcher calls.
 	subs fanout.List
@@ -225,10 +246,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	if err := db.View(func(tx *bbolt.Tx) error {
-		s.committed.Store(tx.Bucket(bucketUpdates).Sequence())
-		return nil
-	}); err != nil {
+	if err := db.View(s.load); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
@@ -237,25 +255,95 @@ func Open(path string, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// initBuckets creates the buckets of a new file and checks the format of an
-// existing one.
+// initBuckets creates the buckets of a new file, checks the format of an
+// existing one and migrates format 1 to 2.
 func initBuckets(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketUpdates, bucketIDs, bucketMeta} {
+	for _, name := range [][]byte{bucketUpdates, bucketMeta} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
-	switch v := meta.Get(keyFormat); {
+	v := meta.Get(keyFormat)
+	switch {
 	case v == nil:
 		if tx.Bucket(bucketUpdates).Sequence() != 0 {
 			return fmt.Errorf("%w: updates without a format version", ErrFormat)
 		}
 		return meta.Put(keyFormat, u64(storeFormat))
-	case len(v) != 8 || binary.BigEndian.Uint64(v) != storeFormat:
+	case len(v) != 8:
 		return fmt.Errorf("%w: version %x", ErrFormat, v)
 	}
+	switch f := binary.BigEndian.Uint64(v); f {
+	case storeFormat:
+		return nil
+	case 1: // the ids bucket's content is rebuilt in memory from updates
+		if err := tx.DeleteBucket(bucketIDsV1); err != nil && !errors.Is(err, bberrors.ErrBucketNotFound) {
+			return err
+		}
+		return meta.Put(keyFormat, u64(storeFormat))
+	default:
+		return fmt.Errorf("%w: version %d (this ssekit reads %d and migrates 1)", ErrFormat, f, storeFormat)
+	}
+}
+
+// load reads the committed Seq and rebuilds the id index from the retained
+// history: one pass over updates, reading each entry's header only.
+func (s *Store) load(tx *bbolt.Tx) error {
+	ups := tx.Bucket(bucketUpdates)
+	s.committed.Store(ups.Sequence())
+	s.ids = make(map[string]uint64, ups.Stats().KeyN)
+	c := ups.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		_, id, err := updatecodec.PeekTimeID(v)
+		if err != nil {
+			return fmt.Errorf("seq %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		s.ids[string(id)] = binary.BigEndian.Uint64(k)
+	}
+	s.tx = indexTx{base: s.ids, add: map[string]uint64{}, del: map[string]uint64{}}
 	return nil
+}
+
+// indexTx is the id index as the committer's open transaction sees it:
+// base (the committed index) with add and del applied. Its maps are kept
+// from one commit to the next, cleared, so a commit allocates none.
+type indexTx struct {
+	base     map[string]uint64
+	add, del map[string]uint64
+}
+
+// get returns the Seq of id, as of the open transaction.
+func (x *indexTx) get(id string) (uint64, bool) {
+	if seq, ok := x.add[id]; ok {
+		return seq, true
+	}
+	seq, ok := x.base[id]
+	if ok && x.del[id] == seq {
+		return 0, false
+	}
+	return seq, ok
+}
+
+func (x *indexTx) put(id string, seq uint64) { x.add[id] = seq }
+
+// remove drops id from the index if it points at seq (a later update may
+// have reused an id whose first update expired).
+func (x *indexTx) remove(id string, seq uint64) {
+	if cur, ok := x.add[id]; ok {
+		if cur == seq {
+			delete(x.add, id)
+		}
+		return
+	}
+	if cur, ok := x.base[id]; ok && cur == seq {
+		x.del[id] = seq
+	}
+}
+
+func (x *indexTx) reset() {
+	clear(x.add)
+	clear(x.del)
 }
 
 // Append records u, durably: it returns nil only after the transaction that
@@ -384,9 +472,23 @@ func (s *Store) committer() {
 // commit writes batch in one transaction, then delivers and acknowledges.
 func (s *Store) commit(batch []*request) {
 	now := time.Unix(0, s.now().UnixNano()) // no monotonic reading, as decoded
+	s.tx.reset()
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		s.tx.reset() // a previous attempt's changes do not carry over
 		return s.appendTx(tx, batch, now)
 	})
+	if err == nil && (len(s.tx.add) > 0 || len(s.tx.del) > 0) {
+		s.imu.Lock()
+		for id, seq := range s.tx.del {
+			if s.ids[id] == seq {
+				delete(s.ids, id)
+			}
+		}
+		for id, seq := range s.tx.add {
+			s.ids[id] = seq
+		}
+		s.imu.Unlock()
+	}
 	var added []*hub.Update
 	for _, r := range batch {
 		switch {
@@ -409,7 +511,7 @@ func (s *Store) commit(batch []*request) {
 // applies retention. A request that cannot be stored gets its own error and
 // does not fail the others.
 func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
-	ups, ids, meta := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs), tx.Bucket(bucketMeta)
+	ups, ids, meta := tx.Bucket(bucketUpdates), &s.tx, tx.Bucket(bucketMeta)
 	st := stats{count: getU64(meta, keyCount), bytes: getU64(meta, keyBytes)}
 
 	// Expire first, so an expired id can be published again.
@@ -419,14 +521,14 @@ func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
 			return err
 		}
 	}
-	// The batch's ids, keys and values share one buffer, which bbolt may
-	// reference until the commit: one allocation per batch, not three per
+	// The batch's keys and values share one buffer, which bbolt may
+	// reference until the commit: one allocation per batch, not two per
 	// update. Its size is an upper bound, and if it were exceeded append
 	// would move on to a new array while the earlier slices stay valid.
 	size := 0
 	for _, r := range batch {
 		for _, u := range r.us {
-			size += len(u.ID) + 8 + updatecodec.EncodedSize(u)
+			size += 8 + updatecodec.EncodedSize(u)
 		}
 	}
 	slab := make([]byte, 0, size)
@@ -441,9 +543,10 @@ func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
 			continue
 		}
 		// Every id is checked before anything is put, so a refused batch
-		// leaves nothing behind (earlier requests' ids are already in ids).
+		// leaves nothing behind (earlier requests' ids are already in the
+		// index).
 		for i, u := range r.us {
-			if ids.Get([]byte(u.ID)) != nil {
+			if _, dup := ids.get(u.ID); dup {
 				r.err = hub.ErrDuplicateID
 				if r.batch {
 					r.err = &hub.BatchError{Index: i, Err: hub.ErrDuplicateID}
@@ -455,15 +558,12 @@ func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
 			continue
 		}
 		for _, u := range r.us {
-			start := len(slab)
-			slab = append(slab, u.ID...)
-			id := carve(start)
 			seq, err := ups.NextSequence()
 			if err != nil {
 				return err
 			}
 			u.Seq, u.Time = seq, now
-			start = len(slab)
+			start := len(slab)
 			slab = binary.BigEndian.AppendUint64(slab, seq)
 			key := carve(start)
 			start = len(slab)
@@ -472,11 +572,9 @@ func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
 			if err := ups.Put(key, val); err != nil {
 				return err
 			}
-			if err := ids.Put(id, key); err != nil {
-				return err
-			}
+			ids.put(u.ID, seq)
 			st.count++
-			st.bytes += entrySize(len(id), len(val))
+			st.bytes += entrySize(len(u.ID), len(val))
 		}
 	}
 	if s.limit > 0 && st.count > uint64(s.limit) {
@@ -509,11 +607,12 @@ func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
 type stats struct{ count, bytes uint64 }
 
 // entrySize is what one update adds to stats.bytes: its key and value in
-// updates, its id and Seq key in ids.
+// updates, its id and Seq in the id index (counted as format 1 stored it,
+// so MaxBytes means what it meant).
 func entrySize(idLen, valLen int) uint64 { return uint64(8 + valLen + idLen + 8) }
 
 // trim deletes the oldest updates while drop(their Time) is true.
-func trim(ups, ids *bbolt.Bucket, st *stats, drop func(time.Time) bool) error {
+func trim(ups *bbolt.Bucket, ids *indexTx, st *stats, drop func(time.Time) bool) error {
 	c := ups.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.First() {
 		t, id, err := updatecodec.PeekTimeID(v)
@@ -524,11 +623,7 @@ func trim(ups, ids *bbolt.Bucket, st *stats, drop func(time.Time) bool) error {
 			return nil
 		}
 		size := entrySize(len(id), len(v))
-		if sk := ids.Get(id); sk != nil && string(sk) == string(k) {
-			if err := ids.Delete(id); err != nil {
-				return err
-			}
-		}
+		ids.remove(string(id), binary.BigEndian.Uint64(k))
 		if err := c.Delete(); err != nil {
 			return err
 		}
@@ -595,9 +690,9 @@ func (s *Store) Subscribe(_ context.Context, fn func(*hub.Update)) (stop func(),
 }
 
 // After returns the page of retained updates after from (see hub.Store),
-// read in one short read transaction: the id is looked up in the ids
-// bucket and the cursor seeks to the next Seq, so a page costs no scan of
-// older history, and only the page is decoded.
+// read in one short read transaction: the id is looked up in the id index
+// and the cursor seeks to the next Seq, so a page costs no scan of older
+// history, and only the page is decoded.
 func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.Page, error) {
 	if err := ctx.Err(); err != nil {
 		return hub.Page{}, err
@@ -614,7 +709,10 @@ func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.P
 		p.Next = from.Seq
 		if from.Seq == 0 {
 			p.Found = from.ID == ""
-			if k := tx.Bucket(bucketIDs).Get([]byte(from.ID)); from.ID != "" && k != nil {
+			s.imu.RLock()
+			seq, ok := s.ids[from.ID]
+			s.imu.RUnlock()
+			if k := u64(seq); from.ID != "" && ok {
 				if v := ups.Get(k); v != nil {
 					t, err := updatecodec.PeekTime(v)
 					if err != nil {

@@ -337,8 +337,11 @@ func (s *Store) stats(t testing.TB) stats {
 		meta := tx.Bucket(bucketMeta)
 		st = stats{count: getU64(meta, keyCount), bytes: getU64(meta, keyBytes)}
 		n := tx.Bucket(bucketUpdates).Stats().KeyN
-		if m := tx.Bucket(bucketIDs).Stats().KeyN; n != m || uint64(n) != st.count {
-			t.Errorf("updates has %d keys, ids %d, meta count %d; want all equal", n, m, st.count)
+		s.imu.RLock()
+		m := len(s.ids)
+		s.imu.RUnlock()
+		if n != m || uint64(n) != st.count {
+			t.Errorf("updates has %d keys, the id index %d, meta count %d; want all equal", n, m, st.count)
 		}
 		return nil
 	})
