@@ -129,9 +129,6 @@ func (m *Main) resolve(ctx context.Context, client *http.Client, mc *mercureClie
 	return err
 }
 
-// errNotMetadata is a metadata document that is not one.
-var errNotMetadata = errors.New("not a protected-resource metadata document")
-
 // fetchResource returns the resource of the hub's metadata document, ""
 // when it has none (404, or not JSON); only a network failure is an error.
 func fetchResource(ctx context.Context, client *http.Client, hubURL string) (string, error) {

@@ -63,8 +63,7 @@ func newDraftHub(t *testing.T, proto, front string) *draftHub {
 		}
 		scfg.Auth = auth
 	})
-	h := http.Handler(d.th.Server)
-	h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/.well-known/mercure" && r.Method == http.MethodGet {
 			d.mu.Lock()
 			d.queries = append(d.queries, r.URL.RawQuery)
