@@ -145,3 +145,9 @@ func BenchmarkMemoryStoreAfterLast(b *testing.B) {
 		})
 	}
 }
+
+func TestMemoryStorePolicyRetention(t *testing.T) {
+	hubtest.RunRetentionTests(t, func(t *testing.T) hub.Store {
+		return hub.NewMemoryStore(hub.MemoryStoreConfig{})
+	})
+}
