@@ -356,5 +356,5 @@ func (s *MemoryStore) Close(context.Context) error {
 var (
 	_ Store          = (*MemoryStore)(nil)
 	_ RetentionStore = (*MemoryStore)(nil)
-	_ BatchAppender = (*MemoryStore)(nil)
+	_ BatchAppender  = (*MemoryStore)(nil)
 )
