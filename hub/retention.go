@@ -69,8 +69,9 @@ func CheckRetention(rules []RetentionRule) error {
 // only reads the rules.
 type Retention struct {
 	rules  []RetentionRule
-	window uint64
-	last   uint64
+	window uint64 // in updates
+	n      uint64 // updates added
+	last   uint64 // the highest Seq added
 
 	topics map[string]*list.Element // of *topicSeqs, least recently appended first
 	order  list.List
@@ -80,14 +81,19 @@ type Retention struct {
 
 type topicSeqs struct {
 	topic string
-	seqs  []uint64 // a ring of MaxUpdates Seqs
+	seqs  []seqOrd // a ring of up to MaxUpdates
 	start int
 	n     int
 }
 
+// seqOrd is an update's Seq and its ordinal among the updates added,
+// which says whether it is beyond the window (Seqs need not be
+// consecutive: Redis's are times).
+type seqOrd struct{ seq, ord uint64 }
+
 type seqTime struct {
-	seq uint64
-	t   time.Time
+	seqOrd
+	t time.Time
 }
 
 // NewRetention returns the index for rules (checked with CheckRetention),
@@ -137,10 +143,14 @@ func (r *Retention) HasAge() bool {
 	return false
 }
 
-// stale reports whether seq is beyond the store's window.
-func (r *Retention) stale(seq uint64) bool {
-	return r.window > 0 && seq+r.window <= r.last
+// stale reports whether x is beyond the store's window.
+func (r *Retention) stale(x seqOrd) bool {
+	return r.window > 0 && x.ord+r.window <= r.n
 }
+
+// Last returns the highest Seq added: a store feeding the index from a
+// history read and then from its delivery path skips what is not newer.
+func (r *Retention) Last() uint64 { return r.last }
 
 // Add records u (its Seq and Time set, Seqs increasing from call to call)
 // and calls drop with each Seq retention now deletes: the oldest of u's
@@ -151,9 +161,9 @@ func (r *Retention) Add(u *Update, now time.Time, drop func(seq uint64)) {
 	if r == nil {
 		return
 	}
-	if u.Seq > r.last {
-		r.last = u.Seq
-	}
+	r.last = max(r.last, u.Seq)
+	r.n++
+	x := seqOrd{u.Seq, r.n}
 	// Forget the least recently appended topic when all its Seqs are
 	// beyond the window: one per append keeps the map bounded.
 	if e := r.order.Front(); e != nil {
@@ -167,20 +177,19 @@ func (r *Retention) Add(u *Update, now time.Time, drop func(seq uint64)) {
 	if i >= 0 {
 		rule := &r.rules[i]
 		if rule.MaxUpdates > 0 {
-			r.count(u, rule.MaxUpdates, drop)
+			r.count(u.Topics[0], x, rule.MaxUpdates, drop)
 		}
 		if rule.MaxAge > 0 {
-			r.ages[i] = append(r.ages[i], seqTime{u.Seq, u.Time})
+			r.ages[i] = append(r.ages[i], seqTime{x, u.Time})
 		}
 	}
 	r.Expire(now, drop)
 }
 
-func (r *Retention) count(u *Update, n int, drop func(uint64)) {
-	topic := u.Topics[0]
+func (r *Retention) count(topic string, x seqOrd, n int, drop func(uint64)) {
 	e, ok := r.topics[topic]
 	if !ok {
-		e = r.order.PushBack(&topicSeqs{topic: topic, seqs: make([]uint64, min(n, 16))})
+		e = r.order.PushBack(&topicSeqs{topic: topic, seqs: make([]seqOrd, min(n, 16))})
 		r.topics[topic] = e
 	} else {
 		r.order.MoveToBack(e)
@@ -192,18 +201,18 @@ func (r *Retention) count(u *Update, n int, drop func(uint64)) {
 		ts.n--
 	}
 	if ts.n == n {
-		drop(ts.seqs[ts.start])
+		drop(ts.seqs[ts.start].seq)
 		ts.start = (ts.start + 1) % len(ts.seqs)
 		ts.n--
 	}
 	if ts.n == len(ts.seqs) { // grow the ring, up to n
-		grown := make([]uint64, min(2*len(ts.seqs), n))
+		grown := make([]seqOrd, min(2*len(ts.seqs), n))
 		for j := 0; j < ts.n; j++ {
 			grown[j] = ts.seqs[(ts.start+j)%len(ts.seqs)]
 		}
 		ts.seqs, ts.start = grown, 0
 	}
-	ts.seqs[(ts.start+ts.n)%len(ts.seqs)] = u.Seq
+	ts.seqs[(ts.start+ts.n)%len(ts.seqs)] = x
 	ts.n++
 }
 
@@ -214,8 +223,8 @@ func (r *Retention) Expire(now time.Time, drop func(seq uint64)) {
 	}
 	for i := range r.ages {
 		q, h := r.ages[i], r.head[i]
-		for h < len(q) && (r.stale(q[h].seq) || now.Sub(q[h].t) > r.rules[i].MaxAge) {
-			if !r.stale(q[h].seq) {
+		for h < len(q) && (r.stale(q[h].seqOrd) || now.Sub(q[h].t) > r.rules[i].MaxAge) {
+			if !r.stale(q[h].seqOrd) {
 				drop(q[h].seq)
 			}
 			h++
