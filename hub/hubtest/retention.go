@@ -26,6 +26,7 @@ func RunRetentionTests(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Count", testRetentionCount},
 		{"Age", testRetentionAge},
 		{"Invalid", testRetentionInvalid},
+		{"Rebuild", testRetentionRebuild},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,4 +148,21 @@ func until(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 	}
+}
+
+// Rules set on a store with history apply to it (a store reopened).
+func testRetentionRebuild(t *testing.T, s hub.RetentionStore) {
+	const kept = "https://example.com/kept"
+	st := s.(hub.Store)
+	for i := 1; i <= 4; i++ {
+		appendTopic(t, st, fmt.Sprintf("k%d", i), kept)
+		appendTopic(t, st, fmt.Sprintf("o%d", i), "https://example.com/other")
+	}
+	err := s.SetRetention([]hub.RetentionRule{{Name: "two", Match: topicIs(kept), MaxUpdates: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHistory(t, st, []string{"o1", "o2", "k3", "o3", "k4", "o4"})
+	appendTopic(t, st, "k5", kept)
+	waitHistory(t, st, []string{"o1", "o2", "o3", "k4", "o4", "k5"})
 }

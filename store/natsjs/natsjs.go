@@ -184,6 +184,9 @@ type Store struct {
 	isClosed atomic.Bool
 	// subs are the Subscribe callbacks delivery calls.
 	subs fanout.List
+
+	// ret applies per-topic retention rules (SetRetention).
+	ret retention
 }
 
 // Open connects to NATS, creates the stream (or updates its limits to
@@ -395,17 +398,26 @@ func (s *Store) deliver(m jetstream.Msg) {
 	}
 	seq := md.Sequence.Stream
 	u, err := updatecodec.Decode(m.Data(), seq)
+	if s.deliverLocked(seq, u, err) {
+		s.retain(u)
+	}
+}
+
+// deliverLocked delivers u under the delivery lock and reports whether it
+// was delivered (not a repeat, and decoded).
+func (s *Store) deliverLocked(seq uint64, u *hub.Update, err error) bool {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
 	if seq <= s.delivered.Load() { // a consumer reset can repeat the last messages
-		return
+		return false
 	}
 	s.delivered.Store(seq)
 	if err != nil {
 		s.log.Error("natsjs: undecodable update; skipped", "seq", seq, "err", err)
-		return
+		return false
 	}
 	s.subs.Deliver(u)
+	return true
 }
 
 // publishRetryWait is the pause between publishes while the stream has no
@@ -770,6 +782,7 @@ func (s *Store) fill(p *hub.Page, msgs []*nats.Msg, seq uint64, maxBytes int) (c
 	for _, u := range p.Updates {
 		used += hub.UpdateSize(u)
 	}
+	now := time.Now()
 	for _, m := range msgs {
 		n := seq
 		if h := m.Header.Get(jetstream.SequenceHeader); h != "" {
@@ -783,6 +796,10 @@ func (s *Store) fill(p *hub.Page, msgs []*nats.Msg, seq uint64, maxBytes int) (c
 		u, err := updatecodec.Decode(m.Data, n)
 		if err != nil {
 			s.log.Error("natsjs: undecodable update; skipped", "seq", n, "err", err)
+			p.Next = n
+			continue
+		}
+		if s.expiredByRule(u, now) {
 			p.Next = n
 			continue
 		}
@@ -918,6 +935,7 @@ func (s *Store) Close(context.Context) error {
 	s.isClosed.Store(true)
 	s.subs.Clear()
 	s.mu.Unlock()
+	s.stopRetention()
 	s.consumer.Stop()
 	s.nc.Close()
 	return nil
