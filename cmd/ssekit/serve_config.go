@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -314,4 +315,14 @@ func (c *configFlags) latestState() server.LatestState {
 		return nil
 	}
 	return c.latestIdx
+}
+
+// adminRoutes serves the webhook outbox's admin routes (webhook.AdminPath,
+// webhook.ReplayPath: live replay of dead letters, for a token granting
+// webhook.AdminClaim) in front of next, when serving with webhooks.
+func (c *configFlags) adminRoutes(next http.Handler, auth hub.Authenticator) http.Handler {
+	if c.outbox == nil {
+		return next
+	}
+	return webhook.AdminHandler(c.outbox, auth, next)
 }
