@@ -133,7 +133,16 @@ type Policy struct {
 	// Latest makes its topics latest-state: a subscriber without a cursor
 	// first gets the last Latest updates of each (0: off).
 	Latest int `toml:"latest"`
+	// Keep retains only the last Keep updates of each of its topics in
+	// the history (0: the store's history bound alone).
+	Keep int `toml:"keep"`
+	// MaxAge drops its topics' updates older than this from the history
+	// (0: the store's own max age alone).
+	MaxAge Duration `toml:"max-age"`
 }
+
+// MaxKeep bounds Policy.Keep.
+const MaxKeep = 1_000_000
 
 // Duration is a TOML string such as "1.5s" or "2m".
 type Duration struct{ time.Duration }
@@ -200,7 +209,7 @@ func known(k toml.Key) string {
 	case len(k) == 1:
 		return "serve, issuer, auth-hook, webhook, policy"
 	case k[0] == "policy":
-		return "name, match, type, anonymous, require-hook, latest (retention per policy is not supported yet)"
+		return "name, match, type, anonymous, require-hook, latest, keep, max-age"
 	case k[0] == "webhook":
 		return "name, url, secrets, topics, private, subscriptions, timeout, max-attempts"
 	case k[0] == "issuer":
@@ -255,8 +264,14 @@ func (f *File) check() error {
 			return f.Errorf(append(at, "type"), "%q: use exact or urlpattern", p.Type)
 		case p.Latest < 0 || p.Latest > 1000:
 			return f.Errorf(append(at, "latest"), "%d: want 1 to 1000 updates (0: off)", p.Latest)
-		case (p.Anonymous == nil || *p.Anonymous) && !p.RequireHook && p.Latest == 0:
-			return f.Errorf(at, "policy %q does nothing: set anonymous = false, require-hook = true or latest = N", p.Match)
+		case p.Keep < 0 || p.Keep > MaxKeep:
+			return f.Errorf(append(at, "keep"), "%d: want 1 to %d updates per topic (0: the history's bound)", p.Keep, MaxKeep)
+		case p.MaxAge.Duration < 0:
+			return f.Errorf(append(at, "max-age"), "%v: cannot be negative", p.MaxAge.Duration)
+		case p.Keep > 0 && p.Latest > p.Keep:
+			return f.Errorf(append(at, "latest"), "latest = %d but keep = %d: the last %d cannot be given from a history of %d", p.Latest, p.Keep, p.Latest, p.Keep)
+		case (p.Anonymous == nil || *p.Anonymous) && !p.RequireHook && p.Latest == 0 && p.Keep == 0 && p.MaxAge.Duration == 0:
+			return f.Errorf(at, "policy %q does nothing: set anonymous = false, require-hook = true, latest = N, keep = N or max-age", p.Match)
 		case p.RequireHook && f.AuthHook == nil:
 			return f.Errorf(append(at, "require-hook"), "there is no [auth-hook] to require")
 		}

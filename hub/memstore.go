@@ -42,7 +42,10 @@ type MemoryStore struct {
 
 	mu      sync.RWMutex
 	ring    []*Update      // guarded by mu; retained updates are ring[head:]
+	dead    []bool         // guarded by mu; parallel to ring: deleted by a retention rule
+	live    int            // guarded by mu; ring[head:] not dead
 	head    int            // guarded by mu
+	ret     *Retention     // guarded by mu; nil without rules
 	byID    map[string]int // guarded by mu; id → Seq
 	bytes   int64          // guarded by mu
 	lastSeq uint64         // guarded by mu
@@ -114,8 +117,11 @@ func (s *MemoryStore) AppendBatch(_ context.Context, us []*Update) error {
 		added[i] = *u
 		c := &added[i]
 		s.ring = append(s.ring, c)
+		s.dead = append(s.dead, false)
+		s.live++
 		s.byID[c.ID] = int(c.Seq)
 		s.bytes += int64(UpdateSize(c))
+		s.ret.Add(c, now, s.dropLocked)
 	}
 	s.evictLocked(now)
 	s.mu.Unlock()
@@ -134,21 +140,71 @@ func (s *MemoryStore) AppendBatch(_ context.Context, us []*Update) error {
 func (s *MemoryStore) evictLocked(now time.Time) {
 	for len(s.ring)-s.head > 1 {
 		old := s.ring[s.head]
-		if len(s.ring)-s.head <= s.cfg.MaxUpdates && s.bytes <= s.cfg.MaxBytes &&
-			(s.cfg.MaxAge == 0 || now.Sub(old.Time) <= s.cfg.MaxAge) {
-			break
+		if !s.dead[s.head] {
+			// Dead slots count too, up to twice MaxUpdates, so the ring
+			// stays bounded: never fewer kept than without the rules.
+			if s.live <= s.cfg.MaxUpdates && len(s.ring)-s.head <= 2*s.cfg.MaxUpdates && s.bytes <= s.cfg.MaxBytes &&
+				(s.cfg.MaxAge == 0 || now.Sub(old.Time) <= s.cfg.MaxAge) {
+				break
+			}
+			s.unindexLocked(old)
 		}
-		delete(s.byID, old.ID)
-		s.bytes -= int64(UpdateSize(old))
 		s.ring[s.head] = nil
 		s.head++
 	}
 	if s.head > 64 && s.head >= len(s.ring)/2 {
 		n := copy(s.ring, s.ring[s.head:])
+		copy(s.dead, s.dead[s.head:])
 		clear(s.ring[n:])
-		s.ring = s.ring[:n]
+		s.ring, s.dead = s.ring[:n], s.dead[:n]
 		s.head = 0
 	}
+}
+
+// unindexLocked forgets a retained update that is being deleted.
+func (s *MemoryStore) unindexLocked(u *Update) {
+	if seq, ok := s.byID[u.ID]; ok && uint64(seq) == u.Seq {
+		delete(s.byID, u.ID)
+	}
+	s.bytes -= int64(UpdateSize(u))
+	s.live--
+}
+
+// dropLocked deletes the update with Seq seq for a retention rule: it
+// stays in the ring, marked dead, until eviction reaches it.
+func (s *MemoryStore) dropLocked(seq uint64) {
+	i := s.indexLocked(int(seq))
+	if i < 0 || s.dead[i] {
+		return
+	}
+	s.dead[i] = true
+	s.unindexLocked(s.ring[i])
+	// Keep only what the ring's order needs: Seq and Time.
+	s.ring[i] = &Update{Seq: s.ring[i].Seq, Time: s.ring[i].Time}
+}
+
+// SetRetention applies per-topic retention rules (see RetentionRule) to
+// the updates retained and to every later one.
+func (s *MemoryStore) SetRetention(rules []RetentionRule) error {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	r, err := NewRetention(rules, s.cfg.MaxUpdates)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrStoreClosed
+	}
+	s.ret = r
+	now := time.Now()
+	for i := s.head; i < len(s.ring); i++ {
+		if !s.dead[i] {
+			r.Add(s.ring[i], now, s.dropLocked)
+		}
+	}
+	return nil
 }
 
 // indexLocked returns the ring index of the update with Seq seq, or -1
@@ -196,7 +252,8 @@ func (s *MemoryStore) After(ctx context.Context, from Cursor, maxBytes int) (Pag
 	if s.closed {
 		return Page{}, ErrStoreClosed
 	}
-	first := s.firstLiveLocked(time.Now())
+	now := time.Now()
+	first := s.firstLiveLocked(now)
 	var p Page
 	switch {
 	case from.Seq > 0:
@@ -211,7 +268,7 @@ func (s *MemoryStore) After(ctx context.Context, from Cursor, maxBytes int) (Pag
 		p.Found = true
 	default:
 		if seq, ok := s.byID[from.ID]; ok {
-			if i := s.indexLocked(seq); i >= first {
+			if i := s.indexLocked(seq); i >= first && !s.ret.Expired(s.ring[i], now) {
 				first, p.Found, p.Anchor, p.Next = i+1, true, uint64(seq), uint64(seq)
 			}
 		}
@@ -223,6 +280,10 @@ func (s *MemoryStore) After(ctx context.Context, from Cursor, maxBytes int) (Pag
 	}
 	for ; i < len(s.ring); i++ {
 		u := s.ring[i]
+		if s.dead[i] || s.ret.Expired(u, now) {
+			p.Next = u.Seq
+			continue
+		}
 		size := UpdateSize(u)
 		if PageFull(len(p.Updates), used, size, maxBytes) {
 			break
@@ -273,7 +334,7 @@ func (s *MemoryStore) Subscribe(_ context.Context, fn func(*Update)) (stop func(
 func (s *MemoryStore) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.ring) - s.head
+	return s.live
 }
 
 // Close drops the history and every subscription. It returns
@@ -287,12 +348,13 @@ func (s *MemoryStore) Close(context.Context) error {
 		return ErrStoreClosed
 	}
 	s.closed = true
-	s.ring, s.head, s.byID, s.bytes = nil, 0, nil, 0
+	s.ring, s.dead, s.head, s.byID, s.bytes, s.live = nil, nil, 0, nil, 0, 0
 	s.subs = nil
 	return nil
 }
 
 var (
-	_ Store         = (*MemoryStore)(nil)
-	_ BatchAppender = (*MemoryStore)(nil)
+	_ Store          = (*MemoryStore)(nil)
+	_ RetentionStore = (*MemoryStore)(nil)
+	_ BatchAppender  = (*MemoryStore)(nil)
 )

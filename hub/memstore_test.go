@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -140,6 +141,47 @@ func BenchmarkMemoryStoreAfterLast(b *testing.B) {
 				calls := 0
 				if _, _, err := hubtest.AfterAll(context.Background(), s, last, 0, func(*hub.Update) bool { calls++; return true }); err != nil || calls != 1 {
 					b.Fatalf("After: %d calls, %v", calls, err)
+				}
+			}
+		})
+	}
+}
+
+func TestMemoryStorePolicyRetention(t *testing.T) {
+	hubtest.RunRetentionTests(t, func(t *testing.T) hub.Store {
+		return hub.NewMemoryStore(hub.MemoryStoreConfig{})
+	})
+}
+
+// BenchmarkMemoryStoreAppendRetention: an append with per-topic retention
+// rules (keep 1 of each of 1,000 topics, and an age rule on others) next
+// to one without: the index's cost per append.
+func BenchmarkMemoryStoreAppendRetention(b *testing.B) {
+	for _, rules := range []bool{false, true} {
+		name := "none"
+		if rules {
+			name = "keep1+age"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := hub.NewMemoryStore(hub.MemoryStoreConfig{})
+			if rules {
+				err := s.SetRetention([]hub.RetentionRule{
+					{Match: func(t string) bool { return strings.HasPrefix(t, "https://example.com/k/") }, MaxUpdates: 1},
+					{Match: func(string) bool { return true }, MaxAge: time.Hour},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			topics := make([]string, 1000)
+			for i := range topics {
+				topics[i] = fmt.Sprintf("https://example.com/%c/%d", "ko"[i%2], i)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if err := s.Append(ctx, &hub.Update{ID: strconv.Itoa(i), Topics: []string{topics[i%len(topics)]}}); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -20,9 +20,11 @@ import (
 // rest. The index may lag the store by a poll: a subscriber then gets one
 // update more, never one less.
 //
-// Only exact selectors are served (a template's topics are not known in
-// advance); with several latest-state topics the cursor is the oldest of
-// theirs, so each gets at least its N.
+// An exact selector looks its topic up; a template or URL Pattern
+// selector is matched against the indexed topics, at most MaxScan of them
+// (beyond, the cursor is the earliest: the whole history, so at least N
+// of each, never fewer). With several latest-state topics the cursor is
+// the oldest of theirs, so each gets at least its N.
 
 // DefaultLatestTopics bounds the topics indexed, and DefaultLatestIDs
 // the ids kept for them all: MaxTopics defaults to the smaller of
@@ -35,6 +37,9 @@ const (
 
 // MaxLatest bounds a policy's N.
 const MaxLatest = 1000
+
+// DefaultLatestScan is LatestConfig.MaxScan's default.
+const DefaultLatestScan = 10_000
 
 // LatestPolicy is a latest-state rule: the last N updates of each topic
 // it matches.
@@ -51,6 +56,10 @@ type LatestConfig struct {
 	// MaxTopics bounds the topics indexed (beyond: not latest-state, and
 	// logged once). Zero: see DefaultLatestIDs.
 	MaxTopics int
+	// MaxScan bounds the indexed topics a template or URL Pattern
+	// selector is matched against per subscription (beyond: the earliest
+	// cursor). Zero: DefaultLatestScan.
+	MaxScan int
 	// Poll is how often the store is read without a Notify. Zero: 1 s.
 	Poll   time.Duration
 	Logger *slog.Logger
@@ -98,6 +107,9 @@ func NewLatest(cfg LatestConfig) (*Latest, error) {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second
+	}
+	if cfg.MaxScan <= 0 {
+		cfg.MaxScan = DefaultLatestScan
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -197,19 +209,40 @@ func (l *Latest) Cursor(selectors []*hub.Selector) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cursor, oldest := "", uint64(0)
-	for _, s := range selectors {
-		if !s.Exact() {
-			continue
-		}
-		r := l.topics[s.String()]
-		if r == nil {
-			continue
-		}
+	// take reports false when r gives the earliest cursor.
+	take := func(r *ring) bool {
 		if len(r.ids) <= r.n { // N or fewer so far: all of them
-			return hub.EarliestID
+			return false
 		}
 		if cursor == "" || r.seqs[0] < oldest {
 			cursor, oldest = r.ids[0], r.seqs[0]
+		}
+		return true
+	}
+	var patterns []*hub.Selector
+	for _, s := range selectors {
+		if !s.Exact() {
+			patterns = append(patterns, s)
+			continue
+		}
+		if r := l.topics[s.String()]; r != nil && !take(r) {
+			return hub.EarliestID
+		}
+	}
+	if len(patterns) == 0 {
+		return cursor
+	}
+	if len(l.topics) > l.cfg.MaxScan {
+		return hub.EarliestID // too many to match: the whole history
+	}
+	for t, r := range l.topics {
+		for _, s := range patterns {
+			if s.Match(t) {
+				if !take(r) {
+					return hub.EarliestID
+				}
+				break
+			}
 		}
 	}
 	return cursor

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,6 +125,16 @@ func TestLatestState(t *testing.T) {
 			if got := ids(s, "acme4"); got != "acme3,acme4" {
 				t.Errorf("a stock (the last one, then live): %s", got)
 			}
+			// A template selector: the oldest cursor of the topics it matches.
+			pub("https://example.com/stocks/beta", "beta1")
+			pub("https://example.com/stocks/beta", "beta2")
+			latest.Notify()
+			waitCursor(t, latest, "https://example.com/stocks/beta", "beta1")
+			s = open("topic="+url.QueryEscape("https://example.com/stocks/{sym}"), "")
+			pub("https://example.com/stocks/acme", "acme5")
+			if got := ids(s, "acme5"); got != "acme4,beta1,beta2,acme5" {
+				t.Errorf("a template over two stocks: %s; want acme4,beta1,beta2,acme5 (at least the last of each)", got)
+			}
 			s = open("topic=room", "r5")
 			if got := ids(s, "r6"); got != "r6" {
 				t.Errorf("with a cursor: %s; want r6 only", got)
@@ -184,5 +195,55 @@ func TestLatestBounded(t *testing.T) {
 	}
 	if got := l.Cursor([]*hub.Selector{hub.ExactSelector("https://example.com/50")}); got != "" {
 		t.Errorf("a topic beyond the bound: cursor %q; want none (live only)", got)
+	}
+}
+
+// TestLatestTemplates: a template or URL Pattern selector gets the oldest
+// cursor of the indexed topics it matches, none when it matches none, and
+// the earliest when there are more topics than MaxScan to match.
+func TestLatestTemplates(t *testing.T) {
+	store := hub.NewMemoryStore(hub.MemoryStoreConfig{})
+	all, _ := urlpattern.New("https://example.com/*", "")
+	l, err := policy.NewLatest(policy.LatestConfig{Store: store, MaxScan: 20, Policies: []policy.LatestPolicy{{Pattern: all, N: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			for j := range 2 {
+				if _, err := h.Publish(t.Context(), &hub.Update{ID: fmt.Sprintf("u%d-%d", i, j), Topics: []string{fmt.Sprintf("https://example.com/%d", i)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	publish(0, 10)
+	if err := l.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	sel := func(s string) []*hub.Selector {
+		c, err := hub.CompileSelector(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []*hub.Selector{c}
+	}
+	if got := l.Cursor(sel("https://example.com/{n}")); got != "u0-0" {
+		t.Errorf("a template over 10 topics: cursor %q; want the oldest, u0-0", got)
+	}
+	if got := l.Cursor(sel("https://other.example/{n}")); got != "" {
+		t.Errorf("a template matching none: cursor %q; want none", got)
+	}
+	publish(10, 30)
+	l.Notify()
+	poll.Until(t, "30 topics indexed", 10*time.Second, func() bool {
+		return l.Cursor([]*hub.Selector{hub.ExactSelector("https://example.com/29")}) == "u29-0"
+	})
+	if got := l.Cursor(sel("https://example.com/{n}")); got != hub.EarliestID {
+		t.Errorf("a template over more topics than MaxScan: cursor %q; want %q", got, hub.EarliestID)
 	}
 }

@@ -71,30 +71,33 @@ func ReplayFile(path, name string) (int, error) {
 	defer db.Close()
 	n := 0
 	err = db.Update(func(tx *bbolt.Tx) (err error) {
-		n, err = replayTx(tx, name)
+		n, _, err = replayTx(tx, name, 0)
 		return err
 	})
 	return n, err
 }
 
 // replayTx moves name's dead letters to the end of its queue, oldest
-// first.
-func replayTx(tx *bbolt.Tx, name string) (int, error) {
+// first, at most limit of them (0: all), and returns how many it moved
+// and how many are left.
+func replayTx(tx *bbolt.Tx, name string, limit int) (n, left int, err error) {
 	q, d := tx.Bucket(queueBucket(name)), tx.Bucket(deadBucket(name))
 	if q == nil || d == nil {
-		return 0, fmt.Errorf("%w: %q", ErrNoEndpoint, name)
+		return 0, 0, fmt.Errorf("%w: %q", ErrNoEndpoint, name)
 	}
-	n := 0
 	c := d.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.First() {
+	for k, v := c.First(); k != nil && (limit == 0 || n < limit); k, v = c.First() {
 		seq, _ := q.NextSequence()
 		if err := q.Put(seqKey(seq), append([]byte(nil), v...)); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if err := c.Delete(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		n++
 	}
-	return n, nil
+	if k, _ := c.First(); k != nil {
+		left = d.Stats().KeyN
+	}
+	return n, left, nil
 }

@@ -638,18 +638,25 @@ func (o *Outbox) Counts(name string) (queued, dead int, err error) {
 // Replay moves an endpoint's dead letters back to the end of its queue,
 // oldest first, and returns how many.
 func (o *Outbox) Replay(name string) (int, error) {
-	n := 0
-	err := o.db.Update(func(tx *bbolt.Tx) (err error) {
-		n, err = replayTx(tx, name)
+	n, _, err := o.ReplayN(name, 0)
+	return n, err
+}
+
+// ReplayN is Replay of at most limit dead letters (0: all), in one
+// transaction; it also returns how many are left dead.
+func (o *Outbox) ReplayN(name string, limit int) (n, left int, err error) {
+	err = o.db.Update(func(tx *bbolt.Tx) (err error) {
+		n, left, err = replayTx(tx, name, limit)
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, dl := range o.eps {
 		if dl.ep.Name == name {
 			dl.mu.Lock()
 			dl.n += n
+			o.m.pending(dl.ep.Name, dl.n)
 			dl.mu.Unlock()
 			select {
 			case dl.wake <- struct{}{}:
@@ -657,5 +664,5 @@ func (o *Outbox) Replay(name string) (int, error) {
 			}
 		}
 	}
-	return n, nil
+	return n, left, nil
 }

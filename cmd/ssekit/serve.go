@@ -294,7 +294,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		}
 	}
 	httpSrv := &http.Server{
-		Handler:           srv,
+		Handler:           cfg.file.adminRoutes(srv, scfg.Auth),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -37,6 +38,7 @@ type configFlags struct {
 	policies  server.SubscribePolicy // [[policy]]; nil: none
 	latest    []policy.LatestPolicy  // [[policy]] with latest = N
 	latestIdx *policy.Latest         // running while serving with latest-state topics
+	retention []hub.RetentionRule    // [[policy]] with keep or max-age
 }
 
 func (c *configFlags) register(fs *flag.FlagSet) {
@@ -118,6 +120,13 @@ func (m *Main) applyConfigFile(fs *flag.FlagSet, set map[string]bool, cfg *serve
 				pol.Pattern = m
 			} else {
 				pol.Exact = p.Match
+			}
+			if p.Keep > 0 || p.MaxAge.Duration > 0 {
+				match := func(topic string) bool { return topic == pol.Exact }
+				if pol.Pattern != nil {
+					match = pol.Pattern.Match
+				}
+				c.retention = append(c.retention, hub.RetentionRule{Name: name, Match: match, MaxUpdates: p.Keep, MaxAge: p.MaxAge.Duration})
 			}
 			if p.Latest > 0 {
 				c.latest = append(c.latest, policy.LatestPolicy{Exact: pol.Exact, Pattern: pol.Pattern, N: p.Latest})
@@ -230,6 +239,17 @@ const webhooksFile = "webhooks.db"
 // [[webhook]]s, and returns the hub metrics that wake it on every
 // publish. Closing it is closeOutbox's.
 func (c *configFlags) openOutbox(ctx context.Context, cfg *serveConfig, store hub.Store, reg prometheus.Registerer, log *slog.Logger, metrics hub.Metrics) (hub.Metrics, error) {
+	if len(c.retention) > 0 {
+		// Before the hub publishes, and before the latest-state index
+		// reads the history, so both see the rules applied.
+		rs, ok := store.(hub.RetentionStore)
+		if !ok {
+			return nil, fmt.Errorf("[[policy]] keep/max-age: the store %T has no per-topic retention", store)
+		}
+		if err := rs.SetRetention(c.retention); err != nil {
+			return nil, fmt.Errorf("[[policy]] keep/max-age: %w", err)
+		}
+	}
 	if len(c.latest) > 0 {
 		l, err := policy.NewLatest(policy.LatestConfig{Store: store, Policies: c.latest, Logger: log})
 		if err != nil {
@@ -295,4 +315,14 @@ func (c *configFlags) latestState() server.LatestState {
 		return nil
 	}
 	return c.latestIdx
+}
+
+// adminRoutes serves the webhook outbox's admin routes (webhook.AdminPath,
+// webhook.ReplayPath: live replay of dead letters, for a token granting
+// webhook.AdminClaim) in front of next, when serving with webhooks.
+func (c *configFlags) adminRoutes(next http.Handler, auth hub.Authenticator) http.Handler {
+	if c.outbox == nil {
+		return next
+	}
+	return webhook.AdminHandler(c.outbox, auth, next)
 }

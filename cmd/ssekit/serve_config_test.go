@@ -337,3 +337,41 @@ func TestServeLatestState(t *testing.T) {
 		t.Errorf("a new subscriber got %v; want the last 2, t2 and t3", got)
 	}
 }
+
+// TestServePolicyRetention: [[policy]] keep = N in the file keeps only the
+// last N of its topic in the history, other topics keep theirs.
+func TestServePolicyRetention(t *testing.T) {
+	key := strings.Repeat("r", 32)
+	addr := e2etest.FreeAddr(t)
+	p := writeConfig(t, fmt.Sprintf("[serve]\naddr = %q\njwt-key = %q\nallow-anonymous = true\n\n[[policy]]\nmatch = \"ticker\"\nkeep = 1\n", addr, key))
+	m, _, _ := testMain()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, []string{"serve", "--config", p, "--data-dir", t.TempDir()}) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	c := e2etest.NewClient(t)
+	base := "http://" + addr
+	tok := e2etest.Token(t, key, hub.Claims{Publish: []string{"*"}})
+	poll.Until(t, "the hub listens", 10*time.Second, func() bool { return e2etest.Status(c, base+"/healthz") == http.StatusOK })
+	for _, u := range [][2]string{{"t1", "ticker"}, {"o1", "other"}, {"t2", "ticker"}, {"t3", "ticker"}, {"o2", "other"}} {
+		if _, err := e2etest.Publish(t.Context(), c, base+"/.well-known/mercure", tok, url.Values{"topic": {u[1]}, "id": {u[0]}, "data": {u[0]}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := e2etest.OpenStream(t, c, base+"/.well-known/mercure", "topic=*", "earliest", 10*time.Second)
+	defer s.Close()
+	var got []string
+	for _, ev := range s.Until(t, "o2") {
+		if ev.ID != "" {
+			got = append(got, ev.ID)
+		}
+	}
+	if strings.Join(got, ",") != "o1,t3,o2" {
+		t.Errorf("the history replayed %v; want o1,t3,o2", got)
+	}
+}

@@ -157,6 +157,9 @@ type Store struct {
 	// tx is the committer's view of the index inside its open
 	// transaction, applied to ids only once that transaction committed.
 	tx indexTx
+	// ret is the per-topic retention index (SetRetention), used by the
+	// committer; nil without rules.
+	ret atomic.Pointer[hub.Retention]
 
 	// subs are the Subscribe callbacks the dispatcher calls.
 	subs fanout.List
@@ -577,6 +580,9 @@ func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
 			st.bytes += entrySize(len(u.ID), len(val))
 		}
 	}
+	if err := s.retain(ups, ids, &st, batch, now); err != nil {
+		return err
+	}
 	if s.limit > 0 && st.count > uint64(s.limit) {
 		excess := st.count - uint64(s.limit)
 		if err := trim(ups, ids, &st, func(time.Time) bool {
@@ -702,6 +708,7 @@ func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.P
 		cutoff = s.now().Add(-s.cfg.MaxAge)
 	}
 	expired := func(t time.Time) bool { return s.cfg.MaxAge > 0 && t.Before(cutoff) }
+	now := s.now()
 
 	var p hub.Page
 	err := s.view(func(tx *bbolt.Tx) error {
@@ -718,7 +725,7 @@ func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.P
 					if err != nil {
 						return err
 					}
-					if !expired(t) {
+					if !expired(t) && !s.expiredByRule(v, binary.BigEndian.Uint64(k), now) {
 						p.Found, p.Anchor = true, binary.BigEndian.Uint64(k)
 						p.Next = p.Anchor
 					}
@@ -741,6 +748,10 @@ func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.P
 			u, err := updatecodec.Decode(v, seq)
 			if err != nil {
 				return fmt.Errorf("bolt: seq %d: %w", seq, err)
+			}
+			if s.retainedExpired(u, now) {
+				p.Next = seq
+				continue
 			}
 			size := hub.UpdateSize(u)
 			if hub.PageFull(len(p.Updates), used, size, maxBytes) {

@@ -26,3 +26,13 @@ func BenchmarkStore(b *testing.B) {
 		return s
 	})
 }
+
+func TestStoreRetentionConformance(t *testing.T) {
+	hubtest.RunRetentionTests(t, func(t *testing.T) hub.Store {
+		s, err := Open(tempPath(t), Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ssekit/sse/hub"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -226,21 +227,31 @@ func (s *Store) deleteConsumer(name string) {
 
 // deliver gives the update at stream sequence seq, from the consumer of
 // generation gen, to every callback registered before it, once, in Seq
-// order.
+// order; then, outside the delivery lock, applies the retention rules to
+// it (every node the same deletions).
 func (s *Store) deliver(gen, seq uint64, data []byte) {
 	u, err := updatecodec.Decode(data, seq)
+	if s.deliverLocked(gen, seq, u, err) {
+		s.retain(u)
+	}
+}
+
+// deliverLocked delivers u under the delivery lock and reports whether it
+// was delivered (from the current consumer, not a repeat, and decoded).
+func (s *Store) deliverLocked(gen, seq uint64, u *hub.Update, err error) bool {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
 	if gen != s.gen.Load() { // from a consumer already replaced
-		return
+		return false
 	}
 	if seq <= s.delivered.Load() {
-		return
+		return false
 	}
 	s.delivered.Store(seq)
 	if err != nil {
 		s.log.Error("natsjs: undecodable update; skipped", "seq", seq, "err", err)
-		return
+		return false
 	}
 	s.subs.Deliver(u)
+	return true
 }

@@ -196,6 +196,9 @@ type Store struct {
 	isClosed atomic.Bool
 	// subs are the Subscribe callbacks delivery calls.
 	subs fanout.List
+
+	// ret applies per-topic retention rules (SetRetention).
+	ret retention
 }
 
 // Open connects to NATS, creates the stream (or updates its limits to
@@ -734,6 +737,7 @@ func (s *Store) fill(p *hub.Page, msgs []*nats.Msg, seq uint64, maxBytes int) (c
 	for _, u := range p.Updates {
 		used += hub.UpdateSize(u)
 	}
+	now := time.Now()
 	for _, m := range msgs {
 		n := seq
 		if h := m.Header.Get(jetstream.SequenceHeader); h != "" {
@@ -747,6 +751,10 @@ func (s *Store) fill(p *hub.Page, msgs []*nats.Msg, seq uint64, maxBytes int) (c
 		u, err := updatecodec.Decode(m.Data, n)
 		if err != nil {
 			s.log.Error("natsjs: undecodable update; skipped", "seq", n, "err", err)
+			p.Next = n
+			continue
+		}
+		if s.expiredByRule(u, now) {
 			p.Next = n
 			continue
 		}
@@ -885,6 +893,7 @@ func (s *Store) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	close(s.closing)
 	s.stopConsumer()
+	s.stopRetention()
 	// The loop ends at once, unless it waits for a delivery a callback
 	// holds up (and dmu with it): then no longer than ctx.
 	select {

@@ -415,3 +415,10 @@ func TestAfterGaps(t *testing.T) {
 		})
 	}
 }
+
+func TestRetentionRulesConformance(t *testing.T) {
+	n := startNode(t, natsnode.Config{})
+	hubtest.RunRetentionTests(t, func(t *testing.T) hub.Store {
+		return openStore(t, n.ClientURL(), natsjs.Config{})
+	})
+}

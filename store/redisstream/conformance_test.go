@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/hub/hubtest"
@@ -35,6 +36,19 @@ func BenchmarkStore(b *testing.B) {
 		s, err := redisstream.Open(context.Background(), url, redisstream.Config{})
 		if err != nil {
 			b.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestStoreRetention(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	var n atomic.Int64
+	hubtest.RunRetentionTests(t, func(t *testing.T) hub.Store {
+		url := fmt.Sprintf("%s?prefix=retention-%d", srv.URL(), n.Add(1))
+		s, err := redisstream.Open(context.Background(), url, redisstream.Config{Block: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
 		}
 		return s
 	})

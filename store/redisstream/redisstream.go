@@ -152,6 +152,9 @@ type Store struct {
 	// subs are the Subscribe callbacks the loop calls.
 	subs fanout.List
 
+	// ret applies per-topic retention rules (SetRetention).
+	ret retention
+
 	// deliverMu is held (for reading) while the loop delivers a batch; Close
 	// takes it to wait for a batch in progress.
 	deliverMu sync.RWMutex
@@ -215,7 +218,7 @@ func newStore(ctx context.Context, rdb redis.UniversalClient, cfg Config, own bo
 		s.maxLen = int64(cfg.HistorySize)
 	}
 	tag := "{" + cfg.Prefix + "}:"
-	s.keys = []string{tag + "stream", tag + "ids", tag + "idlog", tag + "last"}
+	s.keys = []string{tag + "stream", tag + "ids", tag + "idlog", tag + "last", tag + "dropped"}
 	s.stream, s.idsKey, s.lastKey = s.keys[0], s.keys[1], s.keys[3]
 
 	start, err := s.lastEntryID(ctx)
@@ -258,14 +261,14 @@ func (s *Store) lastEntryID(ctx context.Context) (string, error) {
 }
 
 // appendScript appends a batch of updates, all or none. KEYS: stream, ids,
-// idlog, last. ARGV: MAXLEN (0: none), max age in ms (0: none), the number
+// idlog, last, dropped. ARGV: MAXLEN (0: none), max age in ms (0: none), the number
 // of updates, then for each its id, the number of its entry's field/value
 // strings, and those. It returns the new entry ids, in order, or the
 // index+1 (an integer) of the first update whose id is already retained,
 // with nothing written. Writes come after every command that can fail, as
 // Redis does not roll a script back.
 var appendScript = redis.NewScript(`
-local stream, ids, idlog, lastkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local stream, ids, idlog, lastkey, droppedkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local maxlen, maxage, count = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local starts = {}
 local pos = 4
@@ -317,15 +320,54 @@ if maxage > 0 then
   redis.call('XTRIM', stream, 'MINID', '~', string.format('%d-0', ms - maxage))
 end
 redis.call('SET', lastkey, eids[count])
-local gone = redis.call('LLEN', idlog) - redis.call('XLEN', stream)
-while gone > 0 do
-  local k = math.min(gone, 1000)
-  local popped = redis.call('LPOP', idlog, k)
-  redis.call('HDEL', ids, unpack(popped))
-  gone = gone - k
+local dropped = tonumber(redis.call('GET', droppedkey) or '0')
+local gone = redis.call('LLEN', idlog) - redis.call('XLEN', stream) - dropped
+if dropped == 0 then
+  while gone > 0 do
+    local k = math.min(gone, 1000)
+    local popped = redis.call('LPOP', idlog, k)
+    redis.call('HDEL', ids, unpack(popped))
+    gone = gone - k
+  end
+elseif gone > 0 then
+  ` + popTrimmed + `
 end
 return eids
 `)
+
+// popTrimmed is the append script's trim of idlog when retention rules
+// have deleted entries (dropScript): their ids, already gone from the
+// hash, sit in idlog among the others, so each id popped is checked. One
+// with no hash entry was deleted (dropped counts it down); one whose entry
+// the stream no longer has was trimmed (HDEL); one still retained stops
+// the trim. Every id is popped once: O(1) amortised per append.
+const popTrimmed = `
+  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
+  local fms, fn = math.huge, 0
+  if #first > 0 then
+    local f = first[1][1]
+    local dash = string.find(f, '-', 1, true)
+    fms, fn = tonumber(string.sub(f, 1, dash - 1)), tonumber(string.sub(f, dash + 1))
+  end
+  while gone > 0 do
+    local id = redis.call('LPOP', idlog)
+    if not id then break end
+    local eid = redis.call('HGET', ids, id)
+    if not eid then
+      dropped = dropped - 1
+    else
+      local dash = string.find(eid, '-', 1, true)
+      local ems, en = tonumber(string.sub(eid, 1, dash - 1)), tonumber(string.sub(eid, dash + 1))
+      if ems > fms or (ems == fms and en >= fn) then
+        redis.call('LPUSH', idlog, id)
+        break
+      end
+      redis.call('HDEL', ids, id)
+      gone = gone - 1
+    end
+  end
+  redis.call('SET', droppedkey, math.max(dropped, 0))
+`
 
 // Append records u in one atomic script (see the package doc) and sets
 // u.Seq and u.Time from the new entry's id. It returns hub.ErrDuplicateID
@@ -417,6 +459,7 @@ func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.P
 	if s.cfg.MaxAge > 0 {
 		cutoff = uint64(max(0, time.Now().Add(-s.cfg.MaxAge).UnixMilli())) << seqBits
 	}
+	now := time.Now()
 	p := hub.Page{Next: from.Seq}
 	if from.Seq == 0 {
 		p.Found = from.ID == ""
@@ -452,7 +495,7 @@ func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.P
 			}
 			continue
 		}
-		if u.Seq < cutoff {
+		if u.Seq < cutoff || s.expiredByRule(u, now) {
 			p.Next = u.Seq
 			continue
 		}
@@ -506,6 +549,7 @@ func (s *Store) loop(cursor string) {
 		}).Result()
 		if errors.Is(err, redis.Nil) { // blocked for cfg.Block, nothing new
 			err = nil
+			s.retain(nil) // age rules delete without new updates too
 		}
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
@@ -544,6 +588,7 @@ func (s *Store) deliver(msgs []redis.XMessage) {
 	if s.closed.Load() {
 		return
 	}
+	us := make([]*hub.Update, 0, len(msgs))
 	for _, m := range msgs {
 		u, err := decodeEntry(m.ID, m.Values)
 		if err != nil {
@@ -552,7 +597,9 @@ func (s *Store) deliver(msgs []redis.XMessage) {
 		}
 		s.subs.Deliver(u)
 		s.delivered.Store(u.Seq)
+		us = append(us, u)
 	}
+	s.retain(us)
 }
 
 // Healthy reports whether Redis answers a PING: the readiness of a hub on
