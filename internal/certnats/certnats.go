@@ -81,7 +81,7 @@ type revision struct {
 	n  uint64
 }
 
-func (r *revision) get() uint64 { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
+func (r *revision) get() uint64  { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
 func (r *revision) set(n uint64) { r.mu.Lock(); r.n = n; r.mu.Unlock() }
 
 // New creates (or updates) the two buckets on js and returns the storage.
