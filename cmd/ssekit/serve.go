@@ -314,7 +314,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	} else {
 		httpSrv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge
 	}
-	edgeStopped, err := startEdge(ctx, cfg, httpSrv, ln, log) // serve_edge.go: --domain, --http-addr, --http3
+	edgeStopped, err := startEdge(ctx, cfg, store, httpSrv, ln, log) // serve_edge.go: --domain, --http-addr, --http3
 	if err != nil {
 		ln.Close()
 		return err

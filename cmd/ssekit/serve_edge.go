@@ -14,6 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/certmagic"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ssekit/sse/hub"
+	"github.com/ssekit/sse/internal/certnats"
 	"github.com/ssekit/sse/internal/certredis"
 	"github.com/ssekit/sse/internal/edge"
 	"github.com/ssekit/sse/store/redisstream"
@@ -57,7 +62,7 @@ func (e *edgeFlags) register(fs *flag.FlagSet) {
 	fs.Var(&e.domains, "domain", "serve HTTPS for `NAME` with a certificate obtained and renewed over ACME, kept in --data-dir/certificates (repeatable, or comma-separated; instead of --tls-cert)")
 	fs.StringVar(&e.acmeDirectory, "acme-directory", edge.LetsEncrypt, "ACME directory `URL` of the CA issuing --domain's certificates")
 	fs.StringVar(&e.acmeEmail, "acme-email", "", "contact `ADDRESS` given to the CA (expiry warnings)")
-	fs.StringVar(&e.acmeStorage, "acme-storage", "", "`DIR` for certificates, keys and the ACME account (default: in Redis with a redis:// --store, else --data-dir/certificates); nodes of a cluster sharing it (a shared file system) order each certificate once, under its lock files")
+	fs.StringVar(&e.acmeStorage, "acme-storage", "", "`DIR` for certificates, keys and the ACME account (default: in Redis with a redis:// --store, in a NATS KV bucket with nats:// or --cluster, else --data-dir/certificates); nodes of a cluster sharing it (a shared file system) order each certificate once, under its lock files")
 	fs.StringVar(&e.acmeCARoot, "acme-ca-root", "", "trust only the PEM certificates in `FILE` for the ACME directory's own HTTPS (a private CA)")
 	fs.StringVar(&e.eabKeyID, "acme-eab-kid", "", "external account binding key `ID`, for CAs that require one (ZeroSSL, Google, SSL.com)")
 	fs.StringVar(&e.eabMACKey, "acme-eab-hmac", "", "external account binding MAC `KEY` (base64url, as the CA gives it), or @FILE")
@@ -95,7 +100,7 @@ func (e *edgeFlags) check(cfg *serveConfig) error {
 // returned wait, called once the hub's streams have ended, lets the
 // clients close their QUIC connections for a moment, closes what is left
 // and returns when everything is stopped.
-func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln net.Listener, log *slog.Logger) (wait func(), err error) {
+func startEdge(ctx context.Context, cfg *serveConfig, store hub.Store, httpSrv *http.Server, ln net.Listener, log *slog.Logger) (wait func(), err error) {
 	e := &cfg.edge
 	wait = func() {}
 	var stops []func(context.Context)
@@ -116,18 +121,13 @@ func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln n
 		if err != nil {
 			return wait, err
 		}
-		if e.acmeStorage == "" && isRedisURL(cfg.store) {
-			// A cluster on Redis keeps its certificates there too, so
-			// its nodes order each one once (internal/certredis).
-			rdb, prefix, err := redisstream.NewClient(cfg.store)
+		if e.acmeStorage == "" {
+			st, closeStorage, err := sharedCertStorage(ctx, cfg, store)
 			if err != nil {
 				return wait, err
 			}
-			if prefix == "" {
-				prefix = "ssekit"
-			}
-			ac.Storage = certredis.New(rdb, prefix+":certs")
-			stops = append(stops, func(context.Context) { rdb.Close() })
+			ac.Storage = st
+			stops = append(stops, func(context.Context) { closeStorage() })
 		}
 		if certs, err = edge.NewCerts(ac); err != nil {
 			return wait, usageErrorf("%v", err)
@@ -209,6 +209,42 @@ func startEdge(ctx context.Context, cfg *serveConfig, httpSrv *http.Server, ln n
 // clients are given to close their connections after GOAWAY before the
 // hub closes them (CONNECTION_CLOSE, no error).
 const quicGrace = time.Second
+
+// sharedCertStorage is where a cluster's nodes keep their certificates
+// when the store is shared: in Redis with a redis:// store
+// (internal/certredis), in JetStream KV with nats:// or --cluster
+// (internal/certnats), so that each certificate is ordered once under a
+// lock every node sees. Nil (the data directory) for the other stores.
+func sharedCertStorage(ctx context.Context, cfg *serveConfig, store hub.Store) (certmagic.Storage, func(), error) {
+	switch {
+	case isRedisURL(cfg.store):
+		rdb, prefix, err := redisstream.NewClient(cfg.store)
+		if err != nil {
+			return nil, nil, err
+		}
+		if prefix == "" {
+			prefix = "ssekit"
+		}
+		return certredis.New(rdb, prefix+":certs"), func() { rdb.Close() }, nil
+	case isNATSURL(cfg.store) || cfg.nats.cluster:
+		js, ok := store.(interface{ JetStream() jetstream.JetStream })
+		if !ok {
+			return nil, func() {}, nil
+		}
+		replicas := cfg.nats.replicas
+		if replicas == 0 && cfg.nats.cluster && cfg.nats.clusterPeers != "" {
+			replicas = 3 // as the stream's (store_nats.go)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		st, err := certnats.New(ctx, js.JetStream(), certnats.Config{Bucket: cfg.nats.stream + "_certs", Replicas: replicas})
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, func() {}, nil
+	}
+	return nil, func() {}, nil
+}
 
 func closedContext() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
