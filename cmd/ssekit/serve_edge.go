@@ -38,6 +38,7 @@ type edgeFlags struct {
 	acmeChallenges string
 	renewCheck     time.Duration
 	httpAddr       string
+	httpsPort      int
 	http3          bool
 }
 
@@ -69,6 +70,7 @@ func (e *edgeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.acmeChallenges, "acme-challenges", "http-01,tls-alpn-01", "ACME challenge `TYPES` to answer: http-01 (on --http-addr, reached on port 80), tls-alpn-01 (on --addr, reached on port 443)")
 	fs.DurationVar(&e.renewCheck, "acme-renew-check", 10*time.Minute, "how often certificates are checked for renewal (`DURATION`)")
 	fs.StringVar(&e.httpAddr, "http-addr", "", "plain-HTTP `HOST:PORT` answering HTTP-01 challenges and redirecting the rest to HTTPS (default with --domain: --addr's host, port 80; off: none)")
+	fs.IntVar(&e.httpsPort, "https-port", 0, "the `PORT` clients reach HTTPS (and HTTP/3) on, when a port mapping or load balancer puts it elsewhere than --addr's (a container's -p 443:8443): the plain-HTTP redirect, Alt-Svc and draft-08's hub URL name it (default: --addr's port)")
 	fs.BoolVar(&e.http3, "http3", true, "when serving HTTPS, also serve HTTP/3 over UDP on --addr's port and advertise it (Alt-Svc)")
 }
 
@@ -81,11 +83,21 @@ func (e *edgeFlags) check(cfg *serveConfig) error {
 	if e.httpAddr != "" && e.httpAddr != "off" && len(e.domains) == 0 && cfg.tlsCert == "" {
 		return usageErrorf("--http-addr redirects to HTTPS: it needs --domain or --tls-cert")
 	}
+	if e.httpsPort < 0 || e.httpsPort > 65535 {
+		return usageErrorf("--https-port %d: use 1 to 65535 (0: --addr's port)", e.httpsPort)
+	}
+	if e.httpsPort != 0 && len(e.domains) == 0 && cfg.tlsCert == "" {
+		return usageErrorf("--https-port names where clients reach HTTPS: it needs --domain or --tls-cert")
+	}
 	// Draft-08 tokens name the hub by the URL clients use: with --domain
 	// that is the domain's, not --addr's (":443" names no host).
 	if len(e.domains) > 0 && len(cfg.auth.issuers) > 0 && cfg.auth.resource == "" {
 		host := e.domains[0]
-		if _, port, err := net.SplitHostPort(cfg.addr); err == nil && port != "443" {
+		port := strconv.Itoa(e.httpsPort)
+		if e.httpsPort == 0 {
+			_, port, _ = net.SplitHostPort(cfg.addr)
+		}
+		if port != "443" && port != "" {
 			host = net.JoinHostPort(host, port)
 		}
 		cfg.auth.resource = "https://" + host + "/.well-known/mercure"
@@ -110,6 +122,12 @@ func startEdge(ctx context.Context, cfg *serveConfig, store hub.Store, httpSrv *
 		}
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	// publicPort is the one clients use: the redirect and Alt-Svc name
+	// it (behind a port mapping it is not the listener's).
+	publicPort := port
+	if e.httpsPort != 0 {
+		publicPort = e.httpsPort
+	}
 	closeH3 := func() {}
 	var certs *edge.Certs
 	if len(e.domains) > 0 {
@@ -139,9 +157,9 @@ func startEdge(ctx context.Context, cfg *serveConfig, store hub.Store, httpSrv *
 		if httpSrv.TLSConfig == nil {
 			return wait, usageErrorf("--http-addr redirects to HTTPS: it needs --domain or --tls-cert")
 		}
-		var h http.Handler = edge.Redirect(port)
+		var h http.Handler = edge.Redirect(publicPort)
 		if certs != nil {
-			h = certs.HTTPHandler(port)
+			h = certs.HTTPHandler(publicPort)
 		}
 		pln, err := net.Listen("tcp", e.httpAddr)
 		if err != nil {
@@ -172,7 +190,11 @@ func startEdge(ctx context.Context, cfg *serveConfig, store hub.Store, httpSrv *
 				log.Error("HTTP/3 stopped", "err", err)
 			}
 		}()
-		httpSrv.Handler = edge.AltSvc(h3.Port(), httpSrv.Handler)
+		h3Port := h3.Port()
+		if e.httpsPort != 0 {
+			h3Port = e.httpsPort // UDP mapped as TCP is
+		}
+		httpSrv.Handler = edge.AltSvc(h3Port, httpSrv.Handler)
 		// Before the others: GOAWAY first, so clients move on while the
 		// hub ends their streams.
 		stops = append([]func(context.Context){func(ctx context.Context) { h3.Shutdown(ctx) }}, stops...)

@@ -143,6 +143,8 @@ func TestServeDomainRefusals(t *testing.T) {
 		{"bad challenge", []string{"--domain", "hub.example.com", "--acme-challenges", "dns-01"}, "dns-01"},
 		{"no challenge left", []string{"--domain", "hub.example.com", "--acme-challenges", "http-01", "--http-addr", "off"}, "no challenge left"},
 		{"redirect without TLS", []string{"--http-addr", "127.0.0.1:0"}, "needs --domain or --tls-cert"},
+		{"https-port without TLS", []string{"--https-port", "443"}, "needs --domain or --tls-cert"},
+		{"https-port out of range", []string{"--domain", "hub.example.com", "--https-port", "70000"}, "1 to 65535"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--jwt-key", testSecret, "--data-dir", t.TempDir()}, tc.args...)
