@@ -21,6 +21,7 @@ import (
 	"github.com/ssekit/sse/internal/certnats"
 	"github.com/ssekit/sse/internal/certredis"
 	"github.com/ssekit/sse/internal/edge"
+	"github.com/ssekit/sse/internal/systemd"
 	"github.com/ssekit/sse/store/redisstream"
 )
 
@@ -40,6 +41,34 @@ type edgeFlags struct {
 	httpAddr       string
 	httpsPort      int
 	http3          bool
+	// activatedUDP is the datagram socket systemd passed (ListenDatagram=
+	// in deploy/ssekit.socket), served as HTTP/3 instead of a socket of
+	// our own; nil when none.
+	activatedUDP *systemd.Socket
+}
+
+// takeActivated sorts the sockets systemd passed: one stream socket, the
+// hub's listener; at most one datagram socket, HTTP/3's. Anything else
+// is refused, with every socket closed.
+func (e *edgeFlags) takeActivated(socks []systemd.Socket) (net.Listener, error) {
+	var streams, datagrams []systemd.Socket
+	for _, s := range socks {
+		if s.Listener != nil {
+			streams = append(streams, s)
+		} else {
+			datagrams = append(datagrams, s)
+		}
+	}
+	if len(streams) != 1 || len(datagrams) > 1 {
+		for _, s := range socks {
+			s.Close()
+		}
+		return nil, fmt.Errorf("systemd passed %d stream and %d datagram sockets; the hub serves one of each at most (one ListenStream=, and one ListenDatagram= for HTTP/3, in the socket unit)", len(streams), len(datagrams))
+	}
+	if len(datagrams) == 1 {
+		e.activatedUDP = &datagrams[0]
+	}
+	return streams[0].Listener, nil
 }
 
 // domainList is the repeatable --domain (or a comma-separated list, as
@@ -179,8 +208,21 @@ func startEdge(ctx context.Context, cfg *serveConfig, store hub.Store, httpSrv *
 		stops = append(stops, func(ctx context.Context) { plain.Shutdown(ctx) })
 		log.Info("redirecting plain HTTP to HTTPS", "addr", pln.Addr().String())
 	}
+	if e.activatedUDP != nil && (httpSrv.TLSConfig == nil || !e.http3) {
+		log.Warn("systemd passed a datagram socket, but HTTP/3 is off (no TLS, or --http3=false): closing it", "name", e.activatedUDP.Name, "udp", e.activatedUDP.PacketConn.LocalAddr().String())
+		e.activatedUDP.Close()
+		e.activatedUDP = nil
+	}
 	if httpSrv.TLSConfig != nil && e.http3 {
-		h3, err := edge.ListenH3(ln.Addr().String(), httpSrv.TLSConfig, httpSrv.Handler, log)
+		var h3 *edge.H3
+		var err error
+		from := "udp"
+		if e.activatedUDP != nil {
+			h3, err = edge.NewH3(e.activatedUDP.PacketConn, httpSrv.TLSConfig, httpSrv.Handler, log)
+			from = "systemd socket " + e.activatedUDP.Name
+		} else {
+			h3, err = edge.ListenH3(ln.Addr().String(), httpSrv.TLSConfig, httpSrv.Handler, log)
+		}
 		if err != nil {
 			stop(ctx)
 			return wait, fmt.Errorf("%w (--http3=false serves without it)", err)
@@ -199,7 +241,7 @@ func startEdge(ctx context.Context, cfg *serveConfig, store hub.Store, httpSrv *
 		// hub ends their streams.
 		stops = append([]func(context.Context){func(ctx context.Context) { h3.Shutdown(ctx) }}, stops...)
 		closeH3 = func() { h3.Shutdown(closedContext()) }
-		log.Info("serving HTTP/3", "udp", ln.Addr().String())
+		log.Info("serving HTTP/3", "udp", h3.Addr(), "from", from)
 	}
 	if certs != nil {
 		if err := certs.Manage(ctx); err != nil {
