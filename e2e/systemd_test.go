@@ -108,7 +108,8 @@ func TestServeUnderSocketActivationWantsAKeyOffLoopback(t *testing.T) {
 // ListenDatagram= on one port (deploy/ssekit.socket), the hub serves
 // HTTPS on the stream socket and HTTP/3 on the datagram one, both
 // systemd's: it opens no UDP socket of its own (which, on port 443, it
-// could not without a capability).
+// could not without a capability). A third socket named "http"
+// (deploy/ssekit-http.socket) is the plain-HTTP redirect.
 func TestServeHTTP3UnderSocketActivation(t *testing.T) {
 	var l *net.TCPListener
 	var pc *net.UDPConn
@@ -127,8 +128,14 @@ func TestServeHTTP3UnderSocketActivation(t *testing.T) {
 	}
 	defer l.Close()
 	defer pc.Close()
+	// The plain-HTTP socket of a second unit (FileDescriptorName=http).
+	plainL, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plainL.Close()
 	var files []*os.File
-	for _, fc := range []interface{ File() (*os.File, error) }{l, pc} {
+	for _, fc := range []interface{ File() (*os.File, error) }{l, pc, plainL} {
 		f, err := fc.File()
 		if err != nil {
 			t.Fatal(err)
@@ -138,7 +145,7 @@ func TestServeHTTP3UnderSocketActivation(t *testing.T) {
 	}
 	tc := e2etest.NewTestCert(t)
 	args := append([]string{"--data-dir", t.TempDir(), "--jwt-key", testSecret}, tc.Args()...)
-	hub, notify := activatedWith(t, files, "ssekit:ssekit", args...)
+	hub, notify := activatedWith(t, files, "ssekit:ssekit:http", args...)
 
 	notify.SetReadDeadline(time.Now().Add(e2etest.Timeout))
 	buf := make([]byte, 256)
@@ -160,6 +167,17 @@ func TestServeHTTP3UnderSocketActivation(t *testing.T) {
 	}
 	if out := hub.Out.String(); !strings.Contains(out, "systemd socket ssekit") {
 		t.Errorf("the start-up log does not say HTTP/3 is on systemd's socket:\n%s", out)
+	}
+	// The "http" socket redirects to HTTPS.
+	plain := &http.Client{Timeout: e2etest.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = plain.Get("http://" + plainL.Addr().String() + "/.well-known/mercure?topic=a")
+	if err != nil {
+		t.Fatalf("GET on the activated plain-HTTP socket: %v\n%s", err, hub.Out.String())
+	}
+	resp.Body.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	if want := "https://127.0.0.1:" + port + "/.well-known/mercure?topic=a"; resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
+		t.Errorf("plain GET on the http socket: %s, Location %q; want 301 to %q", resp.Status, resp.Header.Get("Location"), want)
 	}
 	hub.Cmd.Process.Signal(os.Interrupt)
 	if err := hub.Wait(e2etest.Timeout); err != nil {

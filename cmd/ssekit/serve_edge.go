@@ -45,25 +45,38 @@ type edgeFlags struct {
 	// in deploy/ssekit.socket), served as HTTP/3 instead of a socket of
 	// our own; nil when none.
 	activatedUDP *systemd.Socket
+	// activatedHTTP is the stream socket named "http" systemd passed (a
+	// second socket unit with FileDescriptorName=http, on port 80),
+	// served as --http-addr's plain-HTTP redirect; nil when none.
+	activatedHTTP net.Listener
 }
+
+// httpSocketName is the FileDescriptorName= of the plain-HTTP socket.
+const httpSocketName = "http"
 
 // takeActivated sorts the sockets systemd passed: one stream socket, the
 // hub's listener; at most one datagram socket, HTTP/3's. Anything else
 // is refused, with every socket closed.
 func (e *edgeFlags) takeActivated(socks []systemd.Socket) (net.Listener, error) {
 	var streams, datagrams []systemd.Socket
+	var plain []systemd.Socket
 	for _, s := range socks {
-		if s.Listener != nil {
+		if s.Listener != nil && s.Name == httpSocketName {
+			plain = append(plain, s)
+		} else if s.Listener != nil {
 			streams = append(streams, s)
 		} else {
 			datagrams = append(datagrams, s)
 		}
 	}
-	if len(streams) != 1 || len(datagrams) > 1 {
+	if len(streams) != 1 || len(datagrams) > 1 || len(plain) > 1 {
 		for _, s := range socks {
 			s.Close()
 		}
-		return nil, fmt.Errorf("systemd passed %d stream and %d datagram sockets; the hub serves one of each at most (one ListenStream=, and one ListenDatagram= for HTTP/3, in the socket unit)", len(streams), len(datagrams))
+		return nil, fmt.Errorf("systemd passed %d stream, %d datagram and %d %q sockets; the hub serves one of each at most (one ListenStream=, and one ListenDatagram= for HTTP/3, in the socket unit; one ListenStream= in a unit with FileDescriptorName=%s for plain HTTP)", len(streams), len(datagrams), len(plain), httpSocketName, httpSocketName)
+	}
+	if len(plain) == 1 {
+		e.activatedHTTP = plain[0].Listener
 	}
 	if len(datagrams) == 1 {
 		e.activatedUDP = &datagrams[0]
@@ -157,6 +170,9 @@ func startEdge(ctx context.Context, cfg *serveConfig, store hub.Store, httpSrv *
 	if e.httpsPort != 0 {
 		publicPort = e.httpsPort
 	}
+	if e.activatedHTTP != nil && e.httpAddr != "off" {
+		e.httpAddr = e.activatedHTTP.Addr().String() // systemd's stands for --http-addr
+	}
 	closeH3 := func() {}
 	var certs *edge.Certs
 	if len(e.domains) > 0 {
@@ -182,6 +198,12 @@ func startEdge(ctx context.Context, cfg *serveConfig, store hub.Store, httpSrv *
 		stops = append(stops, func(context.Context) { certs.Stop() })
 		httpSrv.TLSConfig = certs.TLSConfig()
 	}
+	if e.activatedHTTP != nil {
+		if httpSrv.TLSConfig == nil || e.httpAddr == "off" {
+			stop(ctx)
+			return wait, usageErrorf("systemd passed a plain-HTTP socket (FileDescriptorName=%s): it redirects to HTTPS, which needs --domain or --tls-cert (and no --http-addr off)", httpSocketName)
+		}
+	}
 	if e.httpAddr != "" && e.httpAddr != "off" {
 		if httpSrv.TLSConfig == nil {
 			return wait, usageErrorf("--http-addr redirects to HTTPS: it needs --domain or --tls-cert")
@@ -190,10 +212,12 @@ func startEdge(ctx context.Context, cfg *serveConfig, store hub.Store, httpSrv *
 		if certs != nil {
 			h = certs.HTTPHandler(publicPort)
 		}
-		pln, err := net.Listen("tcp", e.httpAddr)
-		if err != nil {
-			stop(ctx)
-			return wait, fmt.Errorf("--http-addr: %w", err)
+		pln := e.activatedHTTP
+		if pln == nil {
+			if pln, err = net.Listen("tcp", e.httpAddr); err != nil {
+				stop(ctx)
+				return wait, fmt.Errorf("--http-addr: %w", err)
+			}
 		}
 		plain := &http.Server{
 			Handler:           h,

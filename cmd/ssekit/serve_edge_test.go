@@ -80,16 +80,18 @@ func TestTakeActivated(t *testing.T) {
 		t.Cleanup(func() { pc.Close() })
 		return systemd.Socket{Name: "ssekit", PacketConn: pc}
 	}
+	named := func(s systemd.Socket, name string) systemd.Socket { s.Name = name; return s }
 	var e edgeFlags
-	tcp, udp := stream(), datagram()
-	ln, err := e.takeActivated([]systemd.Socket{udp, tcp})
-	if err != nil || ln != tcp.Listener || e.activatedUDP == nil || e.activatedUDP.PacketConn != udp.PacketConn {
-		t.Fatalf("takeActivated(datagram, stream) = %v, %v, udp %v; want the stream socket and the datagram one for HTTP/3", ln, err, e.activatedUDP)
+	tcp, udp, plain := stream(), datagram(), named(stream(), "http")
+	ln, err := e.takeActivated([]systemd.Socket{udp, plain, tcp})
+	if err != nil || ln != tcp.Listener || e.activatedUDP == nil || e.activatedUDP.PacketConn != udp.PacketConn || e.activatedHTTP != plain.Listener {
+		t.Fatalf("takeActivated(datagram, http, stream) = %v, %v, udp %v, http %v; want the stream socket, the datagram one for HTTP/3, the one named http for plain HTTP", ln, err, e.activatedUDP, e.activatedHTTP)
 	}
 	for name, socks := range map[string][]systemd.Socket{
 		"two streams":   {stream(), stream()},
 		"two datagrams": {stream(), datagram(), datagram()},
 		"no stream":     {datagram()},
+		"two http":      {stream(), named(stream(), "http"), named(stream(), "http")},
 	} {
 		var e edgeFlags
 		if _, err := e.takeActivated(socks); err == nil || !strings.Contains(err.Error(), "ListenDatagram=") {
