@@ -233,7 +233,7 @@ func startEdge(ctx context.Context, cfg *serveConfig, store hub.Store, httpSrv *
 		log.Info("redirecting plain HTTP to HTTPS", "addr", pln.Addr().String())
 	}
 	if e.activatedUDP != nil && (httpSrv.TLSConfig == nil || !e.http3) {
-		log.Warn("systemd passed a datagram socket, but HTTP/3 is off (no TLS, or --http3=false): closing it", "name", e.activatedUDP.Name, "udp", e.activatedUDP.PacketConn.LocalAddr().String())
+		log.Info("systemd passed a datagram socket, but HTTP/3 is off (no TLS, or --http3=false): closing it", "name", e.activatedUDP.Name, "udp", e.activatedUDP.PacketConn.LocalAddr().String())
 		e.activatedUDP.Close()
 		e.activatedUDP = nil
 	}
