@@ -191,7 +191,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	// Under systemd socket activation (deploy/ssekit.socket) the listener
 	// is systemd's; its address stands for --addr everywhere, the
 	// loopback-only development key included.
-	ln, err := activatedListener()
+	ln, err := activatedListener(cfg)
 	if err != nil {
 		return err
 	}
@@ -314,7 +314,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	} else {
 		httpSrv.Protocols.SetUnencryptedHTTP2(true) // h2c with prior knowledge
 	}
-	edgeStopped, err := startEdge(ctx, cfg, httpSrv, ln, log) // serve_edge.go: --domain, --http-addr, --http3
+	edgeStopped, err := startEdge(ctx, cfg, store, httpSrv, ln, log) // serve_edge.go: --domain, --http-addr, --http3
 	if err != nil {
 		ln.Close()
 		return err
@@ -448,19 +448,14 @@ func (m *Main) serveAuth(cfg *serveConfig) (hub.Authenticator, []byte, error) {
 }
 
 // activatedListener returns the listening socket systemd passed in, or nil
-// when the hub was not socket-activated. The hub serves one address.
-func activatedListener() (net.Listener, error) {
-	ls, err := systemd.Listeners()
-	if err != nil || len(ls) <= 1 {
-		if len(ls) == 1 {
-			return ls[0], nil
-		}
+// when the hub was not socket-activated. The hub serves one address; a
+// datagram socket beside it (ListenDatagram=) is HTTP/3's (serve_edge.go).
+func activatedListener(cfg *serveConfig) (net.Listener, error) {
+	socks, err := systemd.Sockets()
+	if err != nil || len(socks) == 0 {
 		return nil, err
 	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return nil, fmt.Errorf("systemd passed %d sockets; the hub serves one (one ListenStream= in the socket unit)", len(ls))
+	return cfg.edge.takeActivated(socks) // serve_edge.go
 }
 
 // isLoopback reports whether addr (HOST:PORT) listens on loopback only.

@@ -14,6 +14,7 @@ import (
 	"github.com/ssekit/sse/internal/e2etest"
 	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/internal/redistest"
+	"github.com/ssekit/sse/store/natsjs/natsnode"
 )
 
 // h2Client speaks HTTP/2 over TLS to "localhost", trusting roots only.
@@ -142,6 +143,8 @@ func TestServeDomainRefusals(t *testing.T) {
 		{"bad challenge", []string{"--domain", "hub.example.com", "--acme-challenges", "dns-01"}, "dns-01"},
 		{"no challenge left", []string{"--domain", "hub.example.com", "--acme-challenges", "http-01", "--http-addr", "off"}, "no challenge left"},
 		{"redirect without TLS", []string{"--http-addr", "127.0.0.1:0"}, "needs --domain or --tls-cert"},
+		{"https-port without TLS", []string{"--https-port", "443"}, "needs --domain or --tls-cert"},
+		{"https-port out of range", []string{"--domain", "hub.example.com", "--https-port", "70000"}, "1 to 65535"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--jwt-key", testSecret, "--data-dir", t.TempDir()}, tc.args...)
@@ -186,5 +189,37 @@ func TestServeDomainClusterOnRedis(t *testing.T) {
 	waitCert(t, addrs[2], ca.Roots, nil)
 	if n := ca.Orders(); n != 1 {
 		t.Errorf("%d orders from two nodes; want 1", n)
+	}
+}
+
+// TestServeDomainClusterOnNATS: two hubs of a cluster on one NATS
+// JetStream, both with --domain, get the certificate from one order: they
+// keep it in a JetStream KV bucket under a lock both see
+// (internal/certnats).
+func TestServeDomainClusterOnNATS(t *testing.T) {
+	n, err := natsnode.Start(natsnode.Config{Listen: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Shutdown)
+	addrs := e2etest.FreeAddrs(t, 4)
+	_, tlsPort, _ := net.SplitHostPort(addrs[0])
+	_, httpPort, _ := net.SplitHostPort(addrs[1])
+	ca := acmetest.Start(t, acmetest.Options{HTTPPort: atoi(t, httpPort), TLSPort: atoi(t, tlsPort)})
+	args := func(httpAddr string) []string {
+		return []string{"--jwt-key", testSecret, "--allow-anonymous", "--data-dir", t.TempDir(), "--store", n.ClientURL(),
+			"--domain", "localhost", "--acme-directory", ca.Directory, "--acme-ca-root", ca.DirectoryCA, "--http-addr", httpAddr}
+	}
+	// As on Redis: the second node's ports are not those the CA
+	// validates, so only the shared storage gets it the certificate.
+	ssekit.Start(t, e2etest.HubSpec{Addr: addrs[0], Args: args(addrs[1])})
+	ssekit.Start(t, e2etest.HubSpec{Addr: addrs[2], Args: args(addrs[3])})
+	a := waitCert(t, addrs[0], ca.Roots, nil)
+	b := waitCert(t, addrs[2], ca.Roots, nil)
+	if n := ca.Orders(); n != 1 {
+		t.Errorf("%d orders from two nodes; want 1", n)
+	}
+	if a.SerialNumber.Cmp(b.SerialNumber) != 0 {
+		t.Errorf("the nodes serve different certificates (serials %v, %v); want the one ordered", a.SerialNumber, b.SerialNumber)
 	}
 }

@@ -59,7 +59,20 @@ func ListenH3(addr string, tlsConf *tls.Config, h http.Handler, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("edge: HTTP/3 on UDP %s: %w", addr, err)
 	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
+	return NewH3(pc, tlsConf, h, log)
+}
+
+// NewH3 is ListenH3 on a UDP socket already open (one systemd passed in,
+// ListenDatagram=). The H3 owns pc: Shutdown closes it, and so does a
+// failure here.
+func NewH3(pc net.PacketConn, tlsConf *tls.Config, h http.Handler, log *slog.Logger) (*H3, error) {
+	addr := pc.LocalAddr().String()
+	ua, ok := pc.LocalAddr().(*net.UDPAddr)
+	if !ok {
+		pc.Close()
+		return nil, fmt.Errorf("edge: HTTP/3 on %s: not a UDP socket", addr)
+	}
+	port := ua.Port
 	tc := tlsConf.Clone()
 	tc.MinVersion = tls.VersionTLS13 // QUIC is TLS 1.3 only
 	newConns := rate.NewLimiter(h3NewConnsPerSecond, h3NewConnsBurst)
@@ -79,6 +92,7 @@ func ListenH3(addr string, tlsConf *tls.Config, h http.Handler, log *slog.Logger
 	})
 	if err != nil {
 		tr.Close()
+		pc.Close()
 		return nil, fmt.Errorf("edge: HTTP/3 on UDP %s: %w", addr, err)
 	}
 	srv := &http3.Server{
@@ -89,6 +103,9 @@ func ListenH3(addr string, tlsConf *tls.Config, h http.Handler, log *slog.Logger
 	}
 	return &H3{srv: srv, pc: pc, tr: tr, ln: ln, port: port}, nil
 }
+
+// Addr is the UDP address served.
+func (s *H3) Addr() string { return s.pc.LocalAddr().String() }
 
 // Port is the UDP port served.
 func (s *H3) Port() int { return s.port }

@@ -18,8 +18,11 @@ import (
 const childEnv = "SYSTEMD_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
+	switch os.Getenv(childEnv) {
+	case "1":
 		os.Exit(child())
+	case "named":
+		os.Exit(namedChild())
 	}
 	os.Exit(m.Run())
 }
@@ -49,6 +52,99 @@ func child() int {
 	fmt.Fprintf(c, "served %d\n", len(ls))
 	c.Close()
 	return 0
+}
+
+// namedChild takes a stream and a datagram socket with their names, and
+// answers one connection on each with what it found.
+func namedChild() int {
+	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+	socks, err := Sockets()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if len(socks) != 2 || socks[0].Listener == nil || socks[1].PacketConn == nil {
+		fmt.Fprintf(os.Stderr, "got %+v; want a listener, then a datagram socket\n", socks)
+		return 1
+	}
+	c, err := socks[0].Listener.Accept()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Fprintf(c, "stream %s\n", socks[0].Name)
+	c.Close()
+	buf := make([]byte, 64)
+	_, from, err := socks[1].PacketConn.ReadFrom(buf)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	socks[1].PacketConn.WriteTo([]byte("datagram "+socks[1].Name), from)
+	return 0
+}
+
+// TestSocketsNamesStreamAndDatagram: a socket unit with ListenStream= and
+// ListenDatagram= (HTTP/3 beside HTTPS) passes both, named by
+// FileDescriptorName=; each comes out as its kind, with its name.
+func TestSocketsNamesStreamAndDatagram(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	lf, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	pf, err := pc.(*net.UDPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=named", "LISTEN_FDS=2", "LISTEN_PID=self", "LISTEN_FDNAMES=web:h3")
+	cmd.ExtraFiles = []*os.File{lf, pf} // fds 3 and 4
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	c, err := net.DialTimeout("tcp", l.Addr().String(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if err != nil || line != "stream web\n" {
+		t.Fatalf("the stream socket answered %q, %v; want \"stream web\"", line, err)
+	}
+	u, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.SetDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 64)
+	// The child reads its datagram socket only after the stream one;
+	// a datagram sent before then waits in the socket's buffer.
+	u.Write([]byte("hello"))
+	n, err := u.Read(buf)
+	if err != nil || string(buf[:n]) != "datagram h3" {
+		t.Fatalf("the datagram socket answered %q, %v; want \"datagram h3\"", buf[:n], err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
 }
 
 func TestListenersServesThePassedSocket(t *testing.T) {

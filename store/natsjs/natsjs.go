@@ -909,3 +909,8 @@ var (
 	_ hub.HealthChecker = (*Store)(nil)
 	_ hub.BatchAppender = (*Store)(nil)
 )
+
+// JetStream is the store's JetStream context, for what else a hub keeps
+// on the same NATS (its certificates: internal/certnats). It lives as long
+// as the store.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
