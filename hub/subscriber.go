@@ -90,13 +90,13 @@ type Subscriber struct {
 	mu         sync.Mutex
 	replay     []byte             // guarded by mu; replayed events (at most about a page), ahead of queue
 	queue      []queued           // guarded by mu; live events, allocated on first use
-	replaying  bool               // guarded by mu; live events wait, unannounced
 	stopReplay context.CancelFunc // guarded by mu; ends a replay reading its pages
 	replayMax  uint64             // guarded by mu; highest Seq the replay read
 	liveMax    uint64             // guarded by mu; highest Seq enqueued live
 	// lastLiveOnly is the last live-only update (Seq 0) queued, so that one
 	// reaching s through two selectors is queued once. guarded by mu
 	lastLiveOnly *Update
+	replaying    bool  // guarded by mu; live events wait, unannounced
 	notified     bool  // guarded by mu; Notify called since the last Drain
 	ended        bool  // guarded by mu; no more events will be queued
 	err          error // guarded by mu; why the hub ended it

@@ -62,7 +62,7 @@ type pooled struct {
 	// pending bytes since the last verdict (behindFor, plus the current
 	// stretch from behindSince) and the bytes it accepted meanwhile.
 	pending     []byte
-	behindSince time.Time // zero: nothing pending
+	behindSince time.Duration // monoSince of the stall's start; 0: nothing pending
 	behindFor   time.Duration
 	behindBytes int64
 	retryPause  time.Duration
@@ -248,18 +248,18 @@ const (
 // caught up and then idled is judged on the time it was behind. Called
 // with c.writeMu held.
 func (p *writerPool) tooSlowLocked(c *subConn, n int, now time.Time) bool {
-	if c.behindSince.IsZero() {
-		c.behindSince = now
+	if c.behindSince == 0 {
+		c.behindSince = monoSince(now)
 	}
 	c.behindBytes += int64(n)
-	behind := c.behindFor + now.Sub(c.behindSince)
+	behind := c.behindFor + monoSince(now) - c.behindSince
 	if behind < p.writeTimeout {
 		return false
 	}
 	if c.behindBytes == 0 || float64(c.behindBytes) < float64(p.minRate)*behind.Seconds() {
 		return true
 	}
-	c.behindSince, c.behindFor, c.behindBytes = now, 0, 0 // a new window
+	c.behindSince, c.behindFor, c.behindBytes = monoSince(now), 0, 0 // a new window
 	return false
 }
 
@@ -267,12 +267,19 @@ func (p *writerPool) tooSlowLocked(c *subConn, n int, now time.Time) bool {
 // has nothing pending until its next stall. Called with c.writeMu held.
 func (c *pooled) caughtUpLocked(n int, now time.Time) {
 	c.pending, c.retryPause = nil, 0
-	if !c.behindSince.IsZero() {
-		c.behindFor += now.Sub(c.behindSince)
+	if c.behindSince != 0 {
+		c.behindFor += monoSince(now) - c.behindSince
 		c.behindBytes += int64(n)
-		c.behindSince = time.Time{}
+		c.behindSince = 0
 	}
 }
+
+// monoEpoch anchors monoSince: an offset from it is 8 bytes in every
+// pooled connection where a time.Time is 24.
+var monoEpoch = time.Now()
+
+// monoSince is t as a monotonic offset from monoEpoch, never 0.
+func monoSince(t time.Time) time.Duration { return max(t.Sub(monoEpoch), 0) + 1 }
 
 // serve writes everything queued for c in one write.
 func (p *writerPool) serve(c *subConn, buf []byte) []byte {
@@ -354,7 +361,7 @@ func (p *writerPool) tick() {
 			p.connsMu.Lock()
 			for _, c := range p.conns {
 				switch {
-				case !c.expires.IsZero() && now.After(c.expires):
+				case c.expires != 0 && now.UnixNano() > c.expires:
 					expired = append(expired, c)
 				case p.heartbeat > 0 && c.lastWrite.Load() <= idleSince:
 					due = append(due, c)

@@ -54,8 +54,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := &subConn{remote: client}
-	if claims != nil {
-		c.expires = claims.ExpiresAt
+	if claims != nil && !claims.ExpiresAt.IsZero() {
+		c.expires = claims.ExpiresAt.UnixNano()
 	}
 	sub, info, err := s.hub.Subscribe(r.Context(), hub.SubscribeRequest{
 		Selectors: params.selectors,
@@ -221,8 +221,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, c *subConn,
 		heartbeat = t.C
 	}
 	var expiry <-chan time.Time
-	if !c.expires.IsZero() {
-		t := time.NewTimer(time.Until(c.expires))
+	if c.expires != 0 {
+		t := time.NewTimer(time.Until(time.Unix(0, c.expires)))
 		defer t.Stop()
 		expiry = t.C
 	}
@@ -318,7 +318,7 @@ func (s *Server) endConn(c *subConn, reason string) {
 type subConn struct {
 	sub     *hub.Subscriber
 	remote  string
-	expires time.Time // zero: the token never expires (or no token)
+	expires int64 // unix nanoseconds; 0: the token never expires (or no token)
 
 	wake    func()      // set before started; schedules a write
 	started atomic.Bool // wake may be called
