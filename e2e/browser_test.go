@@ -59,16 +59,7 @@ func browserResumesAfterRestart(t *testing.T, extraArgs []string, newClient func
 			t.Fatalf("the page came over %q (%v); want h2", proto, err)
 		}
 	}
-	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`
-		window.got = []; window.opens = 0; window.errors = 0;
-		window.es = new EventSource("/.well-known/mercure?topic=browser");
-		es.onopen = () => { window.opens++; };
-		es.onerror = () => { window.errors++; };
-		es.onmessage = (e) => { window.got.push(e.lastEventId + " " + e.data); };
-	`)); err != nil {
-		t.Fatal(err)
-	}
-	browsertest.WaitFor(t, ctx, `window.opens === 1`, 30*time.Second)
+	browsertest.OpenEventSource(t, ctx, "/.well-known/mercure?topic=browser")
 
 	mustPublish(t, c, h.URL(), "browser", "b-1", "one")
 	mustPublish(t, c, h.URL(), "browser", "b-2", "two")

@@ -36,16 +36,7 @@ func TestBrowserHTTP3(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(h.Base()+"/")); err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`
-		window.got = []; window.opens = 0; window.errors = 0;
-		window.es = new EventSource("/.well-known/mercure?topic=browser-h3");
-		es.onopen = () => { window.opens++; };
-		es.onerror = () => { window.errors++; };
-		es.onmessage = (e) => { window.got.push(e.lastEventId + " " + e.data); };
-	`)); err != nil {
-		t.Fatal(err)
-	}
-	browsertest.WaitFor(t, ctx, `window.opens === 1`, 30*time.Second)
+	browsertest.OpenEventSource(t, ctx, "/.well-known/mercure?topic=browser-h3")
 	proto, err := chromedp.Run(ctx, chromedp.Evaluate[string](`performance.getEntriesByType("navigation")[0].nextHopProtocol`))
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ package browsertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,24 @@ func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 		removeAll(profile, 10*time.Second)
 	})
 	return ctx
+}
+
+// OpenEventSource opens an EventSource on url in the page as window.es,
+// counting its opens in window.opens and its errors in window.errors and
+// keeping what it receives in window.got as "id data" strings, and waits
+// for it to open.
+func OpenEventSource(t testing.TB, ctx context.Context, url string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`
+		window.got = []; window.opens = 0; window.errors = 0;
+		window.es = new EventSource(%q);
+		es.onopen = () => { window.opens++; };
+		es.onerror = () => { window.errors++; };
+		es.onmessage = (e) => { window.got.push(e.lastEventId + " " + e.data); };
+	`, url))); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, ctx, `window.opens === 1`, 30*time.Second)
 }
 
 // WaitFor waits until the JavaScript expression is truthy in the page, or
