@@ -203,8 +203,8 @@ type Store struct {
 	cpUrgent     bool          // someone waits: checkpoint now, no delay
 	failed       error         // a log or checkpoint failure: appends refused from then on
 
-	cpWake chan struct{} // cap 1: the tail has updates, or closing
-	cpStop atomic.Bool   // the committer has finished: checkpoint all and return
+	cpWake           chan struct{} // cap 1: the tail has updates, or closing
+	cpStop           atomic.Bool   // the committer has finished: checkpoint all and return
 	checkpointerDone chan struct{}
 	// ret is the per-topic retention index (SetRetention), used by the
 	// committer; nil without rules.
