@@ -9,8 +9,8 @@
 // so concurrent publishers share a sync instead of queueing for one each,
 // and a lone publisher waits for a single sync with no added delay. A
 // checkpointer goroutine writes the logged updates into the bolt file in
-// the background, in fully synced transactions (every few milliseconds or
-// thousand updates), and then truncates the log: bbolt syncs twice per
+// the background, in fully synced transactions (every 100 ms, or at once
+// past 2048 updates), and then truncates the log: bbolt syncs twice per
 // transaction, and now that cost is shared by a checkpoint's updates
 // rather than paid by every group commit. The logged updates not yet in
 // the bolt file are held in memory, bounded (publishers wait for a
@@ -149,7 +149,7 @@ const (
 	// checkpointEvery is the tail length that starts a checkpoint at once;
 	// a shorter tail is checkpointed checkpointDelay after it began.
 	checkpointEvery = 2048
-	checkpointDelay = 20 * time.Millisecond
+	checkpointDelay = 100 * time.Millisecond
 )
 
 // Store is a hub.Store in a bbolt file. It is safe for concurrent use.

@@ -118,13 +118,12 @@ func closeWAL(fs [2]*os.File) error {
 	return errors.Join(errs...)
 }
 
-// truncateWAL empties a log file durably.
-func truncateWAL(f *os.File) error {
-	if err := f.Truncate(0); err != nil {
-		return err
-	}
-	return fdatasync(f)
-}
+// truncateWAL empties a log file. It is not synced: the next group
+// commit's fdatasync of this file makes its new size durable with the new
+// records, and should a crash undo the truncation, what the file held is
+// in the bolt file (recovery skips records at or below its sequence, and
+// a stale record after the new ones breaks the Seq chain, ending it).
+func truncateWAL(f *os.File) error { return f.Truncate(0) }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
