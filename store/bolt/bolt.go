@@ -16,7 +16,9 @@
 // the bolt file are held in memory, bounded (publishers wait for a
 // checkpoint rather than the tail growing); After first waits for the
 // checkpoint of everything committed when it was called, so it reads the
-// bolt file alone.
+// bolt file alone. The log is two files beside the bolt file (PATH.wal0,
+// PATH.wal1): a copy of a data dir taken while the hub runs needs all
+// three, as the bolt file alone may lag what was acknowledged.
 //
 // The file holds two buckets:
 //
