@@ -145,7 +145,8 @@ const storeFormat = 3
 // Bounds of the log's tail held in memory, and when it is checkpointed.
 const (
 	// maxTail and maxTailBytes bound the updates logged but not yet in
-	// the bolt file; a commit waits for a checkpoint beyond them.
+	// the bolt file; a commit waits for a checkpoint beyond them (so the
+	// tail may pass them by one group commit, at most MaxBatch requests).
 	maxTail      = 8192
 	maxTailBytes = 16 << 20
 	// checkpointEvery is the tail length that starts a checkpoint at once;
@@ -153,6 +154,9 @@ const (
 	checkpointEvery = 2048
 	checkpointDelay = 100 * time.Millisecond
 )
+
+// tailLimit is maxTail, read by Open; tests lower it to make commits wait.
+var tailLimit = maxTail
 
 // Store is a hub.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
@@ -200,6 +204,7 @@ type Store struct {
 	tmu          sync.Mutex
 	tail         []logged
 	tailBytes    int
+	maxTail      int           // tailLimit when opened
 	checkpointed uint64        // the last Seq in the bolt file
 	cpDone       chan struct{} // closed (and replaced) after each checkpoint
 	cpUrgent     bool          // someone waits: checkpoint now, no delay
@@ -320,6 +325,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	s.seen = map[string]struct{}{}
+	s.maxTail = tailLimit
 	s.cpDone = make(chan struct{})
 	s.cpWake = make(chan struct{}, 1)
 	s.checkpointerDone = make(chan struct{})
@@ -711,7 +717,7 @@ func (s *Store) waitRoom() error {
 			s.tmu.Unlock()
 			return err
 		}
-		if len(s.tail) < maxTail && s.tailBytes < maxTailBytes {
+		if len(s.tail) < s.maxTail && s.tailBytes < maxTailBytes {
 			s.tmu.Unlock()
 			return nil
 		}

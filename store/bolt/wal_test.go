@@ -130,3 +130,27 @@ func TestLogRetention(t *testing.T) {
 	appendIDs(t, s, "a") // evicted: its id is free again
 	s.stats(t)
 }
+
+// TestTailFullWaits: with the tail at its bound, commits wait for the
+// checkpointer instead of the tail growing; every append is acknowledged,
+// in order, the tail never past the bound after a commit.
+func TestTailFullWaits(t *testing.T) {
+	defer func(n int) { tailLimit = n }(tailLimit)
+	tailLimit = 3
+	s := openStore(t, tempPath(t), Config{HistorySize: -1})
+	var want []string
+	for i := range 20 {
+		id := string(rune('a' + i))
+		appendIDs(t, s, id)
+		want = append(want, id)
+		s.tmu.Lock()
+		n := len(s.tail)
+		s.tmu.Unlock()
+		if n > 3 {
+			t.Fatalf("tail %d after append %d; want at most 3", n, i)
+		}
+	}
+	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, want) {
+		t.Fatalf("history = %v; want %v", got, want)
+	}
+}
