@@ -661,14 +661,15 @@ func (s *Store) check(r *request, now time.Time) error {
 			dup = ok && s.live(seq, now)
 		}
 		if dup {
+			for _, v := range r.us[:i] { // nothing of a refused request is taken
+				delete(s.seen, v.ID)
+			}
 			if r.batch {
 				return &hub.BatchError{Index: i, Err: hub.ErrDuplicateID}
 			}
 			return hub.ErrDuplicateID
 		}
-	}
-	for _, u := range r.us {
-		s.seen[u.ID] = struct{}{}
+		s.seen[u.ID] = struct{}{} // a batch repeating an id is refused too
 	}
 	return nil
 }

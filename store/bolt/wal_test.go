@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"os"
 	"reflect"
 	"testing"
@@ -152,5 +153,20 @@ func TestTailFullWaits(t *testing.T) {
 	}
 	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, want) {
 		t.Fatalf("history = %v; want %v", got, want)
+	}
+}
+
+// TestBatchRepeatingID: a batch naming one id twice is refused at the
+// second, nothing of it stored, and its ids stay free.
+func TestBatchRepeatingID(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{})
+	us := []*hub.Update{{ID: "p"}, {ID: "q"}, {ID: "p"}}
+	var be *hub.BatchError
+	if err := s.AppendBatch(context.Background(), us); !errors.As(err, &be) || be.Index != 2 || !errors.Is(be.Err, hub.ErrDuplicateID) {
+		t.Fatalf("AppendBatch(p q p): %v; want BatchError{2, ErrDuplicateID}", err)
+	}
+	appendIDs(t, s, "p", "q")
+	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, []string{"p", "q"}) {
+		t.Fatalf("history = %v; want [p q]", got)
 	}
 }
