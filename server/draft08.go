@@ -474,7 +474,7 @@ func isUnreserved(c byte) bool {
 // removeDotSegments is RFC 3986 section 5.2.4 for an absolute path: "."
 // segments are dropped and ".." drops the segment before it.
 func removeDotSegments(p string) string {
-	if !strings.Contains(p, ".") {
+	if !strings.Contains(p, "/.") { // a dot-segment follows a slash
 		return p
 	}
 	segs := strings.Split(p, "/")[1:]

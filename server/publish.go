@@ -57,9 +57,13 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header()["Content-Type"] = textPlain // no canonicalisation, no slice per answer
 	io.WriteString(w, id)
 }
+
+// textPlain is the publish answer's Content-Type, shared (net/http only
+// reads header values).
+var textPlain = []string{"text/plain; charset=utf-8"}
 
 // publisher checks what every publish request needs before its body is
 // read: the hub is not shutting down, and the request has a valid

@@ -194,7 +194,8 @@ type Server struct {
 	limits      *subscriberLimits
 	publishRate *rateLimiter
 	cors        corsPolicy
-	link        string // the discovery Link header value (metadata.go)
+	link        string   // the discovery Link header value (metadata.go)
+	linkValue   []string // {link}, the header's value shared by every answer
 
 	bodies sync.Pool // *bytes.Buffer: publish bodies being parsed
 
@@ -269,6 +270,7 @@ func New(cfg Config) (*Server, error) {
 		cors:   cors,
 		link:   discoveryLink(cfg.HubURL),
 	}
+	s.linkValue = []string{s.link}
 	s.bodies.New = func() any { return new(bytes.Buffer) }
 	if cfg.PublishRate > 0 {
 		s.publishRate = newRateLimiter(cfg.PublishRate, cfg.PublishBurst)
@@ -312,7 +314,13 @@ func (s *Server) routes() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.cors.apply(w, r)
 	// Discovery: every answer names the hub, as Mercure resources do.
-	w.Header().Add("Link", s.link)
+	// One shared value, set without Add's canonicalisation and slice:
+	// net/http only reads it, and a later Add or Set replaces the slice.
+	if h := w.Header(); h["Link"] == nil {
+		h["Link"] = s.linkValue
+	} else {
+		h.Add("Link", s.link)
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -1,13 +1,24 @@
 // Package bolt is the hub's embedded durable store: the update history in
 // one bbolt file, for a single hub node.
 //
-// An Append returns only after the transaction holding the update is
-// committed, and bbolt fsyncs on commit, so an acknowledged publish survives
-// a crash or kill -9. Appends are committed in groups: one committer
-// goroutine takes every Append waiting at that moment and writes them in one
-// transaction, so concurrent publishers share an fsync instead of queueing
-// for one each, and a lone publisher waits for a single fsync with no added
-// delay.
+// An Append returns only after the update is on disk: in the write-ahead
+// log beside the bolt file (wal.go), written and fdatasynced once per group
+// commit, so an acknowledged publish survives kill -9 and power loss.
+// Appends are committed in groups: one committer goroutine takes every
+// Append waiting at that moment and logs them with one write and one sync,
+// so concurrent publishers share a sync instead of queueing for one each,
+// and a lone publisher waits for a single sync with no added delay. A
+// checkpointer goroutine writes the logged updates into the bolt file in
+// the background, in fully synced transactions (every 100 ms, or at once
+// past 2048 updates), and then truncates the log: bbolt syncs twice per
+// transaction, and now that cost is shared by a checkpoint's updates
+// rather than paid by every group commit. The logged updates not yet in
+// the bolt file are held in memory, bounded (publishers wait for a
+// checkpoint rather than the tail growing); After first waits for the
+// checkpoint of everything committed when it was called, so it reads the
+// bolt file alone. The log is two files beside the bolt file (PATH.wal0,
+// PATH.wal1): a copy of a data dir taken while the hub runs needs all
+// three, as the bolt file alone may lag what was acknowledged.
 //
 // The file holds two buckets:
 //
@@ -36,6 +47,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,8 +137,26 @@ var (
 const initialMmapSize = 64 << 20
 
 // storeFormat is the version of the bucket layout, kept in meta/format.
-// Format 1 had the id index in an ids bucket; 2 keeps it in memory.
-const storeFormat = 2
+// Format 1 had the id index in an ids bucket; 2 keeps it in memory; 3
+// adds the write-ahead log (the bolt file alone may lag the acknowledged
+// history, so an older ssekit must not open it).
+const storeFormat = 3
+
+// Bounds of the log's tail held in memory, and when it is checkpointed.
+const (
+	// maxTail and maxTailBytes bound the updates logged but not yet in
+	// the bolt file; a commit waits for a checkpoint beyond them (so the
+	// tail may pass them by one group commit, at most MaxBatch requests).
+	maxTail      = 8192
+	maxTailBytes = 16 << 20
+	// checkpointEvery is the tail length that starts a checkpoint at once;
+	// a shorter tail is checkpointed checkpointDelay after it began.
+	checkpointEvery = 2048
+	checkpointDelay = 100 * time.Millisecond
+)
+
+// tailLimit is maxTail, read by Open; tests lower it to make commits wait.
+var tailLimit = maxTail
 
 // Store is a hub.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
@@ -148,15 +178,41 @@ type Store struct {
 	// after it: updates committed before Subscribe are history, for After.
 	committed atomic.Uint64
 
-	// ids is the id index of the committed, retained history: update ID →
-	// Seq. Only the committer writes it (after a commit succeeds, under
-	// imu), so the committer reads it without imu; After reads it under
-	// imu.RLock.
+	// ids is the id index of the committed, retained history (logged or
+	// in the bolt file): update ID → Seq. The committer adds to it after
+	// a group commit is synced, the checkpointer deletes what retention
+	// dropped after its transaction committed; both under imu, and the
+	// committer's and After's reads take imu.RLock.
 	imu sync.RWMutex
 	ids map[string]uint64
-	// tx is the committer's view of the index inside its open
-	// transaction, applied to ids only once that transaction committed.
-	tx indexTx
+	// seen is the committer's set of the ids of the group it is
+	// committing, kept from one commit to the next, cleared.
+	seen map[string]struct{}
+	// lastSeq is the last Seq given out; committer only (and Open).
+	lastSeq uint64
+	// replayed is how many log records Open wrote into the bolt file.
+	replayed int
+
+	// wmu guards wal and walCur: the committer writes and syncs the
+	// current file under it, the checkpointer switches files under it.
+	wmu    sync.Mutex
+	wal    [2]*os.File
+	walCur int
+
+	// tmu guards the tail: the updates logged but not yet in the bolt
+	// file, in Seq order, and what tells the waiters about checkpoints.
+	tmu          sync.Mutex
+	tail         []logged
+	tailBytes    int
+	maxTail      int           // tailLimit when opened
+	checkpointed uint64        // the last Seq in the bolt file
+	cpDone       chan struct{} // closed (and replaced) after each checkpoint
+	cpUrgent     bool          // someone waits: checkpoint now, no delay
+	failed       error         // a log or checkpoint failure: appends refused from then on
+
+	cpWake           chan struct{} // cap 1: the tail has updates, or closing
+	cpStop           atomic.Bool   // the committer has finished: checkpoint all and return
+	checkpointerDone chan struct{}
 	// ret is the per-topic retention index (SetRetention), used by the
 	// committer; nil without rules.
 	ret atomic.Pointer[hub.Retention]
@@ -175,6 +231,12 @@ type Store struct {
 	closeOnce sync.Once
 	closeDone chan struct{} // closed when shutdown has finished
 	closeErr  error         // set before closeDone is closed
+}
+
+// logged is one update of the tail: in the log, not yet in the bolt file.
+type logged struct {
+	u   *hub.Update // the committer's copy, for retention rules
+	val []byte      // its encoding, as bolt stores it
 }
 
 // request is one Append or AppendBatch waiting for the committer.
@@ -253,9 +315,75 @@ func Open(path string, cfg Config) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	if s.wal, err = openWAL(path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.recover(); err != nil {
+		closeWAL(s.wal)
+		db.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	s.seen = map[string]struct{}{}
+	s.maxTail = tailLimit
+	s.cpDone = make(chan struct{})
+	s.cpWake = make(chan struct{}, 1)
+	s.checkpointerDone = make(chan struct{})
 	go s.committer()
+	go s.checkpointer()
 	go s.dispatcher()
 	return s, nil
+}
+
+// recover writes the log's records past the bolt file's sequence into
+// the bolt file, in Seq order and in one synced transaction, then empties
+// both log files. A gap ends the replay: what follows it was never
+// acknowledged (each group commit's sync covers every earlier record).
+func (s *Store) recover() error {
+	base := s.committed.Load()
+	recs := map[uint64][]byte{}
+	for _, f := range s.wal {
+		err := readWAL(f, func(seq uint64, val []byte) {
+			if seq > base {
+				recs[seq] = val
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("log: %w", err)
+		}
+	}
+	var tail []logged
+	for seq := base + 1; ; seq++ {
+		val, ok := recs[seq]
+		if !ok {
+			break
+		}
+		u, err := updatecodec.Decode(val, seq)
+		if err != nil {
+			break // cannot be: its checksum held
+		}
+		tail = append(tail, logged{u: u, val: val})
+	}
+	if len(tail) > 0 {
+		s.imu.Lock()
+		for _, l := range tail {
+			s.ids[l.u.ID] = l.u.Seq
+		}
+		s.imu.Unlock()
+		if err := s.checkpointLogged(tail); err != nil {
+			return err
+		}
+		s.committed.Store(tail[len(tail)-1].u.Seq)
+		s.replayed = len(tail)
+	}
+	for _, f := range s.wal {
+		if err := truncateWAL(f); err != nil {
+			return fmt.Errorf("log: %w", err)
+		}
+	}
+	s.lastSeq = s.committed.Load()
+	s.checkpointed = s.lastSeq
+	return nil
 }
 
 // initBuckets creates the buckets of a new file, checks the format of an
@@ -285,8 +413,10 @@ func initBuckets(tx *bbolt.Tx) error {
 			return err
 		}
 		return meta.Put(keyFormat, u64(storeFormat))
+	case 2: // the same buckets; the log beside the file is new (and empty)
+		return meta.Put(keyFormat, u64(storeFormat))
 	default:
-		return fmt.Errorf("%w: version %d (this ssekit reads %d and migrates 1)", ErrFormat, f, storeFormat)
+		return fmt.Errorf("%w: version %d (this ssekit reads %d and migrates 1 and 2)", ErrFormat, f, storeFormat)
 	}
 }
 
@@ -304,49 +434,29 @@ func (s *Store) load(tx *bbolt.Tx) error {
 		}
 		s.ids[string(id)] = binary.BigEndian.Uint64(k)
 	}
-	s.tx = indexTx{base: s.ids, add: map[string]uint64{}, del: map[string]uint64{}}
 	return nil
 }
 
-// indexTx is the id index as the committer's open transaction sees it:
-// base (the committed index) with add and del applied. Its maps are kept
-// from one commit to the next, cleared, so a commit allocates none.
-type indexTx struct {
-	base     map[string]uint64
-	add, del map[string]uint64
+// indexTx collects the ids a write transaction's retention deleted, to be
+// dropped from the id index once that transaction committed (each only if
+// the index still points at that Seq: a later update may have reused an id
+// whose first update expired).
+type indexTx struct{ del []idSeq }
+
+type idSeq struct {
+	id  string
+	seq uint64
 }
 
-// get returns the Seq of id, as of the open transaction.
-func (x *indexTx) get(id string) (uint64, bool) {
-	if seq, ok := x.add[id]; ok {
-		return seq, true
-	}
-	seq, ok := x.base[id]
-	if ok && x.del[id] == seq {
-		return 0, false
-	}
-	return seq, ok
-}
+func (x *indexTx) remove(id string, seq uint64) { x.del = append(x.del, idSeq{id, seq}) }
 
-func (x *indexTx) put(id string, seq uint64) { x.add[id] = seq }
-
-// remove drops id from the index if it points at seq (a later update may
-// have reused an id whose first update expired).
-func (x *indexTx) remove(id string, seq uint64) {
-	if cur, ok := x.add[id]; ok {
-		if cur == seq {
-			delete(x.add, id)
+// apply drops the collected ids from ids; the caller holds imu.
+func (x *indexTx) apply(ids map[string]uint64) {
+	for _, d := range x.del {
+		if cur, ok := ids[d.id]; ok && cur == d.seq {
+			delete(ids, d.id)
 		}
-		return
 	}
-	if cur, ok := x.base[id]; ok && cur == seq {
-		x.del[id] = seq
-	}
-}
-
-func (x *indexTx) reset() {
-	clear(x.add)
-	clear(x.del)
 }
 
 // Append records u, durably: it returns nil only after the transaction that
@@ -472,115 +582,322 @@ func (s *Store) committer() {
 	}
 }
 
-// commit writes batch in one transaction, then delivers and acknowledges.
+// commit logs batch with one write and one sync, then hands it to the
+// dispatcher and the checkpointer and acknowledges it.
 func (s *Store) commit(batch []*request) {
 	now := time.Unix(0, s.now().UnixNano()) // no monotonic reading, as decoded
-	s.tx.reset()
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		s.tx.reset() // a previous attempt's changes do not carry over
-		return s.appendTx(tx, batch, now)
-	})
-	if err == nil && (len(s.tx.add) > 0 || len(s.tx.del) > 0) {
-		s.imu.Lock()
-		for id, seq := range s.tx.del {
-			if s.ids[id] == seq {
-				delete(s.ids, id)
+	err := s.waitRoom()
+	var slab []byte
+	var added []*hub.Update
+	var tail []logged
+	if err == nil {
+		size := 0
+		for _, r := range batch {
+			for _, u := range r.us {
+				size += walHeader + updatecodec.EncodedSize(u)
 			}
 		}
-		for id, seq := range s.tx.add {
-			s.ids[id] = seq
-		}
-		s.imu.Unlock()
-	}
-	var added []*hub.Update
-	for _, r := range batch {
-		switch {
-		case err != nil && r.err == nil:
-			r.err = fmt.Errorf("bolt: commit: %w", err)
-		case r.err == nil:
+		// One buffer for the batch's records; the tail's values are
+		// slices of it, which bolt copies at the checkpoint. Its size is
+		// an upper bound; were it exceeded, append would move on to a new
+		// array while the earlier slices stay valid.
+		slab = make([]byte, 0, size)
+		clear(s.seen)
+		for _, r := range batch {
+			r.err = s.check(r, now)
+			if r.err != nil {
+				continue
+			}
+			for _, u := range r.us {
+				s.lastSeq++
+				u.Seq, u.Time = s.lastSeq, now
+				start := len(slab)
+				slab = appendWALHeader(slab, u.Seq)
+				slab = updatecodec.Append(slab, u)
+				sealWALRecord(slab, start)
+				tail = append(tail, logged{u: u, val: slab[start+walHeader : len(slab) : len(slab)]})
+			}
 			added = append(added, r.us...)
 		}
 	}
-	if len(added) > 0 {
+	if err == nil && len(tail) > 0 {
+		err = s.log(slab, tail)
+	}
+	for _, r := range batch {
+		if err != nil && r.err == nil {
+			r.err = err
+		}
+	}
+	if err == nil && len(added) > 0 {
+		s.imu.Lock()
+		for _, u := range added {
+			s.ids[u.ID] = u.Seq
+		}
+		s.imu.Unlock()
 		s.committed.Store(added[len(added)-1].Seq)
 		s.dispatch(added)
+		s.kickCheckpointer()
 	}
 	for _, r := range batch {
 		close(r.done)
 	}
 }
 
-// appendTx stores the batch's updates in tx, assigning Seq and Time, and
-// applies retention. A request that cannot be stored gets its own error and
-// does not fail the others.
-func (s *Store) appendTx(tx *bbolt.Tx, batch []*request, now time.Time) error {
-	ups, ids, meta := tx.Bucket(bucketUpdates), &s.tx, tx.Bucket(bucketMeta)
+// check refuses a request whose caller has gone or that repeats a
+// retained id (of the history or earlier in this group), recording its
+// ids in s.seen when it is accepted.
+func (s *Store) check(r *request, now time.Time) error {
+	if err := r.ctx.Err(); err != nil {
+		return err // the caller has gone; do not store what it gave up on
+	}
+	// Every id is checked before any is taken, so a refused batch leaves
+	// nothing behind.
+	for i, u := range r.us {
+		_, dup := s.seen[u.ID]
+		if !dup {
+			s.imu.RLock()
+			seq, ok := s.ids[u.ID]
+			s.imu.RUnlock()
+			dup = ok && s.live(seq, now)
+		}
+		if dup {
+			for _, v := range r.us[:i] { // nothing of a refused request is taken
+				delete(s.seen, v.ID)
+			}
+			if r.batch {
+				return &hub.BatchError{Index: i, Err: hub.ErrDuplicateID}
+			}
+			return hub.ErrDuplicateID
+		}
+		s.seen[u.ID] = struct{}{} // a batch repeating an id is refused too
+	}
+	return nil
+}
+
+// live reports whether the update with Seq seq is still retained at now:
+// in the tail or the bolt file, and not past its age (an expired id may be
+// published again before a checkpoint deletes it). Only a repeated id
+// asks, so it costs the usual publish nothing.
+func (s *Store) live(seq uint64, now time.Time) bool {
+	expired := func(t time.Time) bool {
+		return s.cfg.MaxAge > 0 && t.Before(now.Add(-s.cfg.MaxAge))
+	}
+	s.tmu.Lock()
+	if len(s.tail) > 0 && seq >= s.tail[0].u.Seq {
+		i := int(seq - s.tail[0].u.Seq) // the tail's Seqs are consecutive
+		var u *hub.Update
+		if i < len(s.tail) {
+			u = s.tail[i].u
+		}
+		s.tmu.Unlock()
+		return u != nil && !expired(u.Time) && !s.retainedExpired(u, now)
+	}
+	s.tmu.Unlock()
+	live := true // on a read error, refuse the id rather than repeat it
+	_ = s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketUpdates).Get(u64(seq))
+		if v == nil {
+			live = false
+			return nil
+		}
+		t, err := updatecodec.PeekTime(v)
+		if err == nil {
+			live = !expired(t) && !s.expiredByRule(v, seq, now)
+		}
+		return nil
+	})
+	return live
+}
+
+// waitRoom waits while the tail is full, for the checkpointer to empty it.
+func (s *Store) waitRoom() error {
+	for {
+		s.tmu.Lock()
+		if s.failed != nil {
+			err := s.failed
+			s.tmu.Unlock()
+			return err
+		}
+		if len(s.tail) < s.maxTail && s.tailBytes < maxTailBytes {
+			s.tmu.Unlock()
+			return nil
+		}
+		s.cpUrgent = true
+		done := s.cpDone
+		s.tmu.Unlock()
+		s.kickCheckpointer()
+		<-done
+	}
+}
+
+// log writes a group's records to the current log file and syncs it, then
+// adds them to the tail. A failure is final: the file may hold part of
+// the group, so no later group could be appended after it safely.
+func (s *Store) log(slab []byte, tail []logged) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	f := s.wal[s.walCur]
+	_, err := f.Write(slab)
+	if err == nil {
+		err = fdatasync(f)
+	}
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if err != nil {
+		s.failed = fmt.Errorf("bolt: log: %w", err)
+		return s.failed
+	}
+	s.tail = append(s.tail, tail...)
+	for _, l := range tail {
+		s.tailBytes += len(l.val)
+	}
+	return nil
+}
+
+func (s *Store) kickCheckpointer() {
+	select {
+	case s.cpWake <- struct{}{}:
+	default:
+	}
+}
+
+// checkpointer writes the tail into the bolt file: at once when it is
+// long or someone waits, else checkpointDelay after it began, so that a
+// checkpoint's two syncs are shared by many group commits. It returns
+// once the committer has finished and the tail is empty.
+func (s *Store) checkpointer() {
+	defer close(s.checkpointerDone)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		<-s.cpWake
+		s.tmu.Lock()
+		urgent := s.cpUrgent || len(s.tail) >= checkpointEvery
+		s.tmu.Unlock()
+		if !urgent && !s.cpStop.Load() {
+			timer.Reset(checkpointDelay)
+			select {
+			case <-timer.C:
+			case <-s.cpWake:
+				timer.Stop()
+			}
+		}
+		err := s.checkpoint()
+		s.tmu.Lock()
+		if err != nil && s.failed == nil {
+			s.failed = err
+		}
+		empty := len(s.tail) == 0 || s.failed != nil
+		s.tmu.Unlock()
+		if s.cpStop.Load() && empty {
+			return
+		}
+		if !empty {
+			s.kickCheckpointer()
+		}
+	}
+}
+
+// checkpoint writes the tail into the bolt file in one synced transaction
+// and truncates the log file that held it. Appends meanwhile go to the
+// other log file.
+func (s *Store) checkpoint() error {
+	s.wmu.Lock()
+	s.tmu.Lock()
+	snap := s.tail[:len(s.tail):len(s.tail)]
+	failed := s.failed
+	s.tmu.Unlock()
+	if len(snap) == 0 || failed != nil {
+		s.wmu.Unlock()
+		s.finishCheckpoint(0, 0)
+		return nil
+	}
+	old := s.wal[s.walCur]
+	s.walCur ^= 1 // emptied by the previous checkpoint
+	s.wmu.Unlock()
+
+	if err := s.checkpointLogged(snap); err != nil {
+		s.finishCheckpoint(0, 0)
+		return err
+	}
+	if err := truncateWAL(old); err != nil {
+		s.finishCheckpoint(len(snap), 0)
+		return fmt.Errorf("bolt: log: %w", err)
+	}
+	s.finishCheckpoint(len(snap), snap[len(snap)-1].u.Seq)
+	return nil
+}
+
+// finishCheckpoint drops n checkpointed updates from the tail and wakes
+// whoever waits for a checkpoint.
+func (s *Store) finishCheckpoint(n int, last uint64) {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	if n > 0 {
+		for _, l := range s.tail[:n] {
+			s.tailBytes -= len(l.val)
+		}
+		s.tail = append([]logged(nil), s.tail[n:]...)
+		if last > 0 {
+			s.checkpointed = last
+		}
+	}
+	s.cpUrgent = false
+	close(s.cpDone)
+	s.cpDone = make(chan struct{})
+}
+
+// checkpointLogged writes tail (consecutive Seqs, after the bolt file's
+// last) into the bolt file in one transaction, applying retention, and
+// then drops what retention deleted from the id index.
+func (s *Store) checkpointLogged(tail []logged) error {
+	now := time.Unix(0, s.now().UnixNano())
+	var ids indexTx
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		ids.del = ids.del[:0] // a previous attempt's changes do not carry over
+		return s.checkpointTx(tx, &ids, tail, now)
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: checkpoint: %w", err)
+	}
+	if len(ids.del) > 0 {
+		s.imu.Lock()
+		ids.apply(s.ids)
+		s.imu.Unlock()
+	}
+	return nil
+}
+
+// checkpointTx stores tail's updates in tx and applies retention.
+func (s *Store) checkpointTx(tx *bbolt.Tx, ids *indexTx, tail []logged, now time.Time) error {
+	ups, meta := tx.Bucket(bucketUpdates), tx.Bucket(bucketMeta)
 	st := stats{count: getU64(meta, keyCount), bytes: getU64(meta, keyBytes)}
 
-	// Expire first, so an expired id can be published again.
 	if s.cfg.MaxAge > 0 {
 		cutoff := now.Add(-s.cfg.MaxAge)
 		if err := trim(ups, ids, &st, func(t time.Time) bool { return t.Before(cutoff) }); err != nil {
 			return err
 		}
 	}
-	// The batch's keys and values share one buffer, which bbolt may
-	// reference until the commit: one allocation per batch, not two per
-	// update. Its size is an upper bound, and if it were exceeded append
-	// would move on to a new array while the earlier slices stay valid.
-	size := 0
-	for _, r := range batch {
-		for _, u := range r.us {
-			size += 8 + updatecodec.EncodedSize(u)
-		}
-	}
-	slab := make([]byte, 0, size)
-	carve := func(start int) []byte { return slab[start:len(slab):len(slab)] }
+	// The keys share one buffer, which bbolt may reference until the
+	// commit; the values are the log records' (the tail keeps them).
+	keys := make([]byte, 0, 8*len(tail))
 	// Keys are Seqs, increasing: they append to the last page, which is
 	// then filled completely rather than split in half.
 	ups.FillPercent = 1
-	for _, r := range batch {
-		r.err = nil // a previous attempt's error does not carry over
-		if err := r.ctx.Err(); err != nil {
-			r.err = err // the caller has gone; do not store what it gave up on
-			continue
+	for _, l := range tail {
+		start := len(keys)
+		keys = binary.BigEndian.AppendUint64(keys, l.u.Seq)
+		if err := ups.Put(keys[start:len(keys):len(keys)], l.val); err != nil {
+			return err
 		}
-		// Every id is checked before anything is put, so a refused batch
-		// leaves nothing behind (earlier requests' ids are already in the
-		// index).
-		for i, u := range r.us {
-			if _, dup := ids.get(u.ID); dup {
-				r.err = hub.ErrDuplicateID
-				if r.batch {
-					r.err = &hub.BatchError{Index: i, Err: hub.ErrDuplicateID}
-				}
-				break
-			}
-		}
-		if r.err != nil {
-			continue
-		}
-		for _, u := range r.us {
-			seq, err := ups.NextSequence()
-			if err != nil {
-				return err
-			}
-			u.Seq, u.Time = seq, now
-			start := len(slab)
-			slab = binary.BigEndian.AppendUint64(slab, seq)
-			key := carve(start)
-			start = len(slab)
-			slab = updatecodec.Append(slab, u)
-			val := carve(start)
-			if err := ups.Put(key, val); err != nil {
-				return err
-			}
-			ids.put(u.ID, seq)
-			st.count++
-			st.bytes += entrySize(len(u.ID), len(val))
-		}
+		st.count++
+		st.bytes += entrySize(len(l.u.ID), len(l.val))
 	}
-	if err := s.retain(ups, ids, &st, batch, now); err != nil {
+	if err := ups.SetSequence(tail[len(tail)-1].u.Seq); err != nil {
+		return err
+	}
+	if err := s.retain(ups, ids, &st, tail, now); err != nil {
 		return err
 	}
 	if s.limit > 0 && st.count > uint64(s.limit) {
@@ -710,6 +1027,9 @@ func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.P
 	expired := func(t time.Time) bool { return s.cfg.MaxAge > 0 && t.Before(cutoff) }
 	now := s.now()
 
+	if err := s.waitCheckpoint(ctx, s.committed.Load()); err != nil {
+		return hub.Page{}, err
+	}
 	var p hub.Page
 	err := s.view(func(tx *bbolt.Tx) error {
 		ups := tx.Bucket(bucketUpdates)
@@ -770,6 +1090,35 @@ func (s *Store) After(ctx context.Context, from hub.Cursor, maxBytes int) (hub.P
 	return p, nil
 }
 
+// waitCheckpoint waits until the bolt file holds every update up to seq:
+// After reads the bolt file alone. A checkpoint asked for starts at once,
+// and every reader waiting meanwhile shares it.
+func (s *Store) waitCheckpoint(ctx context.Context, seq uint64) error {
+	for {
+		s.tmu.Lock()
+		if s.checkpointed >= seq {
+			s.tmu.Unlock()
+			return nil
+		}
+		if s.failed != nil {
+			err := s.failed
+			s.tmu.Unlock()
+			return err
+		}
+		s.cpUrgent = true
+		done := s.cpDone
+		s.tmu.Unlock()
+		s.kickCheckpointer()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.checkpointerDone:
+			return hub.ErrStoreClosed
+		}
+	}
+}
+
 // view runs a read transaction, mapping a closed database to
 // hub.ErrStoreClosed.
 func (s *Store) view(fn func(*bbolt.Tx) error) error {
@@ -815,6 +1164,9 @@ func (s *Store) shutdown() {
 	default:
 	}
 	<-s.committerDone
+	s.cpStop.Store(true)
+	s.kickCheckpointer()
+	<-s.checkpointerDone
 
 	s.dmu.Lock()
 	s.dclosed = true
@@ -826,6 +1178,9 @@ func (s *Store) shutdown() {
 	<-s.dispatcherDone
 
 	if err := s.db.Close(); err != nil {
+		s.closeErr = fmt.Errorf("bolt: close: %w", err)
+	}
+	if err := closeWAL(s.wal); err != nil && s.closeErr == nil {
 		s.closeErr = fmt.Errorf("bolt: close: %w", err)
 	}
 }

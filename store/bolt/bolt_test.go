@@ -333,6 +333,10 @@ func TestRetentionByBytes(t *testing.T) {
 func (s *Store) stats(t testing.TB) stats {
 	t.Helper()
 	var st stats
+	// The updates in the log's tail are in the index, not yet in the file.
+	if err := s.waitCheckpoint(context.Background(), s.committed.Load()); err != nil {
+		t.Fatal(err)
+	}
 	err := s.view(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		st = stats{count: getU64(meta, keyCount), bytes: getU64(meta, keyBytes)}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -99,6 +100,63 @@ func TestMigrateFormat1(t *testing.T) {
 	}
 }
 
+// writeFormat2 writes a file as format 2 left it: format 1's buckets
+// without ids, meta with format 2, and no log beside it.
+func writeFormat2(t *testing.T, path string, ids ...string) {
+	t.Helper()
+	writeFormat1(t, path, ids...)
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket(bucketIDsV1); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyFormat, u64(2))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigrateFormat2: a format-2 data dir opens as format 3, its history
+// intact (replay, duplicates, Seqs continuing), and an update appended
+// after the migration is in the log and, after a reopen, in the file.
+func TestMigrateFormat2(t *testing.T) {
+	path := tempPath(t)
+	writeFormat2(t, path, "a", "b", "c")
+
+	s := openStore(t, path, Config{HistorySize: 3})
+	if got, found := history(t, s, "a"); !found || !reflect.DeepEqual(got, []string{"b", "c"}) {
+		t.Fatalf("After(a) = %v, %v; want [b c], true", got, found)
+	}
+	if err := s.Append(context.Background(), &hub.Update{ID: "b"}); !errors.Is(err, hub.ErrDuplicateID) {
+		t.Fatalf("Append(b): %v; want ErrDuplicateID", err)
+	}
+	if seqs := appendIDs(t, s, "d"); seqs[0] != 4 {
+		t.Fatalf("seq of d = %d; want 4", seqs[0])
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, path, Config{HistorySize: 3})
+	if got, found := history(t, s, ""); !found || !reflect.DeepEqual(got, []string{"b", "c", "d"}) {
+		t.Fatalf("history after reopen = %v; want [b c d]", got)
+	}
+	s.stats(t)
+	err := s.view(func(tx *bbolt.Tx) error {
+		if f := getU64(tx.Bucket(bucketMeta), keyFormat); f != storeFormat {
+			t.Errorf("format = %d; want %d", f, storeFormat)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestOpenNewerFormat: a file of a format this version does not know is
 // refused with ErrFormat naming the version, and left untouched.
 func TestOpenNewerFormat(t *testing.T) {
@@ -112,15 +170,15 @@ func TestOpenNewerFormat(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return meta.Put(keyFormat, binary.BigEndian.AppendUint64(nil, 3))
+		return meta.Put(keyFormat, binary.BigEndian.AppendUint64(nil, storeFormat+1))
 	})
 	db.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(path, Config{})
-	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "version 3") {
-		t.Fatalf("Open: %v; want ErrFormat naming version 3", err)
+	if want := fmt.Sprintf("version %d", storeFormat+1); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open: %v; want ErrFormat naming %s", err, want)
 	}
 }
 

@@ -71,11 +71,20 @@ func killChild(path string) {
 // kills it with SIGKILL mid-stream, and checks that every update the child
 // saw acknowledged is in the reopened store, in order, and that Seq
 // continues after the highest one.
+//
+// The kills fall at different points of the log's life: with a short tail
+// in the log only, and past checkpointEvery, where a checkpoint (bolt's
+// transaction, then the log's truncation) is likely under way.
 func TestKill9KeepsAcknowledged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
-	const wantAcks = 500
+	for _, n := range []int{500, checkpointEvery + 300} {
+		t.Run(fmt.Sprintf("acks=%d", n), func(t *testing.T) { kill9KeepsAcknowledged(t, n) })
+	}
+}
+
+func kill9KeepsAcknowledged(t *testing.T, wantAcks int) {
 	path := tempPath(t)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), killChildEnv+"="+path)
@@ -167,8 +176,8 @@ func TestKill9KeepsAcknowledged(t *testing.T) {
 		lastAcked[g] = seq
 		maxAcked = max(maxAcked, seq)
 	}
-	t.Logf("%d acknowledged before the kill, %d stored (highest acknowledged seq %d, highest stored %d)",
-		len(acks), len(stored), maxAcked, last)
+	t.Logf("%d acknowledged before the kill, %d stored, %d of them replayed from the log (highest acknowledged seq %d, highest stored %d)",
+		len(acks), len(stored), s.replayed, maxAcked, last)
 
 	u := &hub.Update{ID: "after-kill"}
 	if err := s.Append(context.Background(), u); err != nil {

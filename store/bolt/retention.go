@@ -28,11 +28,10 @@ func (s *Store) SetRetention(rules []hub.RetentionRule) error {
 		return hub.ErrStoreClosed
 	}
 	now := time.Unix(0, s.now().UnixNano())
+	var ids indexTx
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		ups, meta := tx.Bucket(bucketUpdates), tx.Bucket(bucketMeta)
-		// The committer is not in a transaction while this one holds
-		// bbolt's writer lock, so it reads no index meanwhile.
-		ids := &indexTx{base: s.ids, add: map[string]uint64{}, del: map[string]uint64{}}
+		ids.del = ids.del[:0]
 		st := stats{count: getU64(meta, keyCount), bytes: getU64(meta, keyBytes)}
 		var drops []uint64
 		c := ups.Cursor()
@@ -44,7 +43,7 @@ func (s *Store) SetRetention(rules []hub.RetentionRule) error {
 			r.Add(u, now, func(seq uint64) { drops = append(drops, seq) })
 		}
 		for _, seq := range drops {
-			if err := dropSeq(ups, ids, &st, seq); err != nil {
+			if err := dropSeq(ups, &ids, &st, seq); err != nil {
 				return err
 			}
 		}
@@ -56,15 +55,13 @@ func (s *Store) SetRetention(rules []hub.RetentionRule) error {
 		}
 		// Applied before the commit (a failed one leaves those ids
 		// unknown, resolved as cursors like expired ones), under imu for
-		// After and the committer's own apply.
+		// After and the committer.
 		s.imu.Lock()
-		for id, seq := range ids.del {
-			if s.ids[id] == seq {
-				delete(s.ids, id)
-			}
-		}
+		ids.apply(s.ids)
 		s.imu.Unlock()
-		// Writes are serialised: the committer's next transaction sees it.
+		// Writes are serialised: the checkpointer's next transaction
+		// sees it. The updates still in the log's tail are given to r
+		// by that checkpoint.
 		s.ret.Store(r)
 		return nil
 	})
@@ -74,7 +71,7 @@ func (s *Store) SetRetention(rules []hub.RetentionRule) error {
 // A transaction that then fails leaves their Seqs in the index: deleting a
 // Seq that is not there does nothing, so at worst a topic keeps one fewer
 // for a while.
-func (s *Store) retain(ups *bbolt.Bucket, ids *indexTx, st *stats, batch []*request, now time.Time) error {
+func (s *Store) retain(ups *bbolt.Bucket, ids *indexTx, st *stats, tail []logged, now time.Time) error {
 	r := s.ret.Load()
 	if r == nil {
 		return nil
@@ -85,13 +82,8 @@ func (s *Store) retain(ups *bbolt.Bucket, ids *indexTx, st *stats, batch []*requ
 			err = dropSeq(ups, ids, st, seq)
 		}
 	}
-	for _, req := range batch {
-		if req.err != nil {
-			continue
-		}
-		for _, u := range req.us {
-			r.Add(u, now, drop)
-		}
+	for _, l := range tail {
+		r.Add(l.u, now, drop)
 	}
 	return err
 }
