@@ -422,7 +422,13 @@ const publishRetryWait = 50 * time.Millisecond
 // subject is the subject of the update with the given id.
 func (s *Store) subject(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return s.prefix + base64.RawURLEncoding.EncodeToString(sum[:16])
+	var h [22]byte // base64 of 16 bytes, unpadded
+	base64.RawURLEncoding.Encode(h[:], sum[:16])
+	var b strings.Builder // one allocation: the subject
+	b.Grow(len(s.prefix) + len(h))
+	b.WriteString(s.prefix)
+	b.Write(h[:])
+	return b.String()
 }
 
 // Append publishes u to the stream and returns after the stream
