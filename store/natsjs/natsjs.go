@@ -57,6 +57,14 @@
 // recovers with no gap once NATS is back. Healthy reports whether the
 // stream answers, for the hub's readiness.
 //
+// AppendBatch is one JetStream atomic batch (ADR-50, nats-server 2.12 or
+// later; Open sets the stream's AllowAtomicPublish, so a stream made
+// before is updated in place): all of a batch is stored, at consecutive
+// sequences, or none, and the same expected-last-subject-sequence check
+// refuses a batch with a retained id as a whole. JetStream commits at most
+// 1,000 messages per atomic batch by default (Config.MaxBatch): a longer
+// batch is refused, never split.
+//
 // Retention is the stream's own: Config.HistorySize (max messages),
 // MaxBytes and MaxAge, oldest dropped first.
 package natsjs
