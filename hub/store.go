@@ -190,7 +190,7 @@ type HealthChecker interface {
 
 // BatchAppender is implemented by stores that append many updates in one
 // operation (bolt: one transaction; memory: one lock; Redis: one script;
-// NATS: asynchronous publishes acknowledged together). The hub's
+// NATS: one JetStream atomic batch). The hub's
 // PublishBatch uses it, and AppendBatch falls back on one Append per
 // update for a store without it.
 type BatchAppender interface {
@@ -202,9 +202,8 @@ type BatchAppender interface {
 	// none of the batch is stored, visible to After, or delivered. An
 	// error that is not a *BatchError (ErrStoreClosed, ErrStoreUnavailable
 	// wrapped, ctx's error) concerns the whole batch: as with Append, when
-	// it means the reply was lost the batch may or may not be stored.
-	// (natsjs checks the ids before publishing, so only an id taken by
-	// another publisher at the same moment can leave part of a batch.)
+	// it means the reply was lost the batch may or may not be stored
+	// (all of it or none).
 	AppendBatch(ctx context.Context, us []*Update) error
 }
 

@@ -66,14 +66,17 @@ func runNode(spec string) int {
 // procNode is a NATS node in a process of its own.
 type procNode struct {
 	*e2etest.Process
-	url, cluster, name string
+	url, cluster, name, storeDir string
 }
 
 // startProcNode runs a node in a child process and waits until it is
-// ready.
+// ready. An empty ns.StoreDir is a new one (a node started again on a
+// killed one's gets its name and data back).
 func startProcNode(t *testing.T, ns nodeSpec) *procNode {
 	t.Helper()
-	ns.StoreDir = t.TempDir()
+	if ns.StoreDir == "" {
+		ns.StoreDir = t.TempDir()
+	}
 	spec, _ := json.Marshal(ns)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), nodeEnv+"="+string(spec))
@@ -88,7 +91,7 @@ func startProcNode(t *testing.T, ns nodeSpec) *procNode {
 	if len(f) < 4 || f[0] != "ready" {
 		t.Fatalf("nats node %s: %s", ns.Name, out)
 	}
-	return &procNode{Process: p, url: f[1], cluster: f[2], name: f[3]}
+	return &procNode{Process: p, url: f[1], cluster: f[2], name: f[3], storeDir: ns.StoreDir}
 }
 
 // consumerNodes returns, for every consumer of the stream, the name of the

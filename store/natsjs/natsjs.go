@@ -57,11 +57,20 @@
 // recovers with no gap once NATS is back. Healthy reports whether the
 // stream answers, for the hub's readiness.
 //
+// AppendBatch is one JetStream atomic batch (ADR-50, nats-server 2.12 or
+// later; Open sets the stream's AllowAtomicPublish, so a stream made
+// before is updated in place): all of a batch is stored, at consecutive
+// sequences, or none, and the same expected-last-subject-sequence check
+// refuses a batch with a retained id as a whole. JetStream commits at most
+// 1,000 messages per atomic batch by default (Config.MaxBatch): a longer
+// batch is refused, never split.
+//
 // Retention is the stream's own: Config.HistorySize (max messages),
 // MaxBytes and MaxAge, oldest dropped first.
 package natsjs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -77,6 +86,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/internal/fanout"
@@ -93,6 +103,13 @@ const (
 	// DefaultPublishTimeout bounds an Append (including its retries while
 	// the stream elects a leader) when Config.PublishTimeout is zero.
 	DefaultPublishTimeout = 5 * time.Second
+	// DefaultMaxBatch is Config.MaxBatch when zero: the NATS server's
+	// default max_batch_size, the most messages of one atomic batch.
+	DefaultMaxBatch = 1000
+	// DefaultMaxBatchesInFlight is Config.MaxBatchesInFlight when zero:
+	// three hub nodes at this stay under the server's 50 open atomic
+	// batches per stream.
+	DefaultMaxBatchesInFlight = 16
 	// DefaultOpenTimeout is how long Open keeps trying to reach NATS and
 	// create the stream when Config.OpenTimeout is zero.
 	DefaultOpenTimeout = 30 * time.Second
@@ -143,6 +160,17 @@ type Config struct {
 	// stream (a cluster starting up has no JetStream quorum for a few
 	// seconds). Zero means DefaultOpenTimeout.
 	OpenTimeout time.Duration
+
+	// MaxBatch is the most updates AppendBatch stores as one atomic
+	// batch; a longer batch is refused (it would not be all-or-nothing).
+	// It must not exceed the NATS server's jetstream max_batch_size
+	// (1,000 by default). Zero means DefaultMaxBatch.
+	MaxBatch int
+	// MaxBatchesInFlight bounds this store's atomic batches open on the
+	// stream at once (the server refuses more than 50 per stream, from
+	// every hub node together); more wait. Zero means
+	// DefaultMaxBatchesInFlight.
+	MaxBatchesInFlight int
 
 	// Name is the client connection's name, shown by the NATS server's
 	// monitoring. Empty means "ssekit".
@@ -199,6 +227,9 @@ type Store struct {
 
 	// ret applies per-topic retention rules (SetRetention).
 	ret retention
+
+	// batchSlots bounds the atomic batches open at once (AppendBatch).
+	batchSlots chan struct{}
 }
 
 // Open connects to NATS, creates the stream (or updates its limits to
@@ -226,6 +257,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = DefaultPublishTimeout
 	}
+	if cfg.MaxBatch < 0 || cfg.MaxBatchesInFlight < 0 {
+		return nil, fmt.Errorf("%w: negative MaxBatch or MaxBatchesInFlight", ErrInvalidConfig)
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.MaxBatchesInFlight == 0 {
+		cfg.MaxBatchesInFlight = DefaultMaxBatchesInFlight
+	}
 	if cfg.OpenTimeout <= 0 {
 		cfg.OpenTimeout = DefaultOpenTimeout
 	}
@@ -240,6 +280,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		stream: cfg.Stream,
 		prefix: "ssekit." + cfg.Stream + ".u.",
 		log:    cfg.Logger,
+
+		batchSlots: make(chan struct{}, cfg.MaxBatchesInFlight),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -314,6 +356,8 @@ func (s *Store) streamConfig() jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.cfg.Replicas,
 		AllowDirect: true,
+		// AppendBatch's atomic batches (nats-server 2.12 or later).
+		AllowAtomicPublish: true,
 	}
 }
 
@@ -330,6 +374,10 @@ func (s *Store) createStream(ctx context.Context) (uint64, error) {
 			info, err = st.Info(actx)
 		}
 		cancel()
+		if err == nil && !info.Config.AllowAtomicPublish {
+			// A server before 2.12 drops the setting it does not know.
+			return 0, fmt.Errorf("natsjs: stream %s: the NATS server did not enable atomic batch publish (allow_atomic), which batches need: use nats-server 2.12 or later", s.stream)
+		}
 		if err == nil {
 			return info.State.LastSeq, nil
 		}
@@ -382,7 +430,13 @@ const publishRetryWait = 50 * time.Millisecond
 // subject is the subject of the update with the given id.
 func (s *Store) subject(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return s.prefix + base64.RawURLEncoding.EncodeToString(sum[:16])
+	var h [22]byte // base64 of 16 bytes, unpadded
+	base64.RawURLEncoding.Encode(h[:], sum[:16])
+	var b strings.Builder // one allocation: the subject
+	b.Grow(len(s.prefix) + len(h))
+	b.WriteString(s.prefix)
+	b.Write(h[:])
+	return b.String()
 }
 
 // Append publishes u to the stream and returns after the stream
@@ -403,24 +457,80 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	c.Time = time.Now()
 	msg := &nats.Msg{
 		Subject: s.subject(u.ID),
-		Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}},
+		Header:  appendHeader,
 		Data:    updatecodec.Append(make([]byte, 0, updatecodec.EncodedSize(&c)), &c),
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
-	ack, err := s.js.PublishMsg(pctx, msg,
-		jetstream.WithRetryWait(publishRetryWait), jetstream.WithRetryAttempts(int(s.cfg.PublishTimeout/publishRetryWait)+1))
+	seq, err := s.publish(pctx, msg)
 	if err != nil {
 		return s.publishError(ctx, err)
 	}
-	u.Seq, u.Time = ack.Sequence, c.Time
+	u.Seq, u.Time = seq, c.Time
+	s.noteAppended(seq)
+	return nil
+}
+
+// appendHeader is every Append's header: its id's subject must be empty.
+// One map for all: nothing writes it (nats.go only encodes a request's
+// header).
+var appendHeader = nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}
+
+// publish sends msg to the stream and returns the sequence the stream's
+// acknowledgement gives it, sending it again while no stream leader
+// answers (no responders: an election) until ctx ends.
+func (s *Store) publish(ctx context.Context, msg *nats.Msg) (uint64, error) {
 	for {
-		old := s.appended.Load()
-		if old >= ack.Sequence || s.appended.CompareAndSwap(old, ack.Sequence) {
-			break
+		resp, err := s.nc.RequestMsgWithContext(ctx, msg)
+		if errors.Is(err, nats.ErrNoResponders) {
+			select {
+			case <-ctx.Done():
+				return 0, fmt.Errorf("%w: %w", err, ctx.Err())
+			case <-time.After(publishRetryWait):
+				continue
+			}
+		}
+		if err != nil {
+			return 0, err
+		}
+		return parseAck(resp.Data)
+	}
+}
+
+// parseAck returns the sequence of a publish acknowledgement,
+// {"stream":"S","seq":N…}, read without encoding/json (whose Unmarshal
+// was half the client's CPU of an Append); an error response, or
+// anything else, goes through encoding/json.
+func parseAck(data []byte) (uint64, error) {
+	const prefix, field = `{"stream":"`, `","seq":`
+	if bytes.HasPrefix(data, []byte(prefix)) && !bytes.Contains(data, []byte(`"error"`)) {
+		if i := bytes.Index(data, []byte(field)); i >= len(prefix) && bytes.IndexByte(data[len(prefix):i], '"') < 0 {
+			var seq uint64
+			j := i + len(field)
+			k := j
+			for ; k < len(data) && data[k] >= '0' && data[k] <= '9' && k-j < 19; k++ {
+				seq = seq*10 + uint64(data[k]-'0')
+			}
+			if k > j && k < len(data) && (data[k] == ',' || data[k] == '}') && seq > 0 {
+				return seq, nil
+			}
 		}
 	}
-	return nil
+	var ack struct {
+		Error  *jetstream.APIError `json:"error"`
+		Stream string              `json:"stream"`
+		Seq    uint64              `json:"seq"`
+	}
+	if err := json.Unmarshal(data, &ack); err != nil {
+		return 0, fmt.Errorf("natsjs: publish acknowledgement: %w", err)
+	}
+	switch {
+	case ack.Error != nil:
+		return 0, ack.Error
+	case ack.Stream == "" || ack.Seq == 0:
+		return 0, fmt.Errorf("natsjs: publish acknowledgement without a sequence: %.100q", data)
+	}
+	return ack.Seq, nil
 }
 
 // ready says why an append cannot start now: the store closed, ctx ended,
@@ -438,17 +548,28 @@ func (s *Store) ready(ctx context.Context) error {
 	return nil
 }
 
-// batchLookups is how many id lookups AppendBatch has in flight at once.
-const batchLookups = 8
-
-// AppendBatch publishes us asynchronously, in order, and returns once the
-// stream acknowledged every one (see hub.BatchAppender): one round trip
-// for the batch, not one per update. JetStream has no atomic publish that
-// also checks each subject is free, so the ids are looked up first (in
-// parallel) and a batch with a retained id is refused before anything is
-// published; only an id taken by another publisher in between, or NATS
-// failing mid-batch, can leave part of a batch stored (the error then
-// names the first update not acknowledged).
+// AppendBatch appends us as one JetStream atomic batch (ADR-50, the
+// stream's AllowAtomicPublish): the stream stores all of them, at
+// consecutive sequences, or none (see hub.BatchAppender). Each message
+// carries the same Nats-Expected-Last-Subject-Sequence: 0 as Append's, so
+// an id already retained makes the server refuse the whole batch; the
+// error then names the first such update (looked up only on that path).
+//
+// The updates before the last are published without a reply subject (the
+// server stages them and answers nothing), the last one commits the batch
+// and is the one request: a batch costs one round trip and one
+// acknowledgement. A batch the server abandoned (a leader change or a
+// dropped connection mid-batch: "batch is incomplete"), or refused for
+// having too many batches open on the stream, stored nothing and is sent
+// again under a new batch id until Config.PublishTimeout; a lost commit
+// acknowledgement is, as for Append, an ErrStoreUnavailable after which
+// the batch may or may not be stored.
+//
+// A batch longer than Config.MaxBatch (JetStream's limit on one atomic
+// batch, 1,000 by default) is refused with an error wrapping
+// hub.ErrInvalidUpdate before anything is sent: splitting it would not be
+// all-or-nothing. At most Config.MaxBatchesInFlight batches of this store
+// are open on the stream at once (the server allows 50 per stream).
 func (s *Store) AppendBatch(ctx context.Context, us []*hub.Update) error {
 	if len(us) == 0 {
 		return nil
@@ -456,53 +577,166 @@ func (s *Store) AppendBatch(ctx context.Context, us []*hub.Update) error {
 	if err := hub.CheckBatchIDs(us); err != nil {
 		return err
 	}
-	if err := s.ready(ctx); err != nil {
-		return err
+	if len(us) > s.cfg.MaxBatch {
+		return fmt.Errorf("natsjs: %w: a batch of %d updates: JetStream stores at most %d updates atomically (the NATS server's max_batch_size); send smaller batches", hub.ErrInvalidUpdate, len(us), s.cfg.MaxBatch)
 	}
-	if err := s.checkFree(ctx, us); err != nil {
+	if err := s.ready(ctx); err != nil {
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
+	select {
+	case s.batchSlots <- struct{}{}:
+		defer func() { <-s.batchSlots }()
+	case <-pctx.Done():
+		return s.publishError(ctx, pctx.Err())
+	}
 	now := time.Now()
-	futures := make([]jetstream.PubAckFuture, len(us))
+	size := 0
+	for _, u := range us {
+		c := *u
+		c.Time = now
+		size += updatecodec.EncodedSize(&c)
+	}
+	// One buffer for every body: the client copies each into its
+	// outgoing buffer as it publishes.
+	buf := make([]byte, 0, size)
+	msgs := make([]nats.Msg, len(us))
 	for i, u := range us {
 		c := *u
 		c.Time = now
-		msg := &nats.Msg{
-			Subject: s.subject(u.ID),
-			Header:  nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}},
-			Data:    updatecodec.Append(make([]byte, 0, updatecodec.EncodedSize(&c)), &c),
+		off := len(buf)
+		buf = updatecodec.Append(buf, &c)
+		msgs[i] = nats.Msg{Subject: s.subject(u.ID), Data: buf[off:len(buf):len(buf)]}
+		if limit := s.nc.MaxPayload(); int64(len(msgs[i].Data))+batchHeaderBytes > limit {
+			return &hub.BatchError{Index: i, Err: fmt.Errorf("natsjs: %w: update of %d bytes over the NATS server's max_payload (%d)", hub.ErrInvalidUpdate, len(msgs[i].Data), limit)}
 		}
-		f, err := s.js.PublishMsgAsync(msg)
-		if err != nil {
-			return s.batchPublishError(ctx, i, err)
-		}
-		futures[i] = f
 	}
-	var top uint64
-	for i, f := range futures {
+	for wait := publishRetryWait; ; wait = min(2*wait, 500*time.Millisecond) {
+		last, err := s.publishBatch(pctx, msgs)
+		if err == nil {
+			first := last - uint64(len(us)) + 1
+			for i, u := range us {
+				u.Seq, u.Time = first+uint64(i), now
+			}
+			s.noteAppended(last)
+			return nil
+		}
+		if !batchRetryable(err) {
+			return s.batchError(ctx, us, err)
+		}
+		s.log.Debug("natsjs: batch not stored, sending it again", "updates", len(us), "err", err)
 		select {
-		case ack := <-f.Ok():
-			us[i].Seq, us[i].Time = ack.Sequence, now
-			top = max(top, ack.Sequence)
-		case err := <-f.Err():
-			return s.batchPublishError(ctx, i, err)
 		case <-pctx.Done():
-			return s.batchPublishError(ctx, i, pctx.Err())
+			return s.publishError(ctx, fmt.Errorf("%w (last try: %w)", pctx.Err(), err))
+		case <-time.After(wait):
+		}
+		if err := s.ready(ctx); err != nil {
+			return err
 		}
 	}
-	for {
-		old := s.appended.Load()
-		if old >= top || s.appended.CompareAndSwap(old, top) {
-			break
-		}
-	}
-	return nil
 }
 
-// checkFree refuses a batch with an id already retained, naming the first.
-func (s *Store) checkFree(ctx context.Context, us []*hub.Update) error {
+// Headers of an atomic batch's messages (ADR-50).
+const (
+	batchIDHeader     = "Nats-Batch-Id"
+	batchSeqHeader    = "Nats-Batch-Sequence"
+	batchCommitHeader = "Nats-Batch-Commit"
+	// batchHeaderBytes bounds the encoded headers of a batch message.
+	batchHeaderBytes = 160
+)
+
+// JetStream's error codes for atomic batches that nats.go does not name.
+const (
+	errCodeBatchIncomplete jetstream.ErrorCode = 10176
+	errCodeBatchDisabled   jetstream.ErrorCode = 10174
+	errCodeBatchTooLarge   jetstream.ErrorCode = 10199
+	errCodeBatchInflight   jetstream.ErrorCode = 10210
+)
+
+// publishBatch sends msgs as one atomic batch under a new id and returns
+// the stream sequence of the last (the batch's are consecutive). One
+// header map serves every message: PublishMsg encodes it before
+// returning, so it is rewritten for the next.
+func (s *Store) publishBatch(ctx context.Context, msgs []nats.Msg) (last uint64, err error) {
+	id := nuid.Next()
+	hdr := nats.Header{
+		jetstream.ExpectedLastSubjSeqHeader: {"0"},
+		batchIDHeader:                       {id},
+		batchSeqHeader:                      {""},
+	}
+	var seq [20]byte
+	n := len(msgs)
+	for i := range msgs[:n-1] {
+		m := &msgs[i]
+		hdr[batchSeqHeader][0] = string(strconv.AppendInt(seq[:0], int64(i+1), 10))
+		m.Header = hdr
+		err := s.nc.PublishMsg(m)
+		m.Header = nil
+		if err != nil {
+			return 0, err
+		}
+	}
+	commit := msgs[n-1]
+	commit.Header = nats.Header{
+		jetstream.ExpectedLastSubjSeqHeader: {"0"},
+		batchIDHeader:                       {id},
+		batchSeqHeader:                      {strconv.Itoa(n)},
+		batchCommitHeader:                   {"1"},
+	}
+	resp, err := s.nc.RequestMsgWithContext(ctx, &commit)
+	if err != nil {
+		return 0, err
+	}
+	var ack struct {
+		Error *jetstream.APIError `json:"error"`
+		Seq   uint64              `json:"seq"`
+		Batch string              `json:"batch"`
+		Count int                 `json:"count"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return 0, fmt.Errorf("natsjs: batch acknowledgement: %w", err)
+	}
+	switch {
+	case ack.Error != nil:
+		return 0, ack.Error
+	case ack.Batch != id || ack.Count != n || ack.Seq < uint64(n):
+		return 0, fmt.Errorf("natsjs: batch acknowledgement for %q, %d updates at %d: want %q, %d", ack.Batch, ack.Count, ack.Seq, id, n)
+	}
+	return ack.Seq, nil
+}
+
+// batchRetryable reports whether a batch refused with err stored nothing
+// and may be stored if sent again: abandoned mid-batch, too many batches
+// open on the stream, no stream leader to answer.
+func batchRetryable(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == errCodeBatchIncomplete || apiErr.ErrorCode == errCodeBatchInflight || apiErr.Code == 503
+	}
+	return errors.Is(err, nats.ErrNoResponders)
+}
+
+// batchError maps the failed publish of a batch to the store's errors:
+// an id already retained as a *hub.BatchError naming its update.
+func (s *Store) batchError(ctx context.Context, us []*hub.Update, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			return s.takenError(ctx, us)
+		case errCodeBatchTooLarge:
+			return fmt.Errorf("natsjs: %w: a batch of %d updates: %w; lower natsjs.Config.MaxBatch to the NATS server's max_batch_size", hub.ErrInvalidUpdate, len(us), err)
+		case errCodeBatchDisabled:
+			return fmt.Errorf("natsjs: stream %s: %w: %w (the stream was changed since Open; restart the hub to set allow_atomic again)", s.stream, hub.ErrStoreUnavailable, err)
+		}
+	}
+	return s.publishError(ctx, err)
+}
+
+// takenError names the first update of a refused batch whose id is
+// retained. The ids are looked up in parallel, only on this path.
+func (s *Store) takenError(ctx context.Context, us []*hub.Update) error {
 	taken := make([]bool, len(us))
 	errs := make([]error, len(us))
 	sem := make(chan struct{}, batchLookups)
@@ -518,22 +752,27 @@ func (s *Store) checkFree(ctx context.Context, us []*hub.Update) error {
 	wg.Wait()
 	for i := range us {
 		switch {
-		case errs[i] != nil:
-			return errs[i]
 		case taken[i]:
 			return &hub.BatchError{Index: i, Err: hub.ErrDuplicateID}
+		case errs[i] != nil:
+			return errs[i]
 		}
 	}
-	return nil
+	// Taken and freed again by retention in between: still a refusal.
+	return &hub.BatchError{Index: 0, Err: hub.ErrDuplicateID}
 }
 
-// batchPublishError maps the failed publish of update i of a batch.
-func (s *Store) batchPublishError(ctx context.Context, i int, err error) error {
-	err = s.publishError(ctx, err)
-	if errors.Is(err, hub.ErrDuplicateID) {
-		return &hub.BatchError{Index: i, Err: err}
+// batchLookups is how many id lookups takenError has in flight at once.
+const batchLookups = 8
+
+// noteAppended raises s.appended to seq.
+func (s *Store) noteAppended(seq uint64) {
+	for {
+		old := s.appended.Load()
+		if old >= seq || s.appended.CompareAndSwap(old, seq) {
+			return
+		}
 	}
-	return err
 }
 
 // publishError maps a failed publish to the store's errors.
