@@ -69,6 +69,12 @@ func (r *runner) dialH2(ctx context.Context, i int) (net.Conn, io.Reader, error)
 		}
 		tr := &http2.Transport{AllowHTTP: true, StrictMaxConcurrentStreams: true}
 		cc, err := tr.NewClientConn(conn)
+		if err == nil {
+			// The hub's SETTINGS come before its answer to a PING: until
+			// they are read the client allows only 100 streams, and
+			// streams opened beyond that stalled in runs of 10,000.
+			err = cc.Ping(dctx)
+		}
 		if err != nil {
 			conn.Close()
 			g.err = fmt.Errorf("bench: subscribe: %w", err)
