@@ -188,11 +188,14 @@ func run(t *testing.T, cfg Config) *Report {
 
 func TestRunDeliversEverything(t *testing.T) {
 	for _, mode := range []struct {
-		name string
-		tls  bool
-	}{{"http1", false}, {"tls-http2", true}} {
+		name  string
+		tls   bool
+		h2Sub int // subscribers over HTTP/2, this many per connection
+	}{{"http1", false, 0}, {"tls-http2", true, 0}, {"http2-subscribers-8-per-conn", true, 8}, {"http2-subscribers-1-per-conn", true, 1}} {
 		t.Run(mode.name, func(t *testing.T) {
 			cfg := startStub(t, &stubHub{pubToken: "pub"}, mode.tls)
+			cfg.HTTP2 = mode.h2Sub > 0
+			cfg.StreamsPerConn = mode.h2Sub
 			cfg.Subscribers = 50
 			cfg.HotShare = 0.2 // 10 hot subscribers, 5 on each hot topic
 			cfg.HotTopics = 2
@@ -402,6 +405,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"ftp hub", Config{Hub: "ftp://127.0.0.1/"}},
 		{"no host", Config{Hub: "http:///.well-known/mercure"}},
 		{"negative pid", Config{PID: -1}},
+		{"negative streams per connection", Config{HTTP2: true, StreamsPerConn: -1}},
+		{"too many streams per connection", Config{HTTP2: true, StreamsPerConn: MaxStreamsPerConn + 1}},
 		{"too much tracking", Config{Subscribers: MaxSubscribers, AllActive: true, Updates: MaxUpdates}},
 	}
 	for _, tt := range tests {

@@ -48,11 +48,13 @@ const (
 // Bounds that keep a run's memory and time finite.
 const (
 	MaxSubscribers = 1 << 20
-	MaxUpdates     = 1 << 24
-	MaxPayload     = 1 << 20
-	MaxPublishers  = 1024
-	MaxBatch       = 1000 // the hub's default most updates per batch
-	MaxHotTopics   = 1 << 16
+	// MaxStreamsPerConn bounds Config.StreamsPerConn.
+	MaxStreamsPerConn = 1000
+	MaxUpdates        = 1 << 24
+	MaxPayload        = 1 << 20
+	MaxPublishers     = 1024
+	MaxBatch          = 1000 // the hub's default most updates per batch
+	MaxHotTopics      = 1 << 16
 	// maxSeenBytes bounds the per-subscriber bitsets that detect loss and
 	// duplicates: hot subscribers × updates per hot topic / 8.
 	maxSeenBytes = 512 << 20
@@ -147,6 +149,14 @@ type Config struct {
 	// negative means none.
 	Settle time.Duration
 
+	// HTTP2 subscribes over HTTP/2: h2c with prior knowledge for an http
+	// hub, TLS with ALPN h2 for https. Publishing stays on HTTP/1.1.
+	HTTP2 bool
+	// StreamsPerConn is how many subscriber streams share one HTTP/2
+	// connection (HTTP2 only; at most the hub's
+	// SETTINGS_MAX_CONCURRENT_STREAMS). Zero means 1.
+	StreamsPerConn int
+
 	// AllowRemote permits a hub that is not on a loopback address.
 	AllowRemote bool
 
@@ -217,7 +227,12 @@ func (c Config) prepare(ctx context.Context) (*settings, error) {
 		s.ConnectConcurrency = DefaultConnectConcurrency
 	}
 
+	if s.StreamsPerConn == 0 {
+		s.StreamsPerConn = 1
+	}
 	switch {
+	case s.StreamsPerConn < 0 || s.StreamsPerConn > MaxStreamsPerConn:
+		return nil, invalid("streams per connection must be between 1 and %d; got %d", MaxStreamsPerConn, s.StreamsPerConn)
 	case s.Subscribers < 0 || s.Subscribers > MaxSubscribers:
 		return nil, invalid("subscribers must be between 0 and %d; got %d", MaxSubscribers, s.Subscribers)
 	case s.Updates < 0 || s.Updates > MaxUpdates:

@@ -90,6 +90,9 @@ type runner struct {
 	firstConnectErr error
 	firstPublishErr error
 
+	h2once sync.Once
+	h2     []h2conn // the shared HTTP/2 connections (HTTP2 only)
+
 	connMu sync.Mutex // guards conns and closed
 	conns  []net.Conn
 	closed bool
@@ -340,17 +343,14 @@ func (r *runner) closeAll() {
 // "connected".
 func (r *runner) dial(ctx context.Context, i int) (net.Conn, io.Reader, error) {
 	s := r.s
+	if s.HTTP2 {
+		return r.dialH2(ctx, i)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.ConnectTimeout)
 	defer cancel()
-	d := net.Dialer{}
-	if s.loopback4 && runtime.GOOS == "linux" {
-		n := 2 + i/perSourceAddr
-		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, byte(n>>16), byte(n>>8), byte(n))}
-		d.Control = sourceControl()
-	}
-	conn, err := d.DialContext(ctx, "tcp", s.addr)
+	conn, err := r.dialTCP(ctx, i)
 	if err != nil {
-		return nil, nil, fmt.Errorf("bench: subscribe: %w", err)
+		return nil, nil, err
 	}
 	fail := func(err error) (net.Conn, io.Reader, error) {
 		conn.Close()
@@ -393,6 +393,23 @@ func (r *runner) dial(ctx context.Context, i int) (net.Conn, io.Reader, error) {
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return conn, resp.Body, nil
+}
+
+// dialTCP opens the TCP connection for subscriber i, from a loopback
+// source address of its own group when the hub is on IPv4 loopback.
+func (r *runner) dialTCP(ctx context.Context, i int) (net.Conn, error) {
+	s := r.s
+	d := net.Dialer{}
+	if s.loopback4 && runtime.GOOS == "linux" {
+		n := 2 + i/perSourceAddr
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, byte(n>>16), byte(n>>8), byte(n))}
+		d.Control = sourceControl()
+	}
+	conn, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return nil, fmt.Errorf("bench: subscribe: %w", err)
+	}
+	return conn, nil
 }
 
 // request returns subscriber i's HTTP/1.1 request.

@@ -125,6 +125,8 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "cap on the connect and publish phases (`DURATION`)")
 	fs.DurationVar(&cfg.Drain, "drain", bench.DefaultDrain, "after the last publish, stop when no delivery arrived for `DURATION`")
 	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", bench.DefaultConnectConcurrency, "connections opened at once (`N`)")
+	fs.BoolVar(&cfg.HTTP2, "http2", false, "subscribe over HTTP/2: h2c (prior knowledge) for an http hub, ALPN h2 for https")
+	fs.IntVar(&cfg.StreamsPerConn, "streams-per-conn", 1, "with --http2: subscriber streams sharing one connection (`N`)")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a hub that is not on a loopback address")
 	fs.StringVar(&scfg.URL, "url", "", "generic mode: load the event stream at `URL`")
 	fs.IntVar(&scfg.Clients, "clients", bench.DefaultStreamClients, "generic mode: clients to start (`N`)")
