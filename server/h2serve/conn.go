@@ -214,7 +214,7 @@ func (s *Server) serveConn(nc net.Conn, prefaceRead int, h http.Handler) {
 		peerFrame:  16384,
 		recvWindow: initialWindow,
 	}
-	if tc, ok := nc.(*tls.Conn); ok {
+	if tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok { // crypto/tls's or internal/tlsrecord's
 		c.isTLS = true
 		st := tc.ConnectionState()
 		c.tls = &st
