@@ -167,7 +167,8 @@ func TestSessionResumptionReconnects(t *testing.T) {
 // test writes itself: its record layer is a Conn with the roles swapped.
 type rawClient struct {
 	*Conn
-	raw net.Conn
+	raw    net.Conn
+	server *Conn // the server's side
 }
 
 type secretLog struct{ client, server []byte }
@@ -199,9 +200,9 @@ func dialRaw(t *testing.T, s *echoServer) *rawClient {
 		t.Fatal(err)
 	}
 	su, _ := suiteByID(tc.ConnectionState().CipherSuite)
-	<-s.got
+	server := (<-s.got).(*Conn)
 	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
-	return &rawClient{Conn: newConn(raw, su, log.server, log.client), raw: raw}
+	return &rawClient{Conn: newConn(raw, su, log.server, log.client), raw: raw, server: server}
 }
 
 // sealRaw is one record with inner type typ and content p, sealed under
@@ -315,7 +316,6 @@ func TestKeyUpdateBothWaysPaddingAndSplitRecords(t *testing.T) {
 	b = append(b, c.sealRaw(recordHandshake, []byte{handshakeKeyUpdate, 0, 0, 1, 1})...) // update_requested
 	c.out.update(c.suite)
 	padded := append([]byte("b"), recordApplicationData, 0, 0, 0)
-	b = append(b, c.sealRaw(0, nil)[:0]...)
 	n := len(padded) + tagLen
 	rec := append([]byte{recordApplicationData, 3, 3, byte(n >> 8), byte(n)}, padded...)
 	rec = c.out.aead(c.suite).Seal(rec[:5], c.out.nonce(), rec[5:], rec[:5])
@@ -341,25 +341,74 @@ func TestKeyUpdateBothWaysPaddingAndSplitRecords(t *testing.T) {
 func TestWriteUpdatesItsKeyBeforeTheLimit(t *testing.T) {
 	s := startEcho(t, noTickets)
 	c := dialRaw(t, s)
-	sc := <-s.got
-	_ = sc
-	// Make the server's writer near the limit: the next echo goes out
-	// after a KeyUpdate the client follows.
-	lc := findLean(t, s)
-	lc.wmu.Lock()
-	lc.out.seq = updateAfter
-	lc.wmu.Unlock()
-	_ = c
+	c.server.wmu.Lock()
+	c.server.out.seq = updateAfter // the next record would pass the limit
+	c.server.wmu.Unlock()
+	c.in.seq = updateAfter
+	if _, err := c.raw.Write(c.sealRaw(recordApplicationData, []byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 1)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "x" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+	if c.in.seq != 1 {
+		t.Fatalf("the echo came at sequence %d, not first under a new key", c.in.seq-1)
+	}
 }
 
-func findLean(t *testing.T, s *echoServer) *Conn { t.Helper(); return nil }
+// fakeConn is a socket whose peer sent in; writes are dropped.
+type fakeConn struct {
+	net.Conn
+	in *bytes.Reader
+}
+
+func (f *fakeConn) Read(p []byte) (int, error)       { return f.in.Read(p) }
+func (f *fakeConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (f *fakeConn) SetWriteDeadline(time.Time) error { return nil }
+func (f *fakeConn) Close() error                     { return nil }
+
+var fuzzSecret = bytes.Repeat([]byte{7}, 32)
+
+// FuzzRecords feeds the record parser what a client could send after the
+// handshake: it must end with an error, never panic or hold more than a
+// buffer.
+func FuzzRecords(f *testing.F) {
+	su, _ := suiteByID(tls.TLS_AES_128_GCM_SHA256)
+	peer := newConn(&fakeConn{}, su, fuzzSecret, fuzzSecret)
+	a := peer.out.aead(su)
+	var seed []byte
+	seed = peer.seal(seed, a, recordApplicationData, []byte("hello"))
+	seed = peer.seal(seed, a, recordHandshake, []byte{handshakeKeyUpdate, 0, 0, 1, 1})
+	f.Add(seed)
+	f.Add(peer.seal(nil, a, recordApplicationData, nil))
+	f.Add([]byte{23, 3, 3, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := newConn(&fakeConn{in: bytes.NewReader(data)}, su, fuzzSecret, fuzzSecret)
+		buf := make([]byte, 1000)
+		total := 0
+		for {
+			n, err := c.Read(buf)
+			total += n
+			if err != nil {
+				break
+			}
+		}
+		if total > len(data) {
+			t.Fatalf("read %d bytes of plaintext from %d", total, len(data))
+		}
+		if c.buf != nil {
+			t.Fatal("buffer held after the end")
+		}
+	})
+}
 
 // TestOpenSSLKeyUpdates: openssl s_client's "K" (key update, requesting
 // the peer's) and "k" commands against the lean record layer.
 func TestOpenSSLKeyUpdates(t *testing.T) {
 	openssl := testenv.NeedCommand(t, "openssl")
 	s := startEcho(t, nil)
-	cmd := exec.Command(openssl, "s_client", "-connect", s.addr, "-tls1_3", "-quiet", "-no_ign_eof", "-CAfile", s.cert.CertFile)
+	cmd := exec.Command(openssl, "s_client", "-connect", s.addr, "-tls1_3", "-CAfile", s.cert.CertFile)
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
@@ -373,17 +422,34 @@ func TestOpenSSLKeyUpdates(t *testing.T) {
 	for i, line := range []string{"one", "K", "two", "k", "three"} {
 		fmt.Fprintln(in, line)
 		if line == "K" || line == "k" {
+			// s_client takes a command from a read of stdin that starts
+			// with it and drops the rest of that read: pace the lines.
+			time.Sleep(300 * time.Millisecond)
 			continue
 		}
 		done := make(chan string, 1)
-		go func() { l, _ := r.ReadString('\n'); done <- l }()
+		go func() {
+			// Past the session's description, to the echo.
+			for {
+				l, err := r.ReadString('\n')
+				if strings.TrimSpace(l) == line || err != nil {
+					done <- l
+					return
+				}
+			}
+		}()
 		select {
 		case got := <-done:
 			if strings.TrimSpace(got) != line {
 				t.Fatalf("line %d: echo %q (stderr %s)", i, got, stderr.String())
 			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("line %d: no echo (stderr %s)", i, stderr.String())
+			var serr error
+			select {
+			case serr = <-s.errs:
+			default:
+			}
+			t.Fatalf("line %d: no echo (server's read: %v; stderr %s)", i, serr, stderr.String())
 		}
 	}
 	in.Close()
