@@ -194,7 +194,7 @@ func Handshake(raw net.Conn, cfg *tls.Config, lean func(tls.ConnectionState) boo
 			c.out.seq++
 		}
 	}
-	c.state = st
+	c.state = &st
 	// tc is dropped, not closed: closing it would send close_notify and
 	// close the socket. Its buffers go with it.
 	return c, st, nil

@@ -90,8 +90,9 @@ const (
 	// updating it: well below AES-GCM's 2^24.5 full-size records (RFC 8446
 	// §5.5).
 	updateAfter = 1 << 23
-	// writeBatch is how much ciphertext a Write seals before writing it.
-	writeBatch = 4 * (maxPlaintext + headerLen + 1 + tagLen)
+	// writeBatch is how much ciphertext a Write seals before writing it:
+	// one full record. Events are small; the pool's buffers stay small.
+	writeBatch = maxPlaintext + headerLen + 1 + tagLen
 )
 
 // suite is a TLS 1.3 cipher suite.
@@ -207,8 +208,8 @@ func (e *alertError) Unwrap() error { return ErrAlert }
 
 // Buffers shared by all connections.
 var (
-	readBufs  = sync.Pool{New: func() any { b := make([]byte, 2*(headerLen+maxCiphertext)); return &b }}
-	writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch+headerLen+maxCiphertext); return &b }}
+	readBufs  = sync.Pool{New: func() any { b := make([]byte, headerLen+maxCiphertext); return &b }}
+	writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch); return &b }}
 )
 
 // Conn is a server TLS 1.3 connection whose record layer is this
@@ -216,7 +217,7 @@ var (
 type Conn struct {
 	raw   net.Conn
 	suite *suite
-	state tls.ConnectionState
+	state *tls.ConnectionState
 
 	rmu      sync.Mutex // the reader's
 	in       half
@@ -248,7 +249,10 @@ func newConn(raw net.Conn, s *suite, clientSecret, serverSecret []byte) *Conn {
 }
 
 // ConnectionState is the handshake's.
-func (c *Conn) ConnectionState() tls.ConnectionState { return c.state }
+func (c *Conn) ConnectionState() tls.ConnectionState { return *c.state }
+
+// State is the handshake's, shared: not to be modified.
+func (c *Conn) State() *tls.ConnectionState { return c.state }
 
 // NetConn returns the socket beneath.
 func (c *Conn) NetConn() net.Conn { return c.raw }
