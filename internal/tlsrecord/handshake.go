@@ -14,8 +14,10 @@ import (
 // GetConfigForClient (base's own, if any, runs first) hands crypto/tls a
 // per-connection clone whose KeyLogWriter is the connection's, which is
 // how the traffic secrets come out of crypto/tls without touching its
-// internals. Build it once and share it between connections.
-func Config(base *tls.Config) *tls.Config {
+// internals. Build it once and share it between connections. A client
+// for which want (nil: every one) says no, from its ClientHello, stays on
+// crypto/tls with nothing of this package's in the way.
+func Config(base *tls.Config, want func(*tls.ClientHelloInfo) bool) *tls.Config {
 	orig := base.Clone()
 	cfg := base.Clone()
 	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -31,6 +33,12 @@ func Config(base *tls.Config) *tls.Config {
 		}
 		hc, ok := hello.Conn.(*handshakeConn)
 		if !ok {
+			return c, nil
+		}
+		if want != nil && !want(hello) {
+			// crypto/tls has read only the ClientHello's record: passing
+			// everything through from here is safe.
+			hc.passthrough = true
 			return c, nil
 		}
 		c = c.Clone()
@@ -180,7 +188,7 @@ func Handshake(raw net.Conn, cfg *tls.Config, lean func(tls.ConnectionState) boo
 	}
 	st := tc.ConnectionState()
 	s, ok := suiteByID(st.CipherSuite)
-	if st.Version != tls.VersionTLS13 || !ok || lean != nil && !lean(st) || len(hc.clientSecret) != s.hashLen || len(hc.serverSecret) != s.hashLen || hc.over || len(hc.pending) != 0 {
+	if hc.passthrough || st.Version != tls.VersionTLS13 || !ok || lean != nil && !lean(st) || len(hc.clientSecret) != s.hashLen || len(hc.serverSecret) != s.hashLen || hc.over || len(hc.pending) != 0 {
 		hc.passthrough = true
 		hc.sent, hc.pending = nil, nil
 		return tc, st, nil

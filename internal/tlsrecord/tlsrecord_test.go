@@ -38,7 +38,7 @@ func startEcho(t *testing.T, mod func(*tls.Config)) *echoServer {
 	if mod != nil {
 		mod(base)
 	}
-	cfg := Config(base)
+	cfg := Config(base, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

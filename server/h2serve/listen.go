@@ -46,7 +46,8 @@ func (s *Server) ListenerTLS(inner net.Listener, tlsConfig *tls.Config, h http.H
 		}
 		tlsConfig.NextProtos = protos
 		if leanTLS {
-			tlsConfig = tlsrecord.Config(tlsConfig)
+			// Clients that do not offer h2 stay on crypto/tls, untouched.
+			tlsConfig = tlsrecord.Config(tlsConfig, func(h *tls.ClientHelloInfo) bool { return slices.Contains(h.SupportedProtos, "h2") })
 		}
 	}
 	l := &listener{inner: inner, srv: s, handler: h, tls: tlsConfig, leanTLS: leanTLS, conns: make(chan net.Conn), done: make(chan struct{})}
