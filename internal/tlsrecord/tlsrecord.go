@@ -86,6 +86,9 @@ const (
 	// one per keyUpdateEvery.
 	keyUpdateBurst = 8
 	keyUpdateEvery = time.Second
+	// keyUpdateWriteTimeout bounds the write of the KeyUpdate a client
+	// requested.
+	keyUpdateWriteTimeout = 10 * time.Second
 	// updateAfter is how many records the hub seals under one key before
 	// updating it: well below AES-GCM's 2^24.5 full-size records (RFC 8446
 	// §5.5).
@@ -464,6 +467,9 @@ func (c *Conn) keyUpdateLocked() error {
 	a := c.out.aead(c.suite)
 	b := c.seal((*bp)[:0], a, recordHandshake, []byte{handshakeKeyUpdate, 0, 0, 1, 0})
 	c.out.update(c.suite)
+	// The reader writes this: a client that does not read must not hold
+	// it. The next Write sets its own deadline.
+	_ = c.raw.SetWriteDeadline(time.Now().Add(keyUpdateWriteTimeout))
 	if _, err := c.raw.Write(b); err != nil {
 		c.werr = err
 		return err
