@@ -42,6 +42,7 @@ func Config(base *tls.Config, want func(*tls.ClientHelloInfo) bool) *tls.Config 
 			return c, nil
 		}
 		c = c.Clone()
+		hc.keyLogNext = c.KeyLogWriter // an operator's SSLKEYLOGFILE goes on working
 		c.KeyLogWriter = (*keyLog)(hc)
 		return c, nil
 	}
@@ -72,6 +73,7 @@ type handshakeConn struct {
 	over    bool
 
 	clientSecret, serverSecret []byte
+	keyLogNext                 io.Writer // the config's own KeyLogWriter, if any
 }
 
 func (h *handshakeConn) Read(p []byte) (int, error) {
@@ -136,6 +138,9 @@ func (h *handshakeConn) record(p []byte) {
 type keyLog handshakeConn
 
 func (k *keyLog) Write(line []byte) (int, error) {
+	if k.keyLogNext != nil {
+		_, _ = k.keyLogNext.Write(line)
+	}
 	f := strings.Fields(string(line))
 	if len(f) != 3 {
 		return len(line), nil
