@@ -214,7 +214,10 @@ func (s *Server) serveConn(nc net.Conn, prefaceRead int, h http.Handler) {
 		peerFrame:  16384,
 		recvWindow: initialWindow,
 	}
-	if tc, ok := nc.(*tls.Conn); ok {
+	if tc, ok := nc.(interface{ State() *tls.ConnectionState }); ok { // internal/tlsrecord's, shared
+		c.isTLS = true
+		c.tls = tc.State()
+	} else if tc, ok := nc.(*tls.Conn); ok {
 		c.isTLS = true
 		st := tc.ConnectionState()
 		c.tls = &st

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/ssekit/sse/internal/tlsrecord"
 )
 
 // Listener wraps inner for an http.Server: connections that speak HTTP/2
@@ -22,6 +24,15 @@ import (
 // HTTP/2 requests go to h, or to Config.Handler when h is nil: h wraps it
 // when the http.Server's own Handler does (headers every response gets).
 func (s *Server) Listener(inner net.Listener, tlsConfig *tls.Config, h http.Handler) net.Listener {
+	return s.ListenerTLS(inner, tlsConfig, h, true)
+}
+
+// ListenerTLS is Listener choosing who carries the TLS records of HTTP/2
+// connections after a TLS 1.3 handshake: with leanTLS,
+// internal/tlsrecord (an idle connection keeps no record buffer), else
+// crypto/tls. The handshake is crypto/tls's either way, and so are TLS
+// 1.2 and HTTP/1.1 connections.
+func (s *Server) ListenerTLS(inner net.Listener, tlsConfig *tls.Config, h http.Handler, leanTLS bool) net.Listener {
 	if h == nil {
 		h = s.cfg.Handler
 	}
@@ -34,8 +45,12 @@ func (s *Server) Listener(inner net.Listener, tlsConfig *tls.Config, h http.Hand
 			}
 		}
 		tlsConfig.NextProtos = protos
+		if leanTLS {
+			// Clients that do not offer h2 stay on crypto/tls, untouched.
+			tlsConfig = tlsrecord.Config(tlsConfig, func(h *tls.ClientHelloInfo) bool { return slices.Contains(h.SupportedProtos, "h2") })
+		}
 	}
-	l := &listener{inner: inner, srv: s, handler: h, tls: tlsConfig, conns: make(chan net.Conn), done: make(chan struct{})}
+	l := &listener{inner: inner, srv: s, handler: h, tls: tlsConfig, leanTLS: leanTLS, conns: make(chan net.Conn), done: make(chan struct{})}
 	go l.accept()
 	return l
 }
@@ -45,6 +60,7 @@ type listener struct {
 	srv     *Server
 	handler http.Handler
 	tls     *tls.Config
+	leanTLS bool // TLS 1.3 HTTP/2 connections on internal/tlsrecord
 	conns   chan net.Conn
 	done    chan struct{}
 	once    sync.Once
@@ -82,13 +98,24 @@ func (l *listener) classify(nc net.Conn) {
 	timeout := l.srv.cfg.HandshakeTimeout
 	_ = nc.SetDeadline(time.Now().Add(timeout))
 	if l.tls != nil {
-		tc := tls.Server(nc, l.tls)
-		if err := tc.Handshake(); err != nil {
-			tc.Close()
-			return
+		var tc net.Conn
+		var st tls.ConnectionState
+		if l.leanTLS {
+			var err error
+			tc, st, err = tlsrecord.Handshake(nc, l.tls, isH2)
+			if err != nil {
+				return
+			}
+		} else {
+			t := tls.Server(nc, l.tls)
+			if err := t.Handshake(); err != nil {
+				t.Close()
+				return
+			}
+			tc, st = t, t.ConnectionState()
 		}
 		_ = nc.SetDeadline(time.Time{})
-		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		if isH2(st) {
 			// A fresh goroutine: this one's stack grew in the handshake,
 			// and an idle connection's reader keeps its stack.
 			go l.srv.serveConn(tc, 0, l.handler)
@@ -117,6 +144,8 @@ func (l *listener) classify(nc net.Conn) {
 	_ = nc.SetDeadline(time.Time{})
 	l.hand(&peekedConn{Conn: nc, peeked: append([]byte(nil), buf[:n]...)})
 }
+
+func isH2(st tls.ConnectionState) bool { return st.NegotiatedProtocol == "h2" }
 
 func (l *listener) hand(nc net.Conn) {
 	select {
