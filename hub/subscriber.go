@@ -88,7 +88,7 @@ type Subscriber struct {
 	replay    []byte   // guarded by mu; replayed events (at most about a page), ahead of queue
 	queue     []queued // guarded by mu; live events, allocated on first use
 	replayMax uint64   // guarded by mu; highest Seq the replay read
-	liveMax    uint64             // guarded by mu; highest Seq enqueued live
+	liveMax   uint64   // guarded by mu; highest Seq enqueued live
 	// lastLiveOnly is the last live-only update (Seq 0) queued, so that one
 	// reaching s through two selectors is queued once. guarded by mu
 	lastLiveOnly *Update
