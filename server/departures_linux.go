@@ -77,20 +77,12 @@ func eventID(ev *syscall.EpollEvent) uint64 {
 // it); c.id must be set and c findable by lookup. A connection that cannot
 // be watched (not a socket of this process) is only noticed by writes.
 func (w *departureWatcher) watch(c *subConn, nc net.Conn) {
-	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
-		nc = tc.NetConn() // TLS: the hang-up shows on the TCP socket beneath
-	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
+	rc := syscallConn(nc)
+	if rc == nil {
 		return
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	c.raw = rc // before the poller can see c.id
 	var ctlErr error
-	err = rc.Control(func(fd uintptr) {
+	err := rc.Control(func(fd uintptr) {
 		ev := syscall.EpollEvent{Events: watchEvents}
 		setEventID(&ev, c.id)
 		ctlErr = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
@@ -98,6 +90,23 @@ func (w *departureWatcher) watch(c *subConn, nc net.Conn) {
 	if err == nil && ctlErr == nil {
 		c.watched.Store(true)
 	}
+}
+
+// syscallConn is the socket beneath nc (TLS: the TCP connection under
+// it), nil when nc is not a socket of this process.
+func syscallConn(nc net.Conn) syscall.RawConn {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn() // TLS: the hang-up shows on the TCP socket beneath
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
 }
 
 // watchSock starts watching c's rawSock, as watch does a net.Conn.
@@ -132,15 +141,20 @@ func (w *departureWatcher) unwatch(c *subConn) {
 	if !c.watched.Swap(false) {
 		return
 	}
-	if c.raw == nil {
+	if c.nc == &c.sock {
 		_ = c.sock.do(func(fd int) error {
 			return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 		})
 		return
 	}
-	_ = c.raw.Control(func(fd uintptr) {
-		_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
-	})
+	// Found again rather than kept: 16 bytes less in every connection.
+	if nc, ok := c.nc.(net.Conn); ok {
+		if rc := syscallConn(nc); rc != nil {
+			_ = rc.Control(func(fd uintptr) {
+				_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+			})
+		}
+	}
 }
 
 func (w *departureWatcher) run() {
@@ -194,6 +208,5 @@ func (w *departureWatcher) closeFDs() {
 
 // watchState is what the watcher keeps in a pooled connection.
 type watchState struct {
-	raw     syscall.RawConn // set before watched; nil for a rawSock
-	watched atomic.Bool     // in the epoll set
+	watched atomic.Bool // in the epoll set
 }

@@ -155,7 +155,7 @@ func (p *writerPool) addStream(c *subConn, st *h2serve.Stream, preamble []byte) 
 	c.pending = preamble
 	p.register(c, st)
 	c.started.Store(true)
-	st.Watch(c.wake, func() { p.end(c, reasonGone) })
+	st.Watch(func() { p.schedule(c) }, func() { p.end(c, reasonGone) })
 	p.schedule(c)
 }
 
@@ -163,7 +163,7 @@ func (p *writerPool) addStream(c *subConn, st *h2serve.Stream, preamble []byte) 
 func (p *writerPool) register(c *subConn, nc netConn) {
 	c.nc = nc
 	c.lastWrite.Store(time.Now().UnixNano())
-	c.wake = func() { p.schedule(c) }
+	c.pool = p // notify schedules c: no closure per connection
 	p.connsMu.Lock()
 	p.lastID++
 	c.id = p.lastID
