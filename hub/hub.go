@@ -650,7 +650,7 @@ func (h *Hub) endSlow(s *Subscriber) {
 	h.unregisterLocked(s)
 	h.mu.Unlock()
 	h.metrics.SubscriberDisconnected(DisconnectSlow)
-	h.log.Warn("hub: slow subscriber disconnected", "subscriber", s.id,
+	h.log.Warn("hub: slow subscriber disconnected", "subscriber", s.ID(),
 		"remote_addr", s.remoteAddr, "queue_size", h.queueSize)
 	h.publishEventsAsync(s, false)
 }

@@ -598,7 +598,7 @@ func TestIndexConsistent(t *testing.T) {
 		for _, m := range s.members {
 			members++
 			if m.g.subs[m.i] != s {
-				t.Fatalf("subscriber %s: membership of %q points at index %d, held by another", s.id, m.g.sel, m.i)
+				t.Fatalf("subscriber %s: membership of %q points at index %d, held by another", s.ID(), m.g.sel, m.i)
 			}
 		}
 	}

@@ -68,12 +68,11 @@ type ReplayInfo struct {
 // when Notify says so. Safe for concurrent use.
 type Subscriber struct {
 	h          *Hub
-	id         string
+	uuid       [16]byte // ID formats it: an idle subscriber keeps 16 bytes, not a 45-byte string
 	remoteAddr string
-	topics     []string          // the selectors as given, without duplicates
-	sels       []*Selector       // compiled topics
-	legacy     int               // topics[:legacy] are topic= selectors, the others matchers
-	payloads   []json.RawMessage // nil, or one per matcher (topics[legacy:])
+	topics     []string           // the selectors as given, without duplicates
+	sels       []*Selector        // compiled topics
+	payloads   *[]json.RawMessage // nil, or one per matcher (topics[legacy:])
 	// claims are the compiled Claims.Subscribe, shared by every subscriber
 	// with the same; set at registration, before the replay reads them;
 	// nil: anonymous.
@@ -82,24 +81,38 @@ type Subscriber struct {
 	notify  func()
 	members []membership // guarded by h.mu: where s is in the index
 
-	// drained is signalled (without blocking; capacity 1) when Drain
-	// takes the replayed events: the replay reads its next page then.
-	// nil for a live-only subscriber.
-	drained chan struct{}
+	// rc is the replay's: nil for a live-only subscriber.
+	rc *replayCtl
 
-	mu         sync.Mutex
-	replay     []byte             // guarded by mu; replayed events (at most about a page), ahead of queue
-	queue      []queued           // guarded by mu; live events, allocated on first use
-	stopReplay context.CancelFunc // guarded by mu; ends a replay reading its pages
-	replayMax  uint64             // guarded by mu; highest Seq the replay read
-	liveMax    uint64             // guarded by mu; highest Seq enqueued live
+	mu        sync.Mutex
+	replay    []byte   // guarded by mu; replayed events (at most about a page), ahead of queue
+	queue     []queued // guarded by mu; live events, allocated on first use
+	replayMax uint64   // guarded by mu; highest Seq the replay read
+	liveMax   uint64   // guarded by mu; highest Seq enqueued live
 	// lastLiveOnly is the last live-only update (Seq 0) queued, so that one
 	// reaching s through two selectors is queued once. guarded by mu
 	lastLiveOnly *Update
 	replaying    bool  // guarded by mu; live events wait, unannounced
 	notified     bool  // guarded by mu; Notify called since the last Drain
 	ended        bool  // guarded by mu; no more events will be queued
+	legacy       int32 // topics[:legacy] are topic= selectors, the others matchers
 	err          error // guarded by mu; why the hub ended it
+}
+
+// replayCtl is what a resuming subscriber's replay needs beside it; live-only
+// subscribers (most of an idle hub) have none.
+type replayCtl struct {
+	// drained is signalled (without blocking; capacity 1) when Drain
+	// takes the replayed events: the replay reads its next page then.
+	drained chan struct{}
+	stop    context.CancelFunc // guarded by the Subscriber's mu; ends a replay reading its pages
+}
+
+// stopReplayLocked ends a replay reading its pages. Called with s.mu held.
+func (s *Subscriber) stopReplayLocked() {
+	if s.rc != nil && s.rc.stop != nil {
+		s.rc.stop()
+	}
 }
 
 type membership struct {
@@ -122,7 +135,7 @@ const (
 )
 
 // ID returns the subscriber's id, "urn:uuid:…".
-func (s *Subscriber) ID() string { return s.id }
+func (s *Subscriber) ID() string { return formatUUIDURN(&s.uuid) }
 
 // RemoteAddr returns SubscribeRequest.RemoteAddr.
 func (s *Subscriber) RemoteAddr() string { return s.remoteAddr }
@@ -208,9 +221,7 @@ func (s *Subscriber) end(err error) bool {
 		return false
 	}
 	s.ended, s.err, s.notified = true, err, true
-	if s.stopReplay != nil {
-		s.stopReplay()
-	}
+	s.stopReplayLocked()
 	return true
 }
 
@@ -240,9 +251,9 @@ func (s *Subscriber) Drain(dst []byte) ([]byte, error) {
 	s.notified = false
 	err := s.err
 	s.mu.Unlock()
-	if tookReplay && s.drained != nil {
+	if tookReplay && s.rc != nil {
 		select {
-		case s.drained <- struct{}{}:
+		case s.rc.drained <- struct{}{}:
 		default:
 		}
 	}
@@ -270,9 +281,7 @@ func (s *Subscriber) close(reason string) {
 	wasEnded := s.ended
 	s.ended, s.notified = true, true
 	s.replay, s.queue = nil, nil
-	if s.stopReplay != nil {
-		s.stopReplay()
-	}
+	s.stopReplayLocked()
 	s.mu.Unlock()
 	h := s.h
 	h.mu.Lock()
@@ -316,7 +325,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 	}
 	s := &Subscriber{
 		h:          h,
-		id:         newUUIDURN(),
+		uuid:       newUUID(),
 		remoteAddr: req.RemoteAddr,
 		topics:     dedupe(req.Selectors),
 		token:      req.Claims,
@@ -324,7 +333,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 		replaying:  req.LastEventID != "",
 	}
 	if s.replaying {
-		s.drained = make(chan struct{}, 1)
+		s.rc = &replayCtl{drained: make(chan struct{}, 1)}
 	}
 	s.sels = make([]*Selector, len(s.topics))
 	for i, t := range s.topics {
@@ -334,16 +343,17 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 		}
 		s.sels[i] = sel
 	}
-	s.legacy = len(s.topics)
+	s.legacy = int32(len(s.topics))
 	for i, m := range req.Matchers {
 		if !slices.ContainsFunc(s.sels, func(o *Selector) bool { return o.raw == m.raw }) {
 			s.sels = append(s.sels, m)
 			s.topics = append(s.topics, m.String())
 			if i < len(req.MatcherPayloads) && req.MatcherPayloads[i] != nil {
 				if s.payloads == nil {
-					s.payloads = make([]json.RawMessage, len(req.Matchers))
+					p := make([]json.RawMessage, len(req.Matchers))
+					s.payloads = &p
 				}
-				s.payloads[len(s.topics)-1-s.legacy] = req.MatcherPayloads[i]
+				(*s.payloads)[len(s.topics)-1-int(s.legacy)] = req.MatcherPayloads[i]
 			}
 		}
 	}
@@ -448,7 +458,7 @@ func (h *Hub) replay(ctx context.Context, s *Subscriber, lastEventID string, tar
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
-	s.stopReplay = cancel
+	s.rc.stop = cancel
 	ended := s.ended
 	s.mu.Unlock()
 	if ended {
@@ -529,7 +539,7 @@ func (r *replayer) rest(ctx context.Context) {
 		}
 		if full {
 			select {
-			case <-s.drained:
+			case <-s.rc.drained:
 				continue
 			case <-ctx.Done():
 				return
@@ -591,7 +601,7 @@ func (h *Hub) endReplayFailed(s *Subscriber, err error) {
 	h.unregisterLocked(s)
 	h.mu.Unlock()
 	h.metrics.SubscriberDisconnected(DisconnectGone)
-	h.log.Warn("hub: replay failed; subscriber disconnected", "subscriber", s.id, "err", err)
+	h.log.Warn("hub: replay failed; subscriber disconnected", "subscriber", s.ID(), "err", err)
 	if s.notify != nil {
 		s.notify()
 	}

@@ -98,18 +98,23 @@ func matcherType(sel *Selector) string {
 
 func (s *Subscriber) infos(active bool) []SubscriptionInfo {
 	out := make([]SubscriptionInfo, len(s.topics))
+	id := s.ID()
+	var payloads []json.RawMessage
+	if s.payloads != nil {
+		payloads = *s.payloads
+	}
 	for i, t := range s.topics {
-		info := SubscriptionInfo{Subscriber: s.id, Active: active, RemoteAddr: s.remoteAddr}
-		if i < s.legacy {
-			info.ID, info.Type, info.Topic = SubscriptionID(t, s.id), "Subscription", t
+		info := SubscriptionInfo{Subscriber: id, Active: active, RemoteAddr: s.remoteAddr}
+		if i < int(s.legacy) {
+			info.ID, info.Type, info.Topic = SubscriptionID(t, id), "Subscription", t
 			if s.token != nil && json.Valid(s.token.Payload) {
 				info.Payload = s.token.Payload
 			}
 		} else {
 			info.MatchType, info.Match, info.Type = matcherType(s.sels[i]), t, "subscription"
-			info.ID = SubscriptionID08(info.MatchType, t, s.id)
-			if j := i - s.legacy; j < len(s.payloads) && json.Valid(s.payloads[j]) {
-				info.Payload = s.payloads[j]
+			info.ID = SubscriptionID08(info.MatchType, t, id)
+			if j := i - int(s.legacy); j < len(payloads) && json.Valid(payloads[j]) {
+				info.Payload = payloads[j]
 			}
 		}
 		out[i] = info
@@ -166,7 +171,7 @@ func (h *Hub) publishEvents(ctx context.Context, s *Subscriber, active bool) {
 			err = h.publishLive(ctx, u)
 		}
 		if err != nil {
-			h.log.Warn("hub: subscription update not published", "subscriber", s.id, "topic", info.Topic, "err", err)
+			h.log.Warn("hub: subscription update not published", "subscriber", s.ID(), "topic", info.Topic, "err", err)
 		}
 	}
 }
@@ -203,12 +208,12 @@ func (h *Hub) publishEventsAsync(s *Subscriber, active bool) {
 	})
 }
 
-// newUUIDURN returns "urn:uuid:" and a random (version 4) UUID, in one
-// allocation.
-func newUUIDURN() string {
+// newUUID returns a random (version 4) UUID; formatUUIDURN makes it a
+// "urn:uuid:" string.
+func newUUID() [16]byte {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return formatUUIDURN(&b)
+	return b
 }

@@ -25,11 +25,12 @@ import (
 // (it should send none) wake nothing; they stay in the kernel's bounded
 // receive buffer until the connection ends.
 type departureWatcher struct {
-	epfd   int
-	wakeR  int // read end of the pipe that wakes the poller to stop
-	wakeW  int
-	lookup func(id uint64) *subConn // nil once removed from the pool
-	gone   func(c *subConn)         // ends c, unwatching and closing it
+	epfd     int
+	wakeR    int // read end of the pipe that wakes the poller to stop
+	wakeW    int
+	lookup   func(id uint64) *subConn // nil once removed from the pool
+	gone     func(c *subConn)         // ends c, unwatching and closing it
+	writable func(c *subConn)         // c's socket (a rawSock) takes writes again
 
 	wakeups atomic.Int64 // epoll_wait returns, for tests: no spinning
 	stopped chan struct{}
@@ -41,7 +42,7 @@ const stopID = 0
 
 const watchEvents = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
 
-func newDepartureWatcher(lookup func(uint64) *subConn, gone func(*subConn)) (*departureWatcher, error) {
+func newDepartureWatcher(lookup func(uint64) *subConn, gone, writable func(*subConn)) (*departureWatcher, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("server: epoll_create1: %w", err)
@@ -52,7 +53,7 @@ func newDepartureWatcher(lookup func(uint64) *subConn, gone func(*subConn)) (*de
 		return nil, fmt.Errorf("server: pipe2: %w", err)
 	}
 	w := &departureWatcher{epfd: epfd, wakeR: p[0], wakeW: p[1], lookup: lookup, gone: gone,
-		stopped: make(chan struct{})}
+		writable: writable, stopped: make(chan struct{})}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
 	setEventID(&ev, stopID)
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p[0], &ev); err != nil {
@@ -76,20 +77,12 @@ func eventID(ev *syscall.EpollEvent) uint64 {
 // it); c.id must be set and c findable by lookup. A connection that cannot
 // be watched (not a socket of this process) is only noticed by writes.
 func (w *departureWatcher) watch(c *subConn, nc net.Conn) {
-	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
-		nc = tc.NetConn() // TLS: the hang-up shows on the TCP socket beneath
-	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
+	rc := syscallConn(nc)
+	if rc == nil {
 		return
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	c.raw = rc // before the poller can see c.id
 	var ctlErr error
-	err = rc.Control(func(fd uintptr) {
+	err := rc.Control(func(fd uintptr) {
 		ev := syscall.EpollEvent{Events: watchEvents}
 		setEventID(&ev, c.id)
 		ctlErr = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
@@ -99,14 +92,69 @@ func (w *departureWatcher) watch(c *subConn, nc net.Conn) {
 	}
 }
 
+// syscallConn is the socket beneath nc (TLS: the TCP connection under
+// it), nil when nc is not a socket of this process.
+func syscallConn(nc net.Conn) syscall.RawConn {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn() // TLS: the hang-up shows on the TCP socket beneath
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// watchSock starts watching c's rawSock, as watch does a net.Conn.
+func (w *departureWatcher) watchSock(c *subConn) {
+	err := c.sock.do(func(fd int) error {
+		ev := syscall.EpollEvent{Events: watchEvents}
+		setEventID(&ev, c.id)
+		return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
+	})
+	if err == nil {
+		c.watched.Store(true)
+	}
+}
+
+// wantWrite asks for writable(c) once c's rawSock can take more: its
+// socket buffer was full. EPOLLOUT is level-triggered, so a buffer that
+// drained before this call reports at once; the event handler asks for
+// hang-ups only again before calling writable, so it reports once.
+func (w *departureWatcher) wantWrite(c *subConn) {
+	if !c.watched.Load() {
+		return
+	}
+	_ = c.sock.do(func(fd int) error {
+		ev := syscall.EpollEvent{Events: watchEvents | syscall.EPOLLOUT}
+		setEventID(&ev, c.id)
+		return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_MOD, fd, &ev)
+	})
+}
+
 // unwatch stops watching c; call it before closing the connection.
 func (w *departureWatcher) unwatch(c *subConn) {
 	if !c.watched.Swap(false) {
 		return
 	}
-	_ = c.raw.Control(func(fd uintptr) {
-		_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
-	})
+	if c.nc == &c.sock {
+		_ = c.sock.do(func(fd int) error {
+			return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+		})
+		return
+	}
+	// Found again rather than kept: 16 bytes less in every connection.
+	if nc, ok := c.nc.(net.Conn); ok {
+		if rc := syscallConn(nc); rc != nil {
+			_ = rc.Control(func(fd uintptr) {
+				_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+			})
+		}
+	}
 }
 
 func (w *departureWatcher) run() {
@@ -126,8 +174,18 @@ func (w *departureWatcher) run() {
 			if id == stopID {
 				return
 			}
-			if c := w.lookup(id); c != nil {
+			c := w.lookup(id)
+			switch {
+			case c == nil:
+			case events[i].Events&watchEvents != 0:
 				w.gone(c) // unwatches and closes: the event is not seen again
+			case events[i].Events&syscall.EPOLLOUT != 0:
+				_ = c.sock.do(func(fd int) error {
+					ev := syscall.EpollEvent{Events: watchEvents}
+					setEventID(&ev, c.id)
+					return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_MOD, fd, &ev)
+				})
+				w.writable(c)
 			}
 		}
 	}
@@ -150,6 +208,5 @@ func (w *departureWatcher) closeFDs() {
 
 // watchState is what the watcher keeps in a pooled connection.
 type watchState struct {
-	raw     syscall.RawConn // set before watched
-	watched atomic.Bool     // in the epoll set
+	watched atomic.Bool // in the epoll set
 }

@@ -14,11 +14,13 @@ type departureWatcher struct {
 	wakeups atomic.Int64
 }
 
-func newDepartureWatcher(func(uint64) *subConn, func(*subConn)) (*departureWatcher, error) {
+func newDepartureWatcher(func(uint64) *subConn, func(*subConn), func(*subConn)) (*departureWatcher, error) {
 	return &departureWatcher{}, nil
 }
 
 func (w *departureWatcher) watch(*subConn, net.Conn) {}
+func (w *departureWatcher) watchSock(*subConn)       {}
+func (w *departureWatcher) wantWrite(*subConn)       {}
 func (w *departureWatcher) unwatch(*subConn)         {}
 func (w *departureWatcher) close()                   {}
 

@@ -71,8 +71,9 @@ type pooled struct {
 	heartbeatDue atomic.Bool  // idle for a heartbeat period
 	lastWrite    atomic.Int64 // unix nanoseconds of the last write
 
-	id         uint64 // the pool's key for it, set by add
-	watchState        // the departure watcher's registration
+	id         uint64  // the pool's key for it, set by add
+	sock       rawSock // nc when it is a plain TCP connection's socket
+	watchState         // the departure watcher's registration
 }
 
 // writerPool writes to taken-over HTTP/1.1 subscriber connections from a
@@ -114,7 +115,7 @@ func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate i
 		conns:        make(map[uint64]*subConn),
 		stopTicker:   make(chan struct{}),
 	}
-	departures, err := newDepartureWatcher(p.lookup, func(c *subConn) { end(c, reasonGone) })
+	departures, err := newDepartureWatcher(p.lookup, func(c *subConn) { end(c, reasonGone) }, p.schedule)
 	if err != nil {
 		return nil, err
 	}
@@ -131,9 +132,17 @@ func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate i
 // add starts serving c on nc: it is registered for heartbeats and
 // departures, and scheduled once for what the hub queued while it was set
 // up (the replay).
+// A plain TCP connection is kept as its socket's descriptor alone (see
+// rawSock), anything else (TLS) as the net.Conn.
 func (p *writerPool) add(c *subConn, nc net.Conn) {
-	p.register(c, nc)
-	p.departures.watch(c, nc)
+	if fd, ok := takeSocket(nc); ok {
+		c.sock.fd = fd
+		p.register(c, &c.sock)
+		p.departures.watchSock(c)
+	} else {
+		p.register(c, nc)
+		p.departures.watch(c, nc)
+	}
 	c.started.Store(true)
 	p.schedule(c)
 }
@@ -146,7 +155,7 @@ func (p *writerPool) addStream(c *subConn, st *h2serve.Stream, preamble []byte) 
 	c.pending = preamble
 	p.register(c, st)
 	c.started.Store(true)
-	st.Watch(c.wake, func() { p.end(c, reasonGone) })
+	st.Watch(func() { p.schedule(c) }, func() { p.end(c, reasonGone) })
 	p.schedule(c)
 }
 
@@ -154,7 +163,7 @@ func (p *writerPool) addStream(c *subConn, st *h2serve.Stream, preamble []byte) 
 func (p *writerPool) register(c *subConn, nc netConn) {
 	c.nc = nc
 	c.lastWrite.Store(time.Now().UnixNano())
-	c.wake = func() { p.schedule(c) }
+	c.pool = p // notify schedules c: no closure per connection
 	p.connsMu.Lock()
 	p.lastID++
 	c.id = p.lastID
@@ -326,6 +335,12 @@ func (p *writerPool) serve(c *subConn, buf []byte) []byte {
 				c.pending = out[n:]
 			}
 			c.retryPause = min(max(2*c.retryPause, minRetryPause), maxRetryPause)
+			// A rawSock does not wait for its socket buffer to drain: the
+			// departure watcher says when it has. The timer stays, for the
+			// verdict on a client that takes nothing.
+			if c.nc == &c.sock {
+				p.departures.wantWrite(c)
+			}
 			time.AfterFunc(c.retryPause, func() { p.schedule(c) })
 			return shrink(buf)
 		default: // gone, or stalled while the hub ended it: it will resume

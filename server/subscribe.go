@@ -53,7 +53,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	c := &subConn{remote: client}
+	c := &subConn{}
 	if claims != nil && !claims.ExpiresAt.IsZero() {
 		c.expires = claims.ExpiresAt.UnixNano()
 	}
@@ -311,17 +311,17 @@ func (s *Server) endConn(c *subConn, reason string) {
 	default:
 		c.sub.Close()
 	}
-	s.limits.release(c.remote)
+	s.limits.release(c.sub.RemoteAddr()) // the client's address, as acquired
 }
 
 // subConn is one subscriber's connection.
 type subConn struct {
-	sub     *hub.Subscriber
-	remote  string
-	expires int64 // unix nanoseconds; 0: the token never expires (or no token)
+	sub     *hub.Subscriber // its RemoteAddr is the limiter's key for the client
+	expires int64           // unix nanoseconds; 0: the token never expires (or no token)
 
-	wake    func()      // set before started; schedules a write
-	started atomic.Bool // wake may be called
+	pool    *writerPool // set before started when the writer pool serves it
+	wake    func()      // else set before started; wakes serveStream
+	started atomic.Bool // notify may act
 	ended   atomic.Bool
 
 	pooled // the writer pool's state; unused for HTTP/2 streams
@@ -330,7 +330,11 @@ type subConn struct {
 // notify is the hub's Notify callback: it must not block.
 func (c *subConn) notify() {
 	if c.started.Load() {
-		c.wake()
+		if c.pool != nil {
+			c.pool.schedule(c)
+		} else {
+			c.wake()
+		}
 	}
 }
 

@@ -1,0 +1,134 @@
+//go:build linux
+
+package server
+
+import (
+	"crypto/tls"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// rawSock is a taken-over plain-TCP subscriber connection held as nothing
+// but its socket's file descriptor. net's TCPConn keeps, per connection, a
+// netFD, two TCPAddrs and their Sockaddrs and a runtime poll descriptor
+// with its timers (about 650 bytes, most of an idle subscriber's cost
+// beyond its subscription); none of it is used once the writer pool owns
+// the connection: nobody reads it, the departure watcher's epoll set
+// notices the client leaving, and writes are non-blocking.
+//
+// Write never waits: what the socket buffer does not take is reported as
+// os.ErrDeadlineExceeded, as a net.Conn write past its deadline is, so the
+// pool keeps it pending, and the departure watcher wakes the pool when the
+// socket can take more (writable). mu makes the descriptor's close wait
+// for a write in progress, so a write never reaches a descriptor number
+// the kernel has since given to another connection.
+type rawSock struct {
+	mu sync.Mutex
+	fd int32 // -1 once closed
+}
+
+// takeSocket takes a plain TCP connection's socket out of net's hands: it
+// duplicates the descriptor and closes nc (the socket stays open, held by
+// the copy). ok is false, and nc untouched, for anything else (TLS: the
+// records need crypto/tls's state) and when no descriptor is left for the
+// copy.
+func takeSocket(nc net.Conn) (fd int32, ok bool) {
+	inner := nc
+	for {
+		if _, isTLS := inner.(interface{ ConnectionState() tls.ConnectionState }); isTLS {
+			return 0, false
+		}
+		w, wraps := inner.(interface{ NetConn() net.Conn })
+		if !wraps {
+			break
+		}
+		inner = w.NetConn()
+	}
+	tc, isTCP := inner.(*net.TCPConn)
+	if !isTCP {
+		return 0, false
+	}
+	// Under the wrapper (h2serve's peekedConn) a TLS connection is a
+	// *tls.Conn, caught above by its ConnectionState; anything else that
+	// wraps a TCP connection passes its writes through.
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	dup := -1
+	_ = rc.Control(func(f uintptr) {
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno == 0 {
+			dup = int(r)
+		}
+	})
+	if dup < 0 {
+		return 0, false
+	}
+	nc.Close() // the socket stays open: dup holds it
+	return int32(dup), true
+}
+
+// Write writes p without waiting; n < len(p) comes with
+// os.ErrDeadlineExceeded when the socket buffer is full.
+func (s *rawSock) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd < 0 {
+		return 0, net.ErrClosed
+	}
+	n := 0
+	for n < len(p) {
+		m, err := syscall.Write(int(s.fd), p[n:])
+		if m > 0 {
+			n += m
+		}
+		switch {
+		case err == nil:
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			return n, os.ErrDeadlineExceeded
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// SetWriteDeadline is a no-op: writes never wait.
+func (s *rawSock) SetWriteDeadline(time.Time) error { return nil }
+
+// SetLinger sets SO_LINGER as net.TCPConn's SetLinger does.
+func (s *rawSock) SetLinger(sec int) error {
+	return s.do(func(fd int) error {
+		l := syscall.Linger{}
+		if sec >= 0 {
+			l.Onoff, l.Linger = 1, int32(sec)
+		}
+		return syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &l)
+	})
+}
+
+// do runs f on the descriptor while it is open.
+func (s *rawSock) do(f func(fd int) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd < 0 {
+		return net.ErrClosed
+	}
+	return f(int(s.fd))
+}
+
+func (s *rawSock) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd < 0 {
+		return net.ErrClosed
+	}
+	err := syscall.Close(int(s.fd))
+	s.fd = -1
+	return err
+}
