@@ -684,6 +684,7 @@ func (c *conn) end() {
 	defer c.srv.forget(c)
 	if c.polled {
 		c.srv.cfg.Poller.Unwatch(c.rc, c.pollID)
+		c.giveFramer(false)
 		c.releaseRem()
 		if c.idleTimer != nil {
 			c.idleTimer.Stop()

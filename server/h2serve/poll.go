@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // Poller tells connections that their socket is readable, so that an idle
@@ -68,6 +69,50 @@ type pollState struct {
 	remOff    int
 	remPooled *[]byte // rem's pooled buffer, if it is one
 	idleTimer *time.Timer
+	dec       *hpack.Decoder // the connection's; the Framer is a pooled one
+	rf        *readFramer    // while reading
+}
+
+// readFramer is a Framer for reading frames out of a connection's rem,
+// pooled: a polled connection holds one only while it reads, so an idle
+// one keeps neither the Framer nor its read buffer (which has the size
+// of the largest frame read). Only its hpack decoder is the connection's.
+// It goes back to the pool only between whole frames and header blocks
+// (rem holds a header block whole before it is read), so none carries a
+// connection's unfinished CONTINUATION state to another.
+type readFramer struct {
+	fr *http2.Framer
+	lr limitReader
+}
+
+var readFramers = sync.Pool{New: func() any {
+	rf := &readFramer{}
+	rf.fr = http2.NewFramer(io.Discard, &rf.lr)
+	rf.fr.SetMaxReadFrameSize(maxFrameSize)
+	return rf
+}}
+
+// takeFramer gives c a pooled Framer reading rem.
+func (c *conn) takeFramer() {
+	rf := readFramers.Get().(*readFramer)
+	rf.lr.r = remReader{c}
+	rf.fr.ReadMetaHeaders = c.dec
+	rf.fr.MaxHeaderListSize = c.srv.cfg.MaxHeaderListSize
+	c.rf, c.fr, c.lr = rf, rf.fr, &rf.lr
+}
+
+// giveFramer returns c's Framer to the pool (clean: after whole frames).
+func (c *conn) giveFramer(clean bool) {
+	rf := c.rf
+	if rf == nil {
+		return
+	}
+	c.rf, c.fr, c.lr = nil, nil, nil
+	rf.lr.r = nil
+	rf.fr.ReadMetaHeaders = nil
+	if clean {
+		readFramers.Put(rf)
+	}
 }
 
 // remReader gives the Framer what rem holds.
@@ -138,7 +183,8 @@ func (c *conn) toPoll() bool {
 	c.polled = true
 	c.running = true
 	c.mu.Unlock()
-	c.lr.r = remReader{c}
+	c.dec = c.fr.ReadMetaHeaders
+	c.fr, c.lr = nil, nil // the first goroutine's: garbage now
 	c.readable()
 	return true
 }
@@ -165,6 +211,7 @@ func (c *conn) onReady() {
 // side (c.running).
 func (c *conn) readable() {
 	budget := 2*int(c.srv.cfg.MaxHeaderListSize) + readSlack
+	c.takeFramer()
 	for {
 		for {
 			ready, over := frameReady(c.rem[c.remOff:], budget)
@@ -201,6 +248,7 @@ func (c *conn) readable() {
 			return
 		}
 	}
+	c.giveFramer(true)
 	c.shrinkRem()
 	c.setIdleDeadline()
 	c.park()
