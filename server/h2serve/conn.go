@@ -3,11 +3,17 @@
 // no goroutine and no buffer while it is idle, and is written by the
 // caller's own writers; every other request runs an ordinary http.Handler.
 //
-// It is built on golang.org/x/net/http2's Framer and hpack. A connection
-// has one reader goroutine (which also notices a client's RST_STREAM and
-// departure at once) and, only while the socket does not take what was
-// framed for it, one flusher goroutine. Frames are built in buffers shared
-// by all connections; an idle connection holds its Framer, its hpack
+// It is built on golang.org/x/net/http2's Framer and hpack. With a
+// Config.Poller (package server gives its epoll watcher), a connection's
+// reads are driven by its socket's readiness once the client's first
+// SETTINGS has come: a worker of the poller reads what came, handles the
+// whole frames (noticing a client's RST_STREAM and departure at once) and
+// gives the connection back, so an idle connection has no goroutine, no
+// read buffer and no Framer of its own. Without one (or for a socket it
+// cannot watch, or crypto/tls's records) a connection has one reader
+// goroutine. Only while the socket does not take what was framed for it
+// does a connection have a flusher goroutine. Frames are built in buffers
+// shared by all connections; an idle connection holds its hpack
 // decoder's table and a map of its streams.
 package h2serve
 
