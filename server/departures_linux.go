@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/ssekit/sse/server/h2serve"
 )
 
 // departureWatcher notices, within moments, that the client of a
@@ -35,6 +37,14 @@ type departureWatcher struct {
 	wakeups atomic.Int64 // epoll_wait returns, for tests: no spinning
 	stopped chan struct{}
 	once    sync.Once
+
+	// Sockets watched for readability (server/h2serve's connections,
+	// through h2serve.Poller): their epoll data is readyBit|id.
+	readyMu   sync.Mutex
+	ready     map[uint64]func()
+	readyNext uint64
+	work      chan func() // the workers' queue; full: a goroutine of its own
+	workOnce  sync.Once
 }
 
 // stopID is the epoll data of the wake-up pipe; pool ids start at 1.
@@ -71,6 +81,105 @@ func setEventID(ev *syscall.EpollEvent, id uint64) {
 
 func eventID(ev *syscall.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+// readyBit marks the epoll data of a socket watched for readability
+// rather than a pool id.
+const readyBit = 1 << 63
+
+// readyEvents: one wake-up per arming (EPOLLONESHOT), for bytes or a
+// hang-up; the worker reads what came, then rearms.
+const readyEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+
+// readyWorkers run the ready functions; more at once get goroutines of
+// their own.
+const readyWorkers = 4
+
+// poller is the watcher as an h2serve.Poller: HTTP/2 connections share
+// the departure watcher's epoll set and goroutine, so an idle one needs
+// no goroutine blocked in Read.
+func (w *departureWatcher) poller() h2serve.Poller { return w }
+
+// WatchReadable adds rc to the epoll set, not armed: after each Rearm,
+// ready runs once on a worker for bytes or a hang-up.
+func (w *departureWatcher) WatchReadable(rc syscall.RawConn, ready func()) (uint64, error) {
+	select {
+	case <-w.stopped:
+		return 0, net.ErrClosed
+	default:
+	}
+	w.workOnce.Do(func() {
+		w.work = make(chan func(), 256)
+		for range readyWorkers {
+			go func() {
+				for fn := range w.work {
+					fn()
+				}
+			}()
+		}
+	})
+	w.readyMu.Lock()
+	if w.ready == nil {
+		w.ready = make(map[uint64]func())
+	}
+	w.readyNext++
+	id := w.readyNext
+	w.ready[id] = ready
+	w.readyMu.Unlock()
+	if err := w.ctlReady(rc, syscall.EPOLL_CTL_ADD, id, syscall.EPOLLONESHOT); err != nil {
+		w.Unwatch(rc, id)
+		return 0, err
+	}
+	return id, nil
+}
+
+// Rearm arms rc (watched as id) for its next wake-up.
+func (w *departureWatcher) Rearm(rc syscall.RawConn, id uint64) error {
+	return w.ctlReady(rc, syscall.EPOLL_CTL_MOD, id, readyEvents)
+}
+
+// Unwatch stops watching rc (closing the socket does too); a wake-up
+// already under way finds nothing.
+func (w *departureWatcher) Unwatch(rc syscall.RawConn, id uint64) {
+	w.readyMu.Lock()
+	delete(w.ready, id)
+	w.readyMu.Unlock()
+	_ = rc.Control(func(fd uintptr) {
+		_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+	})
+}
+
+func (w *departureWatcher) ctlReady(rc syscall.RawConn, op int, id uint64, events uint32) error {
+	select {
+	case <-w.stopped:
+		return net.ErrClosed
+	default:
+	}
+	var ctlErr error
+	err := rc.Control(func(fd uintptr) {
+		ev := syscall.EpollEvent{Events: events}
+		setEventID(&ev, readyBit|id)
+		ctlErr = syscall.EpollCtl(w.epfd, op, int(fd), &ev)
+	})
+	if err != nil {
+		return err
+	}
+	return ctlErr
+}
+
+// dispatchReady runs the ready function of id on a worker.
+func (w *departureWatcher) dispatchReady(id uint64) {
+	w.readyMu.Lock()
+	fn := w.ready[id]
+	w.readyMu.Unlock()
+	if fn == nil {
+		return
+	}
+	select {
+	case w.work <- fn:
+	default:
+		go fn()
+	}
 }
 
 // watch starts watching c's connection nc (or, for TLS, the socket under
@@ -174,10 +283,18 @@ func (w *departureWatcher) run() {
 			if id == stopID {
 				return
 			}
+<<<<<<< HEAD
 			c := w.lookup(id)
 			switch {
 			case c == nil:
 			case events[i].Events&watchEvents != 0:
+=======
+			if id&readyBit != 0 {
+				w.dispatchReady(id &^ readyBit)
+				continue
+			}
+			if c := w.lookup(id); c != nil {
+>>>>>>> h2ready
 				w.gone(c) // unwatches and closes: the event is not seen again
 			case events[i].Events&syscall.EPOLLOUT != 0:
 				_ = c.sock.do(func(fd int) error {
@@ -197,6 +314,10 @@ func (w *departureWatcher) close() {
 		syscall.Write(w.wakeW, []byte{0})
 		<-w.stopped
 		w.closeFDs()
+		w.workOnce.Do(func() {}) // after WatchReadable's, if any
+		if w.work != nil {
+			close(w.work) // run has stopped: nothing sends any more
+		}
 	})
 }
 

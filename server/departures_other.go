@@ -5,6 +5,8 @@ package server
 import (
 	"net"
 	"sync/atomic"
+
+	"github.com/ssekit/sse/server/h2serve"
 )
 
 // departureWatcher is a no-op where there is no epoll: a departed client
@@ -23,5 +25,8 @@ func (w *departureWatcher) watchSock(*subConn)       {}
 func (w *departureWatcher) wantWrite(*subConn)       {}
 func (w *departureWatcher) unwatch(*subConn)         {}
 func (w *departureWatcher) close()                   {}
+
+// poller is nil: HTTP/2 connections keep a reader goroutine each.
+func (w *departureWatcher) poller() h2serve.Poller { return nil }
 
 type watchState struct{}

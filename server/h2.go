@@ -13,6 +13,7 @@ func (s *Server) newH2() (*h2serve.Server, error) {
 		Handler:      s,
 		WriteTimeout: s.cfg.WriteTimeout,
 		Logger:       s.log,
+		Poller:       s.pool.departures.poller(),
 	})
 }
 

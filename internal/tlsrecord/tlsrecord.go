@@ -223,6 +223,7 @@ type Conn struct {
 	state *tls.ConnectionState
 
 	rmu      sync.Mutex // the reader's
+	src      io.Reader  // what records are read from: raw, or SetReadSource's
 	in       half
 	hdr      [headerLen]byte // a header being read while no buffer is held
 	hdrN     uint8
@@ -259,6 +260,26 @@ func (c *Conn) State() *tls.ConnectionState { return c.state }
 
 // NetConn returns the socket beneath.
 func (c *Conn) NetConn() net.Conn { return c.raw }
+
+// SetReadSource makes Read take the connection's bytes from r instead of
+// the socket: a caller driven by the socket's readiness gives a
+// non-blocking reader whose "nothing now" is a net.Error with Timeout
+// true. Such an error leaves a partial record (or header) where it is,
+// and the next Read goes on with it; Read returns it once the plaintext
+// read ahead is gone, so a caller that reads until it sees it leaves
+// nothing behind.
+func (c *Conn) SetReadSource(r io.Reader) {
+	c.rmu.Lock()
+	c.src = r
+	c.rmu.Unlock()
+}
+
+func (c *Conn) reader() io.Reader {
+	if c.src != nil {
+		return c.src
+	}
+	return c.raw
+}
 
 // Read reads application data.
 func (c *Conn) Read(p []byte) (int, error) {
@@ -311,7 +332,7 @@ func (c *Conn) readRecord() error {
 	if c.buf == nil {
 		// Idle: wait for a header in the connection's own 5 bytes.
 		for c.hdrN < headerLen {
-			n, err := c.raw.Read(c.hdr[c.hdrN:])
+			n, err := c.reader().Read(c.hdr[c.hdrN:])
 			c.hdrN += uint8(n)
 			if err != nil {
 				if err == io.EOF && c.hdrN == 0 {
@@ -413,7 +434,7 @@ func (c *Conn) fill(want int) error {
 		c.end = copy(b, b[c.start:c.end])
 		c.start = 0
 	}
-	n, err := c.raw.Read(b[c.end:])
+	n, err := c.reader().Read(b[c.end:])
 	c.end += n
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF // inside a record, or without close_notify

@@ -3,11 +3,17 @@
 // no goroutine and no buffer while it is idle, and is written by the
 // caller's own writers; every other request runs an ordinary http.Handler.
 //
-// It is built on golang.org/x/net/http2's Framer and hpack. A connection
-// has one reader goroutine (which also notices a client's RST_STREAM and
-// departure at once) and, only while the socket does not take what was
-// framed for it, one flusher goroutine. Frames are built in buffers shared
-// by all connections; an idle connection holds its Framer, its hpack
+// It is built on golang.org/x/net/http2's Framer and hpack. With a
+// Config.Poller (package server gives its epoll watcher), a connection's
+// reads are driven by its socket's readiness once the client's first
+// SETTINGS has come: a worker of the poller reads what came, handles the
+// whole frames (noticing a client's RST_STREAM and departure at once) and
+// gives the connection back, so an idle connection has no goroutine, no
+// read buffer and no Framer of its own. Without one (or for a socket it
+// cannot watch, or crypto/tls's records) a connection has one reader
+// goroutine. Only while the socket does not take what was framed for it
+// does a connection have a flusher goroutine. Frames are built in buffers
+// shared by all connections; an idle connection holds its hpack
 // decoder's table and a map of its streams.
 package h2serve
 
@@ -71,6 +77,11 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// Logger receives connection errors at debug level. Nil: discarded.
 	Logger *slog.Logger
+	// Poller, when set, drives the reads of the connections whose socket
+	// it can watch (h2c, and TLS on internal/tlsrecord), so that an idle
+	// connection has no goroutine. Nil, or a connection it cannot watch:
+	// one reader goroutine per connection.
+	Poller Poller
 }
 
 // Server serves HTTP/2 connections. Create it with New.
@@ -167,6 +178,7 @@ type conn struct {
 	refund   uint32 // connection window received and not yet refunded
 	idleSet  bool   // the read deadline is set for idleness
 	sawFirst bool   // the client's SETTINGS came first
+	pollState
 
 	mu          sync.Mutex
 	streams     map[uint32]*stream
@@ -280,10 +292,16 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
-		c.nc.Close()
+		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		c.failLocked()
+		c.mu.Unlock()
+	}
 	return ctx.Err()
 }
 
@@ -430,7 +448,8 @@ func (c *conn) afterFlushLocked() {
 	}
 }
 
-// failLocked closes the socket; the reader then ends every stream.
+// failLocked closes the socket; the reader then ends every stream (on a
+// polled connection nobody reads, a goroutine started here).
 func (c *conn) failLocked() {
 	if c.closed {
 		return
@@ -438,6 +457,10 @@ func (c *conn) failLocked() {
 	c.closed = true
 	c.releaseOutLocked()
 	c.nc.Close()
+	if c.polled && !c.running {
+		c.running = true
+		go c.end()
+	}
 }
 
 // writableLocked collects the wake-ups of streams that were refused bytes
@@ -543,7 +566,8 @@ func (c *conn) loop() {
 			}
 			continue
 		}
-		if !c.sawFirst {
+		first := !c.sawFirst
+		if first {
 			if _, ok := f.(*http2.SettingsFrame); !ok {
 				c.connError(http2.ErrCodeProtocol)
 				return
@@ -563,6 +587,10 @@ func (c *conn) loop() {
 			default:
 				return
 			}
+		}
+		if first && c.toPoll() {
+			moved = true // readiness reads it from now on
+			return
 		}
 		c.setIdleDeadline()
 		if _, ok := f.(*http2.MetaHeadersFrame); ok {
@@ -592,11 +620,23 @@ func (c *conn) readError(err error) bool {
 }
 
 // setIdleDeadline lets a connection without streams be read for at most
-// IdleTimeout.
+// IdleTimeout (a polled one: a timer, as its reads ignore deadlines).
 func (c *conn) setIdleDeadline() {
 	c.mu.Lock()
 	idle := len(c.streams) == 0
 	c.mu.Unlock()
+	if c.polled {
+		switch {
+		case idle && c.idleTimer == nil:
+			c.idleTimer = time.AfterFunc(c.srv.cfg.IdleTimeout, c.idleTimerFired)
+		case idle:
+			c.idleTimer.Reset(c.srv.cfg.IdleTimeout)
+		case c.idleTimer != nil:
+			c.idleTimer.Stop()
+			c.idleTimer = nil
+		}
+		return
+	}
 	if idle {
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 		c.idleSet = true
@@ -648,6 +688,14 @@ func (c *conn) rstLocked(id uint32, code http2.ErrCode) {
 // end runs when the reader stops: the socket closes and every stream ends.
 func (c *conn) end() {
 	defer c.srv.forget(c)
+	if c.polled {
+		c.srv.cfg.Poller.Unwatch(c.rc, c.pollID)
+		c.giveFramer(false)
+		c.releaseRem()
+		if c.idleTimer != nil {
+			c.idleTimer.Stop()
+		}
+	}
 	c.mu.Lock()
 	c.failLocked()
 	var gone []func()

@@ -24,6 +24,9 @@ import (
 // connections to an h2serve.Server for h; it returns the address.
 func serve(t *testing.T, cfg h2serve.Config) (string, *h2serve.Server) {
 	t.Helper()
+	if cfg.Poller == nil {
+		cfg.Poller = testPoller()
+	}
 	s, err := h2serve.New(cfg)
 	if err != nil {
 		t.Fatal(err)

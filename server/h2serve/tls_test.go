@@ -35,7 +35,7 @@ func TestTLSBothRecordLayers(t *testing.T) {
 	}
 	for _, lean := range []bool{true, false} {
 		t.Run(fmt.Sprintf("lean=%v", lean), func(t *testing.T) {
-			s, err := h2serve.New(h2serve.Config{Handler: h})
+			s, err := h2serve.New(h2serve.Config{Handler: h, Poller: testPoller()})
 			if err != nil {
 				t.Fatal(err)
 			}
