@@ -303,6 +303,9 @@ func (c *pubConn) run(serve func()) (ok bool) {
 // handBack gives the connection, with the bytes read of its next
 // request, back to net/http.
 func (c *pubConn) handBack() {
+	if c.bw.Flush() != nil { // answers to the requests before it
+		return
+	}
 	_ = c.nc.SetDeadline(time.Time{})
 	peeked, _ := c.br.Peek(c.br.Buffered())
 	nc := &prefixConn{Conn: c.nc, prefix: bytes.Clone(peeked)}
@@ -317,6 +320,9 @@ func (c *pubConn) readRequest() (ok, reinject bool) {
 	idle := c.hs.IdleTimeout
 	if idle == 0 {
 		idle = c.hs.ReadTimeout
+	}
+	if c.br.Buffered() == 0 && c.bw.Flush() != nil {
+		return false, false
 	}
 	c.idle.Store(true)
 	if idle > 0 {
@@ -348,6 +354,9 @@ func (c *pubConn) readRequest() (ok, reinject bool) {
 		}
 		if c.br.Buffered() == c.br.Size() {
 			return false, true
+		}
+		if c.bw.Flush() != nil {
+			return false, false
 		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
 			if c.br.Buffered() > 0 && !isTimeout(err) {
