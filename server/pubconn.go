@@ -339,14 +339,9 @@ func (c *pubConn) readRequest() (ok, reinject bool) {
 	if err != nil {
 		return false, false
 	}
-	if d := c.hs.ReadHeaderTimeout; d > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(d))
-	} else if d := c.hs.ReadTimeout; d > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(d))
-	}
 	// The whole head in the buffer, or it is net/http's.
 	var head []byte
-	for {
+	for timed := false; ; timed = true {
 		b, _ := c.br.Peek(c.br.Buffered())
 		if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
 			head = b[:i+4]
@@ -358,6 +353,13 @@ func (c *pubConn) readRequest() (ok, reinject bool) {
 		if c.bw.Flush() != nil {
 			return false, false
 		}
+		if !timed { // the head did not come whole: the rest within the header timeout
+			if d := c.hs.ReadHeaderTimeout; d > 0 {
+				_ = c.nc.SetReadDeadline(time.Now().Add(d))
+			} else if d := c.hs.ReadTimeout; d > 0 {
+				_ = c.nc.SetReadDeadline(time.Now().Add(d))
+			}
+		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
 			if c.br.Buffered() > 0 && !isTimeout(err) {
 				return false, true // net/http answers a truncated head as it does
@@ -365,10 +367,11 @@ func (c *pubConn) readRequest() (ok, reinject bool) {
 			return false, false
 		}
 	}
+	// The read deadline stays: the handler sets the body's (BodyTimeout),
+	// finish the discarding's, the next request the idle one.
 	if !c.parseHead(head) {
 		return false, true
 	}
-	_ = c.nc.SetReadDeadline(time.Time{})
 	return true, false
 }
 

@@ -317,7 +317,37 @@ func TestTakenOverSlowBody(t *testing.T) {
 	if got := h.dial().do(publishRaw(tok, "topic=t&data=x&id=cut")); !strings.HasSuffix(got, "\r\n\r\ncut") {
 		t.Fatalf("the cut update was stored (id taken): %q", got)
 	}
-	// A head that stops mid-way is ended by the header timeout, as net/http does.
+}
+
+// TestTakenOverSlowHead: a head that stops mid-way on a taken-over
+// connection is ended by the http.Server's ReadHeaderTimeout, as
+// net/http ends it, and a head that never ends (past the read buffer) is
+// net/http's, bounded by its MaxHeaderBytes.
+func TestTakenOverSlowHead(t *testing.T) {
+	tb := testhub.New(t, nil)
+	hs := httptest.NewUnstartedServer(tb.Server)
+	hs.Config.ReadHeaderTimeout = 300 * time.Millisecond
+	hs.Config.MaxHeaderBytes = 8 << 10
+	hs.Listener = tb.Server.Listener(hs.Listener, nil, nil)
+	hs.Start()
+	t.Cleanup(hs.Close)
+	t.Cleanup(tb.Close)
+	h := &rawHub{t: t, tb: tb, addr: hs.Listener.Addr().String()}
+	tok := tb.Token(t, hub.Claims{Publish: []string{"*"}})
+	c := h.dial()
+	c.do(publishRaw(tok, "topic=t&data=x&id=first"))
+	full := publishRaw(tok, "topic=t&data=x&id=slow")
+	io.WriteString(c.nc, full[:40])
+	if !c.closed() {
+		t.Fatal("a head cut mid-way outlives ReadHeaderTimeout")
+	}
+	c = h.dial()
+	c.do(publishRaw(tok, "topic=t&data=x&id=second"))
+	io.WriteString(c.nc, "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("p", 20<<10)+"\r\n\r\n")
+	line, _ := c.br.ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 431 ") {
+		t.Fatalf("a head past MaxHeaderBytes: %q", line)
+	}
 }
 
 // TestTakenOverShutdown: Shutdown closes idle taken-over connections.
