@@ -63,7 +63,9 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Cluster, err
 	if cfg.Name == "" {
 		return nil, errors.New("natsoutbox: a name is required")
 	}
-	cfg.TTL = cmpOr(cfg.TTL, DefaultTTL)
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultTTL
+	}
 	cfg.Replicas = max(cfg.Replicas, 1)
 	if cfg.MaxLetters <= 0 {
 		cfg.MaxLetters = 1_000_000
@@ -94,13 +96,6 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Cluster, err
 		return nil, fmt.Errorf("natsoutbox: stream %s_letters: %w", cfg.Name, err)
 	}
 	return &Cluster{js: js, locks: locks, cursors: cursors, letters: letters, name: cfg.Name}, nil
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 func key(endpoint string) string { return hex.EncodeToString([]byte(endpoint)) }
