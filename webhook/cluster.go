@@ -94,7 +94,9 @@ func (o *Outbox) leadLoop(ctx context.Context, d *deliverer) {
 		switch {
 		case err == nil:
 			o.log.Info("webhook: this node delivers the endpoint's updates for the cluster", "endpoint", d.ep.Name)
+			o.m.leases.WithLabelValues(d.ep.Name).Set(1)
 			err = o.lead(ctx, d, l)
+			o.m.leases.WithLabelValues(d.ep.Name).Set(0)
 			if ctx.Err() == nil {
 				o.log.Warn("webhook: this node no longer delivers the endpoint's updates", "endpoint", d.ep.Name, "err", err)
 			}
@@ -177,8 +179,15 @@ func (o *Outbox) lead(ctx context.Context, d *deliverer, l Lease) error {
 			return err
 		}
 		if first && !page.Found {
-			o.m.gaps.Inc()
-			o.log.Error("webhook: the endpoint's cursor is no longer in the store's history; events in between are lost", "endpoint", d.ep.Name, "cursor", pos.ID)
+			// The cursor's update is gone: trimmed with everything before
+			// it (a gap, when what is left starts after it), or deleted
+			// alone by a topic's retention (no gap). Either way the
+			// stream goes on after its Seq.
+			if len(page.Updates) > 0 && page.Updates[0].Seq > pos.Seq {
+				o.m.gaps.Inc()
+				o.log.Error("webhook: the endpoint's cursor is no longer in the store's history; events in between are lost", "endpoint", d.ep.Name, "cursor", pos.ID)
+			}
+			continue
 		}
 		for _, u := range page.Updates {
 			if d.ep.wants(u) {

@@ -54,14 +54,14 @@ var unsafe = regexp.MustCompile(`[^A-Za-z0-9]`)
 // node closes its connection.
 func TestCluster(t *testing.T) {
 	urls := startCluster(t)
-	outboxtest.Run(t, func(t *testing.T, i int, ttl time.Duration) outboxtest.Node {
+	outboxtest.Run(t, func(t *testing.T, i int, opts outboxtest.Options) outboxtest.Node {
 		name := unsafe.ReplaceAllString(t.Name(), "_")
-		st, err := natsjs.Open(t.Context(), natsjs.Config{URL: urls[i%len(urls)], Stream: name, Replicas: 3})
+		st, err := natsjs.Open(t.Context(), natsjs.Config{URL: urls[i%len(urls)], Stream: name, Replicas: 3, HistorySize: opts.HistorySize})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close(context.Background()) })
-		c, err := natsoutbox.New(t.Context(), st.JetStream(), natsoutbox.Config{Name: name + "_webhooks", Replicas: 3, TTL: ttl})
+		c, err := natsoutbox.New(t.Context(), st.JetStream(), natsoutbox.Config{Name: name + "_webhooks", Replicas: 3, TTL: opts.TTL})
 		if err != nil {
 			t.Fatal(err)
 		}

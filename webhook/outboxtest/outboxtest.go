@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/internal/poll"
 	"github.com/ssekit/sse/webhook"
@@ -35,10 +37,18 @@ type Node struct {
 	Kill func()
 }
 
+// Options are a node's.
+type Options struct {
+	// TTL is the leases' time to live.
+	TTL time.Duration
+	// HistorySize, when set, bounds the store's history (at least that
+	// many kept, as the store's own option says).
+	HistorySize int
+}
+
 // NewNode makes node i of a cluster (every call of one test shares one
-// backend), with leases of the given TTL; the node's cleanup is
-// registered with t.
-type NewNode func(t *testing.T, i int, ttl time.Duration) Node
+// backend); the node's cleanup is registered with t.
+type NewNode func(t *testing.T, i int, opts Options) Node
 
 // TTL is the leases' time to live in the suite.
 const TTL = 1500 * time.Millisecond
@@ -54,6 +64,7 @@ func Run(t *testing.T, newNode NewNode) {
 	t.Run("FencedOldHolder", func(t *testing.T) { testFencing(t, newNode) })
 	t.Run("DownEndpointBlocksNoOther", func(t *testing.T) { testDownEndpoint(t, newNode) })
 	t.Run("DeadLettersReplayedFromAnyNode", func(t *testing.T) { testReplay(t, newNode) })
+	t.Run("GapCountedOnTakeover", func(t *testing.T) { testGap(t, newNode) })
 }
 
 // Receiver is the application's endpoint: it verifies each delivery and
@@ -142,6 +153,7 @@ func head(s []string) []string { return s[:min(len(s), 5)] }
 type node struct {
 	Node
 	outbox *webhook.Outbox
+	reg    *prometheus.Registry
 	holds  atomic.Int64 // leases this node took
 	ready  atomic.Int64 // leases it committed a cursor under
 	held   atomic.Int64 // leases it holds now (taken, not unlocked)
@@ -197,14 +209,15 @@ func ready(t *testing.T, nodes []*node, n int64) {
 	})
 }
 
-func start(t *testing.T, newNode NewNode, count int, eps []webhook.Endpoint, mod func(*webhook.Config)) []*node {
+func start(t *testing.T, newNode NewNode, count int, opts Options, eps []webhook.Endpoint, mod func(*webhook.Config)) []*node {
 	t.Helper()
 	var nodes []*node
+	opts.TTL = TTL
 	for i := range count {
-		n := &node{Node: newNode(t, i, TTL)}
+		n := &node{Node: newNode(t, i, opts), reg: prometheus.NewRegistry()}
 		cfg := webhook.Config{
 			Path: filepath.Join(t.TempDir(), "webhooks.db"), Store: n.Store, Endpoints: eps,
-			Cluster:    watch{n.Cluster, n},
+			Cluster: watch{n.Cluster, n}, Registerer: n.reg,
 			MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Poll: 50 * time.Millisecond,
 		}
 		if mod != nil {
@@ -281,7 +294,7 @@ func server(t *testing.T, rc *Receiver) *httptest.Server {
 // in order, whichever node it was published on.
 func testOncePerID(t *testing.T, newNode NewNode) {
 	rc := &Receiver{}
-	nodes := start(t, newNode, 3, []webhook.Endpoint{endpoint("app", server(t, rc).URL)}, nil)
+	nodes := start(t, newNode, 3, Options{}, []webhook.Endpoint{endpoint("app", server(t, rc).URL)}, nil)
 	holder(t, nodes)
 	want := publish(t, nodes, "once", 300)
 	poll.Until(t, "every update received", wait, func() bool { return rc.distinct() >= len(want) })
@@ -303,7 +316,7 @@ func testOncePerID(t *testing.T, newNode NewNode) {
 func testTakeover(t *testing.T, newNode NewNode) {
 	rc := &Receiver{}
 	rc.status.Store(http.StatusServiceUnavailable)
-	nodes := start(t, newNode, 3, []webhook.Endpoint{endpoint("app", server(t, rc).URL)}, nil)
+	nodes := start(t, newNode, 3, Options{}, []webhook.Endpoint{endpoint("app", server(t, rc).URL)}, nil)
 	old := holder(t, nodes)
 	rc.status.Store(0)
 	want := publish(t, nodes, "before", 100)
@@ -332,7 +345,7 @@ func testTakeover(t *testing.T, newNode NewNode) {
 // testFencing: a holder that lost its lease (paused past the TTL) can no
 // longer move the cursor, nor renew; the new holder's cursor stands.
 func testFencing(t *testing.T, newNode NewNode) {
-	a, b := newNode(t, 0, TTL), newNode(t, 1, TTL)
+	a, b := newNode(t, 0, Options{TTL: TTL}), newNode(t, 1, Options{TTL: TTL})
 	ctx := t.Context()
 	la, err := a.Cluster.Acquire(ctx, "fenced")
 	if err != nil {
@@ -400,7 +413,7 @@ func testDownEndpoint(t *testing.T, newNode NewNode) {
 	downURL := "http://" + ln.Addr().String() + "/hook"
 	ln.Close() // refused from now on
 	rc := &Receiver{}
-	nodes := start(t, newNode, 3, []webhook.Endpoint{endpoint("down", downURL), endpoint("up", server(t, rc).URL)}, nil)
+	nodes := start(t, newNode, 3, Options{}, []webhook.Endpoint{endpoint("down", downURL), endpoint("up", server(t, rc).URL)}, nil)
 	ready(t, nodes, 2)
 	want := publish(t, nodes, "both", 200)
 	poll.Until(t, "the up endpoint's updates", wait, func() bool { return rc.distinct() >= len(want) })
@@ -418,7 +431,7 @@ func testDownEndpoint(t *testing.T, newNode NewNode) {
 func testReplay(t *testing.T, newNode NewNode) {
 	rc := &Receiver{}
 	rc.status.Store(http.StatusInternalServerError)
-	nodes := start(t, newNode, 2, []webhook.Endpoint{endpoint("app", server(t, rc).URL)}, func(c *webhook.Config) { c.MaxAttempts = 2 })
+	nodes := start(t, newNode, 2, Options{}, []webhook.Endpoint{endpoint("app", server(t, rc).URL)}, func(c *webhook.Config) { c.MaxAttempts = 2 })
 	h := holder(t, nodes)
 	want := publish(t, nodes, "dead", 10)
 	other := nodes[0]
@@ -446,4 +459,57 @@ func testReplay(t *testing.T, newNode NewNode) {
 	if _, _, err := other.outbox.ReplayN("nope", 1); !errors.Is(err, webhook.ErrNoEndpoint) {
 		t.Fatalf("ReplayN of an unknown endpoint: %v; want ErrNoEndpoint", err)
 	}
+}
+
+// testGap: the holder dies with the receiver down, and the history is
+// trimmed past its cursor before another node takes over: the node
+// taking over counts the gap, and delivers what is left, in order.
+func testGap(t *testing.T, newNode NewNode) {
+	rc := &Receiver{}
+	nodes := start(t, newNode, 2, Options{HistorySize: 20}, []webhook.Endpoint{endpoint("app", server(t, rc).URL)}, nil)
+	old := holder(t, nodes)
+	first := publish(t, nodes, "seen", 5)
+	poll.Until(t, "the first updates", wait, func() bool { return rc.distinct() >= len(first) })
+	rc.status.Store(http.StatusServiceUnavailable)
+	old.killed.Store(true)
+	old.Kill()
+	old.outbox.Close()
+	next := nodes[0]
+	if next == old {
+		next = nodes[1]
+	}
+	publish(t, nodes, "trimmed", 500)
+	rc.status.Store(0)
+	gaps := func() float64 { return counter(next.reg, "ssekit_webhook_history_gaps_total") }
+	poll.Until(t, "the gap counted by the node taking over", wait, func() bool { return gaps() == 1 })
+	want := publish(t, nodes, "later", 3)
+	poll.Until(t, "the updates after the gap", wait, func() bool {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return rc.seen[want[len(want)-1]] > 0
+	})
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, id := range first {
+		if rc.seen[id] != 1 {
+			t.Errorf("%s received %d times; want once (before the gap)", id, rc.seen[id])
+		}
+	}
+	if n := len(rc.seen); n > len(first)+500+len(want) {
+		t.Errorf("%d distinct updates; want at most what was published", n)
+	}
+}
+
+// counter sums the metric name's counters in reg.
+func counter(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }

@@ -3,7 +3,6 @@ package redisoutbox_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -16,16 +15,16 @@ import (
 // TestCluster: the suite over one real redis-server, each node with its
 // own connections (a store and the outbox's), cut to kill it.
 func TestCluster(t *testing.T) {
-	outboxtest.Run(t, func(t *testing.T, i int, ttl time.Duration) outboxtest.Node {
+	outboxtest.Run(t, func(t *testing.T, i int, opts outboxtest.Options) outboxtest.Node {
 		srv := redisOf(t)
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
 		srdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-		st, err := redisstream.New(t.Context(), srdb, redisstream.Config{Prefix: "t:" + t.Name()})
+		st, err := redisstream.New(t.Context(), srdb, redisstream.Config{Prefix: "t:" + t.Name(), HistorySize: opts.HistorySize})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close(context.Background()); srdb.Close(); rdb.Close() })
-		c, err := redisoutbox.New(rdb, redisoutbox.Config{Prefix: "t:" + t.Name() + ":webhooks", TTL: ttl})
+		c, err := redisoutbox.New(rdb, redisoutbox.Config{Prefix: "t:" + t.Name() + ":webhooks", TTL: opts.TTL})
 		if err != nil {
 			t.Fatal(err)
 		}
