@@ -13,7 +13,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,6 +67,7 @@ func Run(t *testing.T, newNode NewNode) {
 	t.Run("DownEndpointBlocksNoOther", func(t *testing.T) { testDownEndpoint(t, newNode) })
 	t.Run("DeadLettersReplayedFromAnyNode", func(t *testing.T) { testReplay(t, newNode) })
 	t.Run("GapCountedOnTakeover", func(t *testing.T) { testGap(t, newNode) })
+	t.Run("SubscriptionEventsFromEachNode", func(t *testing.T) { testSubscriptions(t, newNode) })
 }
 
 // Receiver is the application's endpoint: it verifies each delivery and
@@ -72,6 +75,7 @@ func Run(t *testing.T, newNode NewNode) {
 type Receiver struct {
 	mu     sync.Mutex
 	order  []string // every accepted delivery's update id, duplicates too
+	subs   []string // the subscription events' ids
 	seen   map[string]int
 	status atomic.Int64 // when non-zero, answer it
 	bad    atomic.Int64
@@ -89,6 +93,12 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ev webhook.Event
+	if err := json.Unmarshal(body, &ev); err == nil && ev.Subscription != nil && ev.ID == r.Header.Get(webhook.HeaderID) {
+		rc.mu.Lock()
+		rc.subs = append(rc.subs, ev.ID)
+		rc.mu.Unlock()
+		return
+	}
 	if err := json.Unmarshal(body, &ev); err != nil || ev.Update == nil || ev.ID != r.Header.Get(webhook.HeaderID) || ev.ID != "update:"+ev.Update.ID {
 		http.Error(w, "bad event", http.StatusBadRequest)
 		return
@@ -393,10 +403,14 @@ func testFencing(t *testing.T, newNode NewNode) {
 	if err := lb.Unlock(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lc, err := a.Cluster.Acquire(ctx, "fenced")
-	if err != nil {
-		t.Fatalf("Acquire after b's unlock: %v", err)
-	}
+	var lc webhook.Lease
+	// A read may come from a replica that has not seen the unlock yet
+	// (NATS KV's direct gets): the deliverers try again every third of
+	// the TTL, so does this.
+	poll.Until(t, "a taking the lease after b's unlock", wait, func() bool {
+		lc, err = a.Cluster.Acquire(ctx, "fenced")
+		return err == nil
+	})
 	if p, _ := lc.Cursor(); p != p3 {
 		t.Fatalf("cursor %v; want the new holder's %v", p, p3)
 	}
@@ -500,6 +514,8 @@ func testGap(t *testing.T, newNode NewNode) {
 	}
 }
 
+func escape(s string) string { return url.QueryEscape(s) }
+
 // counter sums the metric name's counters in reg.
 func counter(reg *prometheus.Registry, name string) float64 {
 	mfs, _ := reg.Gather()
@@ -512,4 +528,49 @@ func counter(reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// testSubscriptions: subscription events are each node's own (not in
+// the shared stream): each node delivers those of its subscribers from
+// its own file, once, while updates go through the cluster outbox.
+func testSubscriptions(t *testing.T, newNode NewNode) {
+	rc := &Receiver{}
+	ep := endpoint("app", server(t, rc).URL)
+	ep.Subscriptions = true
+	nodes := start(t, newNode, 2, Options{}, []webhook.Endpoint{ep}, nil)
+	holder(t, nodes)
+	var want []string
+	for i, n := range nodes {
+		h, err := hub.New(hub.Config{Store: n.Store, SubscriptionEvents: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Shutdown(context.Background()) })
+		if err := n.outbox.WatchSubscriptions(t.Context(), h); err != nil {
+			t.Fatal(err)
+		}
+		sub, _, err := h.Subscribe(t.Context(), hub.SubscribeRequest{Selectors: []string{fmt.Sprint("room", i)}, Notify: func() {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid := "/.well-known/mercure/subscriptions/room" + fmt.Sprint(i) + "/" + escape(sub.ID())
+		want = append(want, "subscription:"+sid+":started", "subscription:"+sid+":ended")
+		sub.Close()
+	}
+	ids := publish(t, nodes, "subs", 10)
+	poll.Until(t, "the updates and subscription events", wait, func() bool {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return len(rc.subs) >= len(want) && len(rc.seen) >= len(ids)
+	})
+	time.Sleep(TTL / 2) // a duplicate would have come by now
+	rc.check(t, ids, true)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	got := append([]string(nil), rc.subs...)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("subscription events %v; want each once: %v", got, want)
+	}
 }
