@@ -20,6 +20,14 @@
 //
 // Duplicates (a delivery acknowledged but not yet removed when the hub
 // died) carry the same event id, so a receiver can drop them.
+//
+// In a cluster (Config.Cluster: the nodes share a NATS or Redis store)
+// update events are not copied into the file: the shared stream is the
+// outbox. For each endpoint one node at a time holds a lease in the
+// shared store and delivers from the endpoint's cursor, kept there too
+// and moved only by the lease's holder (cluster.go); when it dies another
+// node takes over after the lease's TTL and continues from the cursor.
+// Subscription events, which are each node's own, stay in its file.
 package webhook
 
 import (
@@ -118,6 +126,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now is the clock for signatures; nil means time.Now.
 	Now func() time.Time
+	// Cluster, when set, delivers update events from the shared store
+	// under a lease per endpoint (see Cluster) instead of from the file,
+	// which then keeps only this node's subscription events.
+	Cluster Cluster
 }
 
 // Event is the JSON body of a delivery.
@@ -169,10 +181,11 @@ type Outbox struct {
 }
 
 type deliverer struct {
-	ep   Endpoint
-	wake chan struct{}
-	mu   sync.Mutex
-	n    int // queued; guarded by mu
+	ep    Endpoint
+	wake  chan struct{}
+	cwake chan struct{} // the cluster deliverer's (Config.Cluster)
+	mu    sync.Mutex
+	n     int // queued; guarded by mu
 }
 
 // Open opens (or creates) the outbox at cfg.Path. Run starts it.
@@ -245,7 +258,7 @@ func Open(cfg Config) (*Outbox, error) {
 			if _, err := tx.CreateBucketIfNotExists(deadBucket(ep.Name)); err != nil {
 				return err
 			}
-			o.eps = append(o.eps, &deliverer{ep: ep, wake: make(chan struct{}, 1), n: q.Stats().KeyN})
+			o.eps = append(o.eps, &deliverer{ep: ep, wake: make(chan struct{}, 1), cwake: make(chan struct{}, 1), n: q.Stats().KeyN})
 		}
 		return nil
 	})
@@ -262,8 +275,20 @@ func Open(cfg Config) (*Outbox, error) {
 // Run queues what the store has after the cursor (a new outbox: marks
 // the store's end, so it tells of what is published from then on), then
 // starts the collector and one deliverer per endpoint, which stop when
-// ctx ends or Close is called.
+// ctx ends or Close is called. With Config.Cluster there is no collector:
+// each endpoint gets a deliverer of the file (subscription events) and
+// one that delivers updates while it holds the endpoint's lease.
 func (o *Outbox) Run(ctx context.Context) error {
+	if o.cfg.Cluster != nil {
+		ctx, o.cancel = context.WithCancel(ctx)
+		o.runCtx = ctx
+		o.done.Add(2 * len(o.eps))
+		for _, d := range o.eps {
+			go o.deliver(ctx, d)
+			go o.leadLoop(ctx, d)
+		}
+		return nil
+	}
 	if err := o.collectOnce(ctx); err != nil {
 		return fmt.Errorf("webhook: reading the store: %w", err)
 	}
@@ -277,8 +302,18 @@ func (o *Outbox) Run(ctx context.Context) error {
 	return nil
 }
 
-// Notify wakes the collector: something was published. It never blocks.
+// Notify wakes the collector (in a cluster, the deliverers of the
+// endpoints this node holds): something was published. It never blocks.
 func (o *Outbox) Notify() {
+	if o.cfg.Cluster != nil {
+		for _, d := range o.eps {
+			select {
+			case d.cwake <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
 	select {
 	case o.wake <- struct{}{}:
 	default:
@@ -622,7 +657,9 @@ func (o *Outbox) send(ctx context.Context, ep Endpoint, body []byte) error {
 	return nil
 }
 
-// Counts returns an endpoint's queued and dead-lettered events.
+// Counts returns an endpoint's queued and dead-lettered events (in a
+// cluster: this node's subscription events plus the shared replay queue
+// and dead letters).
 func (o *Outbox) Counts(name string) (queued, dead int, err error) {
 	err = o.db.View(func(tx *bbolt.Tx) error {
 		q, d := tx.Bucket(queueBucket(name)), tx.Bucket(deadBucket(name))
@@ -632,8 +669,18 @@ func (o *Outbox) Counts(name string) (queued, dead int, err error) {
 		queued, dead = q.Stats().KeyN, d.Stats().KeyN
 		return nil
 	})
-	return queued, dead, err
+	if err != nil || o.cfg.Cluster == nil {
+		return queued, dead, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clusterAdminTimeout)
+	defer cancel()
+	r, sd, err := o.cfg.Cluster.Counts(ctx, name)
+	return queued + r, dead + sd, err
 }
+
+// clusterAdminTimeout bounds an admin request's calls to the shared
+// store.
+const clusterAdminTimeout = 10 * time.Second
 
 // Replay moves an endpoint's dead letters back to the end of its queue,
 // oldest first, and returns how many.
@@ -643,7 +690,10 @@ func (o *Outbox) Replay(name string) (int, error) {
 }
 
 // ReplayN is Replay of at most limit dead letters (0: all), in one
-// transaction; it also returns how many are left dead.
+// transaction; it also returns how many are left dead. In a cluster the
+// shared dead letters (of update events) are replayed too, after this
+// node's own, within the same limit; whichever node holds the endpoint
+// delivers them.
 func (o *Outbox) ReplayN(name string, limit int) (n, left int, err error) {
 	err = o.db.Update(func(tx *bbolt.Tx) (err error) {
 		n, left, err = replayTx(tx, name, limit)
@@ -652,15 +702,39 @@ func (o *Outbox) ReplayN(name string, limit int) (n, left int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	local := n
+	if o.cfg.Cluster != nil && (limit == 0 || n < limit) {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterAdminTimeout)
+		rest := 0
+		if limit > 0 {
+			rest = limit - n
+		}
+		sn, sleft, serr := o.cfg.Cluster.Replay(ctx, name, rest)
+		cancel()
+		if serr != nil {
+			return n, left, serr
+		}
+		n, left = n+sn, left+sleft
+	} else if o.cfg.Cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterAdminTimeout)
+		_, sd, serr := o.cfg.Cluster.Counts(ctx, name)
+		cancel()
+		if serr != nil {
+			return n, left, serr
+		}
+		left += sd
+	}
 	for _, dl := range o.eps {
 		if dl.ep.Name == name {
 			dl.mu.Lock()
-			dl.n += n
+			dl.n += local
 			o.m.pending(dl.ep.Name, dl.n)
 			dl.mu.Unlock()
-			select {
-			case dl.wake <- struct{}{}:
-			default:
+			for _, c := range []chan struct{}{dl.wake, dl.cwake} {
+				select {
+				case c <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}

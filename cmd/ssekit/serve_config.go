@@ -31,14 +31,15 @@ type configFlags struct {
 	path  string
 	check bool
 
-	file      *config.File
-	issuers   []jwtauth.Issuer       // [[issuer]], after the --issuer flag's
-	endpoints []webhook.Endpoint     // [[webhook]]
-	outbox    *webhook.Outbox        // open while serving with webhooks
-	policies  server.SubscribePolicy // [[policy]]; nil: none
-	latest    []policy.LatestPolicy  // [[policy]] with latest = N
-	latestIdx *policy.Latest         // running while serving with latest-state topics
-	retention []hub.RetentionRule    // [[policy]] with keep or max-age
+	file         *config.File
+	issuers      []jwtauth.Issuer       // [[issuer]], after the --issuer flag's
+	endpoints    []webhook.Endpoint     // [[webhook]]
+	outbox       *webhook.Outbox        // open while serving with webhooks
+	closeCluster func()                 // closes the outbox's cluster store (webhooks_cluster.go)
+	policies     server.SubscribePolicy // [[policy]]; nil: none
+	latest       []policy.LatestPolicy  // [[policy]] with latest = N
+	latestIdx    *policy.Latest         // running while serving with latest-state topics
+	retention    []hub.RetentionRule    // [[policy]] with keep or max-age
 }
 
 func (c *configFlags) register(fs *flag.FlagSet) {
@@ -267,15 +268,21 @@ func (c *configFlags) openOutbox(ctx context.Context, cfg *serveConfig, store hu
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	o, err := webhook.Open(webhook.Config{Path: filepath.Join(cfg.dataDir, webhooksFile), Store: store, Endpoints: c.endpoints, Logger: log, Registerer: reg})
+	cluster, closeCluster, err := webhookCluster(ctx, cfg, store)
 	if err != nil {
+		return nil, err
+	}
+	o, err := webhook.Open(webhook.Config{Path: filepath.Join(cfg.dataDir, webhooksFile), Store: store, Endpoints: c.endpoints, Logger: log, Registerer: reg, Cluster: cluster})
+	if err != nil {
+		closeCluster()
 		return nil, err
 	}
 	if err := o.Run(ctx); err != nil {
 		o.Close()
+		closeCluster()
 		return nil, err
 	}
-	c.outbox = o
+	c.outbox, c.closeCluster = o, closeCluster
 	return notifyingMetrics{metrics, o.Notify}, nil
 }
 
@@ -294,6 +301,8 @@ func (c *configFlags) watchSubscriptions(ctx context.Context, h *hub.Hub) error 
 func (c *configFlags) closeOutbox() {
 	if c.outbox != nil {
 		c.outbox.Close()
+		c.closeCluster()
+		c.outbox = nil
 	}
 }
 

@@ -63,15 +63,16 @@ func launch(t *testing.T, addr string, args ...string) *e2etest.Hub {
 // form one NATS cluster, and waits until each is ready. A fresh cluster
 // answers the stream's creation with errors natsjs.Open retries (no meta
 // leader yet, no suitable peers for placement) until its nodes have met:
-// a hub that exits meanwhile is a regression, not a flake.
-func startClusterNodes(t *testing.T) []*e2etest.Hub {
+// a hub that exits meanwhile is a regression, not a flake. extra are
+// more flags for every node.
+func startClusterNodes(t *testing.T, extra ...string) []*e2etest.Hub {
 	t.Helper()
 	ports := e2etest.FreeAddrs(t, 9) // HTTP, NATS clients, routes
 	peers := strings.Join(ports[6:9], ",")
 	var nodes []*e2etest.Hub
 	for i := range 3 {
-		nodes = append(nodes, launch(t, ports[i], "--cluster", "--nats-listen", ports[3+i],
-			"--cluster-listen", ports[6+i], "--cluster-peers", peers, "--cluster-secret", clusterSecret, "--data-dir", t.TempDir()))
+		nodes = append(nodes, launch(t, ports[i], append([]string{"--cluster", "--nats-listen", ports[3+i],
+			"--cluster-listen", ports[6+i], "--cluster-peers", peers, "--cluster-secret", clusterSecret, "--data-dir", t.TempDir()}, extra...)...))
 	}
 	for _, nd := range nodes {
 		nd.WaitListening(t)

@@ -8,17 +8,14 @@
 // stored as "A.B.C" where each token is the base64url of one path segment
 // (certmagic's keys hold '@', ':' and other characters KV keys may not),
 // so a directory is a subject prefix and listing it is a filtered watch.
-// The bucket Config.Bucket+"_locks" holds the locks: Create is the lock
-// (it fails while the key exists), renewal is an Update compare-and-set on
-// the revision the holder last wrote, and the bucket's TTL drops the entry
-// of a holder that died, so another node takes the lock after LockTTL.
+// The bucket Config.Bucket+"_locks" holds the locks (internal/natslock,
+// kept by internal/lease): the bucket's TTL drops the entry of a holder
+// that died, so another node takes the lock after LockTTL.
 package certnats
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,6 +25,9 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ssekit/sse/internal/lease"
+	"github.com/ssekit/sse/internal/natslock"
 )
 
 // Errors of this package.
@@ -59,30 +59,14 @@ type Config struct {
 // Storage is a certmagic.Storage in JetStream KV. Its methods are safe
 // for concurrent use.
 type Storage struct {
-	kv, locks jetstream.KeyValue
-	bucket    string
-	ttl       time.Duration
+	kv     jetstream.KeyValue
+	locks  *natslock.Locks
+	bucket string
+	ttl    time.Duration
 
 	mu   sync.Mutex
-	held map[string]heldLock // guarded by mu
+	held map[string]*lease.Keeper // guarded by mu
 }
-
-type heldLock struct {
-	token string
-	stop  context.CancelFunc
-	done  chan struct{}
-	rev   *revision
-}
-
-// revision is the lock entry's last revision, written by the renewer and
-// read by Unlock.
-type revision struct {
-	mu sync.Mutex
-	n  uint64
-}
-
-func (r *revision) get() uint64  { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
-func (r *revision) set(n uint64) { r.mu.Lock(); r.n = n; r.mu.Unlock() }
 
 // New creates (or updates) the two buckets on js and returns the storage.
 func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Storage, error) {
@@ -105,18 +89,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Storage, err
 	if err != nil {
 		return nil, fmt.Errorf("certnats: bucket %s: %w", cfg.Bucket, err)
 	}
-	locks, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      cfg.Bucket + "_locks",
-		Description: "ssekit: certificate locks (an entry lives until renewed or TTL)",
-		History:     1,
-		TTL:         cfg.LockTTL,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-	})
+	locks, err := natslock.New(ctx, js, cfg.Bucket+"_locks", "ssekit: certificate locks (an entry lives until renewed or TTL)", cfg.Replicas, cfg.LockTTL)
 	if err != nil {
-		return nil, fmt.Errorf("certnats: bucket %s_locks: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("certnats: %w", err)
 	}
-	return &Storage{kv: kv, locks: locks, bucket: cfg.Bucket, ttl: cfg.LockTTL, held: make(map[string]heldLock)}, nil
+	return &Storage{kv: kv, locks: locks, bucket: cfg.Bucket, ttl: cfg.LockTTL, held: make(map[string]*lease.Keeper)}, nil
 }
 
 // encode turns a certmagic key into a KV key (see the package comment);
@@ -311,58 +288,19 @@ func (s *Storage) Lock(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	var b [16]byte
-	rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
-	var rev uint64
-	for {
-		rev, err = s.locks.Create(ctx, k, []byte(token))
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("certnats: lock %s: %w", name, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(lockPoll):
-		}
+	l, err := s.locks.Lock(ctx, k, lockPoll)
+	if err != nil {
+		return fmt.Errorf("certnats: lock %s: %w", name, err)
 	}
-	renewCtx, stop := context.WithCancel(context.Background())
-	h := heldLock{token: token, stop: stop, done: make(chan struct{}), rev: &revision{n: rev}}
+	keeper := lease.Keep(l, s.ttl, l.Taken())
 	s.mu.Lock()
-	if old, ok := s.held[name]; ok {
-		old.stop()
-	}
-	s.held[name] = h
+	old, ok := s.held[name]
+	s.held[name] = keeper
 	s.mu.Unlock()
-	go s.renew(renewCtx, k, h)
-	return nil
-}
-
-// renew rewrites the lock entry every third of the TTL, only if it is
-// still the one this holder wrote (compare-and-set on its revision): an
-// entry that expired and was taken by another node is left to it.
-func (s *Storage) renew(ctx context.Context, k string, h heldLock) {
-	defer close(h.done)
-	t := time.NewTicker(s.ttl / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			rctx, cancel := context.WithTimeout(ctx, s.ttl/3)
-			rev, err := s.locks.Update(rctx, k, []byte(h.token), h.rev.get())
-			cancel()
-			if err == nil {
-				h.rev.set(rev)
-			} else if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-				return // lost: another node holds it now
-			}
-		}
+	if ok {
+		old.Stop(ctx)
 	}
+	return nil
 }
 
 // Unlock releases the lock name, if this storage still holds it.
@@ -374,11 +312,7 @@ func (s *Storage) Unlock(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotHeld, name)
 	}
-	h.stop()
-	<-h.done // no renewal racing the delete
-	k, _ := encode(name)
-	err := s.locks.Delete(ctx, k, jetstream.LastRevision(h.rev.get()))
-	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) && !missing(err) {
+	if err := h.Stop(ctx); err != nil {
 		return fmt.Errorf("certnats: unlock %s: %w", name, err)
 	}
 	return nil

@@ -12,8 +12,6 @@ package certredis
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,6 +23,9 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ssekit/sse/internal/lease"
+	"github.com/ssekit/sse/internal/redislock"
 )
 
 // Errors of this package.
@@ -32,12 +33,12 @@ var (
 	ErrNotHeld = errors.New("certredis: lock not held by this storage")
 )
 
-// Lock timing: a held lock lives lockTTL and is renewed every lockRenew;
-// a waiting Lock tries again every lockPoll.
+// Lock timing: a held lock lives lockTTL (internal/redislock) and is
+// renewed every third of it (internal/lease); a waiting Lock tries again
+// every lockPoll.
 const (
-	lockTTL   = 60 * time.Second
-	lockRenew = 20 * time.Second
-	lockPoll  = 500 * time.Millisecond
+	lockTTL  = 60 * time.Second
+	lockPoll = 500 * time.Millisecond
 )
 
 // Storage is a certmagic.Storage in Redis. Its methods are safe for
@@ -45,22 +46,18 @@ const (
 type Storage struct {
 	rdb    redis.UniversalClient
 	prefix string
+	locks  *redislock.Locks
 
 	mu    sync.Mutex
-	held  map[string]heldLock // guarded by mu
+	held  map[string]*lease.Keeper // guarded by mu
 	clock func() time.Time
-}
-
-type heldLock struct {
-	token string
-	stop  context.CancelFunc
 }
 
 // New keeps the certificates in rdb under prefix (e.g. "ssekit:certs").
 // The prefix is a hash tag ("{ssekit:certs}:…"), so on Redis Cluster
 // every key is in one slot and a Store stays one transaction.
 func New(rdb redis.UniversalClient, prefix string) *Storage {
-	return &Storage{rdb: rdb, prefix: "{" + prefix + "}", held: make(map[string]heldLock), clock: time.Now}
+	return &Storage{rdb: rdb, prefix: "{" + prefix + "}", locks: redislock.New(rdb, lockTTL), held: make(map[string]*lease.Keeper), clock: time.Now}
 }
 
 func (s *Storage) valueKey(key string) string { return s.prefix + ":v:" + key }
@@ -190,63 +187,19 @@ func (s *Storage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, erro
 // lock is renewed until Unlock; if this process dies, it expires after
 // lockTTL and another node takes it.
 func (s *Storage) Lock(ctx context.Context, name string) error {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return err
+	l, err := s.locks.Lock(ctx, s.lockKey(name), lockPoll)
+	if err != nil {
+		return fmt.Errorf("certredis: lock %s: %w", name, err)
 	}
-	token := hex.EncodeToString(b[:])
-	for {
-		ok, err := s.rdb.SetNX(ctx, s.lockKey(name), token, lockTTL).Result()
-		if err != nil {
-			return fmt.Errorf("certredis: lock %s: %w", name, err)
-		}
-		if ok {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(lockPoll):
-		}
-	}
-	renewCtx, stop := context.WithCancel(context.Background())
+	keeper := lease.Keep(l, lockTTL, l.Taken())
 	s.mu.Lock()
-	if old, ok := s.held[name]; ok {
-		old.stop()
-	}
-	s.held[name] = heldLock{token: token, stop: stop}
+	old, ok := s.held[name]
+	s.held[name] = keeper
 	s.mu.Unlock()
-	go s.renew(renewCtx, name, token)
-	return nil
-}
-
-// renewScript extends the lock only if it is still ours.
-var renewScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-	return redis.call("PEXPIRE", KEYS[1], ARGV[2])
-end
-return 0`)
-
-// unlockScript deletes the lock only if it is still ours.
-var unlockScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-	return redis.call("DEL", KEYS[1])
-end
-return 0`)
-
-func (s *Storage) renew(ctx context.Context, name, token string) {
-	t := time.NewTicker(lockRenew)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			rctx, cancel := context.WithTimeout(ctx, lockRenew/2)
-			renewScript.Run(rctx, s.rdb, []string{s.lockKey(name)}, token, lockTTL.Milliseconds())
-			cancel()
-		}
+	if ok {
+		old.Stop(ctx)
 	}
+	return nil
 }
 
 // Unlock releases the lock name, if this storage still holds it.
@@ -258,8 +211,7 @@ func (s *Storage) Unlock(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotHeld, name)
 	}
-	h.stop()
-	if err := unlockScript.Run(ctx, s.rdb, []string{s.lockKey(name)}, h.token).Err(); err != nil {
+	if err := h.Stop(ctx); err != nil {
 		return fmt.Errorf("certredis: unlock %s: %w", name, err)
 	}
 	return nil
