@@ -283,18 +283,14 @@ func (w *departureWatcher) run() {
 			if id == stopID {
 				return
 			}
-<<<<<<< HEAD
-			c := w.lookup(id)
-			switch {
-			case c == nil:
-			case events[i].Events&watchEvents != 0:
-=======
 			if id&readyBit != 0 {
 				w.dispatchReady(id &^ readyBit)
 				continue
 			}
-			if c := w.lookup(id); c != nil {
->>>>>>> h2ready
+			c := w.lookup(id)
+			switch {
+			case c == nil:
+			case events[i].Events&watchEvents != 0:
 				w.gone(c) // unwatches and closes: the event is not seen again
 			case events[i].Events&syscall.EPOLLOUT != 0:
 				_ = c.sock.do(func(fd int) error {
