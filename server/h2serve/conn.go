@@ -575,18 +575,8 @@ func (c *conn) loop() {
 			c.sawFirst = true
 			_ = c.nc.SetReadDeadline(time.Time{})
 		}
-		if err := c.process(f); err != nil {
-			var se http2.StreamError
-			var ce http2.ConnectionError
-			switch {
-			case errors.As(err, &se):
-				c.streamError(se.StreamID, se.Code)
-			case errors.As(err, &ce):
-				c.connError(http2.ErrCode(ce))
-				return
-			default:
-				return
-			}
+		if !c.handle(f) {
+			return
 		}
 		if first && c.toPoll() {
 			moved = true // readiness reads it from now on
