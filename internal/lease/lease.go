@@ -106,3 +106,21 @@ func (k *Keeper) Stop(ctx context.Context) error {
 	k.markLost()
 	return k.lock.Unlock(ctx)
 }
+
+// Wait calls try every poll until it returns anything but an error
+// wrapping held (the backend's "someone else holds it"), or ctx ends: how
+// natslock and redislock wait for a lock.
+func Wait[L any](ctx context.Context, poll time.Duration, held error, try func(context.Context) (L, error)) (L, error) {
+	for {
+		k, err := try(ctx)
+		if !errors.Is(err, held) {
+			return k, err
+		}
+		select {
+		case <-ctx.Done():
+			var zero L
+			return zero, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}

@@ -53,17 +53,7 @@ func (l *Locks) TryLock(ctx context.Context, key string) (*Lock, error) {
 // Lock waits until it holds the lock at key, trying every poll, or ctx
 // ends.
 func (l *Locks) Lock(ctx context.Context, key string, poll time.Duration) (*Lock, error) {
-	for {
-		k, err := l.TryLock(ctx, key)
-		if !errors.Is(err, ErrHeld) {
-			return k, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(poll):
-		}
-	}
+	return lease.Wait(ctx, poll, ErrHeld, func(ctx context.Context) (*Lock, error) { return l.TryLock(ctx, key) })
 }
 
 // Lock is one held lock.
