@@ -28,12 +28,12 @@ func (s *Server) newH2() (*h2serve.Server, error) {
 // the http.Server's Handler when it wraps s, so both protocols see the
 // same wrappers (the Alt-Svc header of HTTP/3, say).
 func (s *Server) Listener(ln net.Listener, tlsConfig *tls.Config, h http.Handler) net.Listener {
-	return s.h2.Listener(ln, tlsConfig, h)
+	return s.listen(s.h2.Listener(ln, tlsConfig, h))
 }
 
 // ListenerTLS is Listener choosing who carries the TLS 1.3 records of
 // HTTP/2 connections: with leanTLS the hub's own record layer
 // (internal/tlsrecord, no buffer per idle connection), else crypto/tls.
 func (s *Server) ListenerTLS(ln net.Listener, tlsConfig *tls.Config, h http.Handler, leanTLS bool) net.Listener {
-	return s.h2.ListenerTLS(ln, tlsConfig, h, leanTLS)
+	return s.listen(s.h2.ListenerTLS(ln, tlsConfig, h, leanTLS))
 }

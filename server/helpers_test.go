@@ -32,7 +32,17 @@ type testHub struct {
 func newTestHub(t testing.TB, proto string, configure func(*hub.Config, *server.Config)) *testHub {
 	t.Helper()
 	tb := testhub.New(t, configure)
-	hs := ssetest.NewServer(t, proto, tb.Server)
+	var hs *httptest.Server
+	if proto == ssetest.HTTP1 {
+		// As ssekit serve does: through the server's listener, so that
+		// publishers' connections are taken over (pubconn.go).
+		hs = httptest.NewUnstartedServer(tb.Server)
+		hs.Listener = tb.Server.Listener(hs.Listener, nil, nil)
+		hs.Start()
+		t.Cleanup(hs.Close)
+	} else {
+		hs = ssetest.NewServer(t, proto, tb.Server)
+	}
 	t.Cleanup(tb.Close) // before hs closes: the streams end first
 	return &testHub{t: t, hub: tb.Hub, server: tb.Server, http: hs, key: tb.Key, url: hs.URL + "/.well-known/mercure"}
 }

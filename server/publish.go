@@ -15,8 +15,16 @@ import (
 
 // publish handles POST /.well-known/mercure: form fields topic (repeatable),
 // data, id, type, retry, private. It answers 200 with the update's id once
-// the store has accepted it.
+// the store has accepted it. A keep-alive HTTP/1.1 publisher's connection
+// is taken over at its first publish (pubconn.go).
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	if !s.takeOverPublisher(w, r) {
+		s.publishOne(w, r)
+	}
+}
+
+// publishOne answers one single publish.
+func (s *Server) publishOne(w http.ResponseWriter, r *http.Request) {
 	claims, key, err := s.publisher(r, s.cfg.PublishHook != nil)
 	if err == nil && claims != nil {
 		err = s.allowPublish(key, 1)

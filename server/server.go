@@ -197,7 +197,8 @@ type Server struct {
 	link        string   // the discovery Link header value (metadata.go)
 	linkValue   []string // {link}, the header's value shared by every answer
 
-	bodies sync.Pool // *bytes.Buffer: publish bodies being parsed
+	bodies   sync.Pool // *bytes.Buffer: publish bodies being parsed
+	pubConns pubConns  // publishers' connections taken over (pubconn.go)
 
 	shuttingDown atomic.Bool
 	streams      sync.WaitGroup // HTTP/2 subscriber handlers still running
@@ -352,6 +353,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // after Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shuttingDown.Store(true)
+	s.pubConns.shutdown()
 	s.h2.GoAway()
 	err := s.hub.Shutdown(ctx)
 	if perr := s.pool.shutdown(ctx); err == nil {

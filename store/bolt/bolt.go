@@ -68,6 +68,8 @@ const (
 	// DefaultMaxBatch is the most appends committed in one transaction when
 	// Config.MaxBatch is zero.
 	DefaultMaxBatch = 1024
+	// DefaultGroupWait is Config.GroupWait when zero.
+	DefaultGroupWait = 200 * time.Microsecond
 	// DefaultOpenTimeout is how long Open waits for the file lock when
 	// Config.OpenTimeout is zero.
 	DefaultOpenTimeout = time.Second
@@ -112,6 +114,14 @@ type Config struct {
 	// MaxBatch is the most appends committed in one transaction. Zero
 	// means DefaultMaxBatch (1024).
 	MaxBatch int
+
+	// GroupWait is how long a group commit may wait for company: when
+	// fewer appends are pending than the previous group held (other
+	// publishers are in flight, their next appends on the way), the
+	// committer waits until as many are pending, or GroupWait passed,
+	// so that one log sync serves more of them. A lone publisher (groups
+	// of one) never waits. Zero means DefaultGroupWait; negative: never.
+	GroupWait time.Duration
 
 	// OpenTimeout is how long Open waits for the file's lock when another
 	// process (or Store) has it open. Zero means DefaultOpenTimeout (1s).
@@ -284,6 +294,9 @@ func Open(path string, cfg Config) (*Store, error) {
 	}
 	if s.cfg.MaxBatch == 0 {
 		s.cfg.MaxBatch = DefaultMaxBatch
+	}
+	if s.cfg.GroupWait == 0 {
+		s.cfg.GroupWait = DefaultGroupWait
 	}
 	timeout := cfg.OpenTimeout
 	if timeout <= 0 {
@@ -554,8 +567,16 @@ func (s *Store) wait(ctx context.Context, r *request) error {
 func (s *Store) committer() {
 	defer close(s.committerDone)
 	var spare []*request
+	last := 0 // requests in the previous group: the company the next one waits for
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		s.mu.Lock()
+		if n := len(s.pending); n > 0 && n < last && s.cfg.GroupWait > 0 && !s.closed {
+			s.mu.Unlock()
+			s.waitCompany(min(last, s.cfg.MaxBatch), linger)
+			s.mu.Lock()
+		}
 		batch := s.pending
 		if len(batch) > s.cfg.MaxBatch {
 			rest := batch[s.cfg.MaxBatch:]
@@ -576,9 +597,30 @@ func (s *Store) committer() {
 			<-s.wake
 			continue
 		}
+		last = len(batch)
 		s.commit(batch)
 		clear(batch) // drop references to finished requests
 		spare = batch[:0]
+	}
+}
+
+// waitCompany waits until target appends are pending, the store is
+// closed, or GroupWait passed (on t).
+func (s *Store) waitCompany(target int, t *time.Timer) {
+	t.Reset(s.cfg.GroupWait)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.wake:
+		case <-t.C:
+			return
+		}
+		s.mu.Lock()
+		n, closed := len(s.pending), s.closed
+		s.mu.Unlock()
+		if n >= target || closed {
+			return
+		}
 	}
 }
 

@@ -695,3 +695,46 @@ func appendBatch(t testing.TB, s *Store, ids ...string) {
 		t.Fatalf("append batch: %v", err)
 	}
 }
+
+// TestGroupWaitCommitsEveryAppend: with a long GroupWait, concurrent
+// appenders that wait for company are all committed, in one Seq order,
+// and a lone appender after them is committed too (it waits at most
+// once, then groups of one never wait).
+func TestGroupWaitCommitsEveryAppend(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{GroupWait: 20 * time.Millisecond})
+	const writers, each = 16, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				u := &hub.Update{ID: fmt.Sprintf("w%d-%d", w, i), Topics: []string{"t"}}
+				errs <- s.Append(context.Background(), u)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	seqs := appendIDs(t, s, "lone-1", "lone-2", "lone-3")
+	if want := uint64(writers*each + 3); seqs[2] != want {
+		t.Fatalf("last Seq %d; want %d", seqs[2], want)
+	}
+	n := 0
+	_, _, err := hubtest.AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
+		n++
+		if u.Seq != uint64(n) {
+			t.Fatalf("update %d has Seq %d", n, u.Seq)
+		}
+		return true
+	})
+	if err != nil || n != writers*each+3 {
+		t.Fatalf("After: %d updates, %v; want %d", n, err, writers*each+3)
+	}
+}
