@@ -140,6 +140,14 @@ type Hub struct {
 	// fanned is the Seq of the last update fanOut finished with (every
 	// matching subscriber queued and notified).
 	fanned atomic.Uint64
+	// acked is the highest Seq this hub's Publish or PublishBatch has
+	// returned: the newest update a publisher may already have been told
+	// is stored. Subscribe waits for fanned to reach it (awaitFanned), so a
+	// subscribe made after a publish's answer sees that update as fanned
+	// out before it (its ReplayInfo, its replay's end), whatever the
+	// fan-out goroutine's timing.
+	acked     atomic.Uint64
+	fanWaiter fanWaiter
 
 	// mu guards the subscriber index. Fan-out holds it for reading while it
 	// walks the index; Subscribe, Close and Shutdown hold it for writing.
@@ -336,6 +344,7 @@ func (h *Hub) Publish(ctx context.Context, u *Update) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	h.noteAcked(c.Seq)
 	u.ID, u.Seq, u.Time = c.ID, c.Seq, c.Time
 	h.metrics.Published(time.Since(start))
 	return c.ID, nil
@@ -445,12 +454,86 @@ func (h *Hub) PublishBatch(ctx context.Context, us []*Update) error {
 	if err := AppendBatch(ctx, h.store, cs); err != nil {
 		return err
 	}
+	h.noteAcked(cs[len(cs)-1].Seq)
 	took := time.Since(start)
 	for i, c := range cs {
 		us[i].ID, us[i].Seq, us[i].Time = c.ID, c.Seq, c.Time
 		h.metrics.Published(took)
 	}
 	return nil
+}
+
+// noteAcked raises acked to seq, the Seq of an update about to be
+// acknowledged (0, a retry stored before, changes nothing).
+func (h *Hub) noteAcked(seq uint64) {
+	for {
+		cur := h.acked.Load()
+		if seq <= cur || h.acked.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// maxFanWait bounds how long Subscribe waits for the fan-out to catch up
+// with the acknowledged updates: past it (a fan-out far behind, or a store
+// that skipped an update), the subscriber registers anyway and receives
+// the rest live.
+const maxFanWait = time.Second
+
+// fanWaiter wakes the subscribes waiting for the fan-out (awaitFanned).
+// fanOut pays one atomic load per update while nobody waits.
+type fanWaiter struct {
+	waiting atomic.Int32
+	mu      sync.Mutex
+	ch      chan struct{} // closed and cleared by wake; guarded by mu
+}
+
+// wake releases every waiter, to check fanned again.
+func (w *fanWaiter) wake() {
+	if w.waiting.Load() == 0 {
+		return
+	}
+	w.mu.Lock()
+	if w.ch != nil {
+		close(w.ch)
+		w.ch = nil
+	}
+	w.mu.Unlock()
+}
+
+// awaitFanned returns once the fan-out has finished with every update
+// acknowledged so far, or ctx is done, or maxFanWait has passed. No lock
+// is held while it waits.
+func (h *Hub) awaitFanned(ctx context.Context) {
+	seq := h.acked.Load()
+	if h.fanned.Load() >= seq {
+		return
+	}
+	w := &h.fanWaiter
+	w.waiting.Add(1)
+	defer w.waiting.Add(-1)
+	timer := time.NewTimer(maxFanWait)
+	defer timer.Stop()
+	for {
+		w.mu.Lock()
+		if w.ch == nil {
+			w.ch = make(chan struct{})
+		}
+		ch := w.ch
+		w.mu.Unlock()
+		// Checked after taking ch: a fanOut that stores fanned after this
+		// load sees waiting > 0 and closes ch.
+		if h.fanned.Load() >= seq {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			return
+		}
+	}
 }
 
 // newUpdateID returns the id of an update published without one:
@@ -569,7 +652,10 @@ func (h *Hub) fanLoop() {
 // the same bytes for every matching subscriber, without blocking on any.
 func (h *Hub) fanOut(u *Update) {
 	if u.Seq > 0 { // not a live-only update
-		defer h.fanned.Store(u.Seq)
+		defer func() {
+			h.fanned.Store(u.Seq)
+			h.fanWaiter.wake()
+		}()
 	}
 	enc, err := encode(h.encBuf[:0], u)
 	if err != nil {

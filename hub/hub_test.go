@@ -1177,3 +1177,70 @@ func TestReplayPageFails(t *testing.T) {
 		t.Errorf("%d subscriptions left after the failed replay; want 0", len(subs))
 	}
 }
+
+// TestSubscribeAfterAcknowledgedPublish: an update whose Publish has
+// returned is history to a subscribe made after it, even while the fan-out
+// goroutine is still busy with it: the subscribe waits for the fan-out, is
+// told it resumed after that update, and does not receive it live.
+func TestSubscribeAfterAcknowledgedPublish(t *testing.T) {
+	h := newHub(t, Config{})
+	release := make(chan struct{})
+	var once sync.Once
+	holder, _, err := h.Subscribe(context.Background(), SubscribeRequest{
+		Selectors: []string{"t"},
+		Notify:    func() { once.Do(func() { <-release }) }, // holds the fan-out at its first update
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(holder.Close)
+	if _, err := h.Publish(context.Background(), &Update{ID: "acked", Topics: []string{"t"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan *client, 1)
+	go func() { done <- subscribe(t, h, SubscribeRequest{Selectors: []string{"t"}}) }()
+	select {
+	case c := <-done:
+		t.Fatalf("Subscribe returned (ResumedAfter %q) while the acknowledged update was not yet fanned out", c.info.ResumedAfter)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	c := <-done
+	if c.info.ResumedAfter != "acked" {
+		t.Errorf("ResumedAfter %q; want acked, the update acknowledged before the subscribe", c.info.ResumedAfter)
+	}
+	publish(t, h, &Update{ID: "next", Topics: []string{"t"}})
+	if got := ids(c.waitEvents(t, 1)); !slices.Equal(got, []string{"next"}) {
+		t.Errorf("live events %q; want [next] only", got)
+	}
+
+	// A subscribe whose context ends while it waits returns at once.
+	release2 := make(chan struct{})
+	var once2 sync.Once
+	holder2, _, err := h.Subscribe(context.Background(), SubscribeRequest{
+		Selectors: []string{"u"},
+		Notify:    func() { once2.Do(func() { <-release2 }) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(holder2.Close)
+	defer close(release2)
+	if _, err := h.Publish(context.Background(), &Update{ID: "held", Topics: []string{"u"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	start := time.Now()
+	s, _, err := h.Subscribe(ctx, SubscribeRequest{Selectors: []string{"u"}})
+	if err == nil {
+		s.Close()
+	}
+	if waited := time.Since(start); waited >= maxFanWait {
+		t.Errorf("Subscribe with a cancelled context waited %v, its full bound; want it to return at the cancel", waited)
+	}
+	if h.fanned.Load() >= h.acked.Load() {
+		t.Errorf("the fan-out finished while it was held; the wait above was not tested")
+	}
+}

@@ -383,6 +383,10 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber,
 		claimsKeyOf = claimsKey(req.Claims.Subscribe)
 	}
 
+	// Every update acknowledged before this subscribe is fanned out
+	// before s is registered, so it counts as history (ReplayInfo, the
+	// replay's end), not as live.
+	h.awaitFanned(ctx)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
