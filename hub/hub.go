@@ -301,7 +301,8 @@ func checkName(what, v string, max int) error {
 // Publish validates u, gives it an id ("urn:uuid:…", a UUIDv7: see
 // newUpdateID) when it has
 // none, appends it to the store and returns its id. When Publish returns
-// nil the update is in the history; subscribers get it from the fan-out.
+// nil the update is in the history; subscribers get it from the fan-out,
+// and a Subscribe made after Publish returns counts it as history.
 // u's ID, Seq and Time are set as stored; the hub keeps a copy, so u may be
 // reused. An id already retained is accepted (draft-08), stored as a
 // ReusedID. Errors: ErrInvalidUpdate (wrapped with the reason),
