@@ -16,7 +16,7 @@ import (
 
 // startCluster runs a 3-node embedded NATS cluster and waits for its
 // JetStream.
-func startCluster(t *testing.T) []string {
+func startCluster(t testing.TB) []string {
 	t.Helper()
 	start := func(cfg natsnode.Config) *natsnode.Node {
 		cfg.Listen, cfg.StoreDir, cfg.ClusterListen = "127.0.0.1:0", t.TempDir(), "127.0.0.1:0"
@@ -49,12 +49,11 @@ func startCluster(t *testing.T) []string {
 
 var unsafe = regexp.MustCompile(`[^A-Za-z0-9]`)
 
-// TestCluster: the suite over a 3-node embedded NATS cluster (streams
-// and buckets with 3 replicas), hub node i on NATS server i; killing a
-// node closes its connection.
-func TestCluster(t *testing.T) {
-	urls := startCluster(t)
-	outboxtest.Run(t, func(t *testing.T, i int, opts outboxtest.Options) outboxtest.Node {
+// newNode makes hub node i on NATS server i of urls, its stream and
+// buckets named after the test, with 3 replicas; killing a node closes
+// its connection.
+func newNode(urls []string) outboxtest.NewNode {
+	return func(t testing.TB, i int, opts outboxtest.Options) outboxtest.Node {
 		name := unsafe.ReplaceAllString(t.Name(), "_")
 		st, err := natsjs.Open(t.Context(), natsjs.Config{URL: urls[i%len(urls)], Stream: name, Replicas: 3, HistorySize: opts.HistorySize})
 		if err != nil {
@@ -66,5 +65,15 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		return outboxtest.Node{Store: st, Cluster: c, Kill: func() { st.Close(context.Background()) }}
-	})
+	}
+}
+
+// TestCluster: the suite over a 3-node embedded NATS cluster.
+func TestCluster(t *testing.T) { outboxtest.Run(t, newNode(startCluster(t))) }
+
+func BenchmarkPublish(b *testing.B) { outboxtest.BenchPublish(b, newNode(startCluster(b))) }
+
+// BenchmarkTakeover is with the default lease (10 s).
+func BenchmarkTakeover(b *testing.B) {
+	outboxtest.BenchTakeover(b, newNode(startCluster(b)), natsoutbox.DefaultTTL)
 }

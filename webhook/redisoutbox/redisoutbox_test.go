@@ -12,11 +12,17 @@ import (
 	"github.com/ssekit/sse/webhook/redisoutbox"
 )
 
-// TestCluster: the suite over one real redis-server, each node with its
-// own connections (a store and the outbox's), cut to kill it.
-func TestCluster(t *testing.T) {
-	outboxtest.Run(t, func(t *testing.T, i int, opts outboxtest.Options) outboxtest.Node {
-		srv := redisOf(t)
+// newNode makes hub nodes on one real redis-server per (sub)test or
+// benchmark, each with its own connections (a store and the outbox's);
+// cutting the outbox's kills the node.
+func newNode() outboxtest.NewNode {
+	servers := map[string]*redistest.Server{}
+	return func(t testing.TB, i int, opts outboxtest.Options) outboxtest.Node {
+		srv, ok := servers[t.Name()]
+		if !ok {
+			srv = redistest.Start(t, redistest.Options{})
+			servers[t.Name()] = srv
+		}
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
 		srdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 		st, err := redisstream.New(t.Context(), srdb, redisstream.Config{Prefix: "t:" + t.Name(), HistorySize: opts.HistorySize})
@@ -29,17 +35,15 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		return outboxtest.Node{Store: st, Cluster: c, Kill: func() { rdb.Close() }}
-	})
+	}
 }
 
-// servers are the tests' redis-servers, one per (sub)test.
-var servers = map[string]*redistest.Server{}
+// TestCluster: the suite over a real redis-server.
+func TestCluster(t *testing.T) { outboxtest.Run(t, newNode()) }
 
-func redisOf(t *testing.T) *redistest.Server {
-	if s, ok := servers[t.Name()]; ok {
-		return s
-	}
-	s := redistest.Start(t, redistest.Options{})
-	servers[t.Name()] = s
-	return s
+func BenchmarkPublish(b *testing.B) { outboxtest.BenchPublish(b, newNode()) }
+
+// BenchmarkTakeover is with the default lease (10 s).
+func BenchmarkTakeover(b *testing.B) {
+	outboxtest.BenchTakeover(b, newNode(), redisoutbox.DefaultTTL)
 }
