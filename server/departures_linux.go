@@ -250,7 +250,7 @@ func (w *departureWatcher) unwatch(c *subConn) {
 	if !c.watched.Swap(false) {
 		return
 	}
-	if c.nc == &c.sock {
+	if c.bare() {
 		_ = c.sock.do(func(fd int) error {
 			return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 		})

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssekit/sse/internal/tlsrecord"
 	"github.com/ssekit/sse/server/h2serve"
 )
 
@@ -76,6 +77,10 @@ type pooled struct {
 	watchState         // the departure watcher's registration
 }
 
+// bare reports whether c is written through its rawSock (plain TCP, or
+// TLS records sealed by internal/tlsrecord onto it).
+func (c *subConn) bare() bool { return c.sock.fd != 0 }
+
 // writerPool writes to taken-over HTTP/1.1 subscriber connections from a
 // fixed set of goroutines. A subscriber with something to send is queued
 // once (subConn.queued) however many updates arrive meanwhile, and the
@@ -137,7 +142,12 @@ func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate i
 func (p *writerPool) add(c *subConn, nc net.Conn) {
 	if fd, ok := takeSocket(nc); ok {
 		c.sock.fd = fd
-		p.register(c, &c.sock)
+		if lc, isLean := nc.(*tlsrecord.Conn); isLean {
+			lc.SetWriteSink(&c.sock) // records sealed here, sent without blocking
+			p.register(c, lc)
+		} else {
+			p.register(c, &c.sock)
+		}
 		p.departures.watchSock(c)
 	} else {
 		p.register(c, nc)
@@ -338,7 +348,7 @@ func (p *writerPool) serve(c *subConn, buf []byte) []byte {
 			// A rawSock does not wait for its socket buffer to drain: the
 			// departure watcher says when it has. The timer stays, for the
 			// verdict on a client that takes nothing.
-			if c.nc == &c.sock {
+			if c.bare() {
 				p.departures.wantWrite(c)
 			}
 			time.AfterFunc(c.retryPause, func() { p.schedule(c) })

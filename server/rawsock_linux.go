@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ssekit/sse/internal/tlsrecord"
 )
 
 // rawSock is a taken-over plain-TCP subscriber connection held as nothing
@@ -36,6 +38,16 @@ type rawSock struct {
 // records need crypto/tls's state) and when no descriptor is left for the
 // copy.
 func takeSocket(nc net.Conn) (fd int32, ok bool) {
+	if lc, isLean := nc.(*tlsrecord.Conn); isLean {
+		// TLS 1.3 on the hub's record layer: its keys are all the
+		// connection needs; the socket is taken from beneath it and its
+		// writes go there (see addSock). Nothing reads it any more.
+		tc, isTCP := lc.NetConn().(*net.TCPConn)
+		if !isTCP {
+			return 0, false
+		}
+		return dupSocket(tc, tc)
+	}
 	inner := nc
 	for {
 		if _, isTLS := inner.(interface{ ConnectionState() tls.ConnectionState }); isTLS {
@@ -54,6 +66,11 @@ func takeSocket(nc net.Conn) (fd int32, ok bool) {
 	// Under the wrapper (h2serve's peekedConn) a TLS connection is a
 	// *tls.Conn, caught above by its ConnectionState; anything else that
 	// wraps a TCP connection passes its writes through.
+	return dupSocket(tc, nc)
+}
+
+// dupSocket duplicates tc's descriptor and, once it has, closes nc.
+func dupSocket(tc *net.TCPConn, nc net.Conn) (int32, bool) {
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return 0, false

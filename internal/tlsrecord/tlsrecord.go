@@ -695,7 +695,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadli
 
 // SetLinger passes on to a TCP socket beneath.
 func (c *Conn) SetLinger(sec int) error {
-	if l, ok := c.raw.(interface{ SetLinger(int) error }); ok {
+	if l, ok := c.sink().(interface{ SetLinger(int) error }); ok {
 		return l.SetLinger(sec)
 	}
 	return nil
