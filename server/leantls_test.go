@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/ssekit/sse"
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/internal/poll"
+	"github.com/ssekit/sse/internal/testenv"
 	"github.com/ssekit/sse/server"
 	"github.com/ssekit/sse/server/h2serve"
 	"github.com/ssekit/sse/ssetest"
@@ -140,5 +143,88 @@ func TestLeanTLSOffKeepsCryptoTLS(t *testing.T) {
 			t.Fatalf("event %q, %v", ev.Data, err)
 		}
 		return
+	}
+}
+
+// TestLeanTLSClientRecords: what a bare TLS subscriber's client sends is
+// read through the record layer on readiness: close_notify alone (no
+// FIN) and application data (a subscriber has nothing more to say) are
+// departures noticed at once.
+func TestLeanTLSClientRecords(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("bare sockets are Linux only")
+	}
+	th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.Heartbeat = -1 })
+	addr := serveTLS(t, th, true)
+	for _, how := range []string{"close_notify", "garbage"} {
+		nc, _ := subscribeTLS(t, addr, "tls")
+		poll.Until(t, "the TLS subscriber held bare", 5*time.Second, func() bool { return server.RawSockets(th.server) == 1 })
+		if how == "garbage" {
+			fmt.Fprintf(nc, "GET / HTTP/1.1\r\n\r\n")
+		} else if err := nc.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		poll.Until(t, how+" noticed", 2*time.Second, func() bool { return len(th.hub.Subscriptions()) == 0 })
+	}
+}
+
+// TestLeanTLSOpenSSLKeyUpdate: openssl s_client subscribes over TLS 1.3
+// HTTP/1.1 and asks for a KeyUpdate ("k"): the bare subscriber answers
+// with its own, stays subscribed, and the next update decrypts.
+func TestLeanTLSOpenSSLKeyUpdate(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("bare sockets are Linux only")
+	}
+	openssl := testenv.NeedCommand(t, "openssl")
+	th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.Heartbeat = -1 })
+	addr := serveTLS(t, th, true)
+	cmd := exec.Command(openssl, "s_client", "-connect", addr, "-tls1_3", "-alpn", "http/1.1", "-ign_eof")
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		r := bufio.NewReader(out)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				close(lines)
+				return
+			}
+			lines <- strings.TrimSpace(l)
+		}
+	}()
+	fmt.Fprint(in, "GET /.well-known/mercure?topic=ku HTTP/1.1\nHost: x\n\n")
+	poll.Until(t, "the openssl subscriber held bare", 10*time.Second, func() bool { return server.RawSockets(th.server) == 1 })
+	want := func(data string) {
+		t.Helper()
+		th.mustPublish(data, "ku")
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("s_client ended before %q (stderr %s)", data, stderr.String())
+				}
+				if l == "data: "+data {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %q (stderr %s)", data, stderr.String())
+			}
+		}
+	}
+	want("before")
+	fmt.Fprintln(in, "k")
+	time.Sleep(300 * time.Millisecond) // s_client takes a command from a read of its own
+	want("after")
+	if n := len(th.hub.Subscriptions()); n != 1 {
+		t.Fatalf("%d subscriptions after the KeyUpdate, want 1", n)
 	}
 }

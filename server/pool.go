@@ -77,10 +77,6 @@ type pooled struct {
 	watchState         // the departure watcher's registration
 }
 
-// bare reports whether c is written through its rawSock (plain TCP, or
-// TLS records sealed by internal/tlsrecord onto it).
-func (c *subConn) bare() bool { return c.sock.fd != 0 }
-
 // writerPool writes to taken-over HTTP/1.1 subscriber connections from a
 // fixed set of goroutines. A subscriber with something to send is queued
 // once (subConn.queued) however many updates arrive meanwhile, and the
@@ -141,9 +137,10 @@ func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate i
 // rawSock), anything else (TLS) as the net.Conn.
 func (p *writerPool) add(c *subConn, nc net.Conn) {
 	if fd, ok := takeSocket(nc); ok {
-		c.sock.fd = fd
+		c.sock.fd, c.isBare = fd, true
 		if lc, isLean := nc.(*tlsrecord.Conn); isLean {
-			lc.SetWriteSink(&c.sock) // records sealed here, sent without blocking
+			lc.SetWriteSink(&c.sock)  // records sealed here, sent without blocking
+			lc.SetReadSource(&c.sock) // read on readiness (departures' readTLS)
 			p.register(c, lc)
 		} else {
 			p.register(c, &c.sock)

@@ -4,6 +4,7 @@ package server
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -115,6 +116,30 @@ func (s *rawSock) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Read reads without waiting: os.ErrDeadlineExceeded when nothing has
+// come, io.EOF at the client's FIN.
+func (s *rawSock) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd < 0 {
+		return 0, net.ErrClosed
+	}
+	for {
+		n, err := syscall.Read(int(s.fd), p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, os.ErrDeadlineExceeded
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
 // SetWriteDeadline is a no-op: writes never wait.
 func (s *rawSock) SetWriteDeadline(time.Time) error { return nil }
 
@@ -149,3 +174,7 @@ func (s *rawSock) Close() error {
 	s.fd = -1
 	return err
 }
+
+// bare reports whether c is written through its rawSock (plain TCP, or
+// TLS records sealed by internal/tlsrecord onto it).
+func (c *subConn) bare() bool { return c.isBare }

@@ -14,5 +14,8 @@ type rawSock struct{}
 func takeSocket(net.Conn) (int32, bool) { return 0, false }
 
 func (*rawSock) Write([]byte) (int, error)        { return 0, net.ErrClosed }
+func (*rawSock) Read([]byte) (int, error)         { return 0, net.ErrClosed }
 func (*rawSock) SetWriteDeadline(time.Time) error { return nil }
 func (*rawSock) Close() error                     { return nil }
+
+func (c *subConn) bare() bool { return false }
