@@ -178,7 +178,7 @@ func TestLeanTLSOpenSSLKeyUpdate(t *testing.T) {
 	openssl := testenv.NeedCommand(t, "openssl")
 	th := newTestHub(t, ssetest.HTTP1, func(_ *hub.Config, s *server.Config) { s.Heartbeat = -1 })
 	addr := serveTLS(t, th, true)
-	cmd := exec.Command(openssl, "s_client", "-connect", addr, "-tls1_3", "-alpn", "http/1.1", "-ign_eof")
+	cmd := exec.Command(openssl, "s_client", "-connect", addr, "-tls1_3", "-alpn", "http/1.1")
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
@@ -210,13 +210,14 @@ func TestLeanTLSOpenSSLKeyUpdate(t *testing.T) {
 			select {
 			case l, ok := <-lines:
 				if !ok {
-					t.Fatalf("s_client ended before %q (stderr %s)", data, stderr.String())
+					cmd.Wait()
+					t.Fatalf("s_client ended before %q: %s", data, stderr.String())
 				}
-				if l == "data: "+data {
+				if l == "data:"+data || l == "data: "+data {
 					return
 				}
 			case <-timeout:
-				t.Fatalf("no %q (stderr %s)", data, stderr.String())
+				t.Fatalf("no %q", data)
 			}
 		}
 	}
