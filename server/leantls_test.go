@@ -229,3 +229,38 @@ func TestLeanTLSOpenSSLKeyUpdate(t *testing.T) {
 		t.Fatalf("%d subscriptions after the KeyUpdate, want 1", n)
 	}
 }
+
+// TestLeanTLSStalledClientIsEndedAsSlow: a bare TLS subscriber that never
+// reads is ended as slow (its connection closed) while another one on the
+// same topic keeps getting every update: the sealed-but-unsent rest kept
+// by the record layer does not exempt it from the slow-reader limit.
+func TestLeanTLSStalledClientIsEndedAsSlow(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("bare sockets are Linux only")
+	}
+	metrics := &reasons{got: map[string]int{}}
+	th := newTestHub(t, ssetest.HTTP1, func(h *hub.Config, s *server.Config) {
+		h.Metrics = metrics
+		h.QueueSize = 100000
+		s.WriteTimeout = 300 * time.Millisecond
+		s.Writers = 1
+	})
+	addr := serveTLS(t, th, true)
+	stalled, _ := subscribeTLS(t, addr, "s")
+	_, fastR := subscribeTLS(t, addr, "s")
+	poll.Until(t, "both held bare", 5*time.Second, func() bool { return server.RawSockets(th.server) == 2 })
+	fast := sse.NewDecoder(fastR)
+	big := strings.Repeat("y", 256<<10)
+	for i := 0; metrics.count(hub.DisconnectSlow) == 0; i++ {
+		if i == 400 {
+			t.Fatal("the stalled client was never ended")
+		}
+		th.mustPublish(fmt.Sprint(i, big), "s")
+		ev, err := fast.Next()
+		if err != nil || ev.Data != fmt.Sprint(i, big) {
+			t.Fatalf("fast subscriber: update %d wrong (%v)", i, err)
+		}
+	}
+	poll.Until(t, "the stalled subscriber gone", 30*time.Second, func() bool { return len(th.hub.Subscriptions()) == 1 })
+	_ = stalled
+}
