@@ -139,8 +139,10 @@ func (p *writerPool) add(c *subConn, nc net.Conn) {
 	if fd, ok := takeSocket(nc); ok {
 		c.sock.fd, c.isBare = fd, true
 		if lc, isLean := nc.(*tlsrecord.Conn); isLean {
-			lc.SetWriteSink(&c.sock)  // records sealed here, sent without blocking
-			lc.SetReadSource(&c.sock) // read on readiness (departures' readTLS)
+			// Records sealed here, sent without blocking, read on
+			// readiness (departures' readTLS); net's closed TCPConn and
+			// the handshake's state are let go.
+			lc.Detach(&c.sock, &c.sock)
 			p.register(c, lc)
 		} else {
 			p.register(c, &c.sock)

@@ -263,7 +263,12 @@ func newConn(raw net.Conn, s *suite, clientSecret, serverSecret []byte) *Conn {
 }
 
 // ConnectionState is the handshake's.
-func (c *Conn) ConnectionState() tls.ConnectionState { return *c.state }
+func (c *Conn) ConnectionState() tls.ConnectionState {
+	if c.state == nil { // Detach
+		return tls.ConnectionState{}
+	}
+	return *c.state
+}
 
 // State is the handshake's, shared: not to be modified.
 func (c *Conn) State() *tls.ConnectionState { return c.state }
@@ -300,6 +305,21 @@ func (c *Conn) SetWriteSink(w Sink) {
 	c.wmu.Lock()
 	c.dst = w
 	c.wmu.Unlock()
+}
+
+// Detach leaves the connection with its keys alone: records go to w and
+// come from r (see SetWriteSink and SetReadSource), and the net.Conn and
+// the handshake's ConnectionState are forgotten (their memory freed;
+// ConnectionState is then empty, the addresses unknown and the read
+// deadlines no-ops), for a caller that took the socket out of net's
+// hands and needs nothing more of either. Called before any other use
+// that may run at once.
+func (c *Conn) Detach(w Sink, r io.Reader) {
+	c.rmu.Lock()
+	c.wmu.Lock()
+	c.dst, c.src, c.raw, c.state = w, r, nil, nil
+	c.wmu.Unlock()
+	c.rmu.Unlock()
 }
 
 func (c *Conn) sink() Sink {
@@ -687,11 +707,38 @@ func (c *Conn) CloseWrite() error {
 	return nil
 }
 
-func (c *Conn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
-func (c *Conn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
-func (c *Conn) SetDeadline(t time.Time) error      { return c.raw.SetDeadline(t) }
-func (c *Conn) SetReadDeadline(t time.Time) error  { return c.raw.SetReadDeadline(t) }
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
+// noAddr is a detached connection's address.
+var noAddr = &net.TCPAddr{}
+
+func (c *Conn) LocalAddr() net.Addr {
+	if c.raw == nil {
+		return noAddr
+	}
+	return c.raw.LocalAddr()
+}
+
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.raw == nil {
+		return noAddr
+	}
+	return c.raw.RemoteAddr()
+}
+
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.raw == nil {
+		return c.sink().SetWriteDeadline(t)
+	}
+	return c.raw.SetDeadline(t)
+}
+
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.raw == nil {
+		return nil
+	}
+	return c.raw.SetReadDeadline(t)
+}
+
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.sink().SetWriteDeadline(t) }
 
 // SetLinger passes on to a TCP socket beneath.
 func (c *Conn) SetLinger(sec int) error {
