@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/ssekit/sse/internal/tlsrecord"
 	"github.com/ssekit/sse/server/h2serve"
 )
 
@@ -221,7 +222,7 @@ func syscallConn(nc net.Conn) syscall.RawConn {
 // watchSock starts watching c's rawSock, as watch does a net.Conn.
 func (w *departureWatcher) watchSock(c *subConn) {
 	err := c.sock.do(func(fd int) error {
-		ev := syscall.EpollEvent{Events: watchEvents}
+		ev := syscall.EpollEvent{Events: sockEvents(c)}
 		setEventID(&ev, c.id)
 		return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
 	})
@@ -239,7 +240,7 @@ func (w *departureWatcher) wantWrite(c *subConn) {
 		return
 	}
 	_ = c.sock.do(func(fd int) error {
-		ev := syscall.EpollEvent{Events: watchEvents | syscall.EPOLLOUT}
+		ev := syscall.EpollEvent{Events: sockEvents(c) | syscall.EPOLLOUT}
 		setEventID(&ev, c.id)
 		return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_MOD, fd, &ev)
 	})
@@ -250,7 +251,7 @@ func (w *departureWatcher) unwatch(c *subConn) {
 	if !c.watched.Swap(false) {
 		return
 	}
-	if c.nc == &c.sock {
+	if c.bare() {
 		_ = c.sock.do(func(fd int) error {
 			return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 		})
@@ -292,9 +293,14 @@ func (w *departureWatcher) run() {
 			case c == nil:
 			case events[i].Events&watchEvents != 0:
 				w.gone(c) // unwatches and closes: the event is not seen again
+			case events[i].Events&syscall.EPOLLIN != 0 && leanTLS(c) != nil:
+				if !c.reading.Swap(true) {
+					w.rearm(c) // without EPOLLIN until read
+					go w.readTLS(c)
+				}
 			case events[i].Events&syscall.EPOLLOUT != 0:
 				_ = c.sock.do(func(fd int) error {
-					ev := syscall.EpollEvent{Events: watchEvents}
+					ev := syscall.EpollEvent{Events: sockEvents(c)}
 					setEventID(&ev, c.id)
 					return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_MOD, fd, &ev)
 				})
@@ -326,4 +332,60 @@ func (w *departureWatcher) closeFDs() {
 // watchState is what the watcher keeps in a pooled connection.
 type watchState struct {
 	watched atomic.Bool // in the epoll set
+	reading atomic.Bool // a bare TLS socket's bytes being read (readTLS)
+	isBare  bool        // written through rawSock: set before c is shared
+}
+
+// leanTLS is c's record layer when c is a bare TLS socket, else nil.
+func leanTLS(c *subConn) *tlsrecord.Conn {
+	if !c.bare() {
+		return nil
+	}
+	lc, _ := c.nc.(*tlsrecord.Conn)
+	return lc
+}
+
+// sockEvents is what a bare socket is watched for: departures, and for
+// TLS what the client sends (KeyUpdate, close_notify, an alert) unless it
+// is being read.
+func sockEvents(c *subConn) uint32 {
+	if leanTLS(c) != nil && !c.reading.Load() {
+		return watchEvents | syscall.EPOLLIN
+	}
+	return watchEvents
+}
+
+// rearm sets c's events to sockEvents.
+func (w *departureWatcher) rearm(c *subConn) {
+	_ = c.sock.do(func(fd int) error {
+		ev := syscall.EpollEvent{Events: sockEvents(c)}
+		setEventID(&ev, c.id)
+		return syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_MOD, fd, &ev)
+	})
+}
+
+// readTLS reads what the client of a bare TLS subscriber sent, through
+// its record layer: a KeyUpdate is handled there (answered when asked
+// for); close_notify, an alert, a bad record or any application data (a
+// subscriber has nothing more to say) is its departure.
+func (w *departureWatcher) readTLS(c *subConn) {
+	lc := leanTLS(c)
+	var buf [64]byte
+	for {
+		n, err := lc.Read(buf[:])
+		if n == 0 && isTimeout(err) {
+			c.reading.Store(false)
+			w.rearm(c)
+			return
+		}
+		if n > 0 || err != nil {
+			w.gone(c)
+			return
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -29,4 +29,4 @@ func (w *departureWatcher) close()                   {}
 // poller is nil: HTTP/2 connections keep a reader goroutine each.
 func (w *departureWatcher) poller() h2serve.Poller { return nil }
 
-type watchState struct{}
+type watchState struct{ isBare bool }

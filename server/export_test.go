@@ -11,7 +11,7 @@ func RawSockets(s *Server) int {
 	defer s.pool.connsMu.Unlock()
 	n := 0
 	for _, c := range s.pool.conns {
-		if c.nc == &c.sock {
+		if c.bare() {
 			n++
 		}
 	}

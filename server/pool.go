@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssekit/sse/internal/tlsrecord"
 	"github.com/ssekit/sse/server/h2serve"
 )
 
@@ -136,8 +137,16 @@ func newWriterPool(writers int, heartbeat, writeTimeout time.Duration, minRate i
 // rawSock), anything else (TLS) as the net.Conn.
 func (p *writerPool) add(c *subConn, nc net.Conn) {
 	if fd, ok := takeSocket(nc); ok {
-		c.sock.fd = fd
-		p.register(c, &c.sock)
+		c.sock.fd, c.isBare = fd, true
+		if lc, isLean := nc.(*tlsrecord.Conn); isLean {
+			// Records sealed here, sent without blocking, read on
+			// readiness (departures' readTLS); net's closed TCPConn and
+			// the handshake's state are let go.
+			lc.Detach(&c.sock, &c.sock)
+			p.register(c, lc)
+		} else {
+			p.register(c, &c.sock)
+		}
 		p.departures.watchSock(c)
 	} else {
 		p.register(c, nc)
@@ -338,7 +347,7 @@ func (p *writerPool) serve(c *subConn, buf []byte) []byte {
 			// A rawSock does not wait for its socket buffer to drain: the
 			// departure watcher says when it has. The timer stays, for the
 			// verdict on a client that takes nothing.
-			if c.nc == &c.sock {
+			if c.bare() {
 				p.departures.wantWrite(c)
 			}
 			time.AfterFunc(c.retryPause, func() { p.schedule(c) })

@@ -4,11 +4,14 @@ package server
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ssekit/sse/internal/tlsrecord"
 )
 
 // rawSock is a taken-over plain-TCP subscriber connection held as nothing
@@ -36,6 +39,16 @@ type rawSock struct {
 // records need crypto/tls's state) and when no descriptor is left for the
 // copy.
 func takeSocket(nc net.Conn) (fd int32, ok bool) {
+	if lc, isLean := nc.(*tlsrecord.Conn); isLean {
+		// TLS 1.3 on the hub's record layer: its keys are all the
+		// connection needs; the socket is taken from beneath it and its
+		// writes go there (see addSock). Nothing reads it any more.
+		tc, isTCP := lc.NetConn().(*net.TCPConn)
+		if !isTCP {
+			return 0, false
+		}
+		return dupSocket(tc, tc)
+	}
 	inner := nc
 	for {
 		if _, isTLS := inner.(interface{ ConnectionState() tls.ConnectionState }); isTLS {
@@ -54,6 +67,11 @@ func takeSocket(nc net.Conn) (fd int32, ok bool) {
 	// Under the wrapper (h2serve's peekedConn) a TLS connection is a
 	// *tls.Conn, caught above by its ConnectionState; anything else that
 	// wraps a TCP connection passes its writes through.
+	return dupSocket(tc, nc)
+}
+
+// dupSocket duplicates tc's descriptor and, once it has, closes nc.
+func dupSocket(tc *net.TCPConn, nc net.Conn) (int32, bool) {
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return 0, false
@@ -98,6 +116,30 @@ func (s *rawSock) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Read reads without waiting: os.ErrDeadlineExceeded when nothing has
+// come, io.EOF at the client's FIN.
+func (s *rawSock) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd < 0 {
+		return 0, net.ErrClosed
+	}
+	for {
+		n, err := syscall.Read(int(s.fd), p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, os.ErrDeadlineExceeded
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
 // SetWriteDeadline is a no-op: writes never wait.
 func (s *rawSock) SetWriteDeadline(time.Time) error { return nil }
 
@@ -132,3 +174,7 @@ func (s *rawSock) Close() error {
 	s.fd = -1
 	return err
 }
+
+// bare reports whether c is written through its rawSock (plain TCP, or
+// TLS records sealed by internal/tlsrecord onto it).
+func (c *subConn) bare() bool { return c.isBare }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/ssekit/sse/server"
+	"github.com/ssekit/sse/server/h2serve"
 )
 
 // h2Flags chooses who serves HTTP/2: the hub's own server (server/h2serve,
@@ -44,7 +45,14 @@ func (f *h2Flags) serve(httpSrv *http.Server, srv *server.Server, ln net.Listene
 	if f.lean {
 		// The wrapper does the TLS handshake (offering "h2") and keeps
 		// the HTTP/2 connections; net/http gets the HTTP/1.1 ones.
-		return httpSrv.Serve(srv.ListenerTLS(ln, httpSrv.TLSConfig, httpSrv.Handler, f.leanTLS))
+		l := srv.ListenerTLS(ln, httpSrv.TLSConfig, httpSrv.Handler, f.leanTLS)
+		if httpSrv.TLSConfig != nil && f.leanTLS {
+			// HTTP/1.1 on the hub's record layer: Request.TLS as on
+			// crypto/tls.
+			httpSrv.ConnContext = h2serve.ConnContext
+			httpSrv.Handler = h2serve.WithTLSState(httpSrv.Handler)
+		}
+		return httpSrv.Serve(l)
 	}
 	if httpSrv.TLSConfig != nil {
 		// ServeTLS, not Serve on a TLS listener: it is what offers

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -105,4 +106,108 @@ func startServerOnly(t *testing.T) *echoServer {
 		s.got <- c
 	}()
 	return s
+}
+
+// trickle is a non-blocking sink: each Write takes at most room bytes of
+// the socket, then says it would block, as a full socket buffer does.
+type trickle struct {
+	net.Conn
+	room int
+}
+
+func (t *trickle) Write(p []byte) (int, error) {
+	if len(p) <= t.room {
+		return t.Conn.Write(p)
+	}
+	n, err := t.Conn.Write(p[:t.room])
+	if err != nil {
+		return n, err
+	}
+	return n, nothingNow{}
+}
+
+// TestWriteSinkResumesPartialRecords: on a sink that takes a few bytes
+// per Write and then would block, Write reports only whole records
+// written, keeps the rest of the one it sealed, and the caller's retries
+// with the rest (as the writer pool's are) bring the client every byte in
+// order; Close sends the unsent rest before its close_notify.
+func TestWriteSinkResumesPartialRecords(t *testing.T) {
+	s := startServerOnly(t)
+	cc, err := tls.Dial("tcp", s.addr, s.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	lc, ok := (<-s.got).(*Conn)
+	if !ok {
+		t.Fatal("TLS 1.3 connection not on the lean record layer")
+	}
+	defer lc.Close()
+	sink := &trickle{Conn: lc.NetConn(), room: 1000}
+	lc.SetWriteSink(sink)
+	var msg []byte
+	for i := range 3000 {
+		msg = fmt.Appendf(msg, "data: %d\n\n", i)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(cc)
+		got <- b
+	}()
+	pending, timeouts := msg, 0
+	for len(pending) > 0 {
+		n, err := lc.Write(pending[:min(len(pending), 20000)])
+		pending = pending[n:]
+		var ne net.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &ne) && ne.Timeout():
+			timeouts++
+			if timeouts > 10000 {
+				t.Fatal("no progress")
+			}
+		default:
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	if timeouts == 0 {
+		t.Fatal("the sink never refused a write")
+	}
+	// A last short write leaves a tail: Close must send it.
+	sink.room = 3
+	last := []byte("data: last\n\n")
+	if n, err := lc.Write(last); n != 0 || err == nil {
+		t.Fatalf("Write into 3 bytes of room = %d, %v; want 0 and would-block", n, err)
+	}
+	sink.room = 1 << 30
+	lc.Close()
+	select {
+	case b := <-got:
+		want := append(bytes.Clone(msg), last...)
+		if !bytes.Equal(b, want) {
+			t.Fatalf("client read %d bytes, want %d and the same", len(b), len(want))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("client read nothing to the end")
+	}
+}
+
+// TestWriteSinkShortWriteWithoutTheRest: a Write after a short one that
+// is not given the rest again is refused (it would break the stream).
+func TestWriteSinkShortWriteWithoutTheRest(t *testing.T) {
+	s := startServerOnly(t)
+	cc, err := tls.Dial("tcp", s.addr, s.clientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	lc := (<-s.got).(*Conn)
+	defer lc.Close()
+	lc.SetWriteSink(&trickle{Conn: lc.NetConn(), room: 2})
+	if n, err := lc.Write([]byte("0123456789")); n != 0 || err == nil {
+		t.Fatalf("first Write = %d, %v; want 0 and would-block", n, err)
+	}
+	if _, err := lc.Write([]byte("x")); err == nil || isTimeout(err) {
+		t.Fatalf("Write of less than the rest = %v; want a lasting error", err)
+	}
 }

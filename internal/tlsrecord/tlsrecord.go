@@ -37,6 +37,7 @@
 package tlsrecord
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -241,6 +242,15 @@ type Conn struct {
 	wmu  sync.Mutex // the writer's
 	out  half
 	werr error
+	// tail is the unsent rest of what a would-block Write sealed (a
+	// KeyUpdate and one data record at most), tailPlain the bytes of
+	// plaintext its data record holds, not yet reported written: the
+	// next Write sends the tail first and counts as written the first
+	// tailPlain bytes it is given (the caller gives the same bytes again,
+	// as after any short write).
+	tail      []byte
+	tailPlain int
+	dst       Sink // where records are written: raw, or SetWriteSink's
 
 	closed atomic.Bool
 }
@@ -253,7 +263,12 @@ func newConn(raw net.Conn, s *suite, clientSecret, serverSecret []byte) *Conn {
 }
 
 // ConnectionState is the handshake's.
-func (c *Conn) ConnectionState() tls.ConnectionState { return *c.state }
+func (c *Conn) ConnectionState() tls.ConnectionState {
+	if c.state == nil { // Detach
+		return tls.ConnectionState{}
+	}
+	return *c.state
+}
 
 // State is the handshake's, shared: not to be modified.
 func (c *Conn) State() *tls.ConnectionState { return c.state }
@@ -272,6 +287,46 @@ func (c *Conn) SetReadSource(r io.Reader) {
 	c.rmu.Lock()
 	c.src = r
 	c.rmu.Unlock()
+}
+
+// Sink is what SetWriteSink takes: a socket written without net.Conn.
+type Sink interface {
+	io.Writer
+	SetWriteDeadline(time.Time) error
+	Close() error
+}
+
+// SetWriteSink makes Write, the alerts and Close go to w instead of the
+// socket net gave (a caller that took the socket's descriptor out of
+// net's hands, for one). A w whose Write would block returns what it
+// took and a net.Error with Timeout true; Write keeps the rest (see
+// Write). Called before any Write that may run at once.
+func (c *Conn) SetWriteSink(w Sink) {
+	c.wmu.Lock()
+	c.dst = w
+	c.wmu.Unlock()
+}
+
+// Detach leaves the connection with its keys alone: records go to w and
+// come from r (see SetWriteSink and SetReadSource), and the net.Conn and
+// the handshake's ConnectionState are forgotten (their memory freed;
+// ConnectionState is then empty, the addresses unknown and the read
+// deadlines no-ops), for a caller that took the socket out of net's
+// hands and needs nothing more of either. Called before any other use
+// that may run at once.
+func (c *Conn) Detach(w Sink, r io.Reader) {
+	c.rmu.Lock()
+	c.wmu.Lock()
+	c.dst, c.src, c.raw, c.state = w, r, nil, nil
+	c.wmu.Unlock()
+	c.rmu.Unlock()
+}
+
+func (c *Conn) sink() Sink {
+	if c.dst != nil {
+		return c.dst
+	}
+	return c.raw
 }
 
 func (c *Conn) reader() io.Reader {
@@ -490,8 +545,17 @@ func (c *Conn) keyUpdateLocked() error {
 	c.out.update(c.suite)
 	// The reader writes this: a client that does not read must not hold
 	// it. The next Write sets its own deadline.
-	_ = c.raw.SetWriteDeadline(time.Now().Add(keyUpdateWriteTimeout))
-	if _, err := c.raw.Write(b); err != nil {
+	if len(c.tail) > 0 {
+		// A record is half sent: the KeyUpdate can only follow the rest.
+		_ = c.sink().SetWriteDeadline(time.Now().Add(keyUpdateWriteTimeout))
+		if _, err := c.sink().Write(c.tail); err != nil {
+			c.werr, c.tail = err, nil
+			return err
+		}
+		c.tail = nil
+	}
+	_ = c.sink().SetWriteDeadline(time.Now().Add(keyUpdateWriteTimeout))
+	if _, err := c.sink().Write(b); err != nil {
 		c.werr = err
 		return err
 	}
@@ -512,14 +576,23 @@ func (c *Conn) alertLocked(desc uint8) {
 	if c.werr != nil {
 		return
 	}
+	if len(c.tail) > 0 {
+		// A record is half sent: the alert can only follow the rest.
+		_ = c.sink().SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.sink().Write(c.tail); err != nil {
+			c.werr, c.tail = errClosed, nil
+			return
+		}
+		c.tail = nil
+	}
 	level := byte(2)
 	if desc == alertCloseNotify {
 		level = 1
 	}
 	bp := writeBufs.Get().(*[]byte)
 	b := c.seal((*bp)[:0], c.out.aead(c.suite), recordAlert, []byte{level, desc})
-	_ = c.raw.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = c.raw.Write(b)
+	_ = c.sink().SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.sink().Write(b)
 	writeBufs.Put(bp)
 	c.werr = errClosed
 }
@@ -537,7 +610,11 @@ func (c *Conn) seal(b []byte, a cipher.AEAD, typ byte, p []byte) []byte {
 	return b
 }
 
-// Write writes p as application data records.
+// Write writes p as application data records. A write the socket
+// refuses with a timeout (a deadline, or a non-blocking socket's "would
+// block") returns the plaintext written in whole records and that error;
+// what was sealed and not sent is kept, and the next Write, which must be
+// given the rest of p again, sends it first. Any other error ends writing.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -547,31 +624,66 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, errClosed
 	}
+	written := 0
+	if len(c.tail) > 0 || c.tailPlain > 0 {
+		if len(p) < c.tailPlain {
+			c.werr = errors.New("tlsrecord: Write after a short write not given the rest")
+			return 0, c.werr
+		}
+		// (A KeyUpdate or an alert may have sent the tail already.)
+		if m, err := c.sink().Write(c.tail); err != nil {
+			c.tail = c.tail[m:]
+			return 0, c.writeErrLocked(err)
+		}
+		written, p = c.tailPlain, p[c.tailPlain:]
+		c.tail, c.tailPlain = nil, 0
+		if len(p) == 0 {
+			return written, nil
+		}
+	}
 	bp := writeBufs.Get().(*[]byte)
 	defer writeBufs.Put(bp)
 	a := c.out.aead(c.suite)
-	written := 0
 	for len(p) > 0 {
+		// One batch: a KeyUpdate when due, then one data record.
 		b := (*bp)[:0]
-		for len(p) > 0 && len(b) < writeBatch {
-			if c.out.seq >= updateAfter {
-				b = c.seal(b, a, recordHandshake, []byte{handshakeKeyUpdate, 0, 0, 1, 0})
-				c.out.update(c.suite)
-				a = c.out.aead(c.suite)
-			}
-			n := min(len(p), maxPlaintext)
-			b = c.seal(b, a, recordApplicationData, p[:n])
-			p = p[n:]
-			written += n
+		if c.out.seq >= updateAfter {
+			b = c.seal(b, a, recordHandshake, []byte{handshakeKeyUpdate, 0, 0, 1, 0})
+			c.out.update(c.suite)
+			a = c.out.aead(c.suite)
 		}
+		n := min(len(p), maxPlaintext)
+		b = c.seal(b, a, recordApplicationData, p[:n])
 		*bp = b
-		if _, err := c.raw.Write(b); err != nil {
-			// Part of a record may have gone: nothing more can follow.
-			c.werr = err
-			return 0, err
+		if m, err := c.sink().Write(b); err != nil {
+			switch {
+			case m == len(b):
+				written += n
+			case isTimeout(err):
+				c.tail, c.tailPlain = bytes.Clone(b[m:]), n
+			}
+			return written, c.writeErrLocked(err)
 		}
+		p = p[n:]
+		written += n
 	}
 	return written, nil
+}
+
+// writeErrLocked is what a failed socket write leaves: a timeout lets the
+// next Write go on from the tail; anything else ends writing, since part
+// of a record may have gone.
+func (c *Conn) writeErrLocked(err error) error {
+	if !isTimeout(err) {
+		c.werr = err
+		c.tail = nil
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // Close sends close_notify (unless a write is under way) and closes the
@@ -584,7 +696,7 @@ func (c *Conn) Close() error {
 		c.alertLocked(alertCloseNotify)
 		c.wmu.Unlock()
 	}
-	return c.raw.Close()
+	return c.sink().Close()
 }
 
 // CloseWrite sends close_notify; the socket stays open for reading.
@@ -595,15 +707,42 @@ func (c *Conn) CloseWrite() error {
 	return nil
 }
 
-func (c *Conn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
-func (c *Conn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
-func (c *Conn) SetDeadline(t time.Time) error      { return c.raw.SetDeadline(t) }
-func (c *Conn) SetReadDeadline(t time.Time) error  { return c.raw.SetReadDeadline(t) }
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
+// noAddr is a detached connection's address.
+var noAddr = &net.TCPAddr{}
+
+func (c *Conn) LocalAddr() net.Addr {
+	if c.raw == nil {
+		return noAddr
+	}
+	return c.raw.LocalAddr()
+}
+
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.raw == nil {
+		return noAddr
+	}
+	return c.raw.RemoteAddr()
+}
+
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.raw == nil {
+		return c.sink().SetWriteDeadline(t)
+	}
+	return c.raw.SetDeadline(t)
+}
+
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.raw == nil {
+		return nil
+	}
+	return c.raw.SetReadDeadline(t)
+}
+
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.sink().SetWriteDeadline(t) }
 
 // SetLinger passes on to a TCP socket beneath.
 func (c *Conn) SetLinger(sec int) error {
-	if l, ok := c.raw.(interface{ SetLinger(int) error }); ok {
+	if l, ok := c.sink().(interface{ SetLinger(int) error }); ok {
 		return l.SetLinger(sec)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package h2serve
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -19,7 +20,8 @@ import (
 // (TLS with ALPN "h2", or, without tlsConfig, plain connections that open
 // with the HTTP/2 preface: h2c with prior knowledge) are served by s; the
 // others, HTTP/1.1, are returned by Accept (TLS ones as *tls.Conn with the
-// handshake done). The TLS handshake and the first bytes are read with
+// handshake done; with leanTLS, a TLS 1.3 one as *tlsrecord.Conn, whose
+// state ConnContext and WithTLSState give the requests). The TLS handshake and the first bytes are read with
 // HandshakeTimeout, in one goroutine per connection being set up. The
 // HTTP/2 requests go to h, or to Config.Handler when h is nil: h wraps it
 // when the http.Server's own Handler does (headers every response gets).
@@ -30,8 +32,8 @@ func (s *Server) Listener(inner net.Listener, tlsConfig *tls.Config, h http.Hand
 // ListenerTLS is Listener choosing who carries the TLS records of HTTP/2
 // connections after a TLS 1.3 handshake: with leanTLS,
 // internal/tlsrecord (an idle connection keeps no record buffer), else
-// crypto/tls. The handshake is crypto/tls's either way, and so are TLS
-// 1.2 and HTTP/1.1 connections.
+// crypto/tls; HTTP/1.1 connections likewise. The handshake is
+// crypto/tls's either way, and so is TLS 1.2.
 func (s *Server) ListenerTLS(inner net.Listener, tlsConfig *tls.Config, h http.Handler, leanTLS bool) net.Listener {
 	if h == nil {
 		h = s.cfg.Handler
@@ -46,8 +48,9 @@ func (s *Server) ListenerTLS(inner net.Listener, tlsConfig *tls.Config, h http.H
 		}
 		tlsConfig.NextProtos = protos
 		if leanTLS {
-			// Clients that do not offer h2 stay on crypto/tls, untouched.
-			tlsConfig = tlsrecord.Config(tlsConfig, func(h *tls.ClientHelloInfo) bool { return slices.Contains(h.SupportedProtos, "h2") })
+			// HTTP/1.1 too: a taken-over TLS HTTP/1.1 subscriber is then
+			// kept as its bare socket and the record layer's keys.
+			tlsConfig = tlsrecord.Config(tlsConfig, nil)
 		}
 	}
 	l := &listener{inner: inner, srv: s, handler: h, tls: tlsConfig, leanTLS: leanTLS, conns: make(chan net.Conn), done: make(chan struct{})}
@@ -102,7 +105,7 @@ func (l *listener) classify(nc net.Conn) {
 		var st tls.ConnectionState
 		if l.leanTLS {
 			var err error
-			tc, st, err = tlsrecord.Handshake(nc, l.tls, isH2)
+			tc, st, err = tlsrecord.Handshake(nc, l.tls, nil)
 			if err != nil {
 				return
 			}
@@ -143,6 +146,31 @@ func (l *listener) classify(nc net.Conn) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	l.hand(&peekedConn{Conn: nc, peeked: append([]byte(nil), buf[:n]...)})
+}
+
+type tlsStateKey struct{}
+
+// ConnContext is for http.Server.ConnContext: it keeps the TLS state of
+// a connection on the hub's record layer, which net/http does not know as
+// TLS, for WithTLSState.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if lc, ok := c.(*tlsrecord.Conn); ok {
+		return context.WithValue(ctx, tlsStateKey{}, lc.State())
+	}
+	return ctx
+}
+
+// WithTLSState sets Request.TLS, as net/http does for crypto/tls, for
+// requests on a connection ConnContext saw on the hub's record layer.
+func WithTLSState(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
+				r.TLS = st
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func isH2(st tls.ConnectionState) bool { return st.NegotiatedProtocol == "h2" }
