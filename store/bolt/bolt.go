@@ -10,7 +10,7 @@
 // and a lone publisher waits for a single sync with no added delay. A
 // checkpointer goroutine writes the logged updates into the bolt file in
 // the background, in fully synced transactions (every 100 ms, or at once
-// past 2048 updates), and then truncates the log: bbolt syncs twice per
+// past 2048 updates), and then empties the log (rewritten in place): bbolt syncs twice per
 // transaction, and now that cost is shared by a checkpoint's updates
 // rather than paid by every group commit. The logged updates not yet in
 // the bolt file are held in memory, bounded (publishers wait for a
@@ -848,7 +848,8 @@ func (s *Store) checkpointer() {
 }
 
 // checkpoint writes the tail into the bolt file in one synced transaction
-// and truncates the log file that held it. Appends meanwhile go to the
+// and marks the log file that held it empty (the next switch to it rewrites
+// it from its start). Appends meanwhile go to the
 // other log file.
 func (s *Store) checkpoint() error {
 	s.wmu.Lock()
