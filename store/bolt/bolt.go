@@ -10,7 +10,7 @@
 // and a lone publisher waits for a single sync with no added delay. A
 // checkpointer goroutine writes the logged updates into the bolt file in
 // the background, in fully synced transactions (every 100 ms, or at once
-// past 2048 updates), and then truncates the log: bbolt syncs twice per
+// past 2048 updates), and then empties the log (rewritten in place): bbolt syncs twice per
 // transaction, and now that cost is shared by a checkpoint's updates
 // rather than paid by every group commit. The logged updates not yet in
 // the bolt file are held in memory, bounded (publishers wait for a
@@ -203,11 +203,17 @@ type Store struct {
 	// replayed is how many log records Open wrote into the bolt file.
 	replayed int
 
-	// wmu guards wal and walCur: the committer writes and syncs the
-	// current file under it, the checkpointer switches files under it.
+	// wmu guards wal, walCur and walOff: the committer writes and syncs
+	// the current file under it, the checkpointer switches files under
+	// it. walOff is where each file's next record goes: a checkpointed
+	// file is rewritten from its start, not truncated, so that once it
+	// has reached its size a group commit's fdatasync changes no
+	// metadata (no journal commit: measured here, half the CPU and wall
+	// time of a sync that grows the file).
 	wmu    sync.Mutex
 	wal    [2]*os.File
 	walCur int
+	walOff [2]int64
 
 	// tmu guards the tail: the updates logged but not yet in the bolt
 	// file, in Seq order, and what tells the waiters about checkpoints.
@@ -779,8 +785,9 @@ func (s *Store) log(slab []byte, tail []logged) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	f := s.wal[s.walCur]
-	_, err := f.Write(slab)
+	_, err := f.WriteAt(slab, s.walOff[s.walCur])
 	if err == nil {
+		s.walOff[s.walCur] += int64(len(slab))
 		err = fdatasync(f)
 	}
 	s.tmu.Lock()
@@ -841,7 +848,8 @@ func (s *Store) checkpointer() {
 }
 
 // checkpoint writes the tail into the bolt file in one synced transaction
-// and truncates the log file that held it. Appends meanwhile go to the
+// and marks the log file that held it empty (the next switch to it rewrites
+// it from its start). Appends meanwhile go to the
 // other log file.
 func (s *Store) checkpoint() error {
 	s.wmu.Lock()
@@ -854,7 +862,7 @@ func (s *Store) checkpoint() error {
 		s.finishCheckpoint(0, 0)
 		return nil
 	}
-	old := s.wal[s.walCur]
+	old := s.walCur
 	s.walCur ^= 1 // emptied by the previous checkpoint
 	s.wmu.Unlock()
 
@@ -862,10 +870,13 @@ func (s *Store) checkpoint() error {
 		s.finishCheckpoint(0, 0)
 		return err
 	}
-	if err := truncateWAL(old); err != nil {
-		s.finishCheckpoint(len(snap), 0)
-		return fmt.Errorf("bolt: log: %w", err)
-	}
+	// The old file is rewritten from its start by the next switch to it.
+	// What it holds past the new records is then all in the bolt file
+	// (Seqs at or below its sequence, skipped at recovery), or ends the
+	// file's reading (a record cut by the new ones fails its checksum).
+	s.wmu.Lock()
+	s.walOff[old] = 0
+	s.wmu.Unlock()
 	s.finishCheckpoint(len(snap), snap[len(snap)-1].u.Seq)
 	return nil
 }
@@ -1219,7 +1230,19 @@ func (s *Store) shutdown() {
 	}
 	<-s.dispatcherDone
 
-	if err := s.db.Close(); err != nil {
+	// Every record checkpointed: the log files are left empty (a crash
+	// undoing that leaves records the bolt file has, skipped at open).
+	s.tmu.Lock()
+	done := len(s.tail) == 0 && s.failed == nil
+	s.tmu.Unlock()
+	if done {
+		for _, f := range s.wal {
+			if err := truncateWAL(f); err != nil && s.closeErr == nil {
+				s.closeErr = fmt.Errorf("bolt: close: %w", err)
+			}
+		}
+	}
+	if err := s.db.Close(); err != nil && s.closeErr == nil {
 		s.closeErr = fmt.Errorf("bolt: close: %w", err)
 	}
 	if err := closeWAL(s.wal); err != nil && s.closeErr == nil {

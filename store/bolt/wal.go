@@ -15,9 +15,13 @@ import (
 // brought up to date by the checkpointer in the background, in fully
 // synced transactions, so a commit costs one sync where a bbolt commit
 // costs two (data pages, then the meta page). Two log files alternate:
-// a checkpoint switches appends to the other (empty) file, writes the
-// first file's records to bolt and truncates it once that transaction is
-// on disk. At open, the records past bolt's sequence in either file are
+// a checkpoint switches appends to the other (emptied) file, writes the
+// first file's records to bolt and, once that transaction is on disk,
+// marks that file empty: the next switch to it rewrites it from its
+// start, not truncated, so a sync within its size journals no metadata
+// (what it held past the new records is in the bolt file: Seqs at or
+// below its sequence, skipped, or a record cut by the new ones, which
+// ends the file). At Close both files are truncated. At open, the records past bolt's sequence in either file are
 // written to bolt (once: bolt's sequence then covers them) and both files
 // truncated. A record that does not check out (cut short by a crash, or
 // its checksum wrong) ends its file: it was never acknowledged, as an
@@ -92,7 +96,7 @@ func openWAL(path string) ([2]*os.File, error) {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			created = true
 		}
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600) // written at offsets (Store.walOff)
 		if err != nil {
 			closeWAL(fs)
 			return fs, fmt.Errorf("bolt: log: %w", err)
@@ -118,11 +122,11 @@ func closeWAL(fs [2]*os.File) error {
 	return errors.Join(errs...)
 }
 
-// truncateWAL empties a log file. It is not synced: the next group
-// commit's fdatasync of this file makes its new size durable with the new
-// records, and should a crash undo the truncation, what the file held is
-// in the bolt file (recovery skips records at or below its sequence, and
-// a stale record after the new ones breaks the Seq chain, ending it).
+// truncateWAL empties a log file (at open, after recovery, and at Close).
+// It is not synced: should a crash undo the truncation, what the file
+// held is in the bolt file (recovery skips records at or below its
+// sequence, and a stale record after the new ones breaks the Seq chain,
+// ending it).
 func truncateWAL(f *os.File) error { return f.Truncate(0) }
 
 func syncDir(dir string) error {

@@ -3,9 +3,13 @@ package bolt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/ssekit/sse/hub"
 	"github.com/ssekit/sse/internal/updatecodec"
@@ -168,5 +172,67 @@ func TestBatchRepeatingID(t *testing.T) {
 	appendIDs(t, s, "p", "q")
 	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, []string{"p", "q"}) {
 		t.Fatalf("history = %v; want [p q]", got)
+	}
+}
+
+// TestLogRewrittenInPlace: a checkpointed log file is rewritten from its
+// start, not truncated, so what it held stays past the new records. A
+// crash then (the store's files copied while it runs, the bolt file in a
+// read transaction) finds every acknowledged update and nothing twice:
+// the stale records are in the bolt file, or cut by the new ones.
+func TestLogRewrittenInPlace(t *testing.T) {
+	ctx := context.Background()
+	path := tempPath(t)
+	s := openStore(t, path, Config{HistorySize: -1})
+	var want []string
+	for round := range 4 { // both files checkpointed twice: each rewritten
+		ids := ids(fmt.Sprintf("r%d-", round), 0, 8)
+		seqs := appendIDs(t, s, ids...)
+		want = append(want, ids...)
+		if err := s.waitCheckpoint(ctx, seqs[len(seqs)-1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendIDs(t, s, "x") // logged at the start of a file with stale records after it
+	want = append(want, "x")
+
+	crash := filepath.Join(t.TempDir(), "hub.db")
+	if err := s.db.View(func(tx *bbolt.Tx) error { return tx.CopyFile(crash, 0o600) }); err != nil {
+		t.Fatal(err)
+	}
+	s.wmu.Lock()
+	cur, off := s.walCur, s.walOff[s.walCur]
+	for i, p := range walPaths(path) {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			err = os.WriteFile(walPaths(crash)[i], b, 0o600)
+		}
+		if err != nil {
+			s.wmu.Unlock()
+			t.Fatal(err)
+		}
+		if i == cur && int64(len(b)) <= off {
+			s.wmu.Unlock()
+			t.Fatalf("current log %d bytes, next record at %d: want stale records past it", len(b), off)
+		}
+	}
+	s.wmu.Unlock()
+
+	c := openStore(t, crash, Config{HistorySize: -1})
+	if got, _ := history(t, c, ""); !reflect.DeepEqual(got, want) {
+		t.Fatalf("history after the crash = %v; want %v", got, want)
+	}
+	if seqs := appendIDs(t, c, "y"); seqs[0] != uint64(len(want)+1) {
+		t.Fatalf("seq of y = %d; want %d", seqs[0], len(want)+1)
+	}
+
+	// A stale record cut in the middle by the new ones ends the file.
+	path = tempPath(t)
+	closed(t, path, "a", "b")
+	stale := logRecord("old", 1)
+	appendFile(t, walPaths(path)[0], logRecord("c", 3), logRecord("b", 2), stale[5:], logRecord("d", 4))
+	s = openStore(t, path, Config{HistorySize: -1})
+	if got, _ := history(t, s, ""); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Fatalf("history = %v; want [a b c]", got)
 	}
 }
