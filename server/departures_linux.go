@@ -384,8 +384,3 @@ func (w *departureWatcher) readTLS(c *subConn) {
 		}
 	}
 }
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}

@@ -381,6 +381,7 @@ func (p *pubConns) isClosed() bool {
 	return p.closed
 }
 
+// isTimeout reports whether err is a deadline's expiry.
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
