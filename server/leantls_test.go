@@ -91,19 +91,7 @@ func TestLeanTLSSubscriberStalledCatchesUp(t *testing.T) {
 	for i := range updates {
 		th.mustPublish(fmt.Sprint(i, big), "s")
 	}
-	i := 0
-	for ev, err := range sse.NewDecoder(br).Events() {
-		if err != nil {
-			t.Fatalf("after %d updates: %v", i, err)
-		}
-		if ev.Data != fmt.Sprint(i, big) {
-			t.Fatalf("update %d wrong (%.20q…)", i, ev.Data)
-		}
-		if i++; i == updates {
-			return
-		}
-	}
-	t.Fatalf("stream ended after %d of %d updates", i, updates)
+	readCatchUp(t, br, big, updates)
 }
 
 // TestLeanTLSDepartures: a bare TLS subscriber's client leaving by

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -35,8 +36,15 @@ func TestStalledClientCatchesUp(t *testing.T) {
 	for i := range updates {
 		th.mustPublish(fmt.Sprint(i, big), "s")
 	}
+	readCatchUp(t, sub.resp.Body, big, updates)
+}
+
+// readCatchUp reads updates events from r and fails unless they are
+// fmt.Sprint(i, big) for i from 0, in order: a stalled reader catching up.
+func readCatchUp(t *testing.T, r io.Reader, big string, updates int) {
+	t.Helper()
 	i := 0
-	for ev, err := range sse.NewDecoder(sub.resp.Body).Events() {
+	for ev, err := range sse.NewDecoder(r).Events() {
 		if err != nil {
 			t.Fatalf("after %d updates: %v", i, err)
 		}
