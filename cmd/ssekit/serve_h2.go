@@ -22,7 +22,7 @@ type h2Flags struct {
 
 func (f *h2Flags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.lean, "lean-http2", true, "serve HTTP/2 (TLS \"h2\" and h2c with prior knowledge) with the hub's own server, whose idle subscribers cost no goroutine; false: net/http's")
-	fs.BoolVar(&f.leanTLS, "lean-tls", true, "with --lean-http2, carry the TLS 1.3 records of HTTP/2 connections with the hub's own record layer (no buffer per idle connection; the handshake stays crypto/tls's); false: crypto/tls for everything")
+	fs.BoolVar(&f.leanTLS, "lean-tls", true, "with --lean-http2, carry the TLS 1.3 records of every connection (HTTP/2, and HTTP/1.1 subscribers kept as bare sockets) with the hub's own record layer (no buffer per idle connection; the handshake stays crypto/tls's); false: crypto/tls for everything")
 	fs.StringVar(&f.memoryLimit, "memory-limit", "auto", "soft memory `LIMIT` of the hub process (GOMEMLIMIT), e.g. 2GiB; auto: 90% of the machine's (or cgroup's) memory, or 64 MiB + 32 KiB per --max-subscribers when less, unless GOMEMLIMIT is set; off: none. Free heap pages are returned to the OS after a wave of subscriptions either way")
 	f.fs = fs
 }
