@@ -98,9 +98,10 @@ type writerPool struct {
 	idle   int // writers waiting on cond and not yet signalled
 	closed bool
 
-	connsMu sync.Mutex          // guards conns and lastID
-	conns   map[uint64]*subConn // by pooled.id
-	lastID  uint64
+	connsMu  sync.Mutex          // guards conns, lastID and draining
+	conns    map[uint64]*subConn // by pooled.id
+	lastID   uint64
+	draining bool // shutdown has taken what remains: register refuses
 
 	stopTicker chan struct{}
 	stopOnce   sync.Once
@@ -143,13 +144,17 @@ func (p *writerPool) add(c *subConn, nc net.Conn) {
 			// readiness (departures' readTLS); net's closed TCPConn and
 			// the handshake's state are let go.
 			lc.Detach(&c.sock, &c.sock)
-			p.register(c, lc)
-		} else {
-			p.register(c, &c.sock)
+			if !p.register(c, lc) {
+				return
+			}
+		} else if !p.register(c, &c.sock) {
+			return
 		}
 		p.departures.watchSock(c)
 	} else {
-		p.register(c, nc)
+		if !p.register(c, nc) {
+			return
+		}
 		p.departures.watch(c, nc)
 	}
 	c.started.Store(true)
@@ -162,22 +167,33 @@ func (p *writerPool) add(c *subConn, nc net.Conn) {
 // the preamble as the first thing to write.
 func (p *writerPool) addStream(c *subConn, st *h2serve.Stream, preamble []byte) {
 	c.pending = preamble
-	p.register(c, st)
+	if !p.register(c, st) {
+		return
+	}
 	c.started.Store(true)
 	st.Watch(func() { p.schedule(c) }, func() { p.end(c, reasonGone) })
 	p.schedule(c)
 }
 
 // register gives c its id and its place for the ticker, writing to nc.
-func (p *writerPool) register(c *subConn, nc netConn) {
+// Once shutdown has taken its last look at the pool it refuses c and ends
+// it (nothing would write or close it after that): false tells the
+// caller c is ended.
+func (p *writerPool) register(c *subConn, nc netConn) bool {
 	c.nc = nc
 	c.lastWrite.Store(time.Now().UnixNano())
 	c.pool = p // notify schedules c: no closure per connection
 	p.connsMu.Lock()
+	if p.draining {
+		p.connsMu.Unlock()
+		p.end(c, reasonShutdown)
+		return false
+	}
 	p.lastID++
 	c.id = p.lastID
 	p.conns[c.id] = c
 	p.connsMu.Unlock()
+	return true
 }
 
 // lookup returns the connection with id, nil when it has been removed.
@@ -424,6 +440,7 @@ func (p *writerPool) shutdown(ctx context.Context) error {
 		break
 	}
 	p.connsMu.Lock()
+	p.draining = true
 	rest := make([]*subConn, 0, len(p.conns))
 	for _, c := range p.conns {
 		rest = append(rest, c)
