@@ -115,6 +115,7 @@ type Hub struct {
 	pageBytes int
 	log       *slog.Logger
 	metrics   Metrics
+	queueWait QueueWaitMetrics // metrics, when it observes queue waits
 	subEvents bool
 	selectors *selectorCache
 	matchers  *selectorCache // MatcherSelectors by key (CachedMatcher); apart, so no selector or claim can take a key
@@ -217,6 +218,7 @@ func New(cfg Config) (*Hub, error) {
 	if h.metrics == nil {
 		h.metrics = NopMetrics{}
 	}
+	h.queueWait, _ = h.metrics.(QueueWaitMetrics)
 	size := cfg.SelectorCacheSize
 	if size == 0 {
 		size = DefaultSelectorCacheSize
@@ -668,21 +670,24 @@ func (h *Hub) fanOut(u *Update) {
 	} else {
 		h.encBuf = nil // a rare big update: leave it to the GC
 	}
-	// b is the subscribers' shared copy of enc, made at the first
+	// f holds the subscribers' shared copy of enc, made at the first
 	// delivery: an update nobody subscribes to costs no allocation.
-	var b []byte
+	var f *fanned
 	wake := h.scratch[:0]
 	var slow []*Subscriber
 	delivered := 0
 	deliver := func(subs []*Subscriber) {
-		if len(subs) > 0 && b == nil {
-			b = slices.Clone(enc)
+		if len(subs) > 0 && f == nil {
+			f = &fanned{b: slices.Clone(enc)}
+			if h.queueWait != nil {
+				f.at = monoNow()
+			}
 		}
 		for _, s := range subs {
 			if u.Private && !h.private.allows(s.claims) {
 				continue
 			}
-			switch s.enqueue(u, b) {
+			switch s.enqueue(u, f) {
 			case enqueued:
 				delivered++
 			case enqueuedWake:

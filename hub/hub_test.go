@@ -284,7 +284,7 @@ func TestEncodedOnce(t *testing.T) {
 		if len(c.queue) != 1 {
 			t.Fatalf("subscriber %d: %d queued; want 1", i, len(c.queue))
 		}
-		p := &c.queue[0].b[0]
+		p := &c.queue[0].f.b[0]
 		c.Subscriber.mu.Unlock()
 		c.mu.Unlock()
 		if first == nil {

@@ -41,6 +41,17 @@ type Metrics interface {
 	QueueDepth(n int)
 }
 
+// QueueWaitMetrics is a Metrics that also observes, each time a
+// subscriber drains its queue, how long the oldest event drained had
+// waited since its fan-out began: the hub's own share of a delivery's
+// latency (its writers' lag behind the fan-out), apart from the network's
+// and the client's. The hub calls QueueWait when Config.Metrics
+// implements it, and reads the clock for it only then.
+type QueueWaitMetrics interface {
+	Metrics
+	QueueWait(d time.Duration)
+}
+
 // NopMetrics is a Metrics that records nothing: the hub's default.
 type NopMetrics struct{}
 

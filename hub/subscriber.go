@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // SubscribeRequest is what a subscriber asks for.
@@ -122,8 +123,21 @@ type membership struct {
 
 type queued struct {
 	seq uint64
-	b   []byte // shared with every subscriber of the update
+	f   *fanned // shared with every subscriber of the update
 }
+
+// fanned is an update's wire form as queued for its subscribers, with the
+// time its fan-out began (monoNow) for Config.Metrics' QueueWait.
+type fanned struct {
+	b  []byte
+	at int64
+}
+
+// monoEpoch anchors monoNow: a monotonic clock read as 8 bytes.
+var monoEpoch = time.Now()
+
+// monoNow is the time since monoEpoch in nanoseconds.
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
 
 type enqueueResult int
 
@@ -170,10 +184,10 @@ func (s *Subscriber) wants(u *Update) bool {
 	return false
 }
 
-// enqueue queues b, the wire form of u, which matched one of s's
+// enqueue queues f, the wire form of u, which matched one of s's
 // selectors (and, when private, that s may receive: fan-out decided). It never blocks on the subscriber's reader: a full queue ends
 // the subscriber.
-func (s *Subscriber) enqueue(u *Update, b []byte) enqueueResult {
+func (s *Subscriber) enqueue(u *Update, f *fanned) enqueueResult {
 	s.mu.Lock()
 	switch {
 	case s.ended:
@@ -203,7 +217,7 @@ func (s *Subscriber) enqueue(u *Update, b []byte) enqueueResult {
 	if s.queue == nil {
 		s.queue = make([]queued, 0, 4)
 	}
-	s.queue = append(s.queue, queued{seq: u.Seq, b: b})
+	s.queue = append(s.queue, queued{seq: u.Seq, f: f})
 	r := enqueued
 	if !s.notified && !s.replaying {
 		s.notified, r = true, enqueuedWake
@@ -236,10 +250,14 @@ func (s *Subscriber) Drain(dst []byte) ([]byte, error) {
 	dst = append(dst, s.replay...)
 	s.replay = nil
 	n := 0
+	var oldest int64
 	if !s.replaying { // live events wait for the end of the replay
 		n = len(s.queue)
+		if n > 0 {
+			oldest = s.queue[0].f.at
+		}
 		for i := range s.queue {
-			dst = append(dst, s.queue[i].b...)
+			dst = append(dst, s.queue[i].f.b...)
 		}
 		clear(s.queue)
 		if cap(s.queue) > 64 {
@@ -259,6 +277,9 @@ func (s *Subscriber) Drain(dst []byte) ([]byte, error) {
 	}
 	if n > 0 {
 		s.h.metrics.QueueDepth(n)
+		if qw := s.h.queueWait; qw != nil {
+			qw.QueueWait(time.Duration(monoNow() - oldest))
+		}
 	}
 	return dst, err
 }

@@ -13,6 +13,7 @@
 //	ssekit_fanout_subscribers                      histogram  subscribers each update was queued for
 //	ssekit_replays_total{result}                   counter    resumes whose Last-Event-ID was found (hit) or not (miss)
 //	ssekit_queue_depth                             histogram  events a subscriber had queued when it drained them
+//	ssekit_queue_wait_seconds                      histogram  how long the oldest of them had waited since its fan-out
 package prommetrics
 
 import (
@@ -37,6 +38,7 @@ type Metrics struct {
 	replayHit    prometheus.Counter
 	replayMiss   prometheus.Counter
 	queueDepth   prometheus.Histogram
+	queueWait    prometheus.Histogram
 }
 
 // reasons are the disconnect reasons the hub defines. Any other reason is
@@ -93,6 +95,13 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Events a subscriber had queued when it drained them; near the queue size means close to a slow disconnect.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11), // 1 … 1024
 		}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ssekit_queue_wait_seconds",
+			Help: "How long the oldest event a subscriber drained had waited since its fan-out began: the hub's own share of delivery latency (writers behind the fan-out).",
+			// 100µs to 5s: writers keeping up (well under a millisecond
+			// per hundred subscribers) to a hub far behind.
+			Buckets: []float64{100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 250e-3, 1, 5},
+		}),
 	}
 	for _, r := range reasons {
 		m.disconnected[r] = disconnected.WithLabelValues(r)
@@ -102,7 +111,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	cs := []prometheus.Collector{
 		m.subscribers, m.connected, disconnected, m.publish,
-		m.deliveries, m.fanout, replays, m.queueDepth,
+		m.deliveries, m.fanout, replays, m.queueDepth, m.queueWait,
 	}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -157,4 +166,9 @@ func (m *Metrics) QueueDepth(n int) {
 	m.queueDepth.Observe(float64(n))
 }
 
-var _ hub.Metrics = (*Metrics)(nil)
+// QueueWait observes how long a drained queue's oldest event had waited.
+func (m *Metrics) QueueWait(d time.Duration) {
+	m.queueWait.Observe(d.Seconds())
+}
+
+var _ hub.QueueWaitMetrics = (*Metrics)(nil)

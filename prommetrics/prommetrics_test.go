@@ -1,6 +1,7 @@
 package prommetrics_test
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -209,6 +210,55 @@ ssekit_queue_depth_count 3
 `, "ssekit_replays_total", "ssekit_queue_depth")
 }
 
+// TestQueueWaitFromHub: a hub given these metrics observes, when a
+// subscriber drains, how long its oldest event waited since the fan-out
+// (here at least the 30 ms the test held it), once per drain.
+func TestQueueWaitFromHub(t *testing.T) {
+	m, reg := newMetrics(t)
+	h, err := hub.New(hub.Config{Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	queued := make(chan struct{}, 1)
+	sub, _, err := h.Subscribe(context.Background(), hub.SubscribeRequest{
+		Selectors: []string{"wait"},
+		Notify:    func() { queued <- struct{}{} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := h.Publish(context.Background(), &hub.Update{Topics: []string{"wait"}, Data: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-queued
+	const held = 30 * time.Millisecond
+	time.Sleep(held)
+	if b, err := sub.Drain(nil); err != nil || len(b) == 0 {
+		t.Fatalf("Drain = %q, %v; want the two updates", b, err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "ssekit_queue_wait_seconds" {
+			continue
+		}
+		hist := mf.GetMetric()[0].GetHistogram()
+		if hist.GetSampleCount() != 1 {
+			t.Errorf("%d waits observed; want 1 (one drain)", hist.GetSampleCount())
+		}
+		if got := hist.GetSampleSum(); got < held.Seconds() || got > 10 {
+			t.Errorf("observed a wait of %.4fs; want at least %v", got, held)
+		}
+		return
+	}
+	t.Fatal("no ssekit_queue_wait_seconds in the registry")
+}
+
 // TestNamesAndLint checks every metric is ssekit_-prefixed and passes
 // promlint (units in names, _total on counters, help text).
 func TestNamesAndLint(t *testing.T) {
@@ -217,12 +267,13 @@ func TestNamesAndLint(t *testing.T) {
 	m.Published(time.Millisecond)
 	m.Delivered(1)
 	m.QueueDepth(1)
+	m.QueueWait(time.Millisecond)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 8 {
-		t.Errorf("got %d metric families; want 8", len(mfs))
+	if len(mfs) != 9 {
+		t.Errorf("got %d metric families; want 9", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), "ssekit_") {
@@ -248,8 +299,8 @@ func TestRegisterTwice(t *testing.T) {
 	if !errors.As(err, &are) {
 		t.Fatalf("second New on one registry: got %v; want AlreadyRegisteredError", err)
 	}
-	if n := families(t, reg); n != 8 {
-		t.Errorf("got %d metric families after the failed New; want the first New's 8", n)
+	if n := families(t, reg); n != 9 {
+		t.Errorf("got %d metric families after the failed New; want the first New's 9", n)
 	}
 }
 
