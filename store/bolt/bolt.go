@@ -157,16 +157,12 @@ const (
 	// maxTail and maxTailBytes bound the updates logged but not yet in
 	// the bolt file; a commit waits for a checkpoint beyond them (so the
 	// tail may pass them by one group commit, at most MaxBatch requests).
-	maxTail      = 32768
+	maxTail      = 8192
 	maxTailBytes = 16 << 20
 	// checkpointEvery is the tail length that starts a checkpoint at once;
-	// a shorter tail is checkpointed checkpointDelay after it began. A
-	// checkpoint's two syncs and its branch, freelist and meta pages are
-	// paid once for the whole tail: at 15,000 publishes/s, four times
-	// fewer checkpoints than at 2,048 and 100 ms cost 2-8 % less CPU per
-	// publish (docs/BENCHMARKS.md).
-	checkpointEvery = 8192
-	checkpointDelay = 500 * time.Millisecond
+	// a shorter tail is checkpointed checkpointDelay after it began.
+	checkpointEvery = 2048
+	checkpointDelay = 100 * time.Millisecond
 )
 
 // tailLimit is maxTail, read by Open; tests lower it to make commits wait.
