@@ -94,3 +94,35 @@ func BenchmarkRawBoltBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckpointTrim measures a checkpoint that drops as many updates
+// as it writes (a full history at the default HistorySize): each
+// iteration is one batch of checkpointEvery updates, committed and
+// checkpointed, its cost reported per update.
+func BenchmarkCheckpointTrim(b *testing.B) {
+	data := strings.Repeat("x", 100)
+	s := openStore(b, tempPath(b), Config{HistorySize: DefaultHistorySize})
+	ctx := context.Background()
+	next := 0
+	batch := func() {
+		us := make([]*hub.Update, checkpointEvery)
+		for i := range us {
+			next++
+			us[i] = &hub.Update{ID: fmt.Sprint("c", next), Topics: []string{"https://example.com/bench"}, Data: data}
+		}
+		if err := s.AppendBatch(ctx, us); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.waitCheckpoint(ctx, s.committed.Load()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range DefaultHistorySize/checkpointEvery + 1 { // a full history first
+		batch()
+	}
+	start := cpuTime()
+	for b.Loop() {
+		batch()
+	}
+	b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/float64(b.N*checkpointEvery), "cpu-ns/update")
+}

@@ -988,25 +988,48 @@ type stats struct{ count, bytes uint64 }
 func entrySize(idLen, valLen int) uint64 { return uint64(8 + valLen + idLen + 8) }
 
 // trim deletes the oldest updates while drop(their Time) is true.
+//
+// It reads ahead a chunk of keys, then deletes them: deleting at the
+// cursor and starting again from First would cost a walk over every leaf
+// the transaction has emptied so far (bbolt's First skips them one by
+// one), quadratic in what one checkpoint drops; at 150,000 updates/s in
+// batches that walk was a third of the hub's CPU.
 func trim(ups *bbolt.Bucket, ids *indexTx, st *stats, drop func(time.Time) bool) error {
+	const chunk = 512
+	var keys [chunk][8]byte
 	c := ups.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.First() {
-		t, id, err := updatecodec.PeekTimeID(v)
-		if err != nil {
-			return fmt.Errorf("bolt: retention at seq %d: %w", binary.BigEndian.Uint64(k), err)
+	k, v := c.First()
+	for {
+		n, done := 0, k == nil
+		for ; k != nil && n < chunk; k, v = c.Next() {
+			t, id, err := updatecodec.PeekTimeID(v)
+			if err != nil {
+				return fmt.Errorf("bolt: retention at seq %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			if !drop(t) {
+				done = true
+				break
+			}
+			size := entrySize(len(id), len(v))
+			ids.remove(string(id), binary.BigEndian.Uint64(k))
+			st.count = max(st.count, 1) - 1
+			st.bytes -= min(st.bytes, size)
+			copy(keys[n][:], k)
+			n++
 		}
-		if !drop(t) {
+		if k == nil {
+			done = true
+		}
+		for i := range n {
+			if err := ups.Delete(keys[i][:]); err != nil {
+				return err
+			}
+		}
+		if done {
 			return nil
 		}
-		size := entrySize(len(id), len(v))
-		ids.remove(string(id), binary.BigEndian.Uint64(k))
-		if err := c.Delete(); err != nil {
-			return err
-		}
-		st.count = max(st.count, 1) - 1
-		st.bytes -= min(st.bytes, size)
+		k, v = c.Seek(keys[n-1][:]) // deleted: the key after it
 	}
-	return nil
 }
 
 // dispatch queues a committed batch for the dispatcher goroutine. It never

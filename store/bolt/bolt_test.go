@@ -277,6 +277,75 @@ func TestRetentionByCountInOneBatch(t *testing.T) {
 	}
 }
 
+// TestRetentionTrimsManyInOneCheckpoint: a checkpoint that drops more
+// than trim reads ahead at once (by count, by age, by bytes) drops exactly
+// the oldest, keeps the index and the counters in step, and what it kept
+// is what a reopened store has.
+func TestRetentionTrimsManyInOneCheckpoint(t *testing.T) {
+	appendMany := func(t *testing.T, s *Store, from, n int, data string) {
+		t.Helper()
+		for start := from; start < from+n; start += 500 {
+			var us []*hub.Update
+			for i := start; i < min(start+500, from+n); i++ {
+				us = append(us, &hub.Update{ID: fmt.Sprint("u", i), Topics: []string{"t"}, Data: data})
+			}
+			if err := s.AppendBatch(context.Background(), us); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check := func(t *testing.T, s *Store, path string, cfg Config, want []string) {
+		t.Helper()
+		if got, _ := history(t, s, ""); !reflect.DeepEqual(got, want) {
+			t.Fatalf("history has %d updates (%.3v…); want %d (%.3v…)", len(got), got, len(want), want)
+		}
+		if st := s.stats(t); st.count != uint64(len(want)) {
+			t.Fatalf("stored count = %d; want %d", st.count, len(want))
+		}
+		if err := s.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		s = openStore(t, path, cfg)
+		if got, _ := history(t, s, ""); !reflect.DeepEqual(got, want) {
+			t.Fatalf("reopened: history has %d updates; want %d", len(got), len(want))
+		}
+	}
+	t.Run("count", func(t *testing.T) {
+		path, cfg := tempPath(t), Config{HistorySize: 100}
+		s := openStore(t, path, cfg)
+		appendMany(t, s, 1, 3000, "")
+		check(t, s, path, cfg, ids("u", 2901, 3000))
+	})
+	t.Run("age", func(t *testing.T) {
+		clk := newClock()
+		path := tempPath(t)
+		cfg := Config{HistorySize: -1, MaxAge: time.Hour, Now: clk.Now}
+		s := openStore(t, path, cfg)
+		appendMany(t, s, 1, 1500, "")
+		if err := s.waitCheckpoint(context.Background(), s.committed.Load()); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Hour)
+		appendMany(t, s, 1501, 10, "")
+		check(t, s, path, cfg, ids("u", 1501, 1510))
+	})
+	t.Run("bytes", func(t *testing.T) {
+		path := tempPath(t)
+		cfg := Config{HistorySize: -1, MaxBytes: 200 * 1100}
+		s := openStore(t, path, cfg)
+		appendMany(t, s, 1, 2500, string(make([]byte, 1000)))
+		got, _ := history(t, s, "")
+		if len(got) < 150 || len(got) > 220 || got[len(got)-1] != "u2500" {
+			t.Fatalf("history has %d updates ending %v; want about 200 of 1,000 bytes, the newest last", len(got), got[len(got)-1:])
+		}
+		if st := s.stats(t); st.bytes > uint64(cfg.MaxBytes) {
+			t.Fatalf("%d bytes stored; want at most %d", st.bytes, cfg.MaxBytes)
+		}
+		first := 2500 - len(got) + 1
+		check(t, s, path, cfg, ids("u", first, 2500))
+	})
+}
+
 func TestRetentionByAge(t *testing.T) {
 	clk := newClock()
 	s := openStore(t, tempPath(t), Config{MaxAge: time.Hour, Now: clk.Now})
