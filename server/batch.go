@@ -77,6 +77,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	lines := newLineReader(http.MaxBytesReader(w, r.Body, s.cfg.MaxBatchBytes), int(s.cfg.MaxBodyBytes))
 	var us []*hub.Update
+	var checked topicMemo
 	for {
 		line, err := lines.next()
 		if err == io.EOF {
@@ -93,7 +94,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "more than "+strconv.Itoa(s.cfg.MaxBatchUpdates)+" updates in one batch"))
 			return
 		}
-		u, err := s.lineUpdate(claims, line)
+		u, err := s.lineUpdate(claims, line, &checked)
 		if err != nil {
 			s.failBatch(w, r, len(us), err)
 			return
@@ -200,6 +201,7 @@ func (s *Server) publishStream(w http.ResponseWriter, r *http.Request, claims *h
 		}
 		return ackGroup(group)
 	}
+	var checked topicMemo
 	for {
 		if s.shuttingDown.Load() {
 			end(tooBusy(http.StatusServiceUnavailable, "shutting down", retryAfterShuttingDown))
@@ -218,7 +220,7 @@ func (s *Server) publishStream(w http.ResponseWriter, r *http.Request, claims *h
 			return
 		}
 		if len(line) > 0 {
-			u, err := s.lineUpdate(claims, line)
+			u, err := s.lineUpdate(claims, line, &checked)
 			if err != nil {
 				if cerr := commit(); cerr != nil {
 					err = cerr
@@ -240,7 +242,7 @@ func (s *Server) publishStream(w http.ResponseWriter, r *http.Request, claims *h
 
 // lineUpdate parses one line of a batch into an Update that claims may
 // publish: the same checks as a form POST's fields (authorizedUpdate).
-func (s *Server) lineUpdate(claims *hub.Claims, line []byte) (*hub.Update, error) {
+func (s *Server) lineUpdate(claims *hub.Claims, line []byte, checked *topicMemo) (*hub.Update, error) {
 	l, err := parseBatchLine(line)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "malformed line: "+oneLine(err.Error()))
@@ -257,7 +259,7 @@ func (s *Server) lineUpdate(claims *hub.Claims, line []byte) (*hub.Update, error
 		hasRetry: l.Retry != "",
 		private:  l.Private,
 	}
-	return s.authorizedUpdate(claims, form)
+	return s.authorizedUpdate(claims, form, checked)
 }
 
 // failBatch answers a batch refused because of its update at index: err's

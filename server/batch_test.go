@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,27 @@ func TestBatchRefusalNamesIndex(t *testing.T) {
 	th.mustPublish("after", "a")
 	if d := sub.nextData(); d != "after" {
 		t.Fatalf("subscriber got %q; want only the update after the refused batch", d)
+	}
+}
+
+// TestBatchTopicCheckedPerTopic: a batch's topic is checked once however
+// many of its updates repeat it, and any other topic is still checked: a
+// topic in the hub's reserved namespace or an invalid one after a run of
+// good updates refuses the batch at its index, and nothing is stored.
+func TestBatchTopicCheckedPerTopic(t *testing.T) {
+	th := newTestHub(t, ssetest.HTTP1, nil)
+	sub := th.subscribe(topics("*"), http.Header{"Authorization": {"Bearer " + th.token(hub.Claims{Subscribe: []string{"*"}})}})
+	good := strings.Repeat(`{"topic":"a","data":"x"}`+"\n", 3)
+	for _, bad := range []string{`/.well-known/mercure/subscriptions/a`, `*`, "a\u0000b"} {
+		body := good + `{"topic":["a",` + strconv.Quote(bad) + `],"data":"no"}` + "\n" + `{"topic":"a","data":"after"}` + "\n"
+		resp, got := th.postBatch(th.publisher(), "", strings.NewReader(body))
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Ssekit-Batch-Index") != "3" || !strings.HasPrefix(got, "update 3: ") {
+			t.Errorf("batch with topic %q at 3: %d, index %q, %q; want 400, 3, \"update 3: …\"", bad, resp.StatusCode, resp.Header.Get("Ssekit-Batch-Index"), got)
+		}
+	}
+	th.mustPublish("after", "a")
+	if d := sub.nextData(); d != "after" {
+		t.Fatalf("subscriber got %q; want only the update after the refused batches", d)
 	}
 }
 

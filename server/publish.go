@@ -38,7 +38,7 @@ func (s *Server) publishOne(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := parseUpdate(form)
+	u, err := parseUpdate(form, nil)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -120,8 +120,8 @@ func (s *Server) allowPublish(key string, n int) error {
 
 // authorizedUpdate turns the fields of one update into an Update that
 // claims may publish: parseUpdate's checks, then every topic authorised.
-func (s *Server) authorizedUpdate(claims *hub.Claims, form *publishForm) (*hub.Update, error) {
-	u, err := parseUpdate(form)
+func (s *Server) authorizedUpdate(claims *hub.Claims, form *publishForm, checked *topicMemo) (*hub.Update, error) {
+	u, err := parseUpdate(form, checked)
 	if err == nil {
 		err = s.authorizeTopics(claims, u)
 	}
@@ -304,7 +304,7 @@ func (f *publishForm) add(key, value string) {
 
 // parseUpdate turns publish form fields into an Update, refusing what
 // would change the stream's meaning; the hub validates the rest.
-func parseUpdate(form *publishForm) (*hub.Update, error) {
+func parseUpdate(form *publishForm, checked *topicMemo) (*hub.Update, error) {
 	topics := form.topics
 	if len(topics) == 0 {
 		return nil, errorf(http.StatusBadRequest, "missing topic")
@@ -313,8 +313,14 @@ func parseUpdate(form *publishForm) (*hub.Update, error) {
 		if t == "" {
 			return nil, errorf(http.StatusBadRequest, "empty topic")
 		}
+		if checked != nil && t == checked.last {
+			continue
+		}
 		if err := checkPublishTopic(t); err != nil {
 			return nil, err
+		}
+		if checked != nil {
+			checked.last = t
 		}
 	}
 	if form.typ == reservedEventType {
@@ -336,6 +342,11 @@ func parseUpdate(form *publishForm) (*hub.Update, error) {
 	}
 	return u, nil
 }
+
+// topicMemo is the last topic a batch's update had accepted by
+// checkPublishTopic: a batch's updates mostly go to one topic (a feed),
+// whose text and namespace are then checked once, not per update.
+type topicMemo struct{ last string }
 
 func parseRetry(v string) (time.Duration, error) {
 	if v == "" || strings.TrimLeft(v, "0123456789") != "" {
