@@ -43,6 +43,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -997,7 +998,7 @@ func entrySize(idLen, valLen int) uint64 { return uint64(8 + valLen + idLen + 8)
 func trim(ups *bbolt.Bucket, ids *indexTx, st *stats, drop func(time.Time) bool) error {
 	const chunk = 512
 	var keys [chunk][8]byte
-	c := ups.Cursor()
+	c, del := ups.Cursor(), ups.Cursor()
 	k, v := c.First()
 	for {
 		n, done := 0, k == nil
@@ -1020,8 +1021,11 @@ func trim(ups *bbolt.Bucket, ids *indexTx, st *stats, drop func(time.Time) bool)
 		if k == nil {
 			done = true
 		}
-		for i := range n {
-			if err := ups.Delete(keys[i][:]); err != nil {
+		for i := range n { // one cursor for them all: Bucket.Delete makes one each
+			if k, _ := del.Seek(keys[i][:]); !bytes.Equal(k, keys[i][:]) {
+				continue
+			}
+			if err := del.Delete(); err != nil {
 				return err
 			}
 		}
