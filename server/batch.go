@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ssekit/sse/hub"
@@ -76,6 +77,7 @@ func (s *Server) publishBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	lines := newLineReader(http.MaxBytesReader(w, r.Body, s.cfg.MaxBatchBytes), int(s.cfg.MaxBodyBytes))
+	defer lines.release()
 	var us []*hub.Update
 	var checked topicMemo
 	for {
@@ -136,6 +138,7 @@ func (s *Server) publishStream(w http.ResponseWriter, r *http.Request, claims *h
 		return
 	}
 	lines := newLineReader(r.Body, int(s.cfg.MaxBodyBytes))
+	defer lines.release()
 	var (
 		group      []*hub.Update
 		groupBytes int64
@@ -375,8 +378,21 @@ type lineReader struct {
 
 var errLineTooLong = errors.New("line too long")
 
+// lineBufs are the line readers' buffers, shared: a batch request would
+// otherwise allocate 32 KiB.
+var lineBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
 func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{br: bufio.NewReaderSize(r, 32<<10), max: max}
+	br := lineBufs.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &lineReader{br: br, max: max}
+}
+
+// release gives the buffer back; no line next returned may be used after.
+func (lr *lineReader) release() {
+	lr.br.Reset(nil)
+	lineBufs.Put(lr.br)
+	lr.br = nil
 }
 
 // next returns the next line without its line ending, valid until the
