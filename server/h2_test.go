@@ -217,6 +217,38 @@ func TestLeanHTTP2ZeroWindowIsEndedAsSlow(t *testing.T) {
 	a.WaitFor("an answer on the same connection", h2test.IsHeaders(3))
 }
 
+// TestLeanHTTP2StalledSocketIsEnded: a client that opens every window but
+// stops reading its socket, so that the kernel's buffers fill, is ended
+// after the WriteTimeout as a stalled HTTP/1.1 client is (writes to a
+// polled h2c socket never wait: what it does not take goes to the
+// connection's flusher), and the hub serves others meanwhile.
+func TestLeanHTTP2StalledSocketIsEnded(t *testing.T) {
+	lh := newLeanHub(t, false, func(h *hub.Config, s *server.Config) {
+		s.WriteTimeout = 300 * time.Millisecond
+	})
+	a := h2test.Dial(t, lh.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1}) // and never read
+	if err := a.NC.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Fr.WriteWindowUpdate(0, 1<<31-1-65535); err != nil {
+		t.Fatal(err)
+	}
+	a.Get(1, hub.Path+"?topic=stall")
+	poll.Until(t, "the subscriber registered", 2*time.Second, func() bool {
+		return len(lh.Hub.Hub.Subscriptions()) == 1
+	})
+	big := strings.Repeat("x", 60000)
+	for range 200 { // 12 MB: more than the sockets' buffers hold
+		lh.publish(t, big, "stall")
+	}
+	poll.Until(t, "the stalled subscriber ended", 5*time.Second, func() bool {
+		return len(lh.Hub.Hub.Subscriptions()) == 0
+	})
+	b := lh.raw(t)
+	b.Get(1, "/healthz")
+	b.WaitFor("an answer on another connection", h2test.IsHeaders(1))
+}
+
 // TestLeanHTTP2GoAwayOnShutdown: shutting down sends GOAWAY and ends the
 // subscriber's stream (END_STREAM: an EventSource reconnects elsewhere).
 func TestLeanHTTP2GoAwayOnShutdown(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
+	"github.com/ssekit/sse/internal/sockwrite"
 	"github.com/ssekit/sse/internal/tlsrecord"
 )
 
@@ -101,35 +101,18 @@ func (s *rawSock) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for n < len(p) {
-		m, err := send(int(s.fd), p[n:])
-		if m > 0 {
-			n += m
-		}
-		switch {
-		case err == nil:
-		case err == syscall.EINTR:
-		case err == syscall.EAGAIN:
+		m, errno := sockwrite.Write(uintptr(s.fd), p[n:])
+		n += m
+		switch errno {
+		case 0:
+		case syscall.EINTR:
+		case syscall.EAGAIN:
 			return n, os.ErrDeadlineExceeded
 		default:
-			return n, err
+			return n, errno
 		}
 	}
 	return n, nil
-}
-
-// send is write(2) for a socket, as sendto(2): the same bytes without the
-// file layer's work around them (vfs_write's checks and notifications),
-// and no SIGPIPE when the client has gone (MSG_NOSIGNAL).
-func send(fd int, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	r, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-		syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(r), nil
 }
 
 // Read reads without waiting: os.ErrDeadlineExceeded when nothing has

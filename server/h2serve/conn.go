@@ -372,14 +372,20 @@ func (c *conn) kickLocked() {
 		return
 	}
 	if !c.isTLS {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(writeSlice))
-		n, err := c.nc.Write(c.out)
+		var n int
+		var err error
+		if c.polled { // its socket at hand: one write that never waits
+			n, err = nbWrite(c.rc, c.out)
+		} else {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(writeSlice))
+			n, err = c.nc.Write(c.out)
+		}
 		if err == nil {
 			c.releaseOutLocked()
 			c.afterFlushLocked()
 			return
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
+		if !errors.Is(err, os.ErrDeadlineExceeded) && err != errWouldBlock {
 			c.failLocked()
 			return
 		}

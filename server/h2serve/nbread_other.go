@@ -10,3 +10,7 @@ import (
 // newNBReader is nil where sockets are not read with read(2): every
 // connection keeps its reader goroutine.
 func newNBReader(syscall.RawConn) io.Reader { return nil }
+
+// nbWrite is never called where newNBReader is nil (no connection is
+// polled, so none has a RawConn to write to).
+func nbWrite(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }

@@ -3,8 +3,12 @@
 package h2serve
 
 import (
+	"errors"
 	"io"
+	"os"
 	"syscall"
+
+	"github.com/ssekit/sse/internal/sockwrite"
 )
 
 // nbReader reads a socket without waiting: when nothing has come it
@@ -38,4 +42,36 @@ func (r nbReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// nbWrite writes p to the socket without waiting: what its buffer does not
+// take now is left, with errWouldBlock (Go's own Write would park the
+// goroutine, and needs a deadline set and cleared each time to bound
+// that). A deadline passed on the connection reads as errWouldBlock too.
+func nbWrite(rc syscall.RawConn, p []byte) (int, error) {
+	n := 0
+	var err error
+	if cerr := rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			r, errno := sockwrite.Write(fd, p[n:])
+			switch errno {
+			case 0:
+				n += r
+			case syscall.EINTR:
+			default:
+				err = errno
+				return true // never wait: the flusher takes the rest
+			}
+		}
+		return true
+	}); cerr != nil {
+		if errors.Is(cerr, os.ErrDeadlineExceeded) {
+			return 0, errWouldBlock
+		}
+		return 0, cerr
+	}
+	if err == syscall.EAGAIN {
+		return n, errWouldBlock
+	}
+	return n, err
 }
