@@ -99,20 +99,15 @@ func (s *rawSock) Write(p []byte) (int, error) {
 	if s.fd < 0 {
 		return 0, net.ErrClosed
 	}
-	n := 0
-	for n < len(p) {
-		m, errno := sockwrite.Write(uintptr(s.fd), p[n:])
-		n += m
-		switch errno {
-		case 0:
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return n, os.ErrDeadlineExceeded
-		default:
-			return n, errno
-		}
+	n, errno := sockwrite.Write(uintptr(s.fd), p)
+	switch errno {
+	case 0:
+		return n, nil
+	case syscall.EAGAIN:
+		return n, os.ErrDeadlineExceeded
+	default:
+		return n, errno
 	}
-	return n, nil
 }
 
 // Read reads without waiting: os.ErrDeadlineExceeded when nothing has

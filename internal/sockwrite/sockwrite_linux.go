@@ -1,6 +1,3 @@
-// Package sockwrite writes to a non-blocking socket's descriptor with one
-// system call and no wait: the hub's writers own their sockets and never
-// park on one.
 package sockwrite
 
 import (
@@ -8,15 +5,10 @@ import (
 	"unsafe"
 )
 
-// Write is write(2) for a socket, as sendto(2): the same bytes without the
+// send is write(2) for a socket, as sendto(2): the same bytes without the
 // file layer's work around them (vfs_write's checks and notifications, 5 %
 // of the hub's CPU in a fan-out), and no SIGPIPE when the client has gone.
-// It returns what the socket took and the call's errno (EAGAIN when its
-// buffer is full).
-func Write(fd uintptr, p []byte) (int, syscall.Errno) {
-	if len(p) == 0 {
-		return 0, 0
-	}
+func send(fd uintptr, p []byte) (int, syscall.Errno) {
 	r, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
 		syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
 	if errno != 0 {

@@ -49,29 +49,23 @@ func (r nbReader) Read(p []byte) (int, error) {
 // goroutine, and needs a deadline set and cleared each time to bound
 // that). A deadline passed on the connection reads as errWouldBlock too.
 func nbWrite(rc syscall.RawConn, p []byte) (int, error) {
-	n := 0
-	var err error
-	if cerr := rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			r, errno := sockwrite.Write(fd, p[n:])
-			switch errno {
-			case 0:
-				n += r
-			case syscall.EINTR:
-			default:
-				err = errno
-				return true // never wait: the flusher takes the rest
-			}
-		}
-		return true
-	}); cerr != nil {
-		if errors.Is(cerr, os.ErrDeadlineExceeded) {
+	var n int
+	var errno syscall.Errno
+	if err := rc.Write(func(fd uintptr) bool {
+		n, errno = sockwrite.Write(fd, p)
+		return true // never wait: the flusher takes the rest
+	}); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, errWouldBlock
 		}
-		return 0, cerr
+		return 0, err
 	}
-	if err == syscall.EAGAIN {
+	switch errno {
+	case 0:
+		return n, nil
+	case syscall.EAGAIN:
 		return n, errWouldBlock
+	default:
+		return n, errno
 	}
-	return n, err
 }

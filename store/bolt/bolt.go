@@ -1001,7 +1001,7 @@ func trim(ups *bbolt.Bucket, ids *indexTx, st *stats, drop func(time.Time) bool)
 	c, del := ups.Cursor(), ups.Cursor()
 	k, v := c.First()
 	for {
-		n, done := 0, k == nil
+		n, done := 0, false
 		for ; k != nil && n < chunk; k, v = c.Next() {
 			t, id, err := updatecodec.PeekTimeID(v)
 			if err != nil {
@@ -1022,7 +1022,9 @@ func trim(ups *bbolt.Bucket, ids *indexTx, st *stats, drop func(time.Time) bool)
 			done = true
 		}
 		for i := range n { // one cursor for them all: Bucket.Delete makes one each
-			if k, _ := del.Seek(keys[i][:]); !bytes.Equal(k, keys[i][:]) {
+			// Read in this transaction, so found (the check keeps a
+			// Delete from ever landing on another key).
+			if at, _ := del.Seek(keys[i][:]); !bytes.Equal(at, keys[i][:]) {
 				continue
 			}
 			if err := del.Delete(); err != nil {
