@@ -163,10 +163,25 @@ func (b *bucket) take(burst, rate float64, now time.Time) bool {
 
 // conn is one HTTP/2 connection.
 type conn struct {
+	// What every DATA frame written touches, in the first cache line:
+	// with thousands of connections a delivery finds them cold, and each
+	// line more is a miss more.
+	mu           sync.Mutex
+	peerFrame    uint32 // the client's SETTINGS_MAX_FRAME_SIZE
+	updateCredit int32  // WINDOW_UPDATEs the client may send for DATA we sent (two each)
+	fd           int32  // the socket's descriptor, once polled: written by nbWrite under mu
+	sendWindow   int32  // connection-level, what we may still send (never over maxWindow)
+	closed       bool
+	flushing     bool
+	closeWhenIn  bool // close once out is flushed (after a GOAWAY)
+	isTLS        bool
+	polled       bool    // reads driven by Config.Poller (and writes by nbWrite)
+	out          []byte  // framed, not yet taken by the socket
+	outBox       *[]byte // out's pooled box, put back with it
+
 	srv     *Server
 	handler http.Handler // Config.Handler, or the listener's
 	nc      net.Conn
-	isTLS   bool
 	tls     *tls.ConnectionState
 	remote  string
 
@@ -180,24 +195,16 @@ type conn struct {
 	sawFirst bool   // the client's SETTINGS came first
 	pollState
 
-	mu          sync.Mutex
-	streams     map[uint32]*stream
-	lastStream  uint32 // highest stream the client opened
-	sendWindow  int64  // connection-level, what we may still send
-	peerWindow  int32  // the client's SETTINGS_INITIAL_WINDOW_SIZE
-	peerFrame   uint32 // the client's SETTINGS_MAX_FRAME_SIZE
-	recvWindow  int64  // what the client may still send on the connection
-	handlers    int
-	queue       []*stream // requests waiting for a handler slot
-	out         []byte    // framed, not yet taken by the socket
-	flushing    bool
-	closed      bool
-	goingAway   bool
-	closeWhenIn bool // close once out is flushed (after a GOAWAY)
-	// WINDOW_UPDATEs the client may send for DATA we sent (two each).
-	updateCredit int32
-	recent       [4]closedStream
-	recentNext   uint8
+	// Under mu too.
+	streams    map[uint32]*stream
+	lastStream uint32 // highest stream the client opened
+	peerWindow int32  // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	recvWindow int64  // what the client may still send on the connection
+	handlers   int
+	queue      []*stream // requests waiting for a handler slot
+	goingAway  bool
+	recent     [4]closedStream
+	recentNext uint8
 }
 
 // closedStream is a stream that ended lately, with its send window.
@@ -354,7 +361,7 @@ var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &
 // frameLocked builds frames with fn into c.out. Called with c.mu held.
 func (c *conn) frameLocked(fn func(fr *http2.Framer) error) {
 	if c.out == nil {
-		c.out = (*outBufs.Get().(*[]byte))[:0]
+		c.takeOutLocked()
 	}
 	wf := framers.Get().(*writeFramer)
 	wf.dst = &c.out
@@ -375,7 +382,7 @@ func (c *conn) kickLocked() {
 		var n int
 		var err error
 		if c.polled { // its socket at hand: one write that never waits
-			n, err = nbWrite(c.rc, c.out)
+			n, err = nbWrite(int(c.fd), c.out)
 		} else {
 			_ = c.nc.SetWriteDeadline(time.Now().Add(writeSlice))
 			n, err = c.nc.Write(c.out)
@@ -395,12 +402,25 @@ func (c *conn) kickLocked() {
 	go c.flush()
 }
 
+// takeOutLocked gives c an empty out buffer from the pool.
+func (c *conn) takeOutLocked() {
+	box := outBufs.Get().(*[]byte)
+	c.out, c.outBox = (*box)[:0], box
+}
+
+// releaseOutLocked puts c's out buffer back in the pool.
 func (c *conn) releaseOutLocked() {
-	if c.out != nil && cap(c.out) <= 256<<10 {
-		b := c.out[:0]
-		outBufs.Put(&b)
+	putOut(c.out, c.outBox)
+	c.out, c.outBox = nil, nil
+}
+
+// putOut puts b back in the pool in box, the box it came in (no new one
+// is made for it); one grown past 256 KiB is left to the collector.
+func putOut(b []byte, box *[]byte) {
+	if box != nil && cap(b) <= 256<<10 {
+		*box = b[:0]
+		outBufs.Put(box)
 	}
-	c.out = nil
 }
 
 // flush writes out until it is empty, each write bounded by WriteTimeout:
@@ -408,6 +428,7 @@ func (c *conn) releaseOutLocked() {
 // too slow and its connection ends.
 func (c *conn) flush() {
 	var spare []byte
+	var spareBox *[]byte
 	for {
 		c.mu.Lock()
 		if c.closed || len(c.out) == 0 {
@@ -418,21 +439,20 @@ func (c *conn) flush() {
 			}
 			wake := c.writableLocked()
 			c.mu.Unlock()
-			if spare != nil {
-				outBufs.Put(&spare)
-			}
+			putOut(spare, spareBox)
 			runAll(wake)
 			return
 		}
-		buf := c.out
-		c.out = spare
-		if c.out == nil {
-			c.out = (*outBufs.Get().(*[]byte))[:0]
+		buf, bufBox := c.out, c.outBox
+		if spareBox != nil {
+			c.out, c.outBox = spare, spareBox
+		} else {
+			c.takeOutLocked()
 		}
 		c.mu.Unlock()
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 		_, err := c.nc.Write(buf)
-		spare = buf[:0]
+		spare, spareBox = buf[:0], bufBox
 		if err != nil {
 			c.mu.Lock()
 			c.flushing = false
@@ -858,10 +878,10 @@ func (c *conn) windowUpdate(f *http2.WindowUpdateFrame, now time.Time) error {
 		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
 	}
 	if f.StreamID == 0 {
-		if c.sendWindow+int64(f.Increment) > maxWindow {
+		if int64(c.sendWindow)+int64(f.Increment) > maxWindow {
 			return http2.ConnectionError(http2.ErrCodeFlowControl)
 		}
-		c.sendWindow += int64(f.Increment)
+		c.sendWindow += int32(f.Increment)
 		wake = c.writableLocked()
 		return nil
 	}

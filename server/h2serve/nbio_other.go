@@ -12,5 +12,7 @@ import (
 func newNBReader(syscall.RawConn) io.Reader { return nil }
 
 // nbWrite is never called where newNBReader is nil (no connection is
-// polled, so none has a RawConn to write to).
-func nbWrite(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }
+// polled, so none has a socket to write to).
+func nbWrite(int, []byte) (int, error) { return 0, errWouldBlock }
+
+func socketFD(syscall.RawConn) (int, bool) { return -1, false }

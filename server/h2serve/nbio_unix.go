@@ -3,9 +3,7 @@
 package h2serve
 
 import (
-	"errors"
 	"io"
-	"os"
 	"syscall"
 
 	"github.com/ssekit/sse/internal/sockwrite"
@@ -44,22 +42,14 @@ func (r nbReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// nbWrite writes p to the socket without waiting: what its buffer does not
-// take now is left, with errWouldBlock (Go's own Write would park the
+// nbWrite writes p to the socket fd without waiting: what its buffer does
+// not take now is left, with errWouldBlock (Go's own Write would park the
 // goroutine, and needs a deadline set and cleared each time to bound
-// that). A deadline passed on the connection reads as errWouldBlock too.
-func nbWrite(rc syscall.RawConn, p []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	if err := rc.Write(func(fd uintptr) bool {
-		n, errno = sockwrite.Write(fd, p)
-		return true // never wait: the flusher takes the rest
-	}); err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return 0, errWouldBlock
-		}
-		return 0, err
-	}
+// that). It goes beneath net's descriptor lock, so the caller must hold
+// what keeps the socket open: a connection's c.mu with c.closed false
+// (failLocked, the one place that closes it, holds c.mu too).
+func nbWrite(fd int, p []byte) (int, error) {
+	n, errno := sockwrite.Write(uintptr(fd), p)
 	switch errno {
 	case 0:
 		return n, nil
@@ -68,4 +58,13 @@ func nbWrite(rc syscall.RawConn, p []byte) (int, error) {
 	default:
 		return n, errno
 	}
+}
+
+// socketFD is rc's descriptor.
+func socketFD(rc syscall.RawConn) (int, bool) {
+	fd := -1
+	if err := rc.Control(func(d uintptr) { fd = int(d) }); err != nil {
+		return -1, false
+	}
+	return fd, true
 }

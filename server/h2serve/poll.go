@@ -60,7 +60,6 @@ var remBufs = sync.Pool{New: func() any { b := make([]byte, remPoolSize); return
 
 // pollState is what a polled connection keeps for its reads.
 type pollState struct {
-	polled    bool            // reads driven by Config.Poller
 	running   bool            // (c.mu) a goroutine owns the reading side
 	rc        syscall.RawConn // the socket beneath
 	pollID    uint64          // the poller's
@@ -155,14 +154,15 @@ func (c *conn) pollable() bool {
 		return false
 	}
 	nb := newNBReader(rc)
-	if nb == nil {
+	fd, ok := socketFD(rc)
+	if nb == nil || !ok {
 		return false
 	}
 	id, err := p.WatchReadable(rc, c.onReady)
 	if err != nil {
 		return false // not watchable: the reader goroutine stays
 	}
-	c.rc, c.pollID = rc, id
+	c.rc, c.fd, c.pollID = rc, int32(fd), id
 	if lean {
 		tr.SetReadSource(nb)
 		c.src = c.nc

@@ -20,8 +20,11 @@ import (
 
 // stream is one HTTP/2 stream; its fields are guarded by its conn's mu.
 type stream struct {
-	c  *conn
-	id uint32
+	// The stream once taken over, in the same object: a write finds it
+	// and the stream's state in one cache line.
+	pub Stream
+	c   *conn
+	id  uint32
 
 	sendWindow int32
 	recvWindow int32
@@ -533,7 +536,7 @@ func (w *responseWriter) flush(end bool) error {
 			chunk := w.buf[:n]
 			c.frameLocked(func(fr *http2.Framer) error { return fr.WriteData(st.id, last, chunk) })
 			st.sendWindow -= int32(n)
-			c.sendWindow -= int64(n)
+			c.sendWindow -= int32(n)
 			c.creditLocked()
 			w.buf = w.buf[n:]
 			if last {
@@ -648,7 +651,8 @@ func (w *responseWriter) TakeOver() (*Stream, error) {
 	if st.body != nil {
 		st.body = nil
 	}
-	return &Stream{st: st}, nil
+	st.pub.st = st
+	return &st.pub, nil
 }
 
 // Watch sets what is called when a write may make progress again (more
@@ -684,7 +688,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 		chunk := p[written : written+n]
 		c.frameLocked(func(fr *http2.Framer) error { return fr.WriteData(st.id, false, chunk) })
 		st.sendWindow -= int32(n)
-		c.sendWindow -= int64(n)
+		c.sendWindow -= int32(n)
 		c.creditLocked()
 		written += n
 	}
