@@ -48,3 +48,22 @@ func TestAutoMemoryLimit(t *testing.T) {
 		t.Errorf("no subscriber limit: %d, want %d", got, want)
 	}
 }
+
+func TestShouldTrim(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name                        string
+		spare, live, allocatedSince uint64
+		want                        bool
+	}{
+		{"under the floor", 3 * mib, 4 * mib, 0, false},
+		{"over a quarter of the live heap while busy", 30 * mib, 100 * mib, 50 * mib, true},
+		{"under a quarter while busy", 20 * mib, 100 * mib, 50 * mib, false},
+		{"under a quarter once quiet", 20 * mib, 100 * mib, 1 * mib, true},
+		{"quiet with little spare", 2 * mib, 100 * mib, 0, false},
+	} {
+		if got := shouldTrim(c.spare, c.live, c.allocatedSince); got != c.want {
+			t.Errorf("%s: shouldTrim(%d, %d, %d) = %v, want %v", c.name, c.spare, c.live, c.allocatedSince, got, c.want)
+		}
+	}
+}
