@@ -54,8 +54,8 @@ func Start(t testing.TB, nc net.Conn, settings ...http2.Setting) *Conn {
 	return a
 }
 
-// Read starts reading frames into Frames (DATA frames as *Data); a full
-// channel drops frames.
+// Read starts reading frames into Frames (DATA frames as *Data, SETTINGS
+// as *Settings); a full channel drops frames.
 func (a *Conn) Read() *Conn {
 	go func() {
 		for {
@@ -65,8 +65,13 @@ func (a *Conn) Read() *Conn {
 				close(a.Frames)
 				return
 			}
-			if d, ok := f.(*http2.DataFrame); ok { // its bytes are the Framer's
-				f = &Data{ID: d.StreamID, Data: bytes.Clone(d.Data()), End: d.StreamEnded()}
+			switch fr := f.(type) { // valid only until the next ReadFrame: copied
+			case *http2.DataFrame:
+				f = &Data{ID: fr.StreamID, Data: bytes.Clone(fr.Data()), End: fr.StreamEnded()}
+			case *http2.SettingsFrame:
+				st := &Settings{Ack: fr.IsAck(), Values: map[http2.SettingID]uint32{}}
+				fr.ForeachSetting(func(s http2.Setting) error { st.Values[s.ID] = s.Val; return nil })
+				f = st
 			}
 			select {
 			case a.Frames <- f:
@@ -87,6 +92,10 @@ func (a *Conn) Block(method, path string, extra ...string) []byte {
 	}
 	return bytes.Clone(a.buf.Bytes())
 }
+
+// LimitHeaderTable applies a server's SETTINGS_HEADER_TABLE_SIZE to the
+// encoder: its next block begins with the table size update.
+func (a *Conn) LimitHeaderTable(size uint32) { a.enc.SetMaxDynamicTableSizeLimit(size) }
 
 // Get opens stream id with a GET for path.
 func (a *Conn) Get(id uint32, path string) error {
@@ -141,6 +150,13 @@ type Data struct {
 	ID   uint32
 	Data []byte
 	End  bool
+}
+
+// Settings is a SETTINGS frame copied out of the Framer.
+type Settings struct {
+	http2.FrameHeader
+	Ack    bool
+	Values map[http2.SettingID]uint32
 }
 
 // IsData matches DATA frames.

@@ -205,6 +205,11 @@ type conn struct {
 	goingAway  bool
 	recent     [4]closedStream
 	recentNext uint8
+	// Our SETTINGS frames, sent and acknowledged, and the one after whose
+	// acknowledgement the client no longer uses the header table
+	// (forgetHeaderTableLocked).
+	settingsSent, settingsAcked, tableGoneAt uint32
+	tableAsked                               bool
 }
 
 // closedStream is a stream that ended lately, with its send window.
@@ -566,6 +571,7 @@ func (c *conn) start(prefaceRead int) bool {
 			http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 		)
 	})
+	c.settingsSent++
 	c.kickLocked()
 	c.mu.Unlock()
 	return true
@@ -756,12 +762,55 @@ func (c *conn) streamEndedLocked() {
 	}
 }
 
+// forgetHeaderTableLocked asks the client, once per connection, to stop
+// indexing its request headers (SETTINGS_HEADER_TABLE_SIZE 0). A
+// connection whose streams are taken over is idle for as long as it is
+// open, and it kept the decoder's table, the header fields of its first
+// requests (about 0.5 KB), only for requests that may never come. Once the
+// client has acknowledged, every header block it sends begins by emptying
+// the table (RFC 7541, 4.2), so settingsAck drops it. Later requests on
+// the connection cost a few more bytes on the wire.
+func (c *conn) forgetHeaderTableLocked() {
+	if c.tableAsked || c.closed {
+		return
+	}
+	c.tableAsked = true
+	c.frameLocked(func(fr *http2.Framer) error {
+		return fr.WriteSettings(http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0})
+	})
+	c.settingsSent++
+	c.tableGoneAt = c.settingsSent
+}
+
+// settingsAck counts the client's acknowledgement of our SETTINGS (they
+// come in order; one more than we sent is ignored) and, at
+// forgetHeaderTableLocked's, gives the header table up: a decoder of size
+// 0 replaces the connection's. Called by the reader, between frames.
+func (c *conn) settingsAck() {
+	c.mu.Lock()
+	drop := false
+	if c.settingsAcked < c.settingsSent {
+		c.settingsAcked++
+		drop = c.settingsAcked == c.tableGoneAt
+	}
+	c.mu.Unlock()
+	if !drop {
+		return
+	}
+	dec := hpack.NewDecoder(0, nil)
+	c.fr.ReadMetaHeaders = dec
+	if c.dec != nil { // polled: each pooled Framer is given c.dec
+		c.dec = dec
+	}
+}
+
 // process handles one frame from the client.
 func (c *conn) process(f http2.Frame) error {
 	now := time.Now()
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
 		if f.IsAck() {
+			c.settingsAck()
 			return nil
 		}
 		if !c.frames.take(frameBurst, framesPerSec, now) {

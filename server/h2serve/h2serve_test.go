@@ -287,6 +287,69 @@ func TestTakeOver(t *testing.T) {
 	}
 }
 
+// TestTakeOverForgetsHeaderTable: once a stream is taken over, the server
+// asks for a header table of size 0; after the client's acknowledgement a
+// request that empties the table first is served, and one that still
+// refers to the table's old entries is a COMPRESSION_ERROR (the table is
+// gone, not kept for it).
+func TestTakeOverForgetsHeaderTable(t *testing.T) {
+	addr, _ := serve(t, h2serve.Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/events" {
+			io.WriteString(w, "ok")
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		st, err := w.(h2serve.TakeOver).TakeOver()
+		if err != nil {
+			t.Errorf("%s %s: %v", r.Method, r.URL, err)
+			return
+		}
+		st.Watch(func() {}, func() {})
+	})})
+	isTableSettings := func(f http2.Frame) bool {
+		s, ok := f.(*h2test.Settings)
+		if !ok || s.Ack {
+			return false
+		}
+		v, ok := s.Values[http2.SettingHeaderTableSize]
+		return ok && v == 0
+	}
+	for _, honoured := range []bool{true, false} {
+		t.Run(fmt.Sprintf("honoured=%v", honoured), func(t *testing.T) {
+			a := h2test.Dial(t, addr).Read()
+			if err := a.Get(1, "/events"); err != nil { // indexes :path and :authority
+				t.Fatal(err)
+			}
+			a.WaitFor("the SETTINGS asking for no header table", isTableSettings)
+			if honoured {
+				a.LimitHeaderTable(0)
+			}
+			for range 5 { // the initial SETTINGS, this one, and three unasked for
+				if err := a.Fr.WriteSettingsAck(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.Get(3, "/events"); err != nil {
+				t.Fatal(err)
+			}
+			if !honoured {
+				if code := a.WaitGoAwayOrEnd(); code != int(http2.ErrCodeCompression) {
+					t.Fatalf("a block using the forgotten table: GOAWAY code %d; want COMPRESSION_ERROR", code)
+				}
+				return
+			}
+			h := a.WaitFor("the second stream's head", h2test.IsHeaders(3)).(*http2.MetaHeadersFrame)
+			if h.PseudoValue("status") != "200" {
+				t.Fatalf("second stream: status %s", h.PseudoValue("status"))
+			}
+			if err := a.Get(5, "/other"); err != nil {
+				t.Fatal(err)
+			}
+			a.WaitFor("a third stream's head", h2test.IsHeaders(5))
+		})
+	}
+}
+
 // TestGoAwayOnClose: Close sends GOAWAY, lets the open stream end, then
 // closes the connection.
 func TestGoAwayOnClose(t *testing.T) {

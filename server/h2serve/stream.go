@@ -645,6 +645,7 @@ func (w *responseWriter) TakeOver() (*Stream, error) {
 	w.takenOver, w.sentHeader = true, true
 	st.takenOver = true
 	c.headersLocked(st, block, false)
+	c.forgetHeaderTableLocked()
 	c.kickLocked()
 	// What the handler phase needed goes: the stream keeps only its state.
 	st.ch, st.req = nil, nil
