@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -80,6 +82,33 @@ func (lh *leanHub) raw(t *testing.T, settings ...http2.Setting) *h2test.Conn {
 		t.Fatalf("ALPN chose %q; want h2", p)
 	}
 	return h2test.Start(t, nc, settings...).Read()
+}
+
+// unread opens a raw HTTP/2 connection that reads nothing until its Read
+// is called, with every window at its largest, so that what stops the
+// hub's writes is the socket.
+func (lh *leanHub) unread(t *testing.T) *h2test.Conn {
+	t.Helper()
+	tcp, err := net.Dial("tcp", lh.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := tcp
+	if lh.tls != nil {
+		cfg := lh.tls.Clone()
+		cfg.NextProtos = []string{"h2"}
+		cfg.ServerName, _, _ = net.SplitHostPort(lh.addr)
+		tc := tls.Client(tcp, cfg)
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		nc = tc
+	}
+	a := h2test.Start(t, nc, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	if err := a.Fr.WriteWindowUpdate(0, 1<<31-1-65535); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func (lh *leanHub) publish(t *testing.T, data, topic string) {
@@ -223,30 +252,76 @@ func TestLeanHTTP2ZeroWindowIsEndedAsSlow(t *testing.T) {
 // polled h2c socket never wait: what it does not take goes to the
 // connection's flusher), and the hub serves others meanwhile.
 func TestLeanHTTP2StalledSocketIsEnded(t *testing.T) {
-	lh := newLeanHub(t, false, func(h *hub.Config, s *server.Config) {
-		s.WriteTimeout = 300 * time.Millisecond
-	})
-	a := h2test.Dial(t, lh.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1}) // and never read
-	if err := a.NC.(*net.TCPConn).SetReadBuffer(4096); err != nil {
-		t.Fatal(err)
+	for _, useTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h2c", true: "TLS"}[useTLS], func(t *testing.T) {
+			lh := newLeanHub(t, useTLS, func(h *hub.Config, s *server.Config) {
+				s.WriteTimeout = 300 * time.Millisecond
+			})
+			a := lh.unread(t) // and never read
+			a.Get(1, hub.Path+"?topic=stall")
+			poll.Until(t, "the subscriber registered", 2*time.Second, func() bool {
+				return len(lh.Hub.Hub.Subscriptions()) == 1
+			})
+			big := strings.Repeat("x", 60000)
+			for range 200 { // 12 MB: more than the sockets' buffers hold
+				lh.publish(t, big, "stall")
+			}
+			poll.Until(t, "the stalled subscriber ended", 5*time.Second, func() bool {
+				return len(lh.Hub.Hub.Subscriptions()) == 0
+			})
+			b := lh.raw(t)
+			b.Get(1, "/healthz")
+			b.WaitFor("an answer on another connection", h2test.IsHeaders(1))
+		})
 	}
-	if err := a.Fr.WriteWindowUpdate(0, 1<<31-1-65535); err != nil {
-		t.Fatal(err)
+}
+
+// TestLeanHTTP2StalledCatchesUp: a subscriber whose socket stops taking
+// bytes for a while (within WriteTimeout) gets every event in order once
+// it reads again, over h2c and TLS: what a kick's write left (over TLS,
+// the rest of a record) goes on in the flusher.
+func TestLeanHTTP2StalledCatchesUp(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h2c", true: "TLS"}[useTLS], func(t *testing.T) {
+			lh := newLeanHub(t, useTLS, nil)
+			a := lh.unread(t)
+			a.Get(1, hub.Path+"?topic=catch")
+			poll.Until(t, "the subscriber registered", 2*time.Second, func() bool {
+				return len(lh.Hub.Hub.Subscriptions()) == 1
+			})
+			const n = 400
+			pad := strings.Repeat("y", 20000)
+			for i := range n { // 8 MB while the client reads nothing: more than the sockets hold
+				lh.publish(t, fmt.Sprintf("%03d %s", i, pad), "catch")
+			}
+			a.Read()
+			var got []byte
+			want := 0
+			for want < n {
+				d := a.WaitFor("the events", h2test.IsData).(*h2test.Data)
+				if d.ID != 1 {
+					continue
+				}
+				got = append(got, d.Data...)
+				for {
+					i := bytes.Index(got, []byte("\n\n"))
+					if i < 0 {
+						break
+					}
+					ev := string(got[:i])
+					got = got[i+2:]
+					_, data, ok := strings.Cut(ev, "data:")
+					if !ok {
+						continue // a comment
+					}
+					if wantData := fmt.Sprintf("%03d %s", want, pad); strings.TrimPrefix(data, " ") != wantData {
+						t.Fatalf("event %d: data %.20q…; want %.20q…", want, data, wantData)
+					}
+					want++
+				}
+			}
+		})
 	}
-	a.Get(1, hub.Path+"?topic=stall")
-	poll.Until(t, "the subscriber registered", 2*time.Second, func() bool {
-		return len(lh.Hub.Hub.Subscriptions()) == 1
-	})
-	big := strings.Repeat("x", 60000)
-	for range 200 { // 12 MB: more than the sockets' buffers hold
-		lh.publish(t, big, "stall")
-	}
-	poll.Until(t, "the stalled subscriber ended", 5*time.Second, func() bool {
-		return len(lh.Hub.Hub.Subscriptions()) == 0
-	})
-	b := lh.raw(t)
-	b.Get(1, "/healthz")
-	b.WaitFor("an answer on another connection", h2test.IsHeaders(1))
 }
 
 // TestLeanHTTP2GoAwayOnShutdown: shutting down sends GOAWAY and ends the

@@ -27,10 +27,13 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/ssekit/sse/internal/tlsrecord"
 )
 
 // Defaults for Config.
@@ -175,9 +178,10 @@ type conn struct {
 	flushing     bool
 	closeWhenIn  bool // close once out is flushed (after a GOAWAY)
 	isTLS        bool
-	polled       bool    // reads driven by Config.Poller (and writes by nbWrite)
-	out          []byte  // framed, not yet taken by the socket
-	outBox       *[]byte // out's pooled box, put back with it
+	polled       bool     // reads driven by Config.Poller (and writes by nbWrite)
+	out          []byte   // framed, not yet taken by the socket
+	outBox       *[]byte  // out's pooled box, put back with it
+	sink         *tlsSink // lean TLS, once polled: kicks write its records at once
 
 	srv     *Server
 	handler http.Handler // Config.Handler, or the listener's
@@ -241,6 +245,7 @@ func (s *Server) serveConn(nc net.Conn, prefaceRead int, h http.Handler) {
 	if tc, ok := nc.(interface{ State() *tls.ConnectionState }); ok { // internal/tlsrecord's, shared
 		c.isTLS = true
 		c.tls = tc.State()
+		c.takeWrites()
 	} else if tc, ok := nc.(*tls.Conn); ok {
 		c.isTLS = true
 		st := tc.ConnectionState()
@@ -375,20 +380,47 @@ func (c *conn) frameLocked(fn func(fr *http2.Framer) error) {
 	framers.Put(wf)
 }
 
-// kickLocked sends what is framed: on a plain connection the caller
-// writes at once for at most writeSlice, and a flusher goroutine takes
-// over what the socket did not take (a TLS connection cannot resume a
-// write that timed out, so its writes are always the flusher's).
+// takeWrites puts a lean TLS connection's records on a tlsSink, before
+// anything is written, where its socket can be written without waiting.
+func (c *conn) takeWrites() {
+	ws, ok := c.nc.(interface {
+		SetWriteSink(tlsrecord.Sink)
+		NetConn() net.Conn
+	})
+	if !ok {
+		return
+	}
+	raw := ws.NetConn()
+	sc, ok := raw.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil || newNBReader(rc) == nil { // not a socket read(2) and write(2) can take
+		return
+	}
+	c.sink = &tlsSink{raw: raw, rc: rc}
+	ws.SetWriteSink(c.sink)
+}
+
+// kickLocked sends what is framed: on a plain connection, and a polled
+// TLS one (its records on tlsSink), the caller writes at once (without
+// waiting, or for at most writeSlice), and a flusher goroutine takes over
+// what the socket did not take. crypto/tls cannot resume a write that
+// timed out, so its connections' writes are always the flusher's.
 func (c *conn) kickLocked() {
 	if c.flushing || c.closed || len(c.out) == 0 {
 		return
 	}
-	if !c.isTLS {
+	if !c.isTLS || c.sink != nil {
 		var n int
 		var err error
-		if c.polled { // its socket at hand: one write that never waits
+		switch {
+		case c.sink != nil: // records sealed now, their bytes written without waiting
+			n, err = c.nc.Write(c.out)
+		case c.polled: // its socket at hand: one write that never waits
 			n, err = nbWrite(int(c.fd), c.out)
-		} else {
+		default:
 			_ = c.nc.SetWriteDeadline(time.Now().Add(writeSlice))
 			n, err = c.nc.Write(c.out)
 		}
@@ -454,9 +486,16 @@ func (c *conn) flush() {
 		} else {
 			c.takeOutLocked()
 		}
+		sink := c.sink
 		c.mu.Unlock()
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		if sink != nil {
+			sink.blocking.Store(true)
+		}
 		_, err := c.nc.Write(buf)
+		if sink != nil {
+			sink.blocking.Store(false)
+		}
 		spare, spareBox = buf[:0], bufBox
 		if err != nil {
 			c.mu.Lock()
@@ -487,7 +526,7 @@ func (c *conn) failLocked() {
 	}
 	c.closed = true
 	c.releaseOutLocked()
-	c.nc.Close()
+	c.nc.Close() // on a tlsSink, close_notify does not wait either
 	if c.polled && !c.running {
 		c.running = true
 		go c.end()

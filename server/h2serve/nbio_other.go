@@ -16,3 +16,5 @@ func newNBReader(syscall.RawConn) io.Reader { return nil }
 func nbWrite(int, []byte) (int, error) { return 0, errWouldBlock }
 
 func socketFD(syscall.RawConn) (int, bool) { return -1, false }
+
+func rcWrite(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }

@@ -3,7 +3,9 @@
 package h2serve
 
 import (
+	"errors"
 	"io"
+	"os"
 	"syscall"
 
 	"github.com/ssekit/sse/internal/sockwrite"
@@ -50,6 +52,30 @@ func (r nbReader) Read(p []byte) (int, error) {
 // (failLocked, the one place that closes it, holds c.mu too).
 func nbWrite(fd int, p []byte) (int, error) {
 	n, errno := sockwrite.Write(uintptr(fd), p)
+	switch errno {
+	case 0:
+		return n, nil
+	case syscall.EAGAIN:
+		return n, errWouldBlock
+	default:
+		return n, errno
+	}
+}
+
+// rcWrite is nbWrite through rc, which holds the descriptor open while it
+// writes: for writers that do not hold c.mu (tlsSink's).
+func rcWrite(rc syscall.RawConn, p []byte) (int, error) {
+	var n int
+	var errno syscall.Errno
+	if err := rc.Write(func(fd uintptr) bool {
+		n, errno = sockwrite.Write(fd, p)
+		return true // never wait
+	}); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, errWouldBlock
+		}
+		return 0, err
+	}
 	switch errno {
 	case 0:
 		return n, nil
