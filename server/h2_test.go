@@ -279,11 +279,17 @@ func TestLeanHTTP2StalledSocketIsEnded(t *testing.T) {
 // TestLeanHTTP2StalledCatchesUp: a subscriber whose socket stops taking
 // bytes for a while (within WriteTimeout) gets every event in order once
 // it reads again, over h2c and TLS: what a kick's write left (over TLS,
-// the rest of a record) goes on in the flusher.
+// the rest of a record) goes on in the flusher, and a write that finds the
+// out buffer full after a kick emptied it goes on at once (it waited for a
+// wake-up that never came, and the subscriber was ended as slow).
 func TestLeanHTTP2StalledCatchesUp(t *testing.T) {
 	for _, useTLS := range []bool{false, true} {
 		t.Run(map[bool]string{false: "h2c", true: "TLS"}[useTLS], func(t *testing.T) {
-			lh := newLeanHub(t, useTLS, nil)
+			// A stream that made no progress for WriteTimeout would be
+			// ended as slow: catching up must not wait on anything else.
+			lh := newLeanHub(t, useTLS, func(h *hub.Config, s *server.Config) {
+				s.WriteTimeout = time.Second
+			})
 			a := lh.unread(t)
 			a.Get(1, hub.Path+"?topic=catch")
 			poll.Until(t, "the subscriber registered", 2*time.Second, func() bool {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -284,6 +285,54 @@ func TestTakeOver(t *testing.T) {
 	}
 	if _, err := st.Write([]byte("x")); !errors.Is(err, h2serve.ErrStreamGone) {
 		t.Fatalf("Write after the reset: %v; want ErrStreamGone", err)
+	}
+}
+
+// TestTakeOverWriteLargerThanBuffer: a Write of more than the out buffer
+// holds, to a client that reads and has the window, either takes it all or
+// reports the rest pending and then calls writable: a kick that wrote the
+// buffer out at once used to leave the stream blocked with nothing to wake
+// it.
+func TestTakeOverWriteLargerThanBuffer(t *testing.T) {
+	streams := make(chan *h2serve.Stream, 1)
+	writable := make(chan struct{}, 1)
+	addr, _ := serve(t, h2serve.Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, err := w.(h2serve.TakeOver).TakeOver()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		st.Watch(func() {
+			select {
+			case writable <- struct{}{}:
+			default:
+			}
+		}, func() {})
+		streams <- st
+	})})
+	a := h2test.Dial(t, addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1}).Read()
+	if err := a.Fr.WriteWindowUpdate(0, 1<<31-1-65535); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Get(1, "/"); err != nil {
+		t.Fatal(err)
+	}
+	st := <-streams
+	p := bytes.Repeat([]byte("z"), 1<<20)
+	for sent := 0; sent < len(p); {
+		n, err := st.Write(p[sent:])
+		sent += n
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write after %d bytes: %v", sent, err)
+		}
+		select {
+		case <-writable:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after %d of %d bytes the rest was pending and writable never came", sent, len(p))
+		}
 	}
 }
 

@@ -681,27 +681,34 @@ func (s *Stream) Write(p []byte) (int, error) {
 		return 0, ErrStreamGone
 	}
 	written := 0
-	for written < len(p) && len(c.out) < outSoftLimit {
-		n := min(len(p)-written, int(max(st.sendWindow, 0)), int(max(c.sendWindow, 0)), int(c.peerFrame))
-		if n <= 0 {
-			break
+	for {
+		for written < len(p) && len(c.out) < outSoftLimit {
+			n := min(len(p)-written, int(max(st.sendWindow, 0)), int(max(c.sendWindow, 0)), int(c.peerFrame))
+			if n <= 0 {
+				break
+			}
+			chunk := p[written : written+n]
+			c.frameLocked(func(fr *http2.Framer) error { return fr.WriteData(st.id, false, chunk) })
+			st.sendWindow -= int32(n)
+			c.sendWindow -= int32(n)
+			c.creditLocked()
+			written += n
 		}
-		chunk := p[written : written+n]
-		c.frameLocked(func(fr *http2.Framer) error { return fr.WriteData(st.id, false, chunk) })
-		st.sendWindow -= int32(n)
-		c.sendWindow -= int32(n)
-		c.creditLocked()
-		written += n
+		c.kickLocked()
+		if c.closed {
+			return written, ErrStreamGone
+		}
+		if written == len(p) {
+			return written, nil
+		}
+		// A kick that wrote the buffer out at once leaves nothing to wake
+		// a blocked stream (only a flusher's end and a WINDOW_UPDATE do):
+		// go on while there is room and window.
+		if len(c.out) >= outSoftLimit || st.sendWindow <= 0 || c.sendWindow <= 0 {
+			st.blocked = true
+			return written, os.ErrDeadlineExceeded
+		}
 	}
-	c.kickLocked()
-	if c.closed {
-		return written, ErrStreamGone
-	}
-	if written < len(p) {
-		st.blocked = true
-		return written, os.ErrDeadlineExceeded
-	}
-	return written, nil
 }
 
 // SetWriteDeadline is accepted for the writer pool; Write never waits.
