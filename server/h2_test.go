@@ -84,6 +84,20 @@ func (lh *leanHub) raw(t *testing.T, settings ...http2.Setting) *h2test.Conn {
 	return h2test.Start(t, nc, settings...).Read()
 }
 
+// unreadSubscriber subscribes to topic on an unread connection (stream 1)
+// and waits until the hub has registered it.
+func (lh *leanHub) unreadSubscriber(t *testing.T, topic string) *h2test.Conn {
+	t.Helper()
+	a := lh.unread(t)
+	if err := a.Get(1, hub.Path+"?topic="+topic); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the subscriber registered", 2*time.Second, func() bool {
+		return len(lh.Hub.Hub.Subscriptions()) == 1
+	})
+	return a
+}
+
 // unread opens a raw HTTP/2 connection that reads nothing until its Read
 // is called, with every window at its largest, so that what stops the
 // hub's writes is the socket.
@@ -257,11 +271,7 @@ func TestLeanHTTP2StalledSocketIsEnded(t *testing.T) {
 			lh := newLeanHub(t, useTLS, func(h *hub.Config, s *server.Config) {
 				s.WriteTimeout = 300 * time.Millisecond
 			})
-			a := lh.unread(t) // and never read
-			a.Get(1, hub.Path+"?topic=stall")
-			poll.Until(t, "the subscriber registered", 2*time.Second, func() bool {
-				return len(lh.Hub.Hub.Subscriptions()) == 1
-			})
+			lh.unreadSubscriber(t, "stall") // and never read
 			big := strings.Repeat("x", 60000)
 			for range 200 { // 12 MB: more than the sockets' buffers hold
 				lh.publish(t, big, "stall")
@@ -280,21 +290,14 @@ func TestLeanHTTP2StalledSocketIsEnded(t *testing.T) {
 // bytes for a while (within WriteTimeout) gets every event in order once
 // it reads again, over h2c and TLS: what a kick's write left (over TLS,
 // the rest of a record) goes on in the flusher, and a write that finds the
-// out buffer full after a kick emptied it goes on at once (it waited for a
-// wake-up that never came, and the subscriber was ended as slow).
+// out buffer full after a kick emptied it goes on at once (it waited for
+// the writer pool's next timer: 8 MB took 16-18 s;
+// TestTakeOverWriteLargerThanBuffer is its test in h2serve).
 func TestLeanHTTP2StalledCatchesUp(t *testing.T) {
 	for _, useTLS := range []bool{false, true} {
 		t.Run(map[bool]string{false: "h2c", true: "TLS"}[useTLS], func(t *testing.T) {
-			// A stream that made no progress for WriteTimeout would be
-			// ended as slow: catching up must not wait on anything else.
-			lh := newLeanHub(t, useTLS, func(h *hub.Config, s *server.Config) {
-				s.WriteTimeout = time.Second
-			})
-			a := lh.unread(t)
-			a.Get(1, hub.Path+"?topic=catch")
-			poll.Until(t, "the subscriber registered", 2*time.Second, func() bool {
-				return len(lh.Hub.Hub.Subscriptions()) == 1
-			})
+			lh := newLeanHub(t, useTLS, nil)
+			a := lh.unreadSubscriber(t, "catch")
 			const n = 400
 			pad := strings.Repeat("y", 20000)
 			for i := range n { // 8 MB while the client reads nothing: more than the sockets hold

@@ -3,9 +3,7 @@
 package h2serve
 
 import (
-	"errors"
 	"io"
-	"os"
 	"syscall"
 
 	"github.com/ssekit/sse/internal/sockwrite"
@@ -63,27 +61,15 @@ func nbWrite(fd int, p []byte) (int, error) {
 }
 
 // rcWrite is nbWrite through rc, which holds the descriptor open while it
-// writes: for writers that do not hold c.mu (tlsSink's).
+// writes (without net's write lock or deadline: the caller serialises its
+// writes, and none waits), for writers that do not hold c.mu: tlsSink's.
 func rcWrite(rc syscall.RawConn, p []byte) (int, error) {
 	var n int
-	var errno syscall.Errno
-	if err := rc.Write(func(fd uintptr) bool {
-		n, errno = sockwrite.Write(fd, p)
-		return true // never wait
-	}); err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return 0, errWouldBlock
-		}
+	var werr error
+	if err := rc.Control(func(fd uintptr) { n, werr = nbWrite(int(fd), p) }); err != nil {
 		return 0, err
 	}
-	switch errno {
-	case 0:
-		return n, nil
-	case syscall.EAGAIN:
-		return n, errWouldBlock
-	default:
-		return n, errno
-	}
+	return n, werr
 }
 
 // socketFD is rc's descriptor.

@@ -7,16 +7,16 @@ import (
 	"time"
 )
 
-// tlsSink is where a polled connection's TLS records go (internal/
+// tlsSink is where a lean TLS connection's records go (internal/
 // tlsrecord's write sink), so that its kicks write like a plain
 // connection's: a record's bytes go to the socket without waiting, and
 // what the socket does not take is a timeout to tlsrecord, which keeps
 // the rest of the record for the next Write, the flusher's. Only the
-// flusher waits (blocking, set around its Write), bounded by its
-// deadline; so do none of tlsrecord's own writes (a KeyUpdate answered, an
-// alert), which would otherwise hold its write lock while a kick waits
-// for it under c.mu. Without it every kick of a TLS connection started a
-// flusher goroutine.
+// flusher's writes wait (blocking, set around its Write), bounded by its
+// deadline; tlsrecord's own writes (a KeyUpdate answered, an alert) do
+// not, or they could hold its write lock while a kick waits for it under
+// c.mu. Without it every kick of a TLS connection started a flusher
+// goroutine.
 type tlsSink struct {
 	raw      net.Conn
 	rc       syscall.RawConn
