@@ -181,7 +181,7 @@ type conn struct {
 	polled       bool     // reads driven by Config.Poller (and writes by nbWrite)
 	out          []byte   // framed, not yet taken by the socket
 	outBox       *[]byte  // out's pooled box, put back with it
-	sink         *tlsSink // lean TLS, once polled: kicks write its records at once
+	sink         *tlsSink // lean TLS on a socket: kicks write its records at once
 
 	srv     *Server
 	handler http.Handler // Config.Handler, or the listener's
@@ -403,8 +403,8 @@ func (c *conn) takeWrites() {
 	ws.SetWriteSink(c.sink)
 }
 
-// kickLocked sends what is framed: on a plain connection, and a polled
-// TLS one (its records on tlsSink), the caller writes at once (without
+// kickLocked sends what is framed: on a plain connection, and a lean TLS
+// one (its records on tlsSink), the caller writes at once (without
 // waiting, or for at most writeSlice), and a flusher goroutine takes over
 // what the socket did not take. crypto/tls cannot resume a write that
 // timed out, so its connections' writes are always the flusher's.
@@ -822,25 +822,27 @@ func (c *conn) forgetHeaderTableLocked() {
 }
 
 // settingsAck counts the client's acknowledgement of our SETTINGS (they
-// come in order; one more than we sent is ignored) and, at
-// forgetHeaderTableLocked's, gives the header table up: a decoder of size
-// 0 replaces the connection's. Called by the reader, between frames.
-func (c *conn) settingsAck() {
+// come in order) and, at forgetHeaderTableLocked's, gives the header table
+// up: a decoder of size 0 replaces the connection's. It reports whether
+// the ACK was for SETTINGS we sent. Called by the reader, between frames.
+func (c *conn) settingsAck() (asked bool) {
 	c.mu.Lock()
 	drop := false
 	if c.settingsAcked < c.settingsSent {
+		asked = true
 		c.settingsAcked++
 		drop = c.settingsAcked == c.tableGoneAt
 	}
 	c.mu.Unlock()
 	if !drop {
-		return
+		return asked
 	}
 	dec := hpack.NewDecoder(0, nil)
 	c.fr.ReadMetaHeaders = dec
 	if c.dec != nil { // polled: each pooled Framer is given c.dec
 		c.dec = dec
 	}
+	return true
 }
 
 // process handles one frame from the client.
@@ -849,7 +851,9 @@ func (c *conn) process(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
 		if f.IsAck() {
-			c.settingsAck()
+			if !c.settingsAck() && !c.frames.take(frameBurst, framesPerSec, now) {
+				return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm) // unasked-for ACKs, a flood like any other
+			}
 			return nil
 		}
 		if !c.frames.take(frameBurst, framesPerSec, now) {

@@ -191,6 +191,7 @@ func TestControlFloods(t *testing.T) {
 	floods := map[string]func(fr *http2.Framer) error{
 		"ping":          func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{1}) },
 		"settings":      func(fr *http2.Framer) error { return fr.WriteSettings() },
+		"settings_ack":  func(fr *http2.Framer) error { return fr.WriteSettingsAck() },
 		"window_update": func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, 1) },
 		"priority": func(fr *http2.Framer) error {
 			return fr.WritePriority(3, http2.PriorityParam{StreamDep: 5, Weight: 1})
