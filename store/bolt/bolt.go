@@ -669,8 +669,9 @@ func (s *Store) commit(batch []*request) {
 			added = append(added, r.us...)
 		}
 	}
+	kick := false
 	if err == nil && len(tail) > 0 {
-		err = s.log(slab, tail)
+		kick, err = s.log(slab, tail)
 	}
 	for _, r := range batch {
 		if err != nil && r.err == nil {
@@ -685,7 +686,9 @@ func (s *Store) commit(batch []*request) {
 		s.imu.Unlock()
 		s.committed.Store(added[len(added)-1].Seq)
 		s.dispatch(added)
-		s.kickCheckpointer()
+		if kick {
+			s.kickCheckpointer()
+		}
 	}
 	for _, r := range batch {
 		close(r.done)
@@ -781,12 +784,15 @@ func (s *Store) waitRoom() error {
 
 // log writes a group's records to the current log file and syncs it, then
 // adds them to the tail. A failure is final: the file may hold part of
-// the group, so no later group could be appended after it safely.
-func (s *Store) log(slab []byte, tail []logged) error {
+// the group, so no later group could be appended after it safely. It
+// reports whether the checkpointer has news: the tail was empty (its
+// delay starts) or has just grown long enough to checkpoint at once. Any
+// other commit would only wake it to wait again.
+func (s *Store) log(slab []byte, tail []logged) (kick bool, err error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	f := s.wal[s.walCur]
-	_, err := f.WriteAt(slab, s.walOff[s.walCur])
+	_, err = f.WriteAt(slab, s.walOff[s.walCur])
 	if err == nil {
 		s.walOff[s.walCur] += int64(len(slab))
 		err = fdatasync(f)
@@ -795,13 +801,14 @@ func (s *Store) log(slab []byte, tail []logged) error {
 	defer s.tmu.Unlock()
 	if err != nil {
 		s.failed = fmt.Errorf("bolt: log: %w", err)
-		return s.failed
+		return false, s.failed
 	}
+	before := len(s.tail)
 	s.tail = append(s.tail, tail...)
 	for _, l := range tail {
 		s.tailBytes += len(l.val)
 	}
-	return nil
+	return before == 0 || before < checkpointEvery && len(s.tail) >= checkpointEvery, nil
 }
 
 func (s *Store) kickCheckpointer() {
@@ -821,15 +828,21 @@ func (s *Store) checkpointer() {
 	timer.Stop()
 	for {
 		<-s.cpWake
-		s.tmu.Lock()
-		urgent := s.cpUrgent || len(s.tail) >= checkpointEvery
-		s.tmu.Unlock()
-		if !urgent && !s.cpStop.Load() {
+		if !s.checkpointDue() {
+			// A wake meanwhile is a commit, a waiter or Close: only
+			// the last two, or a tail grown long, cut the delay short.
 			timer.Reset(checkpointDelay)
-			select {
-			case <-timer.C:
-			case <-s.cpWake:
-				timer.Stop()
+		delay:
+			for {
+				select {
+				case <-timer.C:
+					break delay
+				case <-s.cpWake:
+					if s.checkpointDue() {
+						timer.Stop()
+						break delay
+					}
+				}
 			}
 		}
 		err := s.checkpoint()
@@ -846,6 +859,15 @@ func (s *Store) checkpointer() {
 			s.kickCheckpointer()
 		}
 	}
+}
+
+// checkpointDue reports whether a checkpoint should start without waiting
+// for checkpointDelay: the tail is long, someone waits for it, or the
+// store is closing.
+func (s *Store) checkpointDue() bool {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	return s.cpUrgent || len(s.tail) >= checkpointEvery || s.cpStop.Load()
 }
 
 // checkpoint writes the tail into the bolt file in one synced transaction

@@ -807,3 +807,37 @@ func TestGroupWaitCommitsEveryAppend(t *testing.T) {
 		t.Fatalf("After: %d updates, %v; want %d", n, err, writers*each+3)
 	}
 }
+
+// Group commits arriving while a checkpoint waits out checkpointDelay do
+// not start it early: appends one at a time share checkpoints, about one
+// per delay, where each commit once set one off (two bbolt syncs apiece).
+func TestCheckpointWaitsOutItsDelay(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{})
+	writeTxs := func() uint64 { // bbolt's transaction id counts the write transactions
+		var id uint64
+		if err := s.db.View(func(tx *bbolt.Tx) error { id = uint64(tx.ID()); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	before := writeTxs()
+	start := time.Now()
+	seqs := appendIDs(t, s, ids("one-at-a-time-", 1, 200)...)
+	last := seqs[len(seqs)-1]
+	poll.Until(t, "the appends checkpointed", 10*time.Second, func() bool {
+		s.tmu.Lock()
+		defer s.tmu.Unlock()
+		return s.checkpointed >= last
+	})
+	elapsed := time.Since(start)
+	checkpoints := writeTxs() - before
+	if allowed := uint64(elapsed/checkpointDelay) + 2; checkpoints > allowed {
+		t.Fatalf("200 appends over %v took %d checkpoints; want at most %d, one per %v", elapsed, checkpoints, allowed, checkpointDelay)
+	}
+	if checkpoints == 0 {
+		t.Fatal("no checkpoint wrote the appends")
+	}
+	if got, _ := history(t, s, ""); len(got) != 200 {
+		t.Fatalf("history holds %d updates; want 200", len(got))
+	}
+}
