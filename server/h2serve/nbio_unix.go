@@ -4,6 +4,7 @@ package h2serve
 
 import (
 	"io"
+	"sync"
 	"syscall"
 
 	"github.com/ssekit/sse/internal/sockwrite"
@@ -19,16 +20,11 @@ func (r nbReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var err error
-	if cerr := r.rc.Read(func(fd uintptr) bool {
-		for {
-			n, err = syscall.Read(int(fd), p)
-			if err != syscall.EINTR {
-				return true // never wait: readiness is the poller's
-			}
-		}
-	}); cerr != nil {
+	o := rawIOs.Get().(*rawIO)
+	o.p = p
+	cerr := r.rc.Read(o.read)
+	n, err := o.done()
+	if cerr != nil {
 		return 0, cerr
 	}
 	switch {
@@ -40,6 +36,43 @@ func (r nbReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// rawIO carries one read's or write's buffer and results through a
+// RawConn's callback. They are pooled with their callbacks bound once, so
+// a socket operation allocates nothing; a closure capturing them escaped
+// to the heap, one allocation per read or write.
+type rawIO struct {
+	p     []byte
+	n     int
+	err   error
+	read  func(fd uintptr) bool
+	write func(fd uintptr)
+}
+
+var rawIOs = sync.Pool{New: func() any {
+	o := new(rawIO)
+	o.read, o.write = o.readFD, o.writeFD
+	return o
+}}
+
+func (o *rawIO) readFD(fd uintptr) bool {
+	for {
+		o.n, o.err = syscall.Read(int(fd), o.p)
+		if o.err != syscall.EINTR {
+			return true // never wait: readiness is the poller's
+		}
+	}
+}
+
+func (o *rawIO) writeFD(fd uintptr) { o.n, o.err = nbWrite(int(fd), o.p) }
+
+// done returns the results and gives o back to the pool.
+func (o *rawIO) done() (int, error) {
+	n, err := o.n, o.err
+	o.p, o.n, o.err = nil, 0, nil
+	rawIOs.Put(o)
+	return n, err
 }
 
 // nbWrite writes p to the socket fd without waiting: what its buffer does
@@ -64,12 +97,14 @@ func nbWrite(fd int, p []byte) (int, error) {
 // writes (without net's write lock or deadline: the caller serialises its
 // writes, and none waits), for writers that do not hold c.mu: tlsSink's.
 func rcWrite(rc syscall.RawConn, p []byte) (int, error) {
-	var n int
-	var werr error
-	if err := rc.Control(func(fd uintptr) { n, werr = nbWrite(int(fd), p) }); err != nil {
-		return 0, err
+	o := rawIOs.Get().(*rawIO)
+	o.p = p
+	cerr := rc.Control(o.write)
+	n, err := o.done()
+	if cerr != nil {
+		return 0, cerr
 	}
-	return n, werr
+	return n, err
 }
 
 // socketFD is rc's descriptor.
