@@ -606,7 +606,9 @@ func (r *runner) publishAll(ctx context.Context, start time.Time) error {
 	var wg sync.WaitGroup
 	for p := range s.Publishers {
 		wg.Go(func() {
-			if err := r.publisher(ctx, client, p, start); err != nil {
+			conn := r.newPoster(client)
+			defer conn.close()
+			if err := r.publisher(ctx, conn, p, start); err != nil {
 				cancel(err)
 			}
 		})
@@ -618,12 +620,11 @@ func (r *runner) publishAll(ctx context.Context, start time.Time) error {
 	return nil
 }
 
-func (r *runner) publisher(ctx context.Context, client *http.Client, p int, start time.Time) error {
+func (r *runner) publisher(ctx context.Context, conn poster, p int, start time.Time) error {
 	s := r.s
 	if s.Batch > 1 {
-		return r.batchPublisher(ctx, client, p, start)
+		return r.batchPublisher(ctx, conn, p, start)
 	}
-	target := s.hubURL.String()
 	var data, body []byte
 	for seq := p; seq < s.Updates; seq += s.Publishers {
 		if s.Rate > 0 {
@@ -642,15 +643,7 @@ func (r *runner) publisher(ctx context.Context, client *http.Client, p int, star
 		body = append(body, topic...)
 		body = append(body, "&data="...)
 		body = append(body, url.QueryEscape(string(data))...)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(string(body)))
-		if err != nil {
-			return fmt.Errorf("bench: publish: %w", err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if s.PublisherToken != "" {
-			req.Header.Set("Authorization", "Bearer "+s.PublisherToken)
-		}
-		resp, err := client.Do(req)
+		status, statusText, line, err := conn.post(ctx, s.hubURL, "application/x-www-form-urlencoded", body)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -659,22 +652,20 @@ func (r *runner) publisher(ctx context.Context, client *http.Client, p int, star
 			r.recordErr(&r.firstPublishErr, fmt.Errorf("bench: publish: %w", err))
 			continue
 		}
-		line := readLine(resp.Body)
-		resp.Body.Close()
 		switch {
-		case resp.StatusCode == http.StatusOK:
+		case status == http.StatusOK:
 			r.publishLat.record(time.Since(began))
 			r.acked[seq].Store(true)
 			r.expected.Add(int64(r.connectedOn[seq%s.HotTopics]))
 			r.published.Add(1)
-		case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests:
+		case status >= 400 && status < 500 && status != http.StatusTooManyRequests:
 			r.publishFailed.Add(1)
-			err := fmt.Errorf("%w: %s: %s", ErrPublishRefused, resp.Status, line)
+			err := fmt.Errorf("%w: %s: %s", ErrPublishRefused, statusText, line)
 			r.recordErr(&r.firstPublishErr, err)
 			return err
 		default:
 			r.publishFailed.Add(1)
-			r.recordErr(&r.firstPublishErr, fmt.Errorf("bench: publish: %s: %s", resp.Status, line))
+			r.recordErr(&r.firstPublishErr, fmt.Errorf("bench: publish: %s: %s", statusText, line))
 		}
 	}
 	return nil
@@ -682,11 +673,11 @@ func (r *runner) publisher(ctx context.Context, client *http.Client, p int, star
 
 // batchPublisher is publisher for Config.Batch > 1: its updates Batch at
 // a time, one NDJSON request on the batch route each.
-func (r *runner) batchPublisher(ctx context.Context, client *http.Client, p int, start time.Time) error {
+func (r *runner) batchPublisher(ctx context.Context, conn poster, p int, start time.Time) error {
 	s := r.s
-	u := *s.hubURL
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/batch"
-	target := u.String()
+	target := *s.hubURL
+	target.Path = strings.TrimSuffix(target.Path, "/") + "/batch"
+	target.RawPath = ""
 	var data, body []byte
 	seqs := make([]int, 0, s.Batch)
 	for first := p; first < s.Updates; {
@@ -715,15 +706,7 @@ func (r *runner) batchPublisher(ctx context.Context, client *http.Client, p int,
 			body = append(body, data...)
 			body = append(body, "\"}\n"...)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-		if err != nil {
-			return fmt.Errorf("bench: publish: %w", err)
-		}
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		if s.PublisherToken != "" {
-			req.Header.Set("Authorization", "Bearer "+s.PublisherToken)
-		}
-		resp, err := client.Do(req)
+		status, statusText, line, err := conn.post(ctx, &target, "application/x-ndjson", body)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -732,25 +715,22 @@ func (r *runner) batchPublisher(ctx context.Context, client *http.Client, p int,
 			r.recordErr(&r.firstPublishErr, fmt.Errorf("bench: publish: %w", err))
 			continue
 		}
-		line := readLine(resp.Body)
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // the ids, for the connection's reuse
-		resp.Body.Close()
 		switch {
-		case resp.StatusCode == http.StatusOK:
+		case status == http.StatusOK:
 			r.publishLat.record(time.Since(began))
 			for _, seq := range seqs {
 				r.acked[seq].Store(true)
 				r.expected.Add(int64(r.connectedOn[seq%s.HotTopics]))
 			}
 			r.published.Add(int64(len(seqs)))
-		case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests:
+		case status >= 400 && status < 500 && status != http.StatusTooManyRequests:
 			r.publishFailed.Add(int64(len(seqs)))
-			err := fmt.Errorf("%w: %s: %s", ErrPublishRefused, resp.Status, line)
+			err := fmt.Errorf("%w: %s: %s", ErrPublishRefused, statusText, line)
 			r.recordErr(&r.firstPublishErr, err)
 			return err
 		default:
 			r.publishFailed.Add(int64(len(seqs)))
-			r.recordErr(&r.firstPublishErr, fmt.Errorf("bench: publish: %s: %s", resp.Status, line))
+			r.recordErr(&r.firstPublishErr, fmt.Errorf("bench: publish: %s: %s", statusText, line))
 		}
 	}
 	return nil

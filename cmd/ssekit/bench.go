@@ -51,6 +51,12 @@ needs the same ("ulimit -n 200000" in its shell). On Linux, connections to
 an IPv4 loopback hub use source addresses 127.0.0.2, 127.0.0.3, … (16 000
 per address), so 50 000 subscribers do not exhaust the ephemeral ports.
 
+Publishers: --publishers of them, each sending one request at a time on
+a keep-alive connection of its own. To a plain-HTTP hub the requests are
+written by hand, so the generator spends little of the machine it shares
+with the hub; to an https hub they go through net/http (HTTP/2 where the
+hub offers it).
+
 Generic mode (--url): --clients clients open the stream at URL, with the
 request that -X, -H, -d and --last-event-id describe (as for ssekit
 listen), started at --connect-rate per second. Each is an EventSource: it
@@ -113,7 +119,7 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.IntVar(&cfg.Updates, "updates", 1000, "updates to publish (`N`)")
 	fs.Float64Var(&cfg.Rate, "rate", 100, "publish `RATE` in updates per second, over all publishers (0: as fast as possible)")
 	fs.IntVar(&cfg.Payload, "payload", bench.DefaultPayload, "data size of each update in `BYTES`")
-	fs.IntVar(&cfg.Publishers, "publishers", 1, "concurrent publish requests (`N`)")
+	fs.IntVar(&cfg.Publishers, "publishers", 1, "publishers (`N`), each with one request at a time on a connection of its own")
 	fs.IntVar(&cfg.Batch, "batch", 1, "publish `N` updates per request on ssekit's batch route (1: one form POST each)")
 	fs.StringVar(&token, "jwt", "", "bearer `TOKEN` for publishing and subscribing")
 	fs.StringVar(&key, "jwt-key", "", "HS256 `SECRET` to mint publisher and subscriber tokens with")
