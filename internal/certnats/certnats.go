@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -64,8 +63,7 @@ type Storage struct {
 	bucket string
 	ttl    time.Duration
 
-	mu   sync.Mutex
-	held map[string]*lease.Keeper // guarded by mu
+	held lease.Held
 }
 
 // New creates (or updates) the two buckets on js and returns the storage.
@@ -93,7 +91,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Storage, err
 	if err != nil {
 		return nil, fmt.Errorf("certnats: %w", err)
 	}
-	return &Storage{kv: kv, locks: locks, bucket: cfg.Bucket, ttl: cfg.LockTTL, held: make(map[string]*lease.Keeper)}, nil
+	return &Storage{kv: kv, locks: locks, bucket: cfg.Bucket, ttl: cfg.LockTTL}, nil
 }
 
 // encode turns a certmagic key into a KV key (see the package comment);
@@ -292,27 +290,17 @@ func (s *Storage) Lock(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("certnats: lock %s: %w", name, err)
 	}
-	keeper := lease.Keep(l, s.ttl, l.Taken())
-	s.mu.Lock()
-	old, ok := s.held[name]
-	s.held[name] = keeper
-	s.mu.Unlock()
-	if ok {
-		old.Stop(ctx)
-	}
+	s.held.Add(ctx, name, lease.Keep(l, s.ttl, l.Taken()))
 	return nil
 }
 
 // Unlock releases the lock name, if this storage still holds it.
 func (s *Storage) Unlock(ctx context.Context, name string) error {
-	s.mu.Lock()
-	h, ok := s.held[name]
-	delete(s.held, name)
-	s.mu.Unlock()
-	if !ok {
+	held, err := s.held.Release(ctx, name)
+	if !held {
 		return fmt.Errorf("%w: %s", ErrNotHeld, name)
 	}
-	if err := h.Stop(ctx); err != nil {
+	if err != nil {
 		return fmt.Errorf("certnats: unlock %s: %w", name, err)
 	}
 	return nil

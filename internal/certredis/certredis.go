@@ -18,7 +18,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -48,8 +47,7 @@ type Storage struct {
 	prefix string
 	locks  *redislock.Locks
 
-	mu    sync.Mutex
-	held  map[string]*lease.Keeper // guarded by mu
+	held  lease.Held
 	clock func() time.Time
 }
 
@@ -57,7 +55,7 @@ type Storage struct {
 // The prefix is a hash tag ("{ssekit:certs}:…"), so on Redis Cluster
 // every key is in one slot and a Store stays one transaction.
 func New(rdb redis.UniversalClient, prefix string) *Storage {
-	return &Storage{rdb: rdb, prefix: "{" + prefix + "}", locks: redislock.New(rdb, lockTTL), held: make(map[string]*lease.Keeper), clock: time.Now}
+	return &Storage{rdb: rdb, prefix: "{" + prefix + "}", locks: redislock.New(rdb, lockTTL), clock: time.Now}
 }
 
 func (s *Storage) valueKey(key string) string { return s.prefix + ":v:" + key }
@@ -191,27 +189,17 @@ func (s *Storage) Lock(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("certredis: lock %s: %w", name, err)
 	}
-	keeper := lease.Keep(l, lockTTL, l.Taken())
-	s.mu.Lock()
-	old, ok := s.held[name]
-	s.held[name] = keeper
-	s.mu.Unlock()
-	if ok {
-		old.Stop(ctx)
-	}
+	s.held.Add(ctx, name, lease.Keep(l, lockTTL, l.Taken()))
 	return nil
 }
 
 // Unlock releases the lock name, if this storage still holds it.
 func (s *Storage) Unlock(ctx context.Context, name string) error {
-	s.mu.Lock()
-	h, ok := s.held[name]
-	delete(s.held, name)
-	s.mu.Unlock()
-	if !ok {
+	held, err := s.held.Release(ctx, name)
+	if !held {
 		return fmt.Errorf("%w: %s", ErrNotHeld, name)
 	}
-	if err := h.Stop(ctx); err != nil {
+	if err != nil {
 		return fmt.Errorf("certredis: unlock %s: %w", name, err)
 	}
 	return nil

@@ -124,3 +124,39 @@ func Wait[L any](ctx context.Context, poll time.Duration, held error, try func(c
 		}
 	}
 }
+
+// Held is the leases one holder keeps, by name, between a Lock and its
+// Unlock (certmagic's storages take and release locks by name). The zero
+// value is ready for concurrent use.
+type Held struct {
+	mu    sync.Mutex
+	byKey map[string]*Keeper
+}
+
+// Add records k as the lease on name. One already there (the lock taken
+// again without an Unlock) is stopped.
+func (h *Held) Add(ctx context.Context, name string, k *Keeper) {
+	h.mu.Lock()
+	if h.byKey == nil {
+		h.byKey = make(map[string]*Keeper)
+	}
+	old, ok := h.byKey[name]
+	h.byKey[name] = k
+	h.mu.Unlock()
+	if ok {
+		old.Stop(ctx)
+	}
+}
+
+// Release stops the lease on name and forgets it; ok is false when none
+// was held. The stop is outside the lock: it waits on the store.
+func (h *Held) Release(ctx context.Context, name string) (ok bool, err error) {
+	h.mu.Lock()
+	k, ok := h.byKey[name]
+	delete(h.byKey, name)
+	h.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	return true, k.Stop(ctx)
+}
