@@ -48,15 +48,7 @@ func (r *runner) dialH2(ctx context.Context, i int) (net.Conn, io.Reader, error)
 			return
 		}
 		if s.hubURL.Scheme == "https" {
-			cfg := &tls.Config{}
-			if s.TLSConfig != nil {
-				cfg = s.TLSConfig.Clone()
-			}
-			if cfg.ServerName == "" {
-				cfg.ServerName = s.hubURL.Hostname()
-			}
-			cfg.NextProtos = []string{"h2"}
-			tc := tls.Client(conn, cfg)
+			tc := tls.Client(conn, s.subscriberTLS("h2"))
 			if err := tc.HandshakeContext(dctx); err != nil {
 				conn.Close()
 				g.err = fmt.Errorf("bench: subscribe: %w", err)

@@ -360,15 +360,7 @@ func (r *runner) dial(ctx context.Context, i int) (net.Conn, io.Reader, error) {
 	_ = conn.SetDeadline(deadline)
 	rw := conn
 	if s.hubURL.Scheme == "https" {
-		cfg := &tls.Config{}
-		if s.TLSConfig != nil {
-			cfg = s.TLSConfig.Clone()
-		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = s.hubURL.Hostname()
-		}
-		cfg.NextProtos = []string{"http/1.1"}
-		tc := tls.Client(conn, cfg)
+		tc := tls.Client(conn, s.subscriberTLS("http/1.1"))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return fail(fmt.Errorf("bench: subscribe: %w", err))
 		}
@@ -393,6 +385,21 @@ func (r *runner) dial(ctx context.Context, i int) (net.Conn, io.Reader, error) {
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return conn, resp.Body, nil
+}
+
+// subscriberTLS is the TLS configuration of a subscriber's connection
+// offering the ALPN protocol proto: TLSConfig's, naming the hub's host
+// unless it names a server itself.
+func (s *settings) subscriberTLS(proto string) *tls.Config {
+	cfg := &tls.Config{}
+	if s.TLSConfig != nil {
+		cfg = s.TLSConfig.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = s.hubURL.Hostname()
+	}
+	cfg.NextProtos = []string{proto}
+	return cfg
 }
 
 // dialTCP opens the TCP connection for subscriber i, from a loopback
