@@ -4,8 +4,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // closingHub is a stub hub; with faults on, its publish answers say
@@ -82,5 +84,46 @@ func TestPublishersRecoverFromClosedConnections(t *testing.T) {
 	// any that came last in a publisher's run; plus the subscribers'.
 	if n := h.conns.Load() - 2; n < 2+8 || n > 2+11 {
 		t.Errorf("%d publisher connections; want 10 to 13", n)
+	}
+}
+
+// TestPublisherBoundsAResponse: a hub whose answer to a publish is
+// headers without end costs the generator a bounded read, and the publish
+// fails saying why.
+func TestPublisherBoundsAResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var sent atomic.Int64
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				conn.Read(make([]byte, 4096)) // the request
+				conn.Write([]byte("HTTP/1.1 200 OK\r\n"))
+				line := []byte("X-Endless: " + strings.Repeat("y", 1000) + "\r\n")
+				for sent.Load() < 64<<20 { // a bound of the test's own, far above the generator's
+					n, err := conn.Write(line)
+					sent.Add(int64(n))
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	cfg := Config{Hub: "http://" + ln.Addr().String() + "/.well-known/mercure", Publishers: 1, Updates: 2, PublishTimeout: 5 * time.Second}
+	rep := run(t, cfg)
+	if rep.Published != 0 || rep.PublishErrors != 2 || !strings.Contains(rep.FirstPublishError, "too large") {
+		t.Fatalf("published %d, %d failed (%q); want 0, 2, the response too large", rep.Published, rep.PublishErrors, rep.FirstPublishError)
+	}
+	if n := sent.Load(); n > 32<<20 {
+		t.Errorf("the hub got %d bytes of headers out; the generator should stop reading at about 2 MiB per response", n)
 	}
 }
