@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/ssekit/sse/internal/readbudget"
 )
 
 // A poster sends one publisher's requests, one at a time. It returns the
@@ -79,7 +81,7 @@ type rawPoster struct {
 	connect, timeout  time.Duration
 
 	conn net.Conn
-	in   budgetReader // conn, read through a budget per response
+	in   readbudget.Reader // conn, read through a budget per response
 	br   *bufio.Reader
 	stop func() bool // ends conn's context.AfterFunc
 	head []byte
@@ -91,26 +93,7 @@ type rawPoster struct {
 // headers or a body without end costs the generator that much at most.
 const maxResponseHead = 1 << 20
 
-// budgetReader reads from r at most left bytes, then fails: it bounds
-// what one response can make the generator read.
-type budgetReader struct {
-	r    io.Reader
-	left int64
-}
-
 var errResponseTooLarge = errors.New("response too large")
-
-func (b *budgetReader) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		return 0, errResponseTooLarge
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
 
 func (p *rawPoster) post(ctx context.Context, target *url.URL, contentType string, body []byte) (int, string, string, error) {
 	if p.conn == nil {
@@ -134,7 +117,7 @@ func (p *rawPoster) dial(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.conn, p.in = conn, budgetReader{r: conn}
+	p.conn, p.in = conn, readbudget.Reader{R: conn, Err: errResponseTooLarge}
 	p.br = bufio.NewReaderSize(&p.in, readBufferSize)
 	// A run's end cancels ctx: it ends a request in flight at once.
 	p.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
@@ -160,7 +143,7 @@ func (p *rawPoster) exchange(target *url.URL, contentType string, body []byte) (
 	h = append(h, body...) // one write: the hub reads head and body together
 	p.head = h
 	_ = p.conn.SetDeadline(time.Now().Add(p.timeout))
-	p.in.left = maxResponseHead + 512 + maxResponseBody // the head, readLine's bytes, the rest of the body
+	p.in.Left = maxResponseHead + 512 + maxResponseBody // the head, readLine's bytes, the rest of the body
 	if _, err := p.conn.Write(h); err != nil {
 		return 0, "", "", err
 	}
@@ -176,7 +159,7 @@ func (p *rawPoster) exchange(target *url.URL, contentType string, body []byte) (
 	}
 	// Closed by the hub, a body too long to skip, or bytes nobody asked
 	// for: the next request needs a new connection.
-	if resp.Close || n == maxResponseBody || p.br.Buffered() > 0 || p.in.left <= 0 {
+	if resp.Close || n == maxResponseBody || p.br.Buffered() > 0 || p.in.Left <= 0 {
 		p.close()
 	}
 	return resp.StatusCode, resp.Status, line, nil
@@ -186,6 +169,6 @@ func (p *rawPoster) close() {
 	if p.conn != nil {
 		p.stop()
 		p.conn.Close()
-		p.conn, p.br, p.in = nil, nil, budgetReader{}
+		p.conn, p.br, p.in = nil, nil, readbudget.Reader{}
 	}
 }

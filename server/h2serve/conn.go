@@ -33,6 +33,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/ssekit/sse/internal/readbudget"
 	"github.com/ssekit/sse/internal/tlsrecord"
 )
 
@@ -191,7 +192,7 @@ type conn struct {
 
 	// The reader goroutine's own.
 	fr       *http2.Framer
-	lr       *limitReader
+	lr       *readbudget.Reader
 	frames   bucket
 	resets   bucket
 	refund   uint32 // connection window received and not yet refunded
@@ -322,28 +323,12 @@ func (s *Server) Close(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// limitReader fails a read once a frame (a header block with its
-// CONTINUATION frames) has taken more than its budget: the Framer reads
-// all of a header block in one ReadFrame, so a flood of empty
-// CONTINUATION frames ends here.
-type limitReader struct {
-	r      io.Reader
-	remain int
-}
-
+// errTooMuch ends a connection whose frame (a header block with its
+// CONTINUATION frames) took more than its budget: the Framer reads all of
+// a header block in one ReadFrame, so its reader (a readbudget.Reader,
+// set again for each frame) is what ends a flood of empty CONTINUATION
+// frames.
 var errTooMuch = errors.New("h2serve: frame larger than allowed")
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.remain <= 0 {
-		return 0, errTooMuch
-	}
-	if len(p) > l.remain {
-		p = p[:l.remain]
-	}
-	n, err := l.r.Read(p)
-	l.remain -= n
-	return n, err
-}
 
 // Writing: frames are built by a pooled Framer into the connection's out
 // buffer (taken from a shared pool while it holds something).
@@ -597,7 +582,7 @@ func (c *conn) start(prefaceRead int) bool {
 			return false
 		}
 	}
-	c.lr = &limitReader{r: c.nc}
+	c.lr = &readbudget.Reader{R: c.nc, Err: errTooMuch}
 	c.fr = http2.NewFramer(io.Discard, c.lr)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = cfg.MaxHeaderListSize
@@ -629,7 +614,7 @@ func (c *conn) loop() {
 	}()
 	budget := 2*int(c.srv.cfg.MaxHeaderListSize) + readSlack
 	for {
-		c.lr.remain = budget
+		c.lr.Left = budget
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			if !c.readError(err) {

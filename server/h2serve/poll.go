@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/ssekit/sse/internal/readbudget"
 )
 
 // Poller tells connections that their socket is readable, so that an idle
@@ -81,7 +83,7 @@ type pollState struct {
 // connection's unfinished CONTINUATION state to another.
 type readFramer struct {
 	fr *http2.Framer
-	lr limitReader
+	lr readbudget.Reader
 }
 
 var readFramers = sync.Pool{New: func() any {
@@ -94,7 +96,7 @@ var readFramers = sync.Pool{New: func() any {
 // takeFramer gives c a pooled Framer reading rem.
 func (c *conn) takeFramer() {
 	rf := readFramers.Get().(*readFramer)
-	rf.lr.r = remReader{c}
+	rf.lr.R, rf.lr.Err = remReader{c}, errTooMuch
 	rf.fr.ReadMetaHeaders = c.dec
 	rf.fr.MaxHeaderListSize = c.srv.cfg.MaxHeaderListSize
 	c.rf, c.fr, c.lr = rf, rf.fr, &rf.lr
@@ -107,7 +109,7 @@ func (c *conn) giveFramer(clean bool) {
 		return
 	}
 	c.rf, c.fr, c.lr = nil, nil, nil
-	rf.lr.r = nil
+	rf.lr.R = nil
 	rf.fr.ReadMetaHeaders = nil
 	if clean {
 		readFramers.Put(rf)
@@ -223,7 +225,7 @@ func (c *conn) readable() {
 			if !ready {
 				break
 			}
-			c.lr.remain = budget
+			c.lr.Left = budget
 			f, err := c.fr.ReadFrame()
 			if err != nil {
 				if !c.readError(err) {
@@ -297,7 +299,7 @@ func (c *conn) park() {
 // frameReady reports whether b starts with a whole frame (a HEADERS or
 // PUSH_PROMISE frame with all its CONTINUATION frames), or with one the
 // Framer refuses from its header alone; over when an unfinished one
-// already holds budget bytes (the goroutine path's limitReader bound).
+// already holds budget bytes (the goroutine path's readbudget bound).
 func frameReady(b []byte, budget int) (ready, over bool) {
 	off, first := 0, true
 	for {
