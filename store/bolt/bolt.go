@@ -116,12 +116,14 @@ type Config struct {
 	// means DefaultMaxBatch (1024).
 	MaxBatch int
 
-	// GroupWait is how long a group commit may wait for company: when
-	// fewer appends are pending than the previous group held (other
-	// publishers are in flight, their next appends on the way), the
-	// committer waits until as many are pending, or GroupWait passed,
-	// so that one log sync serves more of them. A lone publisher (groups
-	// of one) never waits. Zero means DefaultGroupWait; negative: never.
+	// GroupWait is how long a group commit may wait for company. When a
+	// group is acknowledged, its appenders and those already queued
+	// behind it are the ones in flight; while fewer appends than that
+	// are pending (the rest on their way back), the committer waits
+	// until as many are, or GroupWait passed, so that one log sync
+	// serves them all rather than alternating groups each paying one. A
+	// lone publisher (groups of one) never waits. Zero means
+	// DefaultGroupWait; negative: never.
 	GroupWait time.Duration
 
 	// OpenTimeout is how long Open waits for the file's lock when another
@@ -574,14 +576,14 @@ func (s *Store) wait(ctx context.Context, r *request) error {
 func (s *Store) committer() {
 	defer close(s.committerDone)
 	var spare []*request
-	last := 0 // requests in the previous group: the company the next one waits for
+	company := 0 // requests known to be in flight: the next group waits for as many
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	for {
 		s.mu.Lock()
-		if n := len(s.pending); n > 0 && n < last && s.cfg.GroupWait > 0 && !s.closed {
+		if n := len(s.pending); n > 0 && n < company && s.cfg.GroupWait > 0 && !s.closed {
 			s.mu.Unlock()
-			s.waitCompany(min(last, s.cfg.MaxBatch), linger)
+			s.waitCompany(min(company, s.cfg.MaxBatch), linger)
 			s.mu.Lock()
 		}
 		batch := s.pending
@@ -604,8 +606,10 @@ func (s *Store) committer() {
 			<-s.wake
 			continue
 		}
-		last = len(batch)
 		s.commit(batch)
+		s.mu.Lock()
+		company = len(batch) + len(s.pending)
+		s.mu.Unlock()
 		clear(batch) // drop references to finished requests
 		spare = batch[:0]
 	}

@@ -808,6 +808,49 @@ func TestGroupWaitCommitsEveryAppend(t *testing.T) {
 	}
 }
 
+// TestGroupWaitGathersEveryAppenderInFlight: appenders in a closed loop
+// (each appends again once answered) come to share one group per round.
+// The company a group waits for counts both the appenders it answered
+// and those already queued behind it, so two alternating groups merge
+// where waiting only for the last group's size kept them apart, each
+// paying a log sync.
+func TestGroupWaitGathersEveryAppenderInFlight(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{GroupWait: time.Second})
+	const writers, rounds = 8, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*rounds)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				errs <- s.Append(context.Background(), &hub.Update{ID: fmt.Sprintf("w%d-%d", w, i), Topics: []string{"t"}})
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A group's updates share its commit time: the distinct times count
+	// the groups.
+	groups := map[time.Time]int{}
+	_, _, err := hubtest.AfterAll(context.Background(), s, "", 0, func(u *hub.Update) bool {
+		groups[u.Time]++
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first groups form before every appender has arrived.
+	if allowed := rounds + 3; len(groups) > allowed {
+		t.Fatalf("%d appenders in %d rounds made %d groups; want at most %d", writers, rounds, len(groups), allowed)
+	}
+}
+
 // Group commits arriving while a checkpoint waits out checkpointDelay do
 // not start it early: appends one at a time share checkpoints, about one
 // per delay, where each commit once set one off (two bbolt syncs apiece).
