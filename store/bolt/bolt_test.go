@@ -765,22 +765,18 @@ func appendBatch(t testing.TB, s *Store, ids ...string) {
 	}
 }
 
-// TestGroupWaitCommitsEveryAppend: with a long GroupWait, concurrent
-// appenders that wait for company are all committed, in one Seq order,
-// and a lone appender after them is committed too (it waits at most
-// once, then groups of one never wait).
-func TestGroupWaitCommitsEveryAppend(t *testing.T) {
-	s := openStore(t, tempPath(t), Config{GroupWait: 20 * time.Millisecond})
-	const writers, each = 16, 40
+// appendInLoops runs writers appenders at once, each appending n updates
+// one after another (ids "w<writer>-<i>"), and fails t on any error.
+func appendInLoops(t *testing.T, s *Store, writers, n int) {
+	t.Helper()
 	var wg sync.WaitGroup
-	errs := make(chan error, writers*each)
+	errs := make(chan error, writers*n)
 	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range each {
-				u := &hub.Update{ID: fmt.Sprintf("w%d-%d", w, i), Topics: []string{"t"}}
-				errs <- s.Append(context.Background(), u)
+			for i := range n {
+				errs <- s.Append(context.Background(), &hub.Update{ID: fmt.Sprintf("w%d-%d", w, i), Topics: []string{"t"}})
 			}
 		}()
 	}
@@ -791,6 +787,16 @@ func TestGroupWaitCommitsEveryAppend(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestGroupWaitCommitsEveryAppend: with a long GroupWait, concurrent
+// appenders that wait for company are all committed, in one Seq order,
+// and a lone appender after them is committed too (it waits at most
+// once, then groups of one never wait).
+func TestGroupWaitCommitsEveryAppend(t *testing.T) {
+	s := openStore(t, tempPath(t), Config{GroupWait: 20 * time.Millisecond})
+	const writers, each = 16, 40
+	appendInLoops(t, s, writers, each)
 	seqs := appendIDs(t, s, "lone-1", "lone-2", "lone-3")
 	if want := uint64(writers*each + 3); seqs[2] != want {
 		t.Fatalf("last Seq %d; want %d", seqs[2], want)
@@ -817,24 +823,7 @@ func TestGroupWaitCommitsEveryAppend(t *testing.T) {
 func TestGroupWaitGathersEveryAppenderInFlight(t *testing.T) {
 	s := openStore(t, tempPath(t), Config{GroupWait: time.Second})
 	const writers, rounds = 8, 30
-	var wg sync.WaitGroup
-	errs := make(chan error, writers*rounds)
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range rounds {
-				errs <- s.Append(context.Background(), &hub.Update{ID: fmt.Sprintf("w%d-%d", w, i), Topics: []string{"t"}})
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendInLoops(t, s, writers, rounds)
 	// A group's updates share its commit time: the distinct times count
 	// the groups.
 	groups := map[time.Time]int{}
